@@ -1,0 +1,92 @@
+//! Test controls (stand-in only, nothing like them exists in SQL Server):
+//! link cuts, refused connections, latency, injected statement failures.
+//!
+//! Shared between the network layer (which honours drop/refuse/latency) and
+//! the engine (which honours `fail_next`). Change-tracking cleanup and
+//! snapshots are engine operations reached through [`crate::engine::Engine`].
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default)]
+pub struct Controls {
+    /// Bumped by `drop_connections`; a connection whose generation is older
+    /// closes its socket.
+    drop_generation: AtomicU64,
+    refuse_until: Mutex<Option<Instant>>,
+    latency_ms: AtomicU64,
+    /// Upper-cased table name (`DBO.ORDERS`) -> (error number, remaining count).
+    fail_next: Mutex<HashMap<String, (i32, u32)>>,
+}
+
+impl Controls {
+    pub fn drop_generation(&self) -> u64 {
+        self.drop_generation.load(Ordering::SeqCst)
+    }
+
+    /// Marks every open connection for closing (the server also shuts their sockets).
+    pub fn bump_drop_generation(&self) {
+        self.drop_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn refuse_for(&self, d: Duration) {
+        *self.refuse_until.lock() = Some(Instant::now() + d);
+    }
+
+    pub fn refusing(&self) -> bool {
+        match *self.refuse_until.lock() {
+            Some(t) => Instant::now() < t,
+            None => false,
+        }
+    }
+
+    pub fn set_latency(&self, d: Duration) {
+        self.latency_ms
+            .store(d.as_millis().min(u64::MAX as u128) as u64, Ordering::SeqCst);
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::SeqCst))
+    }
+
+    /// Makes the next `count` statements touching `table` fail with `error`.
+    pub fn fail_next(&self, table: &str, error: i32, count: u32) {
+        let key = normalize_table(table);
+        let mut m = self.fail_next.lock();
+        if count == 0 {
+            m.remove(&key);
+        } else {
+            m.insert(key, (error, count));
+        }
+    }
+
+    /// Called by the engine for each statement with the tables it touches;
+    /// returns the error number to raise, consuming one of the count.
+    pub fn take_failure(&self, table: &str) -> Option<i32> {
+        let mut m = self.fail_next.lock();
+        if m.is_empty() {
+            return None;
+        }
+        let key = normalize_table(table);
+        let (err, left) = m.get_mut(&key)?;
+        let err = *err;
+        *left -= 1;
+        if *left == 0 {
+            m.remove(&key);
+        }
+        Some(err)
+    }
+}
+
+/// `Orders`, `dbo.Orders`, `[dbo].[Orders]` all name `DBO.ORDERS`.
+pub fn normalize_table(name: &str) -> String {
+    let cleaned: String = name.chars().filter(|c| *c != '[' && *c != ']').collect();
+    let upper = cleaned.to_uppercase();
+    if upper.contains('.') {
+        upper
+    } else {
+        format!("DBO.{upper}")
+    }
+}

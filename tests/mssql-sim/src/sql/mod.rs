@@ -1,0 +1,2 @@
+//! T-SQL text to syntax tree.
+pub mod ast;

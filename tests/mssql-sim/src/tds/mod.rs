@@ -1,0 +1,1 @@
+//! The TDS wire protocol (MS-TDS), server side.
