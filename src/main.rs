@@ -1,4 +1,6 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
+mod model;
+
 fn main() {
     let arg = std::env::args().nth(1);
     if arg.as_deref() == Some("--version") {

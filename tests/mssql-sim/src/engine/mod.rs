@@ -9,6 +9,8 @@
 //! Threading: one [`Session`] per client connection, used from one thread at a
 //! time (it is `Send`, not `Sync`). The [`Engine`] is shared by all sessions.
 
+pub mod change_tracking;
+
 use crate::controls::Controls;
 use crate::error::SqlError;
 use crate::value::{ColumnMeta, Param, Value};

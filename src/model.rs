@@ -1,0 +1,130 @@
+//! The typed operations that capture, queue and apply speak. No SQL text here:
+//! the `mssql` module turns these into statements.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One of the two synced servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::A => "a",
+            Side::B => "b",
+        }
+    }
+}
+
+/// A direction of flow: changes captured on `source` are applied to its other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Direction {
+    AToB,
+    BToA,
+}
+
+impl Direction {
+    pub fn source(self) -> Side {
+        match self {
+            Direction::AToB => Side::A,
+            Direction::BToA => Side::B,
+        }
+    }
+    pub fn target(self) -> Side {
+        self.source().other()
+    }
+    pub fn from_source(source: Side) -> Direction {
+        match source {
+            Side::A => Direction::AToB,
+            Side::B => Direction::BToA,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::AToB => "a_to_b",
+            Direction::BToA => "b_to_a",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A column value as captured from one server and written to the other.
+/// Every SQL Server type ctsync syncs maps to exactly one variant, losslessly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SqlValue {
+    Null,
+    Bit(bool),
+    U8(u8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    /// decimal/numeric/money: unscaled value, precision, scale.
+    Decimal {
+        value: i128,
+        precision: u8,
+        scale: u8,
+    },
+    String(String),
+    Binary(Vec<u8>),
+    Guid([u8; 16]),
+    /// date: days since 0001-01-01.
+    Date(i32),
+    /// time: nanoseconds since midnight, with the column's scale.
+    Time {
+        nanos: u64,
+        scale: u8,
+    },
+    /// datetime / datetime2 / smalldatetime: days since 0001-01-01, nanoseconds
+    /// since midnight, scale.
+    DateTime {
+        days: i32,
+        nanos: u64,
+        scale: u8,
+    },
+    /// datetimeoffset: the local date/time plus its offset in minutes.
+    DateTimeOffset {
+        days: i32,
+        nanos: u64,
+        scale: u8,
+        offset_minutes: i16,
+    },
+}
+
+/// What happened to a row, as CHANGETABLE folds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// One captured change of one row, ready to be applied on the other side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub kind: OpKind,
+    /// The source's key values, in the table's configured key order.
+    pub key: Vec<SqlValue>,
+    /// The row image at capture time in the table's configured column order;
+    /// `None` for deletes, and for an insert/update whose row was deleted again
+    /// before the capture read it (it then applies as a delete).
+    pub row: Option<Vec<SqlValue>>,
+    /// SYS_CHANGE_VERSION on the source.
+    pub version: i64,
+}
