@@ -1,5 +1,6 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
 mod model;
+mod mssql;
 
 fn main() {
     let arg = std::env::args().nth(1);

@@ -85,25 +85,35 @@ pub enum SqlValue {
     Binary(Vec<u8>),
     Guid([u8; 16]),
     /// date: days since 0001-01-01.
-    Date(i32),
-    /// time: nanoseconds since midnight, with the column's scale.
+    Date(u32),
+    /// time(scale): `increments` of 10^-scale seconds since midnight.
     Time {
-        nanos: u64,
+        increments: u64,
         scale: u8,
     },
-    /// datetime / datetime2 / smalldatetime: days since 0001-01-01, nanoseconds
-    /// since midnight, scale.
-    DateTime {
-        days: i32,
-        nanos: u64,
+    /// datetime2(scale): days since 0001-01-01 and the time of day.
+    DateTime2 {
+        days: u32,
+        increments: u64,
         scale: u8,
     },
-    /// datetimeoffset: the local date/time plus its offset in minutes.
+    /// datetimeoffset(scale): the UTC date and time plus the offset in minutes
+    /// (as TDS carries it).
     DateTimeOffset {
-        days: i32,
-        nanos: u64,
+        days: u32,
+        increments: u64,
         scale: u8,
         offset_minutes: i16,
+    },
+    /// datetime: days since 1900-01-01 and 1/300 seconds since midnight.
+    DateTime {
+        days: i32,
+        fragments: u32,
+    },
+    /// smalldatetime: days since 1900-01-01 and minutes since midnight.
+    SmallDateTime {
+        days: u16,
+        minutes: u16,
     },
 }
 

@@ -1,0 +1,437 @@
+//! Every piece of T-SQL text ctsync sends is built here. Identifiers are
+//! quoted by [`super::ident`]; values are always bound parameters (`@P1` ...),
+//! never spliced into the text.
+
+use super::ident::{quote, IdentError, TableName};
+use super::value::{null_for, to_column};
+use crate::model::SqlValue;
+use tiberius::ColumnData;
+
+/// SQL Server accepts at most 2,100 parameters in one request; stay below.
+/// docs/sql-server/maximum-capacity-specifications-for-sql-server.md
+pub const PARAMS_PER_REQUEST_MAX: usize = 2000;
+
+/// One column of a synced table, as read from the server's catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnShape {
+    pub name: String,
+    /// `INFORMATION_SCHEMA.COLUMNS.DATA_TYPE`, e.g. `nvarchar`.
+    pub data_type: String,
+    pub identity: bool,
+}
+
+/// The shape of a synced table on one server: its key and the synced columns,
+/// in the order rows are captured and written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableShape {
+    pub name: TableName,
+    /// Key column names, in key order; each is also in `columns`.
+    pub key: Vec<String>,
+    pub columns: Vec<ColumnShape>,
+}
+
+impl TableShape {
+    /// Positions of the key columns inside `columns`.
+    pub fn key_positions(&self) -> Vec<usize> {
+        self.key
+            .iter()
+            .filter_map(|k| {
+                self.columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(k))
+            })
+            .collect()
+    }
+}
+
+/// `SELECT CHANGE_TRACKING_CURRENT_VERSION()` — NULL when the database does
+/// not track changes.
+pub const CURRENT_VERSION: &str = "SELECT CHANGE_TRACKING_CURRENT_VERSION()";
+
+/// `@P1` = quoted table name.
+pub const MIN_VALID_VERSION: &str = "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1))";
+
+/// Starts the capture transaction: SNAPSHOT isolation so that the current
+/// version, the min valid versions and every CHANGETABLE read see one
+/// consistent state (docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
+/// "Use snapshot isolation").
+pub const BEGIN_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION";
+pub const COMMIT: &str = "COMMIT TRANSACTION";
+pub const ROLLBACK: &str = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION";
+/// Back to the default after a capture, so that later statements on the
+/// connection do not run under SNAPSHOT.
+pub const READ_COMMITTED: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// Columns of a table: name, type, identity. `@P1` = quoted table name,
+/// `@P2` = schema, `@P3` = table.
+pub const TABLE_COLUMNS: &str = "SELECT c.COLUMN_NAME, c.DATA_TYPE, \
+     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity') \
+     FROM INFORMATION_SCHEMA.COLUMNS AS c \
+     WHERE c.TABLE_SCHEMA = @P2 AND c.TABLE_NAME = @P3 ORDER BY c.ORDINAL_POSITION";
+
+/// Primary key columns in key order. `@P1` = schema, `@P2` = table.
+pub const PRIMARY_KEY: &str = "SELECT k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS tc \
+     JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k \
+       ON k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME AND k.TABLE_SCHEMA = tc.TABLE_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME \
+     WHERE tc.CONSTRAINT_TYPE = 'PRIMARY KEY' AND tc.TABLE_SCHEMA = @P1 AND tc.TABLE_NAME = @P2 \
+     ORDER BY k.ORDINAL_POSITION";
+
+/// Whether change tracking is on for a table. `@P1` = quoted table name.
+pub const TABLE_TRACKED: &str =
+    "SELECT COUNT(*) FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@P1)";
+
+/// `snapshot_isolation_state` of the current database (1 = ON).
+pub const SNAPSHOT_STATE: &str =
+    "SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()";
+
+/// Statements an administrator runs to turn change tracking on; ctsync runs
+/// them itself when `enable_change_tracking` is set.
+pub fn enable_database_tracking(database: &str) -> Result<String, IdentError> {
+    Ok(format!(
+        "ALTER DATABASE {} SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
+        quote(database)?
+    ))
+}
+
+pub fn enable_snapshot_isolation(database: &str) -> Result<String, IdentError> {
+    Ok(format!(
+        "ALTER DATABASE {} SET ALLOW_SNAPSHOT_ISOLATION ON",
+        quote(database)?
+    ))
+}
+
+pub fn enable_table_tracking(table: &TableName) -> String {
+    format!(
+        "ALTER TABLE {} ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF)",
+        table.quoted()
+    )
+}
+
+/// The capture read: every change since `@P1`, outer-joined to the table for
+/// the current row image. Columns: SYS_CHANGE_VERSION, SYS_CHANGE_OPERATION,
+/// SYS_CHANGE_CONTEXT, the key columns from CHANGETABLE, then every synced
+/// column of the table (NULL when the row is gone).
+/// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md
+pub fn capture(shape: &TableShape) -> Result<String, IdentError> {
+    let t = shape.name.quoted();
+    let mut sql = String::from(
+        "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT",
+    );
+    for k in &shape.key {
+        sql.push_str(", CT.");
+        sql.push_str(&quote(k)?);
+    }
+    for c in &shape.columns {
+        sql.push_str(", T.");
+        sql.push_str(&quote(&c.name)?);
+    }
+    sql.push_str(&format!(
+        " FROM CHANGETABLE(CHANGES {t}, @P1) AS CT LEFT OUTER JOIN {t} AS T ON "
+    ));
+    for (i, k) in shape.key.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" AND ");
+        }
+        let q = quote(k)?;
+        sql.push_str(&format!("T.{q} = CT.{q}"));
+    }
+    sql.push_str(" ORDER BY CT.SYS_CHANGE_VERSION");
+    for k in &shape.key {
+        sql.push_str(", CT.");
+        sql.push_str(&quote(k)?);
+    }
+    Ok(sql)
+}
+
+/// Finds the key of the row a given write of ours created: the change whose
+/// SYS_CHANGE_CONTEXT is exactly that write's context. `@P1` = version to
+/// search from (NULL: all retained changes), `@P2` = context.
+pub fn find_by_context(shape: &TableShape) -> Result<String, IdentError> {
+    let mut cols = Vec::with_capacity(shape.key.len());
+    for k in &shape.key {
+        cols.push(format!("CT.{}", quote(k)?));
+    }
+    Ok(format!(
+        "SELECT {} FROM CHANGETABLE(CHANGES {}, @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT = @P2",
+        cols.join(", "),
+        shape.name.quoted()
+    ))
+}
+
+/// A request of several statements with their bound parameters, sent in one
+/// round trip.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    pub sql: String,
+    pub params: Vec<ColumnData<'a>>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// Whether `more` parameters still fit in this request.
+    pub fn fits(&self, more: usize) -> bool {
+        self.params.len() + more <= PARAMS_PER_REQUEST_MAX
+    }
+
+    fn bind(&mut self, value: ColumnData<'a>) -> String {
+        self.params.push(value);
+        format!("@P{}", self.params.len())
+    }
+
+    fn bind_value(&mut self, value: &'a SqlValue, column: &ColumnShape) -> String {
+        let data = match value {
+            SqlValue::Null => null_for(&column.data_type),
+            v => to_column(v),
+        };
+        self.bind(data)
+    }
+
+    fn context(&mut self, context: &'a [u8]) -> String {
+        let p = self.bind(ColumnData::Binary(Some(std::borrow::Cow::Borrowed(
+            context,
+        ))));
+        format!("WITH CHANGE_TRACKING_CONTEXT ({p}) ")
+    }
+
+    /// Insert-or-update of a row whose key is explicit (non-identity tables and
+    /// `force_id` tables, the latter wrapped in IDENTITY_INSERT by the caller).
+    /// Idempotent: applying it twice leaves the same row.
+    pub fn upsert(
+        &mut self,
+        shape: &TableShape,
+        row: &'a [SqlValue],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        debug_assert_eq!(row.len(), shape.columns.len());
+        let ctx = self.context(context);
+        let t = shape.name.quoted();
+        let mut source = Vec::with_capacity(row.len());
+        for (c, v) in shape.columns.iter().zip(row) {
+            let p = self.bind_value(v, c);
+            source.push(format!("{p} AS {}", quote(&c.name)?));
+        }
+        let mut on = Vec::new();
+        let mut sets = Vec::new();
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for c in &shape.columns {
+            let q = quote(&c.name)?;
+            if shape.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+                on.push(format!("T.{q} = S.{q}"));
+            } else {
+                sets.push(format!("T.{q} = S.{q}"));
+            }
+            names.push(q.clone());
+            values.push(format!("S.{q}"));
+        }
+        self.sql.push_str(&format!(
+            "{ctx}MERGE {t} WITH (HOLDLOCK) AS T USING (SELECT {}) AS S ON {} ",
+            source.join(", "),
+            on.join(" AND ")
+        ));
+        if !sets.is_empty() {
+            self.sql.push_str(&format!(
+                "WHEN MATCHED THEN UPDATE SET {} ",
+                sets.join(", ")
+            ));
+        }
+        self.sql.push_str(&format!(
+            "WHEN NOT MATCHED THEN INSERT ({}) VALUES ({});\n",
+            names.join(", "),
+            values.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Insert of a row into an identity table whose target assigns its own
+    /// key: every synced column but the identity, returning the new key with
+    /// `OUTPUT INSERTED` (one result set per insert, in statement order).
+    pub fn insert_identity(
+        &mut self,
+        shape: &TableShape,
+        row: &'a [SqlValue],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        let ctx = self.context(context);
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for (c, v) in shape.columns.iter().zip(row) {
+            if c.identity {
+                continue;
+            }
+            names.push(quote(&c.name)?);
+            values.push(self.bind_value(v, c));
+        }
+        let mut out = Vec::new();
+        for k in &shape.key {
+            out.push(format!("INSERTED.{}", quote(k)?));
+        }
+        let t = shape.name.quoted();
+        if names.is_empty() {
+            self.sql.push_str(&format!(
+                "{ctx}INSERT INTO {t} OUTPUT {} DEFAULT VALUES;\n",
+                out.join(", ")
+            ));
+        } else {
+            self.sql.push_str(&format!(
+                "{ctx}INSERT INTO {t} ({}) OUTPUT {} VALUES ({});\n",
+                names.join(", "),
+                out.join(", "),
+                values.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Update of the non-key columns of the row with key `key` (already
+    /// translated to the target's key).
+    pub fn update(
+        &mut self,
+        shape: &TableShape,
+        key: &'a [SqlValue],
+        row: &'a [SqlValue],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        let ctx = self.context(context);
+        let mut sets = Vec::new();
+        for (c, v) in shape.columns.iter().zip(row) {
+            if c.identity || shape.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+                continue;
+            }
+            let p = self.bind_value(v, c);
+            sets.push(format!("{} = {p}", quote(&c.name)?));
+        }
+        if sets.is_empty() {
+            // Nothing but the key is synced: the row exists or it does not; an
+            // update has nothing to write.
+            self.params.truncate(self.params.len() - 1);
+            return Ok(());
+        }
+        let cond = self.key_condition(shape, key)?;
+        self.sql.push_str(&format!(
+            "{ctx}UPDATE {} SET {} WHERE {cond};\n",
+            shape.name.quoted(),
+            sets.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Delete of the row with key `key` (already translated). Idempotent.
+    pub fn delete(
+        &mut self,
+        shape: &TableShape,
+        key: &'a [SqlValue],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        let ctx = self.context(context);
+        let cond = self.key_condition(shape, key)?;
+        self.sql.push_str(&format!(
+            "{ctx}DELETE FROM {} WHERE {cond};\n",
+            shape.name.quoted()
+        ));
+        Ok(())
+    }
+
+    pub fn identity_insert(&mut self, table: &TableName, on: bool) {
+        self.sql.push_str(&format!(
+            "SET IDENTITY_INSERT {} {};\n",
+            table.quoted(),
+            if on { "ON" } else { "OFF" }
+        ));
+    }
+
+    fn key_condition(
+        &mut self,
+        shape: &TableShape,
+        key: &'a [SqlValue],
+    ) -> Result<String, IdentError> {
+        let mut parts = Vec::with_capacity(key.len());
+        for (name, v) in shape.key.iter().zip(key) {
+            let column = shape
+                .columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .cloned()
+                .unwrap_or(ColumnShape {
+                    name: name.clone(),
+                    data_type: String::new(),
+                    identity: false,
+                });
+            let p = self.bind_value(v, &column);
+            parts.push(format!("{} = {p}", quote(name)?));
+        }
+        Ok(parts.join(" AND "))
+    }
+}
+
+/// Number of parameters an operation binds, to split batches under
+/// [`PARAMS_PER_REQUEST_MAX`].
+pub fn params_needed(shape: &TableShape) -> usize {
+    // context + every column + the key again for updates/deletes
+    1 + shape.columns.len() + shape.key.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> TableShape {
+        TableShape {
+            name: TableName::new("dbo", "Odd]Name").unwrap(),
+            key: vec!["id".into()],
+            columns: vec![
+                ColumnShape {
+                    name: "id".into(),
+                    data_type: "int".into(),
+                    identity: true,
+                },
+                ColumnShape {
+                    name: "name".into(),
+                    data_type: "nvarchar".into(),
+                    identity: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn capture_quotes_and_binds() {
+        let sql = capture(&shape()).unwrap();
+        assert!(sql.contains("CHANGETABLE(CHANGES [dbo].[Odd]]Name], @P1) AS CT"));
+        assert!(sql.contains("T.[id] = CT.[id]"));
+    }
+
+    #[test]
+    fn values_are_parameters_never_text() {
+        let s = shape();
+        let row = vec![
+            SqlValue::I32(5),
+            SqlValue::String("x'); DROP TABLE t;--".into()),
+        ];
+        let ctx = b"ctsync:test:1".to_vec();
+        let mut b = Batch::default();
+        b.insert_identity(&s, &row, &ctx).unwrap();
+        assert!(!b.sql.contains("DROP"));
+        assert_eq!(b.params.len(), 2);
+        assert!(b.sql.contains("OUTPUT INSERTED.[id]"));
+        assert!(b
+            .sql
+            .starts_with("WITH CHANGE_TRACKING_CONTEXT (@P1) INSERT INTO"));
+    }
+
+    #[test]
+    fn nulls_are_typed_by_column() {
+        let s = shape();
+        let row = vec![SqlValue::I32(1), SqlValue::Null];
+        let ctx = b"c".to_vec();
+        let mut b = Batch::default();
+        b.upsert(&s, &row, &ctx).unwrap();
+        assert!(matches!(b.params[2], ColumnData::String(None)));
+        assert!(b
+            .sql
+            .contains("WHEN NOT MATCHED THEN INSERT ([id], [name])"));
+    }
+}
