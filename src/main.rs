@@ -1,6 +1,7 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
 mod model;
 mod mssql;
+mod capture;
 
 fn main() {
     let arg = std::env::args().nth(1);
