@@ -12,10 +12,10 @@
 //! The result is typed operations plus the version they are complete up to;
 //! the caller enqueues them and advances the watermark in one durable step.
 
+use crate::model::{OpKind, Operation, SqlValue};
 use crate::mssql::statements::{self, TableShape};
 use crate::mssql::value::from_column;
 use crate::mssql::Connection;
-use crate::model::{OpKind, Operation, SqlValue};
 
 /// What one table's capture found.
 #[derive(Debug)]
@@ -239,11 +239,7 @@ fn row_to_operation(
         SqlValue::String(s) if s.starts_with('I') => OpKind::Insert,
         SqlValue::String(s) if s.starts_with('U') => OpKind::Update,
         SqlValue::String(s) if s.starts_with('D') => OpKind::Delete,
-        other => {
-            return Err(RowError::Shape(format!(
-                "SYS_CHANGE_OPERATION {other:?}"
-            )))
-        }
+        other => return Err(RowError::Shape(format!("SYS_CHANGE_OPERATION {other:?}"))),
     };
     let own = match next()? {
         SqlValue::Binary(ctx) => ctx.starts_with(own_prefix),

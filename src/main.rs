@@ -1,7 +1,8 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
+mod apply;
+mod capture;
 mod model;
 mod mssql;
-mod capture;
 
 fn main() {
     let arg = std::env::args().nth(1);
