@@ -1,6 +1,8 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
 mod apply;
+mod backoff;
 mod capture;
+mod link;
 mod model;
 mod mssql;
 

@@ -1,0 +1,100 @@
+//! A link to one server: connects, and after any failure reconnects with
+//! capped exponential backoff and jitter, forever (until shutdown). Logs one
+//! line per state change (up, down with the reason), never one per attempt.
+
+use crate::backoff::Backoff;
+use crate::model::Side;
+use crate::mssql::{self, Connection};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Connect and login are each bounded by this.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Never,
+    Up,
+    Down,
+}
+
+pub struct Link {
+    side: Side,
+    /// What this link serves, for log lines (e.g. `capture`, `apply dbo.Users`).
+    role: String,
+    config: tiberius::Config,
+    conn: Option<Connection>,
+    state: State,
+    backoff: Backoff,
+}
+
+impl Link {
+    pub fn new(
+        side: Side,
+        role: impl Into<String>,
+        config: tiberius::Config,
+        backoff: Backoff,
+    ) -> Link {
+        Link {
+            side,
+            role: role.into(),
+            config,
+            conn: None,
+            state: State::Never,
+            backoff,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The connection, connecting first if needed. Waits (with backoff) until
+    /// connected; `None` only when shutdown was signalled meanwhile.
+    pub async fn get(&mut self, shutdown: &mut watch::Receiver<bool>) -> Option<&mut Connection> {
+        while self.conn.is_none() {
+            if *shutdown.borrow() {
+                return None;
+            }
+            match mssql::connect(self.config.clone(), CONNECT_TIMEOUT).await {
+                Ok(c) => {
+                    if self.state != State::Up {
+                        tracing::info!(server = self.side.as_str(), role = %self.role,
+                            retries = self.backoff.attempts(), "link up");
+                    }
+                    self.state = State::Up;
+                    self.backoff.reset();
+                    self.conn = Some(c);
+                }
+                Err(e) => {
+                    if self.state != State::Down {
+                        tracing::warn!(server = self.side.as_str(), role = %self.role,
+                            error = %e, "link down; reconnecting with backoff");
+                        self.state = State::Down;
+                    }
+                    let delay = self.backoff.next_delay();
+                    tracing::debug!(
+                        server = self.side.as_str(),
+                        delay_ms = delay.as_millis() as u64,
+                        "reconnect attempt failed"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        self.conn.as_mut()
+    }
+
+    /// The connection failed (or its state is unknown after an error): drop it
+    /// so the next [`Link::get`] reconnects.
+    pub fn broken(&mut self, reason: &dyn std::fmt::Display) {
+        if self.conn.take().is_some() && self.state == State::Up {
+            tracing::warn!(server = self.side.as_str(), role = %self.role, error = %reason,
+                "link down; reconnecting with backoff");
+            self.state = State::Down;
+        }
+    }
+}
