@@ -1,0 +1,290 @@
+//! The applier of one (direction, table): drains that table's queue strictly
+//! in order, in batches of up to `batch_size` operations per target
+//! transaction.
+//!
+//! Per batch: peek the head of the queue → plan (translate keys, hold on
+//! unmapped references) → mark in flight (durable) → write in one target
+//! transaction → complete (remove the ops, record the new id mappings, clear
+//! in flight: one durable store transaction).
+//!
+//! Failures: a transient error (link, deadlock, lock timeout, snapshot
+//! conflict) keeps the batch at the head and retries after a backoff. A
+//! permanent error on a batch of several operations retries them one at a
+//! time, so that the failing operation is found; that operation's attempts
+//! are counted in the store and, past `max_attempts`, it is parked with later
+//! operations of the same key, and the queue goes on.
+
+use super::Shared;
+use crate::apply::plan::{self, Hold, IdMaps, KeyMode};
+use crate::apply::write::{self, WriteError};
+use crate::backoff::Backoff;
+use crate::error::ErrorKind;
+use crate::link::Link;
+use crate::model::{Direction, SqlValue};
+use crate::store::{FailureInfo, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// One applier's fixed inputs.
+pub struct Applier {
+    pub direction: Direction,
+    pub table: plan::ApplyTable,
+    pub link: Link,
+    pub shared: Arc<Shared>,
+    /// Woken by the capture of the source side after it enqueued, and by the
+    /// appliers of referenced tables after they created mappings.
+    pub wake: Arc<Notify>,
+}
+
+struct StoreMaps<'a>(&'a Store);
+
+impl IdMaps for StoreMaps<'_> {
+    type Error = StoreError;
+    fn translate(
+        &self,
+        table: &str,
+        direction: Direction,
+        key: &[SqlValue],
+    ) -> Result<Option<Vec<SqlValue>>, StoreError> {
+        self.0.map_key(table, direction.source(), key)
+    }
+}
+
+impl Applier {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let retry = self.shared.config.sync.retry.clone();
+        let mut backoff = Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms);
+        let idle = Duration::from_millis(self.shared.config.sync.poll_interval_ms);
+        let mut one_at_a_time = 0usize;
+        if let Err(e) = self.recover_in_flight(&mut shutdown).await {
+            tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                "in-flight recovery failed; will retry");
+        }
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let max = if one_at_a_time > 0 {
+                1
+            } else {
+                self.shared.config.sync.batch_size
+            };
+            match self.step(max, &mut shutdown).await {
+                Ok(Progress::Applied(n)) => {
+                    backoff.reset();
+                    one_at_a_time = one_at_a_time.saturating_sub(n);
+                    continue;
+                }
+                Ok(Progress::Idle) | Ok(Progress::Held) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(StepError::Write { error, batch_len, head_seq }) => {
+                    let kind = error_kind(&error);
+                    match kind {
+                        ErrorKind::Permanent if batch_len > 1 => {
+                            // Find the culprit: go one operation at a time
+                            // through this batch.
+                            one_at_a_time = batch_len;
+                            continue;
+                        }
+                        ErrorKind::Permanent => {
+                            self.record_permanent(head_seq, &error);
+                        }
+                        _ => {
+                            if let WriteError::Sql(e) = &error {
+                                if crate::error::is_link_error(e) {
+                                    self.link.broken(e);
+                                }
+                            }
+                        }
+                    }
+                    let delay = backoff.next_delay();
+                    tracing::debug!(direction = %self.direction, table = %self.table.name,
+                        error = %error, delay_ms = delay.as_millis() as u64, "write failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(StepError::Store(e)) => {
+                    // The store is local: an error here is a disk problem.
+                    // Stop this applier loudly rather than risk order.
+                    tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                        "state store failed; this table's applier stops");
+                    self.shared.set_last_error(self.direction, &self.table.name, &e.to_string());
+                    return;
+                }
+                Err(StepError::Shutdown) => break,
+            }
+        }
+        tracing::debug!(direction = %self.direction, table = %self.table.name, "applier stopped");
+    }
+
+    /// Counts a permanent failure of the head operation; parks it (and later
+    /// operations on its key) once it reached `max_attempts`.
+    fn record_permanent(&self, seq: u64, error: &WriteError) {
+        let (number, message) = crate::error::sql_number_and_message(error);
+        let info = FailureInfo {
+            number,
+            message: message.clone(),
+        };
+        let max = self.shared.config.sync.retry.max_attempts;
+        match self
+            .shared
+            .store
+            .record_failure(self.direction, &self.table.name, seq, &info, max)
+        {
+            Ok(Some(parked)) => {
+                tracing::warn!(direction = %self.direction, table = %self.table.name, seq,
+                    error_number = number, error = %message, parked,
+                    "operation parked after permanent errors; later operations on other keys go on");
+                self.shared
+                    .set_last_error(self.direction, &self.table.name, &message);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "recording a failure in the state store failed"),
+        }
+    }
+
+    async fn step(
+        &mut self,
+        max: usize,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Progress, StepError> {
+        let store = &self.shared.store;
+        let ops = store.peek_batch(self.direction, &self.table.name, max)?;
+        if ops.is_empty() {
+            return Ok(Progress::Idle);
+        }
+        let (steps, hold) = plan::plan(&ops, &self.table, self.direction, &StoreMaps(store))?;
+        if steps.is_empty() {
+            if let Some(Hold::Reference { seq, column, table }) = &hold {
+                self.shared.note_waiting(self.direction, &self.table.name, *seq, column, table);
+            }
+            return Ok(Progress::Held);
+        }
+        let head_seq = steps[0].seq;
+        let through = steps[steps.len() - 1].seq;
+        let needs_recovery = self.table.mode == KeyMode::Mapped
+            && steps
+                .iter()
+                .any(|s| matches!(s.action, plan::Action::InsertMapped { .. }));
+        if needs_recovery {
+            store.mark_inflight(self.direction, &self.table.name, head_seq, through)?;
+        }
+        let prefix = self.shared.context_prefix.clone();
+        let Some(conn) = self.link.get(shutdown).await else {
+            return Err(StepError::Shutdown);
+        };
+        let written = write::write(conn, &self.table, &steps, &prefix)
+            .await
+            .map_err(|error| StepError::Write {
+                error,
+                batch_len: steps.len(),
+                head_seq,
+            })?;
+        store.complete_batch(
+            self.direction,
+            &self.table.name,
+            through,
+            &written.mapped,
+            &written.unmapped,
+        )?;
+        self.shared.applied(self.direction, &self.table.name, steps.len());
+        if !written.mapped.is_empty() {
+            // Appliers of tables that reference this one may be waiting.
+            self.shared.wake_all();
+        }
+        Ok(Progress::Applied(steps.len()))
+    }
+
+    /// After a crash: operations marked in flight may or may not have landed.
+    /// For each in-flight insert of a mapped table, look on the target for the
+    /// change carrying its context; if found, record the mapping and complete
+    /// it without writing again.
+    async fn recover_in_flight(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), StepError> {
+        let store = self.shared.store.clone();
+        let Some((from, through)) = store.inflight(self.direction, &self.table.name)? else {
+            return Ok(());
+        };
+        let ops = store.peek_batch(self.direction, &self.table.name, (through - from + 1) as usize)?;
+        let prefix = self.shared.context_prefix.clone();
+        // The inserts of the batch: operations with a row whose key had no
+        // mapping (planning made them inserts). The batch was one target
+        // transaction, so the first insert tells whether all of it landed.
+        let mut landed = Vec::new();
+        let maps = StoreMaps(&store);
+        for (seq, op) in ops.iter().filter(|(s, _)| *s >= from && *s <= through) {
+            if op.row.is_none() || maps.translate(&self.table.name, self.direction, &op.key)?.is_some() {
+                continue;
+            }
+            let Some(conn) = self.link.get(shutdown).await else {
+                return Err(StepError::Shutdown);
+            };
+            let found = write::find_landed(conn, &self.table, &prefix, *seq, None)
+                .await
+                .map_err(|error| StepError::Write {
+                    error,
+                    batch_len: 1,
+                    head_seq: *seq,
+                })?;
+            match found {
+                Some(target_key) => landed.push((op.key.clone(), target_key)),
+                None if landed.is_empty() => break,
+                None => {
+                    // Part of a committed batch without its change row: a
+                    // later change on the target replaced our context. Its
+                    // row exists but we cannot tell its key; say so.
+                    tracing::error!(direction = %self.direction, table = %self.table.name, seq,
+                        "in-flight insert landed but its key could not be recovered (the row was changed on the target since); it will not be written again");
+                }
+            }
+        }
+        if landed.is_empty() {
+            store.clear_inflight(self.direction, &self.table.name)?;
+            tracing::info!(direction = %self.direction, table = %self.table.name, from, through,
+                "in-flight batch had not landed; it will be written");
+        } else {
+            store.complete_batch(self.direction, &self.table.name, through, &landed, &[])?;
+            tracing::info!(direction = %self.direction, table = %self.table.name, from, through,
+                recovered = landed.len(), "in-flight batch had landed; recovered its keys without writing again");
+        }
+        Ok(())
+    }
+}
+
+enum Progress {
+    Applied(usize),
+    Idle,
+    Held,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing to the target: {error}")]
+    Write {
+        error: WriteError,
+        batch_len: usize,
+        head_seq: u64,
+    },
+    #[error("shutting down")]
+    Shutdown,
+}
+
+fn error_kind(e: &WriteError) -> ErrorKind {
+    match e {
+        WriteError::Sql(e) => crate::error::classify(e),
+        WriteError::OutputMismatch { .. } => ErrorKind::Transient,
+        WriteError::Identifier(_) | WriteError::Unsupported(_) => ErrorKind::Permanent,
+    }
+}

@@ -1,0 +1,141 @@
+//! The capture loop of one source server: every `poll_interval_ms`, one
+//! [`crate::capture::poll`] for every table that flows out of this server,
+//! then per table one durable store step that appends the operations to the
+//! queue and advances the watermark together.
+
+use super::Shared;
+use crate::backoff::Backoff;
+use crate::capture::{self, CaptureError, TableCapture};
+use crate::link::Link;
+use crate::model::{Direction, Side};
+use crate::mssql::statements::TableShape;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct Capturer {
+    pub side: Side,
+    /// (configured table name, the source's shape) of each table captured here.
+    pub tables: Vec<(String, TableShape)>,
+    pub link: Link,
+    pub shared: Arc<Shared>,
+}
+
+impl Capturer {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let retry = self.shared.config.sync.retry.clone();
+        let mut backoff = Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms);
+        let interval = Duration::from_millis(self.shared.config.sync.poll_interval_ms);
+        let direction = Direction::from_source(self.side);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let delay = match self.poll_once(direction, &mut shutdown).await {
+                Ok(()) => {
+                    backoff.reset();
+                    interval
+                }
+                Err(PollError::Shutdown) => break,
+                Err(PollError::Store(e)) => {
+                    tracing::error!(server = self.side.as_str(), error = %e,
+                        "state store failed; capture stops");
+                    return;
+                }
+                Err(PollError::Capture(e)) => {
+                    if let Some(sql) = e.sql_error() {
+                        if crate::error::is_link_error(sql) {
+                            self.link.broken(sql);
+                        }
+                    }
+                    tracing::debug!(server = self.side.as_str(), error = %e, "capture failed; retrying");
+                    self.shared.set_capture_error(self.side, &e.to_string());
+                    backoff.next_delay()
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::debug!(server = self.side.as_str(), "capture stopped");
+    }
+
+    async fn poll_once(
+        &mut self,
+        direction: Direction,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), PollError> {
+        let store = self.shared.store.clone();
+        let mut active = Vec::with_capacity(self.tables.len());
+        for (name, shape) in &self.tables {
+            if self.shared.is_stopped(direction, name) {
+                continue;
+            }
+            let wm = store.watermark(self.side, name)?;
+            active.push((name.as_str(), shape, wm));
+        }
+        if active.is_empty() {
+            return Ok(());
+        }
+        let request: Vec<(&TableShape, Option<i64>)> =
+            active.iter().map(|(_, s, wm)| (*s, *wm)).collect();
+        let prefix = self.shared.context_prefix.clone();
+        let Some(conn) = self.link.get(shutdown).await else {
+            return Err(PollError::Shutdown);
+        };
+        let (_current, found) = capture::poll(conn, &request, &prefix).await?;
+        for ((name, _, _), result) in active.iter().zip(found) {
+            match result {
+                TableCapture::Start { version } => {
+                    store.enqueue_batch(direction, name, &[], self.side, version)?;
+                    tracing::info!(server = self.side.as_str(), table = name, version,
+                        "first capture: streaming changes from the current version");
+                }
+                TableCapture::Changes {
+                    ops,
+                    through_version,
+                    skipped_own,
+                } => {
+                    if ops.is_empty() && skipped_own == 0 {
+                        // Nothing new: still advance the watermark so a
+                        // quiet table does not fall behind the retention
+                        // period, but only when the version moved.
+                        if store.watermark(self.side, name)? != Some(through_version) {
+                            store.enqueue_batch(direction, name, &[], self.side, through_version)?;
+                        }
+                        continue;
+                    }
+                    store.enqueue_batch(direction, name, &ops, self.side, through_version)?;
+                    tracing::debug!(server = self.side.as_str(), table = name,
+                        captured = ops.len(), skipped_own, through_version, "captured");
+                    self.shared.captured(direction, name, ops.len());
+                }
+                TableCapture::Expired {
+                    watermark,
+                    min_valid,
+                } => {
+                    let reason = format!(
+                        "watermark {watermark} is older than CHANGE_TRACKING_MIN_VALID_VERSION {min_valid}: \
+                         changes were cleaned up (retention passed, or the table was truncated); \
+                         the table must be re-initialised"
+                    );
+                    tracing::error!(server = self.side.as_str(), table = name, watermark, min_valid,
+                        "table stopped: {reason}");
+                    self.shared.stop_table(direction, name, &reason);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("shutting down")]
+    Shutdown,
+}

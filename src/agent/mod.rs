@@ -1,0 +1,120 @@
+//! `ctsync run`: the long-running agent. One capture loop per source server,
+//! one applier per (direction, table), a control socket for `inspect`, and
+//! graceful shutdown on SIGINT/SIGTERM (finish or roll back the batch in hand,
+//! make the store durable, exit 0).
+
+pub mod apply_loop;
+pub mod capture_loop;
+pub mod setup;
+pub mod status;
+
+use crate::config::Config;
+use crate::model::{Direction, Side};
+use crate::store::Store;
+use status::Status;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+/// What every loop of the agent shares.
+pub struct Shared {
+    pub config: Config,
+    pub store: Arc<Store>,
+    /// `ctsync:<agent_id>:` — the SYS_CHANGE_CONTEXT prefix of our writes.
+    pub context_prefix: Vec<u8>,
+    pub status: Status,
+    wakes: HashMap<(Direction, String), Arc<Notify>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, store: Arc<Store>) -> Shared {
+        let context_prefix = format!("ctsync:{}:", config.agent_id).into_bytes();
+        let mut wakes = HashMap::new();
+        for t in &config.tables {
+            for d in t.directions() {
+                wakes.insert((d, t.name.to_string()), Arc::new(Notify::new()));
+            }
+        }
+        Shared {
+            config,
+            store,
+            context_prefix,
+            status: Status::default(),
+            wakes,
+        }
+    }
+
+    pub fn wake(&self, direction: Direction, table: &str) -> Arc<Notify> {
+        self.wakes
+            .get(&(direction, table.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Notify::new()))
+    }
+
+    pub fn wake_all(&self) {
+        for n in self.wakes.values() {
+            n.notify_one();
+        }
+    }
+
+    pub fn captured(&self, direction: Direction, table: &str, n: usize) {
+        self.status.captured(direction, table, n);
+        if let Some(w) = self.wakes.get(&(direction, table.to_string())) {
+            w.notify_one();
+        }
+    }
+
+    pub fn applied(&self, direction: Direction, table: &str, n: usize) {
+        self.status.applied(direction, table, n);
+    }
+
+    pub fn set_last_error(&self, direction: Direction, table: &str, error: &str) {
+        self.status.set_error(direction, table, error);
+    }
+
+    pub fn set_capture_error(&self, side: Side, error: &str) {
+        self.status.set_capture_error(side, error);
+    }
+
+    pub fn note_waiting(&self, direction: Direction, table: &str, seq: u64, column: &str, on: &str) {
+        self.status.set_waiting(
+            direction,
+            table,
+            format!("operation {seq} waits for {column} to be mapped in {on}"),
+        );
+    }
+
+    pub fn stop_table(&self, direction: Direction, table: &str, reason: &str) {
+        self.status.stop(direction, table, reason);
+    }
+
+    pub fn is_stopped(&self, direction: Direction, table: &str) -> bool {
+        self.status.is_stopped(direction, table)
+    }
+}
+
+/// Runs until `shutdown` turns true, then returns after every loop ended.
+pub async fn run(
+    config: Config,
+    store: Arc<Store>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), setup::SetupError> {
+    let shared = Arc::new(Shared::new(config, store));
+    let plan = setup::prepare(&shared, shutdown.clone()).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for capturer in plan.capturers {
+        tasks.spawn(capturer.run(shutdown.clone()));
+    }
+    for applier in plan.appliers {
+        tasks.spawn(applier.run(shutdown.clone()));
+    }
+    tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "a loop of the agent ended abnormally");
+        }
+    }
+    shared.store.flush_durable().map_err(setup::SetupError::Store)?;
+    tracing::info!("ctsync stopped; state is durable");
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! Start-up checks shared by `run` and `check`: each listed table and column
+//! exists on each server that takes part, has the configured key, the key is
+//! an identity when configured so, and Change Tracking (and SNAPSHOT
+//! isolation, which capture reads under) is on. When `enable_change_tracking`
+//! is set ctsync turns them on; otherwise it says which statement an
+//! administrator must run.
+
+use super::apply_loop::Applier;
+use super::capture_loop::Capturer;
+use super::Shared;
+use crate::apply::plan::{ApplyTable, KeyMode};
+use crate::backoff::Backoff;
+use crate::config::{Config, TableConfig};
+use crate::link::Link;
+use crate::model::{Direction, Side};
+use crate::mssql::statements::{self, ColumnShape, TableShape};
+use crate::mssql::Connection;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("server {side}: {message}")]
+    Check { side: &'static str, message: String },
+    #[error("server {side}: {context}: {source}")]
+    Sql {
+        side: &'static str,
+        context: String,
+        #[source]
+        source: tiberius::error::Error,
+    },
+    #[error(transparent)]
+    Store(crate::store::StoreError),
+    #[error("shutting down")]
+    Shutdown,
+}
+
+/// Problems found by [`check_server`]; `run` stops on the first list that is
+/// not empty, `check` prints them all.
+pub type Problems = Vec<String>;
+
+pub struct Plan {
+    pub capturers: Vec<Capturer>,
+    pub appliers: Vec<Applier>,
+}
+
+fn sql_err(side: Side, context: impl Into<String>) -> impl FnOnce(tiberius::error::Error) -> SetupError {
+    let context = context.into();
+    move |source| SetupError::Sql {
+        side: side.as_str(),
+        context,
+        source,
+    }
+}
+
+fn backoff(config: &Config) -> Backoff {
+    Backoff::new(
+        config.sync.retry.initial_backoff_ms,
+        config.sync.retry.max_backoff_ms,
+    )
+}
+
+/// Connects to both servers (waiting with backoff while one is down), checks
+/// every table and builds the loops.
+pub async fn prepare(
+    shared: &Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Plan, SetupError> {
+    let config = &shared.config;
+    let mut shapes: Vec<[Option<TableShape>; 2]> = vec![[None, None]; config.tables.len()];
+    for side in [Side::A, Side::B] {
+        let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
+        let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
+        let (found, problems) = check_server(conn, config, side, config.sync.enable_change_tracking).await?;
+        if !problems.is_empty() {
+            return Err(SetupError::Check {
+                side: side.as_str(),
+                message: problems.join("\n  "),
+            });
+        }
+        for (i, shape) in found.into_iter().enumerate() {
+            shapes[i][side as usize] = shape;
+        }
+    }
+    let mut capturers = Vec::new();
+    let mut appliers = Vec::new();
+    for side in [Side::A, Side::B] {
+        let direction = Direction::from_source(side);
+        let mut tables = Vec::new();
+        for (i, t) in config.tables.iter().enumerate() {
+            if !t.directions().contains(&direction) {
+                continue;
+            }
+            let (Some(source), Some(target)) = (
+                shapes[i][side as usize].clone(),
+                shapes[i][side.other() as usize].clone(),
+            ) else {
+                continue;
+            };
+            let name = t.name.to_string();
+            tables.push((name.clone(), source));
+            appliers.push(Applier {
+                direction,
+                table: apply_table(t, target, config),
+                link: Link::new(
+                    side.other(),
+                    format!("apply {name}"),
+                    config.tiberius_config(side.other()),
+                    backoff(config),
+                ),
+                wake: shared.wake(direction, &name),
+                shared: shared.clone(),
+            });
+        }
+        if !tables.is_empty() {
+            capturers.push(Capturer {
+                side,
+                tables,
+                link: Link::new(side, "capture", config.tiberius_config(side), backoff(config)),
+                shared: shared.clone(),
+            });
+        }
+    }
+    Ok(Plan {
+        capturers,
+        appliers,
+    })
+}
+
+fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTable {
+    let mode = if !t.identity {
+        KeyMode::Explicit
+    } else if t.force_id {
+        KeyMode::ForceId
+    } else {
+        KeyMode::Mapped
+    };
+    let references = t
+        .references
+        .iter()
+        .filter_map(|(column, referenced)| {
+            let pos = target
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(column))?;
+            // Only identity-mapped tables change keys between the servers;
+            // a reference to any other table is written as is.
+            let r = config
+                .tables
+                .iter()
+                .find(|x| x.name.to_string().eq_ignore_ascii_case(&referenced.to_string()))?;
+            (r.identity && !r.force_id).then(|| (pos, r.name.to_string()))
+        })
+        .collect();
+    ApplyTable {
+        name: t.name.to_string(),
+        shape: target,
+        mode,
+        references,
+    }
+}
+
+/// Checks (and with `enable` fixes) one server for every table that involves
+/// it. Returns each table's shape on this server (None when the table does
+/// not involve this server) and the problems found.
+pub async fn check_server(
+    conn: &mut Connection,
+    config: &Config,
+    side: Side,
+    enable: bool,
+) -> Result<(Vec<Option<TableShape>>, Problems), SetupError> {
+    let mut problems = Vec::new();
+    let database = config.server(side).database.clone();
+    // Database-level change tracking.
+    let current: Option<i64> = conn
+        .simple_query(statements::CURRENT_VERSION)
+        .await
+        .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
+        .into_row()
+        .await
+        .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
+        .and_then(|r| r.get::<i64, _>(0));
+    let db_statement = statements::enable_database_tracking(&database).map_err(|e| SetupError::Check {
+        side: side.as_str(),
+        message: format!("database name: {e}"),
+    })?;
+    if current.is_none() {
+        if enable {
+            exec(conn, side, &db_statement).await?;
+            tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
+        } else {
+            problems.push(format!(
+                "change tracking is off for database {database}; run: {db_statement}"
+            ));
+        }
+    }
+    let snapshot: Option<u8> = conn
+        .simple_query(statements::SNAPSHOT_STATE)
+        .await
+        .map_err(sql_err(side, "reading sys.databases"))?
+        .into_row()
+        .await
+        .map_err(sql_err(side, "reading sys.databases"))?
+        .and_then(|r| r.get::<u8, _>(0));
+    if snapshot != Some(1) {
+        let stmt = statements::enable_snapshot_isolation(&database).map_err(|e| SetupError::Check {
+            side: side.as_str(),
+            message: format!("database name: {e}"),
+        })?;
+        if enable {
+            exec(conn, side, &stmt).await?;
+            tracing::info!(server = side.as_str(), database = %database, "allowed snapshot isolation on the database");
+        } else {
+            problems.push(format!(
+                "snapshot isolation is not allowed in database {database} (capture reads under it); run: {stmt}"
+            ));
+        }
+    }
+    let mut shapes = Vec::with_capacity(config.tables.len());
+    for t in &config.tables {
+        let involved = t
+            .directions()
+            .iter()
+            .any(|d| d.source() == side || d.target() == side);
+        if !involved {
+            shapes.push(None);
+            continue;
+        }
+        match table_shape(conn, side, t).await? {
+            Ok(shape) => {
+                let tracked: i32 = conn
+                    .query(statements::TABLE_TRACKED, &[&shape.name.quoted().as_str()])
+                    .await
+                    .map_err(sql_err(side, format!("checking change tracking on {}", t.name)))?
+                    .into_row()
+                    .await
+                    .map_err(sql_err(side, format!("checking change tracking on {}", t.name)))?
+                    .and_then(|r| r.get::<i32, _>(0))
+                    .unwrap_or(0);
+                if tracked == 0 {
+                    let stmt = statements::enable_table_tracking(&shape.name);
+                    if enable {
+                        exec(conn, side, &stmt).await?;
+                        tracing::info!(server = side.as_str(), table = %t.name, "enabled change tracking on the table");
+                    } else {
+                        problems.push(format!(
+                            "change tracking is off for table {}; run: {stmt}",
+                            t.name
+                        ));
+                    }
+                }
+                shapes.push(Some(shape));
+            }
+            Err(mut p) => {
+                problems.append(&mut p);
+                shapes.push(None);
+            }
+        }
+    }
+    Ok((shapes, problems))
+}
+
+async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupError> {
+    conn.simple_query(sql)
+        .await
+        .map_err(sql_err(side, sql.to_string()))?
+        .into_results()
+        .await
+        .map_err(sql_err(side, sql.to_string()))?;
+    Ok(())
+}
+
+/// Reads a table's columns and key from the server's catalog and checks them
+/// against the configuration.
+async fn table_shape(
+    conn: &mut Connection,
+    side: Side,
+    t: &TableConfig,
+) -> Result<Result<TableShape, Problems>, SetupError> {
+    let name = &t.name;
+    let quoted = name.quoted();
+    let ctx = format!("reading the columns of {name}");
+    let rows = conn
+        .query(
+            statements::TABLE_COLUMNS,
+            &[&quoted.as_str(), &name.schema.as_str(), &name.name.as_str()],
+        )
+        .await
+        .map_err(sql_err(side, ctx.clone()))?
+        .into_first_result()
+        .await
+        .map_err(sql_err(side, ctx))?;
+    let mut columns = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let col: Option<&str> = r.get(0);
+        let ty: Option<&str> = r.get(1);
+        let ident: Option<i32> = r.get(2);
+        if let (Some(col), Some(ty)) = (col, ty) {
+            columns.push(ColumnShape {
+                name: col.to_string(),
+                data_type: ty.to_string(),
+                identity: ident == Some(1),
+            });
+        }
+    }
+    if columns.is_empty() {
+        return Ok(Err(vec![format!(
+            "table {name} does not exist (or the login cannot see it); create it or remove it from `tables`"
+        )]));
+    }
+    let mut problems = Vec::new();
+    let selected: Vec<ColumnShape> = match &t.columns {
+        None => columns.clone(),
+        Some(list) => list
+            .iter()
+            .filter_map(|c| {
+                let found = columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)).cloned();
+                if found.is_none() {
+                    problems.push(format!(
+                        "table {name} has no column {c} (listed in `columns`); it has: {}",
+                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                found
+            })
+            .collect(),
+    };
+    let ctx = format!("reading the primary key of {name}");
+    let pk_rows = conn
+        .query(
+            statements::PRIMARY_KEY,
+            &[&name.schema.as_str(), &name.name.as_str()],
+        )
+        .await
+        .map_err(sql_err(side, ctx.clone()))?
+        .into_first_result()
+        .await
+        .map_err(sql_err(side, ctx))?;
+    let pk: Vec<String> = pk_rows
+        .iter()
+        .filter_map(|r| r.get::<&str, _>(0).map(str::to_string))
+        .collect();
+    let same_key = pk.len() == t.key.len()
+        && pk.iter().zip(&t.key).all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if pk.is_empty() {
+        problems.push(format!(
+            "table {name} has no primary key; change tracking needs one (error 4997): add a primary key on ({})",
+            t.key.join(", ")
+        ));
+    } else if !same_key {
+        problems.push(format!(
+            "table {name}: configured key ({}) differs from its primary key ({})",
+            t.key.join(", "),
+            pk.join(", ")
+        ));
+    }
+    for k in &t.key {
+        if !selected.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
+            problems.push(format!("table {name}: key column {k} must be among the synced columns"));
+        }
+    }
+    if t.identity {
+        let key_is_identity = selected
+            .iter()
+            .any(|c| c.identity && t.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)));
+        if !key_is_identity {
+            problems.push(format!(
+                "table {name}: `identity: true` but its key column is not an IDENTITY column on this server"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    Ok(Ok(TableShape {
+        name: name.clone(),
+        key: t.key.clone(),
+        columns: selected,
+    }))
+}
