@@ -2,6 +2,8 @@
 mod apply;
 mod backoff;
 mod capture;
+#[allow(dead_code)]
+mod control;
 mod link;
 mod model;
 mod mssql;
