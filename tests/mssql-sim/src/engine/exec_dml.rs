@@ -86,7 +86,7 @@ fn direct(
 ) -> Option<(Value, Option<SqlType>)> {
     match e {
         Expr::Variable(v) => vars
-            .get(&v.to_ascii_lowercase())
+            .get(&super::var_key(v))
             .map(|(t, v)| (v.clone(), Some(*t))),
         Expr::Literal(Literal::Null) => Some((Value::Null, None)),
         Expr::Literal(Literal::Integer(s)) => s
@@ -263,7 +263,7 @@ impl Session {
             let rows = fetch(&self.conn, &sql, &params, &types)?;
             if let Some(last) = rows.last() {
                 for (name, v) in assign.iter().zip(last) {
-                    let key = name.to_ascii_lowercase();
+                    let key = super::var_key(name);
                     let ty = match self.st.vars.get(&key) {
                         Some((t, _)) => *t,
                         None => {

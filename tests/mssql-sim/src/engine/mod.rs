@@ -366,3 +366,11 @@ impl Drop for Session {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests;
+
+/// Key of a variable or parameter in the session's map: `@P1`, `p1` → `p1`.
+pub(crate) fn var_key(name: &str) -> String {
+    name.trim_start_matches('@').to_ascii_lowercase()
+}

@@ -118,7 +118,7 @@ impl Session {
         for p in params {
             self.st
                 .vars
-                .insert(p.name.to_ascii_lowercase(), (p.ty, p.value.clone()));
+                .insert(super::var_key(&p.name), (p.ty, p.value.clone()));
         }
         for located in &stmts {
             if out.cancelled() {
@@ -216,12 +216,12 @@ impl Session {
                         Some(e) => self.eval_scalar(e, Some(&ty))?,
                         None => Value::Null,
                     };
-                    self.st.vars.insert(name.to_ascii_lowercase(), (ty, v));
+                    self.st.vars.insert(super::var_key(name), (ty, v));
                 }
                 Ok(None)
             }
             Statement::SetVariable { name, value } => {
-                let key = name.to_ascii_lowercase();
+                let key = super::var_key(name);
                 let Some((ty, _)) = self.st.vars.get(&key).cloned() else {
                     return Err(SqlError::new(
                         137,

@@ -77,11 +77,12 @@ pub static VIEWS: &[View] = &[
     },
     View {
         name: "sys.types",
-        sql: "SELECT name, system_type_id, system_type_id AS user_type_id FROM (VALUES
+        sql: "WITH v(name, system_type_id) AS (VALUES
               ('tinyint',48),('smallint',52),('int',56),('bigint',127),('bit',104),('decimal',106),('numeric',108),
               ('float',62),('real',59),('money',60),('smallmoney',122),('nvarchar',231),('varchar',167),('nchar',239),
               ('char',175),('varbinary',165),('binary',173),('uniqueidentifier',36),('date',40),('time',41),
-              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43)) AS v(name, system_type_id)",
+              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43))
+              SELECT name, system_type_id, system_type_id AS user_type_id FROM v",
         columns: &[("name", NAME), ("system_type_id", TINY), ("user_type_id", INT)],
     },
     View {

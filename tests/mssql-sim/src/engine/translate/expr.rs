@@ -145,7 +145,7 @@ impl Ctx<'_> {
     }
 
     pub fn variable(&mut self, name: &str) -> Result<TExpr, SqlError> {
-        let key = name.to_ascii_lowercase();
+        let key = crate::engine::var_key(name);
         let Some((ty, v)) = self.vars.get(&key).cloned() else {
             return Err(SqlError::new(
                 137,

@@ -1,0 +1,416 @@
+//! Engine tests against a [`Session`] with a collecting sink.
+
+use super::*;
+use crate::value::{Len, SqlType};
+
+#[derive(Default, Debug)]
+pub struct Collect {
+    pub sets: Vec<(Vec<ColumnMeta>, Vec<Vec<Value>>)>,
+    pub dones: Vec<Done>,
+    pub errors: Vec<SqlError>,
+    pub infos: Vec<(i32, String)>,
+    pub env: Vec<EnvChange>,
+}
+
+impl ResultSink for Collect {
+    fn columns(&mut self, columns: &[ColumnMeta]) {
+        self.sets.push((columns.to_vec(), Vec::new()));
+    }
+    fn row(&mut self, values: &[Value]) {
+        if let Some(s) = self.sets.last_mut() {
+            s.1.push(values.to_vec());
+        }
+    }
+    fn done(&mut self, done: Done) {
+        self.dones.push(done);
+    }
+    fn error(&mut self, error: &SqlError) {
+        self.errors.push(error.clone());
+    }
+    fn info(&mut self, number: i32, message: &str) {
+        self.infos.push((number, message.to_string()));
+    }
+    fn env_change(&mut self, change: EnvChange) {
+        self.env.push(change);
+    }
+}
+
+pub fn engine() -> Arc<Engine> {
+    Engine::open(EngineOptions {
+        database: "testdb".into(),
+        data_file: None,
+        log_statements: None,
+        controls: Arc::new(Controls::default()),
+    })
+    .expect("engine opens")
+}
+
+pub fn run(s: &mut Session, sql: &str) -> Collect {
+    let mut c = Collect::default();
+    s.execute(sql, &[], &mut c);
+    c
+}
+
+/// Runs and asserts no error.
+pub fn ok(s: &mut Session, sql: &str) -> Collect {
+    let c = run(s, sql);
+    assert!(c.errors.is_empty(), "{sql}: {:?}", c.errors);
+    c
+}
+
+pub fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Value>> {
+    let c = ok(s, sql);
+    c.sets.last().map(|x| x.1.clone()).unwrap_or_default()
+}
+
+pub fn err(s: &mut Session, sql: &str) -> SqlError {
+    let c = run(s, sql);
+    c.errors
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("{sql}: expected an error"))
+}
+
+fn i(v: i64) -> Value {
+    Value::Int(v)
+}
+fn st(v: &str) -> Value {
+    Value::String(v.into())
+}
+
+#[test]
+fn create_insert_select_update_delete() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE dbo.T (id INT NOT NULL PRIMARY KEY, name NVARCHAR(20) NULL, amount DECIMAL(10,2))");
+    let c = ok(
+        &mut s,
+        "INSERT INTO T (id, name, amount) VALUES (1, N'a', 12.5), (2, N'b', -3)",
+    );
+    assert_eq!(c.dones.last().unwrap().count, Some(2));
+    assert_eq!(
+        rows(&mut s, "SELECT id, name, amount FROM T ORDER BY id"),
+        vec![
+            vec![i(1), st("a"), Value::Decimal(1250, 2)],
+            vec![i(2), st("b"), Value::Decimal(-300, 2)]
+        ]
+    );
+    let c = ok(
+        &mut s,
+        "UPDATE T SET name = N'z', amount = amount + 1 WHERE id = 2",
+    );
+    assert_eq!(c.dones.last().unwrap().count, Some(1));
+    assert_eq!(
+        rows(&mut s, "SELECT name, amount FROM T WHERE id = 2"),
+        vec![vec![st("z"), Value::Decimal(-200, 2)]]
+    );
+    ok(&mut s, "DELETE FROM T WHERE id = 1");
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    let meta = &ok(&mut s, "SELECT * FROM T").sets[0].0;
+    assert_eq!(meta[1].ty, SqlType::NVarChar(Len::N(20)));
+    assert!(!meta[0].nullable);
+}
+
+#[test]
+fn duplicate_key_and_not_null_errors_match_sql_server() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT CONSTRAINT PK_T PRIMARY KEY, v NVARCHAR(5) NOT NULL)",
+    );
+    ok(&mut s, "INSERT INTO T VALUES (1, N'x')");
+    let x = err(&mut s, "INSERT INTO T VALUES (1, N'y')");
+    assert_eq!(x.number, 2627);
+    assert_eq!(
+        x.message,
+        "Violation of PRIMARY KEY constraint 'PK_T'. Cannot insert duplicate key in object 'dbo.T'. The duplicate key value is (1)."
+    );
+    let x = err(&mut s, "INSERT INTO T VALUES (2, NULL)");
+    assert_eq!(x.number, 515);
+    assert_eq!(
+        x.message,
+        "Cannot insert the value NULL into column 'v', table 'testdb.dbo.T'; column does not allow nulls. INSERT fails."
+    );
+    let x = err(&mut s, "INSERT INTO T VALUES (3, N'toolong')");
+    assert_eq!(x.number, 2628);
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn identity_scope_identity_and_identity_insert() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT IDENTITY(10, 5) PRIMARY KEY, v INT)",
+    );
+    ok(&mut s, "INSERT INTO T (v) VALUES (1)");
+    ok(&mut s, "INSERT INTO T (v) VALUES (2)");
+    assert_eq!(
+        rows(&mut s, "SELECT SCOPE_IDENTITY()"),
+        vec![vec![Value::Decimal(15, 0)]]
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (id, v) VALUES (100, 3)").number,
+        544
+    );
+    ok(&mut s, "SET IDENTITY_INSERT T ON");
+    assert_eq!(err(&mut s, "INSERT INTO T (v) VALUES (3)").number, 545);
+    ok(&mut s, "INSERT INTO T (id, v) VALUES (100, 3)");
+    ok(&mut s, "CREATE TABLE U (id INT IDENTITY PRIMARY KEY)");
+    assert_eq!(err(&mut s, "SET IDENTITY_INSERT U ON").number, 8107);
+    ok(&mut s, "SET IDENTITY_INSERT T OFF");
+    ok(&mut s, "INSERT INTO T (v) VALUES (4)");
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM T WHERE v = 4"),
+        vec![vec![i(105)]]
+    );
+}
+
+#[test]
+fn transactions_commit_and_rollback_with_env_changes() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    let c = ok(&mut s, "BEGIN TRAN");
+    assert!(matches!(c.env[0], EnvChange::BeginTransaction(d) if d != 0));
+    assert_ne!(s.transaction_descriptor(), 0);
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    let c = ok(&mut s, "ROLLBACK");
+    assert!(matches!(c.env[0], EnvChange::RollbackTransaction(_)));
+    assert_eq!(s.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(0)]]);
+    ok(
+        &mut s,
+        "BEGIN TRANSACTION; INSERT INTO T VALUES (2); COMMIT",
+    );
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    assert_eq!(err(&mut s, "COMMIT").number, 3902);
+}
+
+#[test]
+fn failed_statement_in_transaction_leaves_no_trace_but_keeps_transaction() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut s, "BEGIN TRAN");
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    // The second row fails: the whole statement is undone, the first stays.
+    assert_eq!(err(&mut s, "INSERT INTO T VALUES (2), (1)").number, 2627);
+    assert_ne!(s.transaction_descriptor(), 0);
+    ok(&mut s, "COMMIT");
+    assert_eq!(rows(&mut s, "SELECT id FROM T"), vec![vec![i(1)]]);
+    // XACT_ABORT ON: the error rolls the transaction back.
+    ok(&mut s, "SET XACT_ABORT ON");
+    ok(&mut s, "BEGIN TRAN");
+    ok(&mut s, "INSERT INTO T VALUES (5)");
+    let c = run(&mut s, "INSERT INTO T VALUES (1)");
+    assert_eq!(c.errors[0].number, 2627);
+    assert_eq!(s.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn read_committed_reader_sees_only_committed_rows() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut a, "BEGIN TRAN; INSERT INTO T VALUES (1)");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(0)]]);
+    ok(&mut a, "COMMIT");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn snapshot_isolation_needs_the_database_option_and_keeps_its_snapshot() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY, v INT)");
+    ok(&mut a, "INSERT INTO T VALUES (1, 1)");
+    ok(&mut b, "SET TRANSACTION ISOLATION LEVEL SNAPSHOT");
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(err(&mut b, "SELECT * FROM T").number, 3952);
+    ok(&mut b, "ROLLBACK");
+    ok(
+        &mut a,
+        "ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    ok(&mut a, "INSERT INTO T VALUES (2, 2)");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    // Writing after another session committed: update conflict, rolled back.
+    let x = err(&mut b, "UPDATE T SET v = 5 WHERE id = 1");
+    assert_eq!(x.number, 3960);
+    assert!(
+        x.message.contains("dbo.T") || x.message.contains("T"),
+        "{}",
+        x.message
+    );
+    assert_eq!(b.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+}
+
+#[test]
+fn foreign_keys_and_checks_raise_547() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE P (id INT PRIMARY KEY)");
+    ok(&mut s, "CREATE TABLE C (id INT PRIMARY KEY, pid INT CONSTRAINT FK_C_P REFERENCES P(id), q INT CONSTRAINT CK_q CHECK (q > 0))");
+    ok(&mut s, "INSERT INTO P VALUES (1)");
+    ok(&mut s, "INSERT INTO C VALUES (1, 1, 1)");
+    let x = err(&mut s, "INSERT INTO C VALUES (2, 9, 1)");
+    assert_eq!(x.number, 547);
+    assert!(
+        x.message.starts_with(
+            "The INSERT statement conflicted with the FOREIGN KEY constraint \"FK_C_P\"."
+        ),
+        "{}",
+        x.message
+    );
+    let x = err(&mut s, "INSERT INTO C VALUES (3, 1, 0)");
+    assert_eq!(x.number, 547);
+    assert!(x.message.contains("CHECK constraint \"CK_q\""));
+    let x = err(&mut s, "DELETE FROM P WHERE id = 1");
+    assert_eq!(x.number, 547);
+    assert!(x.message.contains("REFERENCE constraint \"FK_C_P\""));
+}
+
+#[test]
+fn merge_upserts_and_outputs_action() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, v NVARCHAR(10))",
+    );
+    ok(&mut s, "INSERT INTO T VALUES (1, N'old')");
+    let c = ok(
+        &mut s,
+        "MERGE T AS tgt USING (VALUES (1, N'new'), (2, N'two')) AS src (id, v) ON tgt.id = src.id
+         WHEN MATCHED THEN UPDATE SET v = src.v
+         WHEN NOT MATCHED THEN INSERT (id, v) VALUES (src.id, src.v)
+         OUTPUT $action, INSERTED.id;",
+    );
+    let out = &c.sets[0].1;
+    assert_eq!(out.len(), 2);
+    assert!(out.contains(&vec![st("UPDATE"), i(1)]));
+    assert!(out.contains(&vec![st("INSERT"), i(2)]));
+    assert_eq!(
+        rows(&mut s, "SELECT v FROM T ORDER BY id"),
+        vec![vec![st("new")], vec![st("two")]]
+    );
+}
+
+#[test]
+fn catalog_views_and_functions() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE dbo.Orders (id INT IDENTITY PRIMARY KEY, name VARCHAR(30) NOT NULL)",
+    );
+    assert_eq!(rows(&mut s, "SELECT DB_NAME()"), vec![vec![st("testdb")]]);
+    let r = rows(&mut s, "SELECT COLUMNPROPERTY(OBJECT_ID('dbo.Orders'), 'id', 'IsIdentity'), COLUMNPROPERTY(OBJECT_ID('dbo.Orders'), 'name', 'ColumnId')");
+    assert_eq!(r, vec![vec![i(1), i(2)]]);
+    let r = rows(&mut s, "SELECT c.name, c.is_identity FROM sys.columns c JOIN sys.tables t ON t.object_id = c.object_id WHERE t.name = 'orders' ORDER BY c.column_id");
+    assert_eq!(r, vec![vec![st("id"), i(1)], vec![st("name"), i(0)]]);
+    let r = rows(&mut s, "SELECT DATA_TYPE, CHARACTER_MAXIMUM_LENGTH FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'Orders' AND COLUMN_NAME = 'name'");
+    assert_eq!(r, vec![vec![st("varchar"), i(30)]]);
+    let r = rows(&mut s, "SELECT CONSTRAINT_TYPE FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS WHERE TABLE_NAME = 'Orders'");
+    assert_eq!(r, vec![vec![st("PRIMARY KEY")]]);
+    let r = rows(
+        &mut s,
+        "SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()",
+    );
+    assert_eq!(r, vec![vec![i(0)]]);
+    assert_eq!(err(&mut s, "SELECT * FROM dbo.Missing").number, 208);
+    assert_eq!(err(&mut s, "SELECT nope FROM dbo.Orders").number, 207);
+}
+
+#[test]
+fn parameters_are_bound_and_types_round_trip() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id UNIQUEIDENTIFIER PRIMARY KEY, d DATETIME2(7), dt DATETIME, m MONEY, b VARBINARY(MAX), f FLOAT, r REAL, dd DATE, t TIME(3), o DATETIMEOFFSET(7), c CHAR(3), big DECIMAL(38,10))",
+    );
+    let g = *uuid::Uuid::new_v4().as_bytes();
+    let vals = vec![
+        Value::Guid(g),
+        Value::DateTime {
+            days: 738000,
+            ticks: 123_456_789,
+        },
+        Value::DateTime {
+            days: 738000,
+            ticks: 10_030_000,
+        },
+        Value::Decimal(123_4567, 4),
+        Value::Binary(vec![0, 1, 2, 255]),
+        Value::Float(1.5e300),
+        Value::Float(0.25),
+        Value::Date(738001),
+        Value::Time(36_000_000_000 + 1_230_000),
+        Value::DateTimeOffset {
+            days: 738000,
+            ticks: 5,
+            offset_minutes: -300,
+        },
+        Value::String("ab ".into()),
+        Value::Decimal(-12345678901234567890123456789, 10),
+    ];
+    let types = [
+        SqlType::UniqueIdentifier,
+        SqlType::DateTime2(7),
+        SqlType::DateTime,
+        SqlType::Money,
+        SqlType::VarBinary(Len::Max),
+        SqlType::Float,
+        SqlType::Real,
+        SqlType::Date,
+        SqlType::Time(3),
+        SqlType::DateTimeOffset(7),
+        SqlType::Char(3),
+        SqlType::Decimal {
+            precision: 38,
+            scale: 10,
+        },
+    ];
+    let params: Vec<Param> = vals
+        .iter()
+        .zip(types.iter())
+        .enumerate()
+        .map(|(n, (v, t))| Param {
+            name: format!("@P{}", n + 1),
+            ty: *t,
+            value: v.clone(),
+            output: false,
+        })
+        .collect();
+    let mut c = tests::Collect::default();
+    s.execute(
+        "INSERT INTO T VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, @P9, @P10, @P11, @P12)",
+        &params,
+        &mut c,
+    );
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let mut c = tests::Collect::default();
+    s.execute("SELECT * FROM T WHERE id = @P1", &params[..1], &mut c);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(c.sets[0].1, vec![vals]);
+}
+
+#[test]
+fn conversion_errors() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (a TINYINT, b INT)");
+    assert_eq!(err(&mut s, "INSERT INTO T (a) VALUES (300)").number, 8115);
+    assert_eq!(err(&mut s, "INSERT INTO T (b) VALUES ('abc')").number, 245);
+    assert_eq!(err(&mut s, "SELECT CAST('x' AS INT)").number, 245);
+}
