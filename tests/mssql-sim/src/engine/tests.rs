@@ -414,3 +414,190 @@ fn conversion_errors() {
     assert_eq!(err(&mut s, "INSERT INTO T (b) VALUES ('abc')").number, 245);
     assert_eq!(err(&mut s, "SELECT CAST('x' AS INT)").number, 245);
 }
+
+#[test]
+fn queries_joins_grouping_paging_and_case_insensitive_strings() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE A (id INT PRIMARY KEY, name NVARCHAR(10))",
+    );
+    ok(
+        &mut s,
+        "CREATE TABLE B (id INT PRIMARY KEY, aid INT, qty INT)",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO A VALUES (1, N'Apple'), (2, N'banana'), (3, N'cherry')",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO B VALUES (10, 1, 5), (11, 1, 7), (12, 2, 1)",
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM A WHERE name = 'APPLE'"),
+        vec![vec![i(1)]]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT name FROM A ORDER BY name DESC"),
+        vec![vec![st("cherry")], vec![st("banana")], vec![st("Apple")]]
+    );
+    let r = rows(&mut s, "SELECT a.name, SUM(b.qty) AS total, COUNT(b.id) FROM A a LEFT OUTER JOIN B b ON b.aid = a.id GROUP BY a.name ORDER BY total DESC");
+    assert_eq!(r[0], vec![st("Apple"), i(12), i(2)]);
+    assert_eq!(r[2], vec![st("cherry"), Value::Null, i(0)]);
+    assert_eq!(
+        rows(&mut s, "SELECT TOP (1) id FROM A ORDER BY id DESC"),
+        vec![vec![i(3)]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT id FROM A ORDER BY id OFFSET 1 ROWS FETCH NEXT 1 ROWS ONLY"
+        ),
+        vec![vec![i(2)]]
+    );
+    let r = rows(&mut s, "SELECT b.id FROM A a RIGHT JOIN B b ON b.aid = a.id WHERE a.name LIKE 'app%' ORDER BY b.id");
+    assert_eq!(r, vec![vec![i(10)], vec![i(11)]]);
+    assert_eq!(
+        rows(&mut s, "SELECT MIN(qty), MAX(qty) FROM B"),
+        vec![vec![i(1), i(7)]]
+    );
+    assert_eq!(rows(&mut s, "SELECT id FROM A WHERE id IN (SELECT aid FROM B) AND EXISTS (SELECT 1 FROM B WHERE B.aid = A.id AND qty > 6)"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn update_and_delete_with_joins_output_and_nocount() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY, v INT)");
+    ok(&mut s, "CREATE TABLE S (id INT PRIMARY KEY, v INT)");
+    ok(&mut s, "INSERT INTO T VALUES (1, 0), (2, 0), (3, 0)");
+    ok(
+        &mut s,
+        "INSERT INTO S SELECT id, id * 10 FROM T WHERE id < 3",
+    );
+    let c = ok(
+        &mut s,
+        "UPDATE t SET v = s.v FROM T t JOIN S s ON s.id = t.id",
+    );
+    assert_eq!(c.dones.last().unwrap().count, Some(2));
+    assert_eq!(
+        rows(&mut s, "SELECT v FROM T ORDER BY id"),
+        vec![vec![i(10)], vec![i(20)], vec![i(0)]]
+    );
+    let c = ok(
+        &mut s,
+        "DELETE t OUTPUT DELETED.id FROM T t JOIN S s ON s.id = t.id WHERE s.v > 10",
+    );
+    assert_eq!(c.sets[0].1, vec![vec![i(2)]]);
+    let c = ok(&mut s, "SET NOCOUNT ON; INSERT INTO T OUTPUT INSERTED.* VALUES (7, 70); DELETE FROM T WHERE id = 7");
+    assert_eq!(c.sets[0].1, vec![vec![i(7), i(70)]]);
+    assert_eq!(c.dones.last().unwrap().count, None);
+    assert_eq!(rows(&mut s, "SELECT @@ROWCOUNT"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn transaction_manager_requests() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    let mut c = Collect::default();
+    s.tm_begin(None, &mut c);
+    assert!(matches!(c.env[..], [EnvChange::BeginTransaction(_)]));
+    assert!(c.dones[0].in_transaction);
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    let mut c = Collect::default();
+    s.tm_commit(&mut c);
+    assert!(matches!(c.env[..], [EnvChange::CommitTransaction(_)]));
+    let mut c = Collect::default();
+    s.tm_begin(Some(Isolation::ReadCommitted), &mut c);
+    ok(&mut s, "INSERT INTO T VALUES (2)");
+    let mut c = Collect::default();
+    s.tm_rollback(&mut c);
+    assert!(matches!(c.env[..], [EnvChange::RollbackTransaction(_)]));
+    assert_eq!(rows(&mut s, "SELECT id FROM T"), vec![vec![i(1)]]);
+    let mut c = Collect::default();
+    s.tm_commit(&mut c);
+    assert_eq!(c.errors[0].number, 3902);
+}
+
+#[test]
+fn fail_next_control_and_snapshots() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    ok(
+        &mut s,
+        "EXEC mssql_sim.fail_next @table = 'dbo.T', @error = 1205, @count = 1",
+    );
+    ok(&mut s, "BEGIN TRAN");
+    let x = err(&mut s, "INSERT INTO T VALUES (2)");
+    assert_eq!(x.number, 1205);
+    assert_eq!(
+        s.transaction_descriptor(),
+        0,
+        "1205 rolls the transaction back"
+    );
+    ok(&mut s, "INSERT INTO T VALUES (2)");
+    ok(&mut s, "EXEC mssql_sim.snapshot_save @name = 'before'");
+    ok(&mut s, "INSERT INTO T VALUES (3)");
+    ok(&mut s, "EXEC mssql_sim.snapshot_restore @name = 'before'");
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+    let mut other = e.session("sa").unwrap();
+    assert_eq!(rows(&mut other, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+}
+
+#[test]
+fn bulk_load_inserts_rows_with_identity() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(10) NOT NULL)",
+    );
+    ok(&mut s, "INSERT BULK T (name NVARCHAR(10))");
+    let meta = vec![ColumnMeta {
+        name: "name".into(),
+        ty: SqlType::NVarChar(Len::N(10)),
+        nullable: false,
+        identity: false,
+    }];
+    let mut n = 0;
+    let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+        n += 1;
+        Ok(if n <= 3 {
+            Some(vec![Value::String(format!("r{n}"))])
+        } else {
+            None
+        })
+    };
+    let mut c = Collect::default();
+    s.bulk_load(&meta, &mut next, &mut c);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(c.dones[0].count, Some(3));
+    assert_eq!(
+        rows(&mut s, "SELECT id, name FROM T ORDER BY id")[2],
+        vec![i(3), st("r3")]
+    );
+}
+
+#[test]
+fn syntax_errors_do_not_panic() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    for sql in [
+        "SELEC 1",
+        "SELECT FROM",
+        "INSERT INTO",
+        "'",
+        "CREATE TABLE (",
+        "SELECT 1 +",
+        "EXEC",
+    ] {
+        let c = run(&mut s, sql);
+        assert!(!c.errors.is_empty(), "{sql}");
+        assert!(c.dones.last().map(|d| d.error).unwrap_or(false));
+    }
+}
