@@ -177,6 +177,16 @@ impl Session {
             .map(super::exec_dml::default_value)
             .collect::<Result<_, _>>()?;
         let w = Writer::new(&self.conn, t, &db, None)?;
+        // The identity counter is kept in memory for the load and stored once.
+        let mut last_identity: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT last_value FROM sim_identity WHERE object_id = ?1",
+                [t.object_id],
+                |r| r.get(0),
+            )
+            .unwrap_or(None);
+        let mut identity_moved = false;
         while let Some(vals) = rows()? {
             let mut row = defaults.clone();
             for (i, v) in vals.into_iter().enumerate() {
@@ -201,14 +211,35 @@ impl Session {
             if let Some(ii) = t.identity {
                 let (seed, inc) = t.columns[ii].identity.unwrap_or((1, 1));
                 if !has_identity_given {
-                    let next = catalog::next_identity(&self.conn, t.object_id, seed, inc)?;
-                    row[ii] = Value::Int(next);
+                    let next = match last_identity {
+                        None => seed,
+                        Some(l) => l.checked_add(inc).ok_or_else(|| SqlError::new(8115, 16, 1, "Arithmetic overflow error converting IDENTITY to data type bigint."))?,
+                    };
+                    row[ii] = convert::convert(
+                        &Value::Int(next),
+                        Some(&crate::value::SqlType::BigInt),
+                        &t.columns[ii].ty,
+                        Target::Expr,
+                    )?;
+                    last_identity = Some(next);
+                    identity_moved = true;
                 } else if let Value::Int(v) = row[ii] {
-                    catalog::observe_identity(&self.conn, t.object_id, inc, v)?;
+                    let beyond = match last_identity {
+                        None => true,
+                        Some(l) => (inc > 0 && v > l) || (inc < 0 && v < l),
+                    };
+                    if beyond {
+                        last_identity = Some(v);
+                        identity_moved = true;
+                    }
                 }
             }
             w.insert(&row, Verb::Insert)?;
             n += 1;
+        }
+        if let (true, Some(l)) = (identity_moved, last_identity) {
+            catalog::set_identity(&self.conn, t.object_id, l)?;
+            self.st.info.scope_identity = Some(l);
         }
         let _ = sqlerr;
         Ok(n)

@@ -43,7 +43,8 @@ pub struct Writer<'a> {
     /// `Some(track_columns_updated)` when the table is change-tracked.
     pub tracked: Option<bool>,
     pub context: Option<&'a [u8]>,
-    insert_sql: String,
+    /// The prepared INSERT of a full row, kept across rows (bulk load).
+    insert_stmt: std::cell::RefCell<rusqlite::CachedStatement<'a>>,
 }
 
 fn key_text(vals: &[&Value], table: &TableInfo, idx: &[usize]) -> String {
@@ -71,13 +72,15 @@ impl<'a> Writer<'a> {
             cols.join(", "),
             marks.join(", ")
         );
+        let insert_stmt =
+            std::cell::RefCell::new(conn.prepare_cached(&insert_sql).map_err(sqlerr)?);
         Ok(Writer {
             conn,
             table,
             db,
             tracked,
             context,
-            insert_sql,
+            insert_stmt,
         })
     }
 
@@ -173,21 +176,24 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Inserts a full row (every column, converted to its type). Returns the rowid.
-    pub fn insert(&self, row: &[Value], verb: Verb) -> Result<i64, SqlError> {
+    /// Inserts a full row (every column, converted to its type).
+    pub fn insert(&self, row: &[Value], verb: Verb) -> Result<(), SqlError> {
         let params: Vec<DbValue> = row
             .iter()
             .zip(&self.table.columns)
             .map(|(v, c)| to_storage(v, &c.ty))
             .collect();
-        let mut st = self.conn.prepare_cached(&self.insert_sql).map_err(sqlerr)?;
-        st.execute(params_from_iter(params.iter()))
+        self.insert_stmt
+            .borrow_mut()
+            .execute(params_from_iter(params.iter()))
             .map_err(|e| self.map_err(e, verb, row))?;
-        let rowid = self.conn.last_insert_rowid();
-        self.check_row(rowid, verb)?;
+        if !self.table.checks.is_empty() {
+            let rowid = self.conn.last_insert_rowid();
+            self.check_row(rowid, verb)?;
+        }
         self.check_fks(row, verb, None)?;
         self.record(row, Op::Insert, &Columns::All)?;
-        Ok(rowid)
+        Ok(())
     }
 
     pub fn update(

@@ -601,3 +601,73 @@ fn syntax_errors_do_not_panic() {
         assert!(c.dones.last().map(|d| d.error).unwrap_or(false));
     }
 }
+
+#[test]
+fn sessions_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Session>();
+    fn is_sync<T: Send + Sync>() {}
+    is_sync::<Engine>();
+}
+
+/// Throughput of bulk load; run in release:
+/// `cargo test --release -p mssql-sim --lib bulk_throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bulk_throughput() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(50) NOT NULL, qty INT, price DECIMAL(10,2))");
+    ok(
+        &mut s,
+        "INSERT BULK T (name NVARCHAR(50), qty INT, price DECIMAL(10,2))",
+    );
+    let meta = vec![
+        ColumnMeta {
+            name: "name".into(),
+            ty: SqlType::NVarChar(Len::N(50)),
+            nullable: false,
+            identity: false,
+        },
+        ColumnMeta {
+            name: "qty".into(),
+            ty: SqlType::Int,
+            nullable: true,
+            identity: false,
+        },
+        ColumnMeta {
+            name: "price".into(),
+            ty: SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            nullable: true,
+            identity: false,
+        },
+    ];
+    let total = 300_000;
+    let mut n = 0;
+    let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+        n += 1;
+        Ok(if n <= total {
+            Some(vec![
+                Value::String(format!("row number {n}")),
+                Value::Int(n),
+                Value::Decimal(n as i128 * 100 + 5, 2),
+            ])
+        } else {
+            None
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut c = Collect::default();
+    s.bulk_load(&meta, &mut next, &mut c);
+    let el = start.elapsed();
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let rate = total as f64 / el.as_secs_f64();
+    println!("bulk load: {total} rows in {el:?} = {rate:.0} rows/s");
+    assert_eq!(
+        rows(&mut s, "SELECT COUNT(*), MAX(id) FROM T"),
+        vec![vec![i(total), i(total)]]
+    );
+}
