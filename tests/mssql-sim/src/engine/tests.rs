@@ -671,3 +671,65 @@ fn bulk_throughput() {
         vec![vec![i(total), i(total)]]
     );
 }
+
+#[test]
+fn variables_control_flow_and_expressions() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, name VARCHAR(10), price DECIMAL(6,2))",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO T VALUES (1, 'a', 1.50), (2, NULL, 2.25)",
+    );
+    let r = rows(&mut s, "DECLARE @x INT = 5, @n NVARCHAR(20); SET @n = N'v' + CAST(@x AS NVARCHAR(5)); SELECT @x + 1, @n");
+    assert_eq!(r, vec![vec![i(6), st("v5")]]);
+    let r = rows(
+        &mut s,
+        "DECLARE @m DECIMAL(10,2); SELECT @m = MAX(price) FROM T; SELECT @m",
+    );
+    assert_eq!(r, vec![vec![Value::Decimal(225, 2)]]);
+    let r = rows(
+        &mut s,
+        "IF OBJECT_ID('dbo.T') IS NOT NULL SELECT 'yes' ELSE SELECT 'no'",
+    );
+    assert_eq!(r, vec![vec![st("yes")]]);
+    let r = rows(
+        &mut s,
+        "IF NOT EXISTS (SELECT 1 FROM T WHERE id = 9) BEGIN SELECT 1 AS a END",
+    );
+    assert_eq!(r, vec![vec![i(1)]]);
+    let r = rows(&mut s, "SELECT ISNULL(name, 'none'), CASE WHEN price > 2 THEN 'hi' ELSE 'lo' END, price * 2, CONVERT(VARCHAR(10), price) FROM T ORDER BY id");
+    assert_eq!(
+        r[0],
+        vec![st("a"), st("lo"), Value::Decimal(300, 2), st("1.50")]
+    );
+    assert_eq!(
+        r[1],
+        vec![st("none"), st("hi"), Value::Decimal(450, 2), st("2.25")]
+    );
+    let r = rows(
+        &mut s,
+        "WITH c AS (SELECT id FROM T WHERE id = 1) SELECT id FROM c UNION ALL SELECT 7",
+    );
+    assert_eq!(r, vec![vec![i(1)], vec![i(7)]]);
+    let r = rows(
+        &mut s,
+        "SELECT price / 3, 7 / 2, 7 % 3, LEN('ab  '), UPPER('x') FROM T WHERE id = 1",
+    );
+    assert_eq!(r[0][1..], [i(3), i(1), i(2), st("X")]);
+    assert_eq!(err(&mut s, "SELECT 1 / 0").number, 8134);
+    let x = err(&mut s, "THROW 50001, 'custom failure', 1");
+    assert_eq!((x.number, x.message.as_str()), (50001, "custom failure"));
+    let c = ok(&mut s, "PRINT 'hello'");
+    assert_eq!(c.infos[0].1, "hello");
+    assert_eq!(rows(&mut s, "SELECT @@TRANCOUNT"), vec![vec![i(0)]]);
+    let r = rows(
+        &mut s,
+        "SELECT HASHBYTES('SHA2_256', N'abc'), CHECKSUM(1, 'a') - CHECKSUM(1, 'A')",
+    );
+    assert!(matches!(&r[0][0], Value::Binary(b) if b.len() == 32));
+    assert_eq!(r[0][1], i(0));
+}
