@@ -359,7 +359,9 @@ fn string_len_ok(s: &str, ty: &SqlType) -> Option<usize> {
     // Returns the limit when `s` exceeds it.
     let (limit, len) = match ty {
         SqlType::NVarChar(Len::N(n)) | SqlType::NChar(n) => (*n as usize, s.encode_utf16().count()),
-        SqlType::VarChar(Len::N(n)) | SqlType::Char(n) => (*n as usize, s.len()),
+        // varchar counts bytes of its code page; the stand-in's code page is
+        // single-byte (Latin1), so one character is one byte.
+        SqlType::VarChar(Len::N(n)) | SqlType::Char(n) => (*n as usize, s.chars().count()),
         _ => return None,
     };
     if len > limit {
@@ -375,13 +377,7 @@ fn truncate_chars(s: &str, ty: &SqlType, limit: usize) -> String {
             let units: Vec<u16> = s.encode_utf16().take(limit).collect();
             String::from_utf16_lossy(&units)
         }
-        _ => {
-            let mut end = limit.min(s.len());
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s[..end].to_string()
-        }
+        _ => s.chars().take(limit).collect(),
     }
 }
 
@@ -537,7 +533,7 @@ pub fn convert(
                 let len = if matches!(to, SqlType::NChar(_)) {
                     s.encode_utf16().count()
                 } else {
-                    s.len()
+                    s.chars().count()
                 };
                 for _ in len..*n as usize {
                     s.push(' ');

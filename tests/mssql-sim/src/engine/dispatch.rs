@@ -12,14 +12,14 @@ use crate::sql::ast::Statement;
 use crate::value::{ColumnMeta, Value};
 use std::sync::Arc;
 
-/// Error 22109 (docs/relational-databases/system-functions/change-tracking-context.md?
-/// — the context is varbinary(128)).
+/// Error 22109 ("Errors 22000 - 22999"; the context is varbinary(128), not NULL:
+/// docs/relational-databases/system-functions/with-change-tracking-context-transact-sql.md).
 fn context_too_long() -> SqlError {
     SqlError::new(
         22109,
         16,
         1,
-        "The value specified for CHANGE_TRACKING_CONTEXT is too long. The maximum length is 128 bytes.",
+        "The \"context\" argument for the CHANGE_TRACKING_CONTEXT WITH clause must be of type varbinary data type with a maximum length of 128.",
     )
 }
 
@@ -68,8 +68,11 @@ impl Session {
                         _ => None,
                     }
                 };
-                if bytes.as_ref().map(|b| b.len() > 128).unwrap_or(false) {
+                if bytes.as_ref().map(|b| b.len() > 128).unwrap_or(true) {
                     return Err(context_too_long());
+                }
+                if matches!(statement.as_ref(), Statement::Query(_)) {
+                    return Err(SqlError::new(22108, 16, 1, "The CHANGE_TRACKING_CONTEXT WITH clause cannot be used with a SELECT statement."));
                 }
                 self.data_statement(statement, bytes.as_deref(), out)
             }

@@ -494,18 +494,21 @@ impl Session {
             None => None,
         };
         let db = self.st.info.database.clone();
-        let mut n = 0u64;
+        let mut built = Vec::with_capacity(source.len());
         for r in source {
             let given: Vec<(usize, Value, Option<SqlType>)> = cols
                 .iter()
                 .zip(r)
                 .filter_map(|(i, v)| v.map(|(v, ty)| (*i, v, ty)))
                 .collect();
-            let row = self.build_row(&t, &given)?;
-            let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
-            w.insert(&row, Verb::Insert)?;
+            built.push(self.build_row(&t, &given)?);
+        }
+        let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
+        let mut n = 0u64;
+        for row in &built {
+            w.insert(row, Verb::Insert)?;
             if let Some(o) = output.as_mut() {
-                o.push(Some(&row), None, "INSERT");
+                o.push(Some(row), None, "INSERT");
             }
             n += 1;
         }
