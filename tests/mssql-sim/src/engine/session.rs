@@ -45,7 +45,15 @@ pub struct State {
     pub pending_bulk: Option<(Arc<TableInfo>, Vec<String>)>,
     pub lock_timeout_ms: i64,
     pub restore_generation: u64,
+    /// Parsed batches by text: clients send the same parameterized
+    /// statements over and over (the parser is pure, so this is safe).
+    pub parse_cache: HashMap<String, Arc<Vec<Located>>>,
 }
+
+/// Bound on [`State::parse_cache`]; the cache is emptied when it is full.
+const PARSE_CACHE_MAX: usize = 256;
+/// Batches longer than this are not cached.
+const PARSE_CACHE_TEXT_MAX: usize = 16 * 1024;
 
 impl State {
     pub fn new(user: &str, spid: i64, database: &str, restore_generation: u64) -> Self {
@@ -65,6 +73,7 @@ impl State {
             pending_bulk: None,
             lock_timeout_ms: -1,
             restore_generation,
+            parse_cache: HashMap::new(),
         }
     }
 }
@@ -102,7 +111,7 @@ impl Session {
 
     pub(super) fn run_batch(&mut self, sql: &str, params: &[Param], out: &mut dyn ResultSink) {
         self.check_restored(out);
-        let stmts = match crate::sql::parse_batch(sql) {
+        let stmts = match self.parse_cached(sql) {
             Ok(s) => s,
             Err(e) => {
                 out.error(&e);
@@ -120,7 +129,7 @@ impl Session {
                 .vars
                 .insert(super::var_key(&p.name), (p.ty, p.value.clone()));
         }
-        for located in &stmts {
+        for located in stmts.iter() {
             if out.cancelled() {
                 break;
             }
@@ -132,6 +141,22 @@ impl Session {
                 break;
             }
         }
+    }
+
+    fn parse_cached(&mut self, sql: &str) -> Result<Arc<Vec<Located>>, SqlError> {
+        if let Some(p) = self.st.parse_cache.get(sql) {
+            return Ok(Arc::clone(p));
+        }
+        let parsed = Arc::new(crate::sql::parse_batch(sql)?);
+        if sql.len() <= PARSE_CACHE_TEXT_MAX {
+            if self.st.parse_cache.len() >= PARSE_CACHE_MAX {
+                self.st.parse_cache.clear();
+            }
+            self.st
+                .parse_cache
+                .insert(sql.to_string(), Arc::clone(&parsed));
+        }
+        Ok(parsed)
     }
 
     /// Runs one statement and sends its DONE; returns whether the batch goes on.

@@ -733,3 +733,54 @@ fn variables_control_flow_and_expressions() {
     assert!(matches!(&r[0][0], Value::Binary(b) if b.len() == 32));
     assert_eq!(r[0][1], i(0));
 }
+
+/// Repeated parameterized MERGE (what the agent's applier sends); prints the rate.
+#[test]
+#[ignore]
+fn merge_throughput() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, name NVARCHAR(50), qty INT)",
+    );
+    let sql = "WITH CHANGE_TRACKING_CONTEXT (@P4) MERGE dbo.T AS t USING (SELECT @P1 AS id, @P2 AS name, @P3 AS qty) AS s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name, qty = s.qty WHEN NOT MATCHED THEN INSERT (id, name, qty) VALUES (s.id, s.name, s.qty);";
+    let total = 5000;
+    let start = std::time::Instant::now();
+    for n in 0..total {
+        let params = vec![
+            Param {
+                name: "@P1".into(),
+                ty: SqlType::Int,
+                value: i(n % 1000),
+                output: false,
+            },
+            Param {
+                name: "@P2".into(),
+                ty: SqlType::NVarChar(Len::N(50)),
+                value: st("x"),
+                output: false,
+            },
+            Param {
+                name: "@P3".into(),
+                ty: SqlType::Int,
+                value: i(n),
+                output: false,
+            },
+            Param {
+                name: "@P4".into(),
+                ty: SqlType::VarBinary(Len::N(128)),
+                value: Value::Binary(vec![1, 2]),
+                output: false,
+            },
+        ];
+        let mut c = Collect::default();
+        s.execute(sql, &params, &mut c);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+    let el = start.elapsed();
+    println!(
+        "merge: {total} statements in {el:?} = {:.0}/s",
+        total as f64 / el.as_secs_f64()
+    );
+}
