@@ -104,7 +104,7 @@ fn not_allowed(from: Option<&SqlType>, to: &SqlType) -> SqlError {
     )
 }
 
-fn pow10(n: u32) -> i128 {
+pub fn pow10(n: u32) -> i128 {
     10i128.pow(n.min(38))
 }
 

@@ -765,7 +765,7 @@ trait NormalizeInt {
 impl NormalizeInt for Value {
     fn normalize_int(self) -> Value {
         match self {
-            Value::Decimal(u, s) => Value::Int((u / 10i128.pow(s as u32)) as i64),
+            Value::Decimal(u, s) => Value::Int((u / super::convert::pow10(s as u32)) as i64),
             other => other,
         }
     }

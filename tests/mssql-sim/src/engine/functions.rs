@@ -118,7 +118,10 @@ fn arith(op: &str, a: &Value, b: &Value, res: &SqlType) -> Result<Value, SqlErro
             };
             (r.ok_or_else(overflow)?, s)
         }
-        "*" => (ua.checked_mul(ub).ok_or_else(overflow)?, sa + sb),
+        "*" => (
+            ua.checked_mul(ub).ok_or_else(overflow)?,
+            sa.saturating_add(sb).min(38),
+        ),
         "/" => {
             if ub == 0 {
                 return Err(SqlError::new(
@@ -135,10 +138,10 @@ fn arith(op: &str, a: &Value, b: &Value, res: &SqlType) -> Result<Value, SqlErro
             // a/b at scale `target`: (ua * 10^(target + sb - sa)) / ub, rounded.
             let shift = target as i32 + sb as i32 - sa as i32;
             let num = if shift >= 0 {
-                ua.checked_mul(10i128.pow(shift as u32))
+                ua.checked_mul(convert::pow10(shift as u32))
                     .ok_or_else(overflow)?
             } else {
-                ua / 10i128.pow((-shift) as u32)
+                ua / convert::pow10((-shift) as u32)
             };
             let num2 = num.checked_mul(10).ok_or_else(overflow)?;
             let q = num2 / ub;

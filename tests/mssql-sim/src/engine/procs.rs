@@ -87,7 +87,7 @@ impl Session {
         let int = |v: Option<Value>| -> Option<i64> {
             match v {
                 Some(Value::Int(i)) => Some(i),
-                Some(Value::Decimal(u, s)) => Some((u / 10i128.pow(s as u32)) as i64),
+                Some(Value::Decimal(u, s)) => Some((u / super::convert::pow10(s as u32)) as i64),
                 Some(Value::String(s)) => s.trim().parse().ok(),
                 _ => None,
             }

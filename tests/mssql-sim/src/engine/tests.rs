@@ -784,3 +784,48 @@ fn merge_throughput() {
         total as f64 / el.as_secs_f64()
     );
 }
+
+#[test]
+fn odd_expressions_error_instead_of_panicking() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY, d DECIMAL(38,38), g UNIQUEIDENTIFIER, o DATETIMEOFFSET, b VARBINARY(4))");
+    for sql in [
+        "SELECT CAST(1 AS DECIMAL(38,38))",
+        "SELECT 99999999999999999999999999999999999999 * 99999999999999999999999999999999999999",
+        "SELECT 1.5 * 2.25, 1.5 / 0.0",
+        "SELECT CAST('2024-01-01 10:00 +02:00' AS DATETIMEOFFSET)",
+        "SELECT N'a' + 1",
+        "SELECT CAST('zzz' AS UNIQUEIDENTIFIER)",
+        "SELECT CAST(0x0102 AS INT), CAST(12 AS VARBINARY(2))",
+        "SELECT -CAST(5 AS DECIMAL(30,2))",
+        "SELECT * FROM T WHERE g = 'not-a-guid'",
+        "SELECT * FROM T WHERE o > '2020-01-01'",
+        "INSERT INTO T (id, b) VALUES (1, 0x0102030405)",
+        "INSERT INTO T (id, d) VALUES (2, 1)",
+        "SELECT SUM(d), AVG(id), MAX(g) FROM T",
+        "SELECT CAST(NULL AS INT) + 1, NULL + NULL",
+        "SELECT TOP (0) * FROM T",
+        "SELECT id FROM T ORDER BY 1 DESC",
+        "UPDATE T SET id = id + 1",
+        "DELETE TOP (1) FROM T",
+        "EXEC mssql_sim.nope",
+        "EXEC dbo.missing_proc",
+        "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.T')), CHANGE_TRACKING_CURRENT_VERSION()",
+    ] {
+        let c = run(&mut s, sql);
+        assert_eq!(c.dones.len(), 1, "{sql}: one DONE per statement");
+    }
+    assert_eq!(
+        err(&mut s, "SELECT CAST('zzz' AS UNIQUEIDENTIFIER)").number,
+        8169
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (id, b) VALUES (3, 0x0102030405)").number,
+        2628
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (id, d) VALUES (4, 1)").number,
+        8115
+    );
+}

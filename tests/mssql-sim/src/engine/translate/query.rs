@@ -370,7 +370,9 @@ impl Ctx<'_> {
                 let (v, _) = self.eval_const(since)?;
                 let since = match v {
                     Value::Int(i) => Some(i),
-                    Value::Decimal(u, s) => Some((u / 10i128.pow(s as u32)) as i64),
+                    Value::Decimal(u, s) => {
+                        Some((u / crate::engine::convert::pow10(s as u32)) as i64)
+                    }
                     Value::Null => None,
                     _ => {
                         return Err(SqlError::new(
