@@ -329,6 +329,13 @@ impl Session {
         self.finish_tm(r, out);
     }
 
+    /// TM_SAVE_XACT: a named savepoint in the open transaction.
+    pub fn tm_save(&mut self, name: &str, out: &mut dyn ResultSink) {
+        self.check_restored(out);
+        let r = self.save_transaction(name);
+        self.finish_tm(r, out);
+    }
+
     /// TM_ROLLBACK_XACT.
     pub fn tm_rollback(&mut self, out: &mut dyn ResultSink) {
         self.check_restored(out);

@@ -261,6 +261,14 @@ impl Session {
             }
             Statement::Use(db) => {
                 if db.eq_ignore_ascii_case(self.engine.database()) {
+                    // SQL Server answers USE with ENVCHANGE type 1 and INFO 5701,
+                    // even when the database does not change.
+                    let name = self.engine.database().to_string();
+                    out.env_change(super::EnvChange::Database {
+                        new: name.clone(),
+                        old: name.clone(),
+                    });
+                    out.info(5701, &format!("Changed database context to '{name}'."));
                     Ok(None)
                 } else {
                     Err(SqlError::new(
