@@ -4,7 +4,7 @@
 
 use super::sqlerr;
 use crate::error::SqlError;
-use rusqlite::backup::Backup;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +27,35 @@ fn snapshot_path(dir: &Path, name: &str) -> Result<PathBuf, SqlError> {
         ));
     }
     Ok(dir.join(format!("{name}.sqlite")))
+}
+
+/// How long a snapshot copy waits for other connections' locks.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// Copies all pages, retrying while other connections hold locks, up to
+/// [`LOCK_WAIT`] (then error 1222, as a lock timeout).
+fn copy(backup: &Backup<'_, '_>) -> Result<(), SqlError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match backup.step(1000).map_err(sqlerr)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            StepResult::Busy | StepResult::Locked => {
+                if std::time::Instant::now() > deadline {
+                    return Err(SqlError::new(
+                        1222,
+                        16,
+                        56,
+                        "Lock request time out period exceeded.",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // StepResult is non-exhaustive.
+            #[allow(unreachable_patterns)]
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
 }
 
 pub fn save(conn: &Connection, dir: &Path, name: &str) -> Result<(), SqlError> {
