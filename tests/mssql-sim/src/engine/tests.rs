@@ -829,3 +829,45 @@ fn odd_expressions_error_instead_of_panicking() {
         8115
     );
 }
+
+#[test]
+fn data_file_survives_a_restart_and_statements_are_logged() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("db.sqlite");
+    let log = dir.path().join("statements.log");
+    let opts = EngineOptions {
+        database: "testdb".into(),
+        data_file: Some(file.clone()),
+        log_statements: Some(log.clone()),
+        controls: Arc::new(Controls::default()),
+    };
+    {
+        let e = Engine::open(opts.clone()).unwrap();
+        let mut s = e.session("sa").unwrap();
+        ok(
+            &mut s,
+            "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, v NVARCHAR(10))",
+        );
+        let p = [Param {
+            name: "@P1".into(),
+            ty: SqlType::NVarChar(Len::N(10)),
+            value: st("first"),
+            output: false,
+        }];
+        let mut c = Collect::default();
+        s.execute("INSERT INTO T (v) VALUES (@P1)", &p, &mut c);
+        assert!(c.errors.is_empty());
+    }
+    let e = Engine::open(opts).unwrap();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "INSERT INTO T (v) VALUES (N'second')");
+    assert_eq!(
+        rows(&mut s, "SELECT id, v FROM T ORDER BY id"),
+        vec![vec![i(1), st("first")], vec![i(2), st("second")]]
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("INSERT INTO T (v) VALUES (@P1)") && text.contains("first"),
+        "{text}"
+    );
+}
