@@ -12,17 +12,6 @@ use crate::sql::ast::Statement;
 use crate::value::{ColumnMeta, Value};
 use std::sync::Arc;
 
-/// Error 22109 ("Errors 22000 - 22999"; the context is varbinary(128), not NULL:
-/// docs/relational-databases/system-functions/with-change-tracking-context-transact-sql.md).
-fn context_too_long() -> SqlError {
-    SqlError::new(
-        22109,
-        16,
-        1,
-        "The \"context\" argument for the CHANGE_TRACKING_CONTEXT WITH clause must be of type varbinary data type with a maximum length of 128.",
-    )
-}
-
 impl Session {
     pub(super) fn run_data_statement(
         &mut self,
@@ -68,8 +57,11 @@ impl Session {
                         _ => None,
                     }
                 };
-                if bytes.as_ref().map(|b| b.len() > 128).unwrap_or(true) {
-                    return Err(context_too_long());
+                // The context is varbinary(128) and not NULL:
+                // docs/relational-databases/system-functions/with-change-tracking-context-transact-sql.md
+                match &bytes {
+                    Some(b) => super::change_tracking::check_context(b)?,
+                    None => return Err(super::change_tracking::context_too_long()),
                 }
                 if matches!(statement.as_ref(), Statement::Query(_)) {
                     return Err(SqlError::new(22108, 16, 1, "The CHANGE_TRACKING_CONTEXT WITH clause cannot be used with a SELECT statement."));

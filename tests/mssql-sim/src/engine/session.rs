@@ -28,6 +28,10 @@ pub struct Txn {
     /// touches data (so that BEGIN TRAN alone takes no lock, and a SNAPSHOT
     /// transaction's snapshot is taken at its first read, as in SQL Server).
     pub sqlite_open: bool,
+    /// A statement that may write ran in this transaction: only then does the
+    /// commit call change tracking's `on_commit` (a write there would turn a
+    /// read-only SNAPSHOT transaction into a writer at COMMIT).
+    pub wrote: bool,
     pub savepoints: Vec<String>,
 }
 

@@ -62,10 +62,7 @@ pub fn save(conn: &Connection, dir: &Path, name: &str) -> Result<(), SqlError> {
     let path = snapshot_path(dir, name)?;
     let mut dst = Connection::open(&path).map_err(sqlerr)?;
     let backup = Backup::new(conn, &mut dst).map_err(sqlerr)?;
-    backup
-        .run_to_completion(1000, Duration::from_millis(5), None)
-        .map_err(sqlerr)?;
-    Ok(())
+    copy(&backup)
 }
 
 pub fn restore(conn: &mut Connection, dir: &Path, name: &str) -> Result<(), SqlError> {
@@ -80,8 +77,5 @@ pub fn restore(conn: &mut Connection, dir: &Path, name: &str) -> Result<(), SqlE
     }
     let src = Connection::open(&path).map_err(sqlerr)?;
     let backup = Backup::new(&src, conn).map_err(sqlerr)?;
-    backup
-        .run_to_completion(1000, Duration::from_millis(5), None)
-        .map_err(sqlerr)?;
-    Ok(())
+    copy(&backup)
 }

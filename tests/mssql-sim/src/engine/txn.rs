@@ -96,6 +96,7 @@ impl Session {
                 self.conn.execute_batch(begin).map_err(sqlerr)?;
                 txn.sqlite_open = true;
             }
+            txn.wrote |= write;
             self.conn
                 .execute_batch("SAVEPOINT sim_stmt")
                 .map_err(sqlerr)?;
@@ -155,6 +156,7 @@ impl Session {
             isolation: self.st.isolation,
             depth: 1,
             sqlite_open: false,
+            wrote: false,
             savepoints: Vec::new(),
         });
         out.env_change(EnvChange::BeginTransaction(descriptor));
@@ -181,10 +183,15 @@ impl Session {
             return Ok(());
         }
         let open = txn.sqlite_open;
+        let wrote = txn.wrote;
         let descriptor = txn.descriptor;
         if open {
-            let r = ct::on_commit(&self.conn)
-                .and_then(|_| self.conn.execute_batch("COMMIT").map_err(sqlerr));
+            let r = (if wrote {
+                ct::on_commit(&self.conn)
+            } else {
+                Ok(())
+            })
+            .and_then(|_| self.conn.execute_batch("COMMIT").map_err(sqlerr));
             if let Err(e) = r {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
