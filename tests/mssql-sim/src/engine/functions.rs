@@ -195,10 +195,61 @@ fn checksum_bytes(ctx: &Context<'_>) -> Vec<u8> {
     out
 }
 
+/// SUM over decimals stored as sortable text (precision > 18): exact i128
+/// arithmetic; the result is in the same storage form. NULLs are skipped and
+/// an empty or all-NULL input gives NULL, as SUM does.
+struct DecSum;
+
+impl rusqlite::functions::Aggregate<Option<i128>, DbValue> for DecSum {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Option<i128>> {
+        Ok(None)
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut Option<i128>) -> rusqlite::Result<()> {
+        let ty = SqlType::Decimal {
+            precision: 38,
+            scale: 0,
+        };
+        let v = match ctx.get_raw(0) {
+            ValueRef::Null => return Ok(()),
+            raw => match from_storage(raw, &ty).map_err(encode_error)? {
+                Value::Decimal(u, _) => u,
+                _ => return Ok(()),
+            },
+        };
+        let sum = acc
+            .unwrap_or(0)
+            .checked_add(v)
+            .filter(|s| s.abs() < convert::pow10(38))
+            .ok_or_else(|| {
+                encode_error(SqlError::new(
+                    8115,
+                    16,
+                    1,
+                    "Arithmetic overflow error converting expression to data type numeric.",
+                ))
+            })?;
+        *acc = Some(sum);
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<Option<i128>>,
+    ) -> rusqlite::Result<DbValue> {
+        Ok(match acc.flatten() {
+            Some(v) => DbValue::Text(types::big_decimal_key(v)),
+            None => DbValue::Null,
+        })
+    }
+}
+
 /// Registers everything on a new connection.
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_collation("MSSQL_CI", compare_ci)?;
+    conn.create_aggregate_function("sim_dec_sum", 1, det, DecSum)?;
     // sim_cast(value, from_code, to_code, try)
     conn.create_scalar_function("sim_cast", 4, det, |ctx| {
         let from = ty_arg(ctx, 1)?;

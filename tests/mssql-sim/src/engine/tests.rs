@@ -1061,3 +1061,28 @@ fn change_tracking_key_updates_truncate_and_merge_context() {
     let n = err(&mut s, "WITH CHANGE_TRACKING_CONTEXT (0x01) SELECT 1").number;
     assert!(n == 22108 || n == 156, "{n}");
 }
+
+#[test]
+fn sums_of_wide_decimals_are_exact() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE D (id INT PRIMARY KEY, w DECIMAL(38,10), n DECIMAL(10,2))",
+    );
+    ok(&mut s, "INSERT INTO D VALUES (1, 12345678901234567890.0000000001, 1.10), (2, -0.0000000002, 2.20), (3, NULL, NULL)");
+    let r = rows(&mut s, "SELECT SUM(w), SUM(n), MIN(w), MAX(w) FROM D");
+    assert_eq!(
+        r,
+        vec![vec![
+            Value::Decimal(123456789012345678899999999999, 10),
+            Value::Decimal(330, 2),
+            Value::Decimal(-2, 10),
+            Value::Decimal(123456789012345678900000000001, 10)
+        ]]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM D WHERE w > 0"),
+        vec![vec![i(1)]]
+    );
+}

@@ -133,6 +133,14 @@ impl Ctx<'_> {
                             ty,
                         },
                     }
+                } else if matches!(a.ty, Some(SqlType::Decimal { precision, .. }) if precision > 18)
+                    && win.is_empty()
+                {
+                    // Stored as sortable text: SQLite's SUM cannot add those.
+                    TExpr {
+                        sql: format!("sim_dec_sum({d}{})", a.sql),
+                        ty,
+                    }
                 } else {
                     TExpr {
                         sql: format!("SUM({d}{}){win}", a.sql),
