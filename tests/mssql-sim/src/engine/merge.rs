@@ -5,7 +5,9 @@
 
 use super::catalog::{self, quote_ident, TableInfo};
 use super::convert::{self, Target};
-use super::exec_dml::{default_value, fetch, OutputSpec};
+use super::exec_dml::default_value;
+use super::exec_select::fetch;
+use super::output::OutputSpec;
 use super::rows::{Verb, Writer};
 use super::translate::Ctx;
 use super::{ResultSink, Session};

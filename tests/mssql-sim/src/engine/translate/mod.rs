@@ -10,11 +10,14 @@
 //! in `inline` mode, used for DDL (CHECK constraints), where SQLite allows no
 //! parameters and constants are rendered as SQL literals.
 
+mod arith;
 mod expr;
+mod from;
 mod funcs;
 mod query;
 
-pub use query::{key_columns, OutCol};
+pub use from::key_columns;
+pub use query::OutCol;
 
 use super::catalog::{self, TableInfo};
 use super::types::type_code;

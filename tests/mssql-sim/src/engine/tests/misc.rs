@@ -1,0 +1,355 @@
+//! Controls, bulk load, expressions, restarts, throughput.
+
+use super::*;
+use crate::engine::*;
+use crate::value::{Len, SqlType};
+
+#[test]
+fn fail_next_control_and_snapshots() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    ok(
+        &mut s,
+        "EXEC mssql_sim.fail_next @table = 'dbo.T', @error = 1205, @count = 1",
+    );
+    ok(&mut s, "BEGIN TRAN");
+    let x = err(&mut s, "INSERT INTO T VALUES (2)");
+    assert_eq!(x.number, 1205);
+    assert_eq!(
+        s.transaction_descriptor(),
+        0,
+        "1205 rolls the transaction back"
+    );
+    ok(&mut s, "INSERT INTO T VALUES (2)");
+    ok(&mut s, "EXEC mssql_sim.snapshot_save @name = 'before'");
+    ok(&mut s, "INSERT INTO T VALUES (3)");
+    ok(&mut s, "EXEC mssql_sim.snapshot_restore @name = 'before'");
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+    let mut other = e.session("sa").unwrap();
+    assert_eq!(rows(&mut other, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+}
+
+#[test]
+fn bulk_load_inserts_rows_with_identity() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(10) NOT NULL)",
+    );
+    ok(&mut s, "INSERT BULK T (name NVARCHAR(10))");
+    let meta = vec![ColumnMeta {
+        name: "name".into(),
+        ty: SqlType::NVarChar(Len::N(10)),
+        nullable: false,
+        identity: false,
+    }];
+    let mut n = 0;
+    let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+        n += 1;
+        Ok(if n <= 3 {
+            Some(vec![Value::String(format!("r{n}"))])
+        } else {
+            None
+        })
+    };
+    let mut c = Collect::default();
+    s.bulk_load(&meta, &mut next, &mut c);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(c.dones[0].count, Some(3));
+    assert_eq!(
+        rows(&mut s, "SELECT id, name FROM T ORDER BY id")[2],
+        vec![i(3), st("r3")]
+    );
+}
+
+#[test]
+fn syntax_errors_do_not_panic() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    for sql in [
+        "SELEC 1",
+        "SELECT FROM",
+        "INSERT INTO",
+        "'",
+        "CREATE TABLE (",
+        "SELECT 1 +",
+        "EXEC",
+    ] {
+        let c = run(&mut s, sql);
+        assert!(!c.errors.is_empty(), "{sql}");
+        assert!(c.dones.last().map(|d| d.error).unwrap_or(false));
+    }
+}
+
+#[test]
+fn sessions_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Session>();
+    fn is_sync<T: Send + Sync>() {}
+    is_sync::<Engine>();
+}
+
+/// Throughput of bulk load; run in release:
+/// `cargo test --release -p mssql-sim --lib bulk_throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bulk_throughput() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(50) NOT NULL, qty INT, price DECIMAL(10,2))");
+    ok(
+        &mut s,
+        "INSERT BULK T (name NVARCHAR(50), qty INT, price DECIMAL(10,2))",
+    );
+    let meta = vec![
+        ColumnMeta {
+            name: "name".into(),
+            ty: SqlType::NVarChar(Len::N(50)),
+            nullable: false,
+            identity: false,
+        },
+        ColumnMeta {
+            name: "qty".into(),
+            ty: SqlType::Int,
+            nullable: true,
+            identity: false,
+        },
+        ColumnMeta {
+            name: "price".into(),
+            ty: SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            nullable: true,
+            identity: false,
+        },
+    ];
+    let total = 300_000;
+    let mut n = 0;
+    let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+        n += 1;
+        Ok(if n <= total {
+            Some(vec![
+                Value::String(format!("row number {n}")),
+                Value::Int(n),
+                Value::Decimal(n as i128 * 100 + 5, 2),
+            ])
+        } else {
+            None
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut c = Collect::default();
+    s.bulk_load(&meta, &mut next, &mut c);
+    let el = start.elapsed();
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let rate = total as f64 / el.as_secs_f64();
+    println!("bulk load: {total} rows in {el:?} = {rate:.0} rows/s");
+    assert_eq!(
+        rows(&mut s, "SELECT COUNT(*), MAX(id) FROM T"),
+        vec![vec![i(total), i(total)]]
+    );
+}
+
+#[test]
+fn variables_control_flow_and_expressions() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, name VARCHAR(10), price DECIMAL(6,2))",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO T VALUES (1, 'a', 1.50), (2, NULL, 2.25)",
+    );
+    let r = rows(&mut s, "DECLARE @x INT = 5, @n NVARCHAR(20); SET @n = N'v' + CAST(@x AS NVARCHAR(5)); SELECT @x + 1, @n");
+    assert_eq!(r, vec![vec![i(6), st("v5")]]);
+    let r = rows(
+        &mut s,
+        "DECLARE @m DECIMAL(10,2); SELECT @m = MAX(price) FROM T; SELECT @m",
+    );
+    assert_eq!(r, vec![vec![Value::Decimal(225, 2)]]);
+    let r = rows(
+        &mut s,
+        "IF OBJECT_ID('dbo.T') IS NOT NULL SELECT 'yes' ELSE SELECT 'no'",
+    );
+    assert_eq!(r, vec![vec![st("yes")]]);
+    let r = rows(
+        &mut s,
+        "IF NOT EXISTS (SELECT 1 FROM T WHERE id = 9) BEGIN SELECT 1 AS a END",
+    );
+    assert_eq!(r, vec![vec![i(1)]]);
+    let r = rows(&mut s, "SELECT ISNULL(name, 'none'), CASE WHEN price > 2 THEN 'hi' ELSE 'lo' END, price * 2, CONVERT(VARCHAR(10), price) FROM T ORDER BY id");
+    assert_eq!(
+        r[0],
+        vec![st("a"), st("lo"), Value::Decimal(300, 2), st("1.50")]
+    );
+    assert_eq!(
+        r[1],
+        vec![st("none"), st("hi"), Value::Decimal(450, 2), st("2.25")]
+    );
+    let r = rows(
+        &mut s,
+        "WITH c AS (SELECT id FROM T WHERE id = 1) SELECT id FROM c UNION ALL SELECT 7",
+    );
+    assert_eq!(r, vec![vec![i(1)], vec![i(7)]]);
+    let r = rows(
+        &mut s,
+        "SELECT price / 3, 7 / 2, 7 % 3, LEN('ab  '), UPPER('x') FROM T WHERE id = 1",
+    );
+    assert_eq!(r[0][1..], [i(3), i(1), i(2), st("X")]);
+    assert_eq!(err(&mut s, "SELECT 1 / 0").number, 8134);
+    let x = err(&mut s, "THROW 50001, 'custom failure', 1");
+    assert_eq!((x.number, x.message.as_str()), (50001, "custom failure"));
+    let c = ok(&mut s, "PRINT 'hello'");
+    assert_eq!(c.infos[0].1, "hello");
+    assert_eq!(rows(&mut s, "SELECT @@TRANCOUNT"), vec![vec![i(0)]]);
+    let r = rows(
+        &mut s,
+        "SELECT HASHBYTES('SHA2_256', N'abc'), CHECKSUM(1, 'a') - CHECKSUM(1, 'A')",
+    );
+    assert!(matches!(&r[0][0], Value::Binary(b) if b.len() == 32));
+    assert_eq!(r[0][1], i(0));
+}
+
+/// Repeated parameterized MERGE (what the agent's applier sends); prints the rate.
+#[test]
+#[ignore]
+fn merge_throughput() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, name NVARCHAR(50), qty INT)",
+    );
+    let sql = "WITH CHANGE_TRACKING_CONTEXT (@P4) MERGE dbo.T AS t USING (SELECT @P1 AS id, @P2 AS name, @P3 AS qty) AS s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name, qty = s.qty WHEN NOT MATCHED THEN INSERT (id, name, qty) VALUES (s.id, s.name, s.qty);";
+    let total = 5000;
+    let start = std::time::Instant::now();
+    for n in 0..total {
+        let params = vec![
+            Param {
+                name: "@P1".into(),
+                ty: SqlType::Int,
+                value: i(n % 1000),
+                output: false,
+            },
+            Param {
+                name: "@P2".into(),
+                ty: SqlType::NVarChar(Len::N(50)),
+                value: st("x"),
+                output: false,
+            },
+            Param {
+                name: "@P3".into(),
+                ty: SqlType::Int,
+                value: i(n),
+                output: false,
+            },
+            Param {
+                name: "@P4".into(),
+                ty: SqlType::VarBinary(Len::N(128)),
+                value: Value::Binary(vec![1, 2]),
+                output: false,
+            },
+        ];
+        let mut c = Collect::default();
+        s.execute(sql, &params, &mut c);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+    let el = start.elapsed();
+    println!(
+        "merge: {total} statements in {el:?} = {:.0}/s",
+        total as f64 / el.as_secs_f64()
+    );
+}
+
+#[test]
+fn odd_expressions_error_instead_of_panicking() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY, d DECIMAL(38,38), g UNIQUEIDENTIFIER, o DATETIMEOFFSET, b VARBINARY(4))");
+    for sql in [
+        "SELECT CAST(1 AS DECIMAL(38,38))",
+        "SELECT 99999999999999999999999999999999999999 * 99999999999999999999999999999999999999",
+        "SELECT 1.5 * 2.25, 1.5 / 0.0",
+        "SELECT CAST('2024-01-01 10:00 +02:00' AS DATETIMEOFFSET)",
+        "SELECT N'a' + 1",
+        "SELECT CAST('zzz' AS UNIQUEIDENTIFIER)",
+        "SELECT CAST(0x0102 AS INT), CAST(12 AS VARBINARY(2))",
+        "SELECT -CAST(5 AS DECIMAL(30,2))",
+        "SELECT * FROM T WHERE g = 'not-a-guid'",
+        "SELECT * FROM T WHERE o > '2020-01-01'",
+        "INSERT INTO T (id, b) VALUES (1, 0x0102030405)",
+        "INSERT INTO T (id, d) VALUES (2, 1)",
+        "SELECT SUM(d), AVG(id), MAX(g) FROM T",
+        "SELECT CAST(NULL AS INT) + 1, NULL + NULL",
+        "SELECT TOP (0) * FROM T",
+        "SELECT id FROM T ORDER BY 1 DESC",
+        "UPDATE T SET id = id + 1",
+        "DELETE TOP (1) FROM T",
+        "EXEC mssql_sim.nope",
+        "EXEC dbo.missing_proc",
+        "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.T')), CHANGE_TRACKING_CURRENT_VERSION()",
+    ] {
+        let c = run(&mut s, sql);
+        assert_eq!(c.dones.len(), 1, "{sql}: one DONE per statement");
+    }
+    assert_eq!(
+        err(&mut s, "SELECT CAST('zzz' AS UNIQUEIDENTIFIER)").number,
+        8169
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (id, b) VALUES (3, 0x0102030405)").number,
+        2628
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (id, d) VALUES (4, 1)").number,
+        8115
+    );
+}
+
+#[test]
+fn data_file_survives_a_restart_and_statements_are_logged() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("db.sqlite");
+    let log = dir.path().join("statements.log");
+    let opts = EngineOptions {
+        database: "testdb".into(),
+        data_file: Some(file.clone()),
+        log_statements: Some(log.clone()),
+        controls: Arc::new(Controls::default()),
+    };
+    {
+        let e = Engine::open(opts.clone()).unwrap();
+        let mut s = e.session("sa").unwrap();
+        ok(
+            &mut s,
+            "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, v NVARCHAR(10))",
+        );
+        let p = [Param {
+            name: "@P1".into(),
+            ty: SqlType::NVarChar(Len::N(10)),
+            value: st("first"),
+            output: false,
+        }];
+        let mut c = Collect::default();
+        s.execute("INSERT INTO T (v) VALUES (@P1)", &p, &mut c);
+        assert!(c.errors.is_empty());
+    }
+    let e = Engine::open(opts).unwrap();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "INSERT INTO T (v) VALUES (N'second')");
+    assert_eq!(
+        rows(&mut s, "SELECT id, v FROM T ORDER BY id"),
+        vec![vec![i(1), st("first")], vec![i(2), st("second")]]
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("INSERT INTO T (v) VALUES (@P1)") && text.contains("first"),
+        "{text}"
+    );
+}

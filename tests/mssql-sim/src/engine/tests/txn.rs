@@ -1,0 +1,117 @@
+//! Transactions and isolation.
+
+use super::*;
+use crate::engine::*;
+use crate::value::{Len, SqlType};
+
+#[test]
+fn transactions_commit_and_rollback_with_env_changes() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    let c = ok(&mut s, "BEGIN TRAN");
+    assert!(matches!(c.env[0], EnvChange::BeginTransaction(d) if d != 0));
+    assert_ne!(s.transaction_descriptor(), 0);
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    let c = ok(&mut s, "ROLLBACK");
+    assert!(matches!(c.env[0], EnvChange::RollbackTransaction(_)));
+    assert_eq!(s.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(0)]]);
+    ok(
+        &mut s,
+        "BEGIN TRANSACTION; INSERT INTO T VALUES (2); COMMIT",
+    );
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    assert_eq!(err(&mut s, "COMMIT").number, 3902);
+}
+
+#[test]
+fn failed_statement_in_transaction_leaves_no_trace_but_keeps_transaction() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut s, "BEGIN TRAN");
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    // The second row fails: the whole statement is undone, the first stays.
+    assert_eq!(err(&mut s, "INSERT INTO T VALUES (2), (1)").number, 2627);
+    assert_ne!(s.transaction_descriptor(), 0);
+    ok(&mut s, "COMMIT");
+    assert_eq!(rows(&mut s, "SELECT id FROM T"), vec![vec![i(1)]]);
+    // XACT_ABORT ON: the error rolls the transaction back.
+    ok(&mut s, "SET XACT_ABORT ON");
+    ok(&mut s, "BEGIN TRAN");
+    ok(&mut s, "INSERT INTO T VALUES (5)");
+    let c = run(&mut s, "INSERT INTO T VALUES (1)");
+    assert_eq!(c.errors[0].number, 2627);
+    assert_eq!(s.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn read_committed_reader_sees_only_committed_rows() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut a, "BEGIN TRAN; INSERT INTO T VALUES (1)");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(0)]]);
+    ok(&mut a, "COMMIT");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+}
+
+#[test]
+fn snapshot_isolation_needs_the_database_option_and_keeps_its_snapshot() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY, v INT)");
+    ok(&mut a, "INSERT INTO T VALUES (1, 1)");
+    ok(&mut b, "SET TRANSACTION ISOLATION LEVEL SNAPSHOT");
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(err(&mut b, "SELECT * FROM T").number, 3952);
+    ok(&mut b, "ROLLBACK");
+    ok(
+        &mut a,
+        "ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    ok(&mut a, "INSERT INTO T VALUES (2, 2)");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
+    // Writing after another session committed: update conflict, rolled back.
+    let x = err(&mut b, "UPDATE T SET v = 5 WHERE id = 1");
+    assert_eq!(x.number, 3960);
+    assert!(
+        x.message.contains("dbo.T") || x.message.contains("T"),
+        "{}",
+        x.message
+    );
+    assert_eq!(b.transaction_descriptor(), 0);
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+}
+
+#[test]
+#[test]
+fn transaction_manager_requests() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    let mut c = Collect::default();
+    s.tm_begin(None, &mut c);
+    assert!(matches!(c.env[..], [EnvChange::BeginTransaction(_)]));
+    assert!(c.dones[0].in_transaction);
+    ok(&mut s, "INSERT INTO T VALUES (1)");
+    let mut c = Collect::default();
+    s.tm_commit(&mut c);
+    assert!(matches!(c.env[..], [EnvChange::CommitTransaction(_)]));
+    let mut c = Collect::default();
+    s.tm_begin(Some(Isolation::ReadCommitted), &mut c);
+    ok(&mut s, "INSERT INTO T VALUES (2)");
+    let mut c = Collect::default();
+    s.tm_rollback(&mut c);
+    assert!(matches!(c.env[..], [EnvChange::RollbackTransaction(_)]));
+    assert_eq!(rows(&mut s, "SELECT id FROM T"), vec![vec![i(1)]]);
+    let mut c = Collect::default();
+    s.tm_commit(&mut c);
+    assert_eq!(c.errors[0].number, 3902);
+}
