@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::engine::*;
-use crate::value::{Len, SqlType};
+use crate::value::SqlType;
 
 fn version(s: &mut Session) -> i64 {
     match rows(s, "SELECT CHANGE_TRACKING_CURRENT_VERSION()")

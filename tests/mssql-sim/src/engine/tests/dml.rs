@@ -94,6 +94,7 @@ fn identity_scope_identity_and_identity_insert() {
     );
 }
 
+#[test]
 fn foreign_keys_and_checks_raise_547() {
     let e = engine();
     let mut s = e.session("sa").unwrap();

@@ -6,7 +6,6 @@ mod misc;
 mod txn;
 
 use super::*;
-use crate::value::{Len, SqlType};
 
 #[derive(Default, Debug)]
 pub struct Collect {

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::engine::*;
-use crate::value::{Len, SqlType};
 
 #[test]
 fn transactions_commit_and_rollback_with_env_changes() {
@@ -90,7 +89,6 @@ fn snapshot_isolation_needs_the_database_option_and_keeps_its_snapshot() {
     assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
 }
 
-#[test]
 #[test]
 fn transaction_manager_requests() {
     let e = engine();
