@@ -452,31 +452,30 @@ pub fn column_sql(c: &ColumnInfo) -> String {
     )
 }
 
-/// Identity: the next value for a table, advancing the counter.
-/// docs/t-sql/statements/create-table-transact-sql-identity-property.md
-pub fn next_identity(
-    conn: &Connection,
-    object_id: i64,
-    seed: i64,
-    inc: i64,
-) -> Result<i64, SqlError> {
-    let last: Option<Option<i64>> = conn
+/// The identity counter of a table as stored (rolls back with transactions).
+pub fn last_identity(conn: &Connection, object_id: i64) -> Result<Option<i64>, SqlError> {
+    Ok(conn
         .prepare_cached("SELECT last_value FROM sim_identity WHERE object_id = ?1")
         .and_then(|mut s| s.query_row([object_id], |r| r.get(0)).optional())
-        .map_err(sqlerr)?;
-    let next = match last.flatten() {
-        None => seed,
-        Some(v) => v.checked_add(inc).ok_or_else(|| {
-            SqlError::new(
-                8115,
-                16,
-                1,
-                "Arithmetic overflow error converting IDENTITY to data type bigint.",
-            )
-        })?,
-    };
-    set_identity(conn, object_id, next)?;
-    Ok(next)
+        .map_err(sqlerr)?
+        .flatten())
+}
+
+/// The later of two identity positions in the increment's direction.
+pub fn identity_max(a: Option<i64>, b: Option<i64>, inc: i64) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if inc >= 0 { x.max(y) } else { x.min(y) }),
+        (x, y) => x.or(y),
+    }
+}
+
+pub fn identity_overflow() -> SqlError {
+    SqlError::new(
+        8115,
+        16,
+        1,
+        "Arithmetic overflow error converting IDENTITY to data type bigint.",
+    )
 }
 
 pub fn set_identity(conn: &Connection, object_id: i64, value: i64) -> Result<(), SqlError> {
@@ -486,28 +485,5 @@ pub fn set_identity(conn: &Connection, object_id: i64, value: i64) -> Result<(),
     )
     .and_then(|mut s| s.execute(params![object_id, value]))
     .map_err(sqlerr)?;
-    Ok(())
-}
-
-/// After an explicit identity value (IDENTITY_INSERT ON): the counter moves
-/// past it when it is beyond the current value in the increment's direction.
-pub fn observe_identity(
-    conn: &Connection,
-    object_id: i64,
-    inc: i64,
-    value: i64,
-) -> Result<(), SqlError> {
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT last_value FROM sim_identity WHERE object_id = ?1")
-        .and_then(|mut s| s.query_row([object_id], |r| r.get(0)).optional())
-        .map_err(sqlerr)?
-        .flatten();
-    let beyond = match last {
-        None => true,
-        Some(l) => (inc > 0 && value > l) || (inc < 0 && value < l),
-    };
-    if beyond {
-        set_identity(conn, object_id, value)?;
-    }
     Ok(())
 }

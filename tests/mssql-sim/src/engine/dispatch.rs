@@ -173,14 +173,14 @@ impl Session {
             .collect::<Result<_, _>>()?;
         let w = Writer::new(&self.conn, t, &db, None)?;
         // The identity counter is kept in memory for the load and stored once.
-        let mut last_identity: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT last_value FROM sim_identity WHERE object_id = ?1",
-                [t.object_id],
-                |r| r.get(0),
-            )
-            .unwrap_or(None);
+        let mut last_identity: Option<i64> = match t.identity {
+            Some(ii) => {
+                let inc = t.columns[ii].identity.map(|x| x.1).unwrap_or(1);
+                let hwm = self.engine.identity_hwm.lock().get(&t.object_id).copied();
+                catalog::identity_max(catalog::last_identity(&self.conn, t.object_id)?, hwm, inc)
+            }
+            None => None,
+        };
         let mut identity_moved = false;
         while let Some(vals) = rows()? {
             let mut row = defaults.clone();
@@ -234,6 +234,7 @@ impl Session {
         }
         if let (true, Some(l)) = (identity_moved, last_identity) {
             catalog::set_identity(&self.conn, t.object_id, l)?;
+            self.engine.identity_hwm.lock().insert(t.object_id, l);
             self.st.info.scope_identity = Some(l);
         }
         let _ = sqlerr;

@@ -421,6 +421,7 @@ impl Session {
                     t.sqlite_name()
                 ))
                 .map_err(sqlerr)?;
+            self.reset_identity(id);
             if self
                 .st
                 .identity_insert
@@ -449,6 +450,7 @@ impl Session {
                 [t.object_id],
             )
             .map_err(sqlerr)?;
+        self.reset_identity(t.object_id);
         if ct::table_tracking(&self.conn, t.object_id)?.is_some() {
             ct::truncate(&self.conn, t.object_id)?;
         }

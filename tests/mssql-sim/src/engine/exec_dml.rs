@@ -69,6 +69,55 @@ fn direct(
 }
 
 impl Session {
+    /// Allocates the next identity value of a table (never reused, see
+    /// `Engine::identity_hwm`).
+    pub(super) fn next_identity(
+        &self,
+        object_id: i64,
+        seed: i64,
+        inc: i64,
+    ) -> Result<i64, SqlError> {
+        let mut hwm = self.engine.identity_hwm.lock();
+        let last = catalog::identity_max(
+            catalog::last_identity(&self.conn, object_id)?,
+            hwm.get(&object_id).copied(),
+            inc,
+        );
+        let next = match last {
+            None => seed,
+            Some(l) => l.checked_add(inc).ok_or_else(catalog::identity_overflow)?,
+        };
+        catalog::set_identity(&self.conn, object_id, next)?;
+        hwm.insert(object_id, next);
+        Ok(next)
+    }
+
+    /// An explicit identity value (IDENTITY_INSERT ON) moves the counter when
+    /// it lies beyond it.
+    pub(super) fn observe_identity(
+        &self,
+        object_id: i64,
+        inc: i64,
+        value: i64,
+    ) -> Result<(), SqlError> {
+        let mut hwm = self.engine.identity_hwm.lock();
+        let last = catalog::identity_max(
+            catalog::last_identity(&self.conn, object_id)?,
+            hwm.get(&object_id).copied(),
+            inc,
+        );
+        if catalog::identity_max(last, Some(value), inc) == Some(value) && last != Some(value) {
+            catalog::set_identity(&self.conn, object_id, value)?;
+            hwm.insert(object_id, value);
+        }
+        Ok(())
+    }
+
+    /// TRUNCATE / DROP: the table's identity starts again at its seed.
+    pub(super) fn reset_identity(&self, object_id: i64) {
+        self.engine.identity_hwm.lock().remove(&object_id);
+    }
+
     pub(super) fn db_table_name(&self, t: &TableInfo) -> String {
         format!("{}.{}", self.st.info.database, t.full_name())
     }
@@ -104,13 +153,13 @@ impl Session {
             match &row[ii] {
                 Some(v) => {
                     if let Value::Int(i) = v.clone().normalize_int() {
-                        catalog::observe_identity(&self.conn, t.object_id, inc, i)?;
+                        self.observe_identity(t.object_id, inc, i)?;
                         self.st.info.scope_identity = Some(i);
                         self.st.info.identity = Some(i);
                     }
                 }
                 None => {
-                    let next = catalog::next_identity(&self.conn, t.object_id, seed, inc)?;
+                    let next = self.next_identity(t.object_id, seed, inc)?;
                     let c = &t.columns[ii];
                     let v = convert::convert(
                         &Value::Int(next),

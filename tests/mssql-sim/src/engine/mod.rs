@@ -134,6 +134,12 @@ pub struct Engine {
     /// Bumped by a snapshot restore: sessions drop their open transactions.
     restore_generation: AtomicU64,
     log: Mutex<Option<std::fs::File>>,
+    /// Last identity value handed out per table. Identity values are not
+    /// reused after a failed or rolled-back insert ("Reuse of values",
+    /// docs/t-sql/statements/create-table-transact-sql-identity-property.md),
+    /// while the counter in SQLite rolls back with the transaction: the next
+    /// value is taken past both.
+    identity_hwm: Mutex<std::collections::HashMap<i64, i64>>,
 }
 
 /// Maps a SQLite error to a SQL Server error.
@@ -227,6 +233,7 @@ impl Engine {
             descriptor_seq: AtomicU64::new(1),
             restore_generation: AtomicU64::new(0),
             log: Mutex::new(log),
+            identity_hwm: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -294,6 +301,7 @@ impl Engine {
     /// transactions of other sessions are lost (the server drops them).
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
         self.restore_generation.fetch_add(1, Ordering::SeqCst);
+        self.identity_hwm.lock().clear();
         snapshot::restore(&mut self.admin.lock(), &self.snapshot_dir, name)
     }
 }

@@ -336,3 +336,34 @@ fn update_and_delete_with_joins_output_and_nocount() {
     assert_eq!(c.dones.last().unwrap().count, None);
     assert_eq!(rows(&mut s, "SELECT @@ROWCOUNT"), vec![vec![i(1)]]);
 }
+
+#[test]
+fn identity_values_are_not_reused_after_rollback_or_failure() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, v NVARCHAR(3) NOT NULL)",
+    );
+    ok(&mut s, "INSERT INTO T (v) VALUES (N'a')");
+    ok(
+        &mut s,
+        "BEGIN TRAN; INSERT INTO T (v) VALUES (N'b'); ROLLBACK",
+    );
+    assert_eq!(
+        err(&mut s, "INSERT INTO T (v) VALUES (N'long')").number,
+        2628
+    );
+    ok(&mut s, "INSERT INTO T (v) VALUES (N'c')");
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM T ORDER BY id"),
+        vec![vec![i(1)], vec![i(3)]]
+    );
+    ok(&mut s, "TRUNCATE TABLE T");
+    ok(&mut s, "INSERT INTO T (v) VALUES (N'd')");
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM T"),
+        vec![vec![i(1)]],
+        "TRUNCATE reseeds"
+    );
+}
