@@ -218,3 +218,29 @@ fn sums_of_wide_decimals_are_exact() {
         vec![vec![i(1)]]
     );
 }
+
+#[test]
+fn change_tracking_catalog_views() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    assert!(rows(&mut s, "SELECT * FROM sys.change_tracking_databases").is_empty());
+    ok(&mut s, "ALTER DATABASE testdb SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 3 HOURS, AUTO_CLEANUP = OFF)");
+    let r = rows(&mut s, "SELECT d.name, ctd.retention_period, ctd.retention_period_units_desc, ctd.is_auto_cleanup_on FROM sys.change_tracking_databases ctd JOIN sys.databases d ON d.database_id = ctd.database_id");
+    assert_eq!(r, vec![vec![st("testdb"), i(3), st("HOURS"), i(0)]]);
+    ok(&mut s, "CREATE TABLE dbo.T (id INT PRIMARY KEY); ALTER TABLE dbo.T ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = ON)");
+    let r = rows(&mut s, "SELECT OBJECT_NAME(object_id), is_track_columns_updated_on FROM sys.change_tracking_tables");
+    assert_eq!(r, vec![vec![st("T"), i(1)]]);
+    assert_eq!(
+        err(&mut s, "ALTER TABLE dbo.T ENABLE CHANGE_TRACKING").number,
+        4996
+    );
+    assert_eq!(
+        err(&mut s, "ALTER DATABASE testdb SET CHANGE_TRACKING = ON").number,
+        5088
+    );
+    ok(&mut s, "ALTER TABLE dbo.T DISABLE CHANGE_TRACKING; ALTER DATABASE testdb SET CHANGE_TRACKING = OFF");
+    assert_eq!(
+        rows(&mut s, "SELECT CHANGE_TRACKING_CURRENT_VERSION()"),
+        vec![vec![Value::Null]]
+    );
+}
