@@ -13,6 +13,7 @@ pub mod change_tracking;
 
 mod catalog;
 mod convert;
+mod datefuncs;
 mod dispatch;
 mod exec_alter;
 mod exec_ddl;
@@ -181,6 +182,7 @@ fn open_connection(path: &std::path::Path) -> Result<Connection, SqlError> {
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlerr)?;
     conn.set_prepared_statement_cache_capacity(256);
     functions::register(&conn).map_err(sqlerr)?;
+    datefuncs::register(&conn).map_err(sqlerr)?;
     Ok(conn)
 }
 

@@ -9,7 +9,7 @@ use crate::value::{Len, SqlType, Value};
 mod temporal;
 
 use temporal::{convert_temporal, fmt_date, fmt_ticks};
-pub use temporal::{now_local, now_utc};
+pub use temporal::{date_of, days_of, now_local, now_utc};
 
 use super::types::TICKS_PER_DAY;
 

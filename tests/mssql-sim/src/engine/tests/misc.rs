@@ -353,3 +353,25 @@ fn data_file_survives_a_restart_and_statements_are_logged() {
         "{text}"
     );
 }
+
+#[test]
+fn date_functions() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    let r = rows(&mut s, "SELECT DATEADD(month, 1, CAST('2023-01-31' AS DATE)), DATEDIFF(day, '2024-01-01', '2024-03-01'), DATEPART(year, CAST('2024-05-06T07:08:09' AS DATETIME2)), REPLACE('abc', 'b', 'x'), CHARINDEX('C', 'abc')");
+    assert_eq!(
+        r[0][0],
+        Value::Date(convert::days_of(
+            chrono::NaiveDate::from_ymd_opt(2023, 2, 28).unwrap()
+        ))
+    );
+    assert_eq!(r[0][1..], [i(60), i(2024), st("axc"), i(3)]);
+    let r = rows(
+        &mut s,
+        "SELECT DATEDIFF(second, DATEADD(minute, -5, SYSDATETIME()), SYSDATETIME())",
+    );
+    assert!(
+        matches!(r[0][0], Value::Int(v) if (299..=301).contains(&v)),
+        "{r:?}"
+    );
+}

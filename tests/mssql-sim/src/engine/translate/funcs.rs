@@ -474,6 +474,84 @@ impl Ctx<'_> {
                     ty: Some(SqlType::Int),
                 }
             }
+            "DATEADD" | "DATEDIFF" | "DATEPART" | "DATEDIFF_BIG" => {
+                let part = match args.first() {
+                    Some(Expr::Column(p)) if p.len() == 1 => p[0].clone(),
+                    Some(Expr::Literal(crate::sql::ast::Literal::String { value, .. })) => {
+                        value.clone()
+                    }
+                    _ => String::new(),
+                };
+                let canon = crate::engine::datefuncs::datepart(&part).ok_or_else(|| {
+                    SqlError::new(
+                        155,
+                        15,
+                        1,
+                        format!("'{part}' is not a recognized datepart option."),
+                    )
+                })?;
+                let rest = self.args(&args[1.min(args.len())..])?;
+                let code = |t: &TExpr| t.ty.map(|t| type_code(&t)).unwrap_or_default();
+                match (upper.as_str(), rest.as_slice()) {
+                    ("DATEADD", [n, d]) => {
+                        let n = cast_to(n.clone(), &SqlType::BigInt);
+                        let d = if d.ty.map(|t| t.is_string()).unwrap_or(true) {
+                            cast_to(d.clone(), &SqlType::DateTime)
+                        } else {
+                            d.clone()
+                        };
+                        TExpr {
+                            sql: format!(
+                                "sim_dateadd('{canon}', {}, {}, '{}')",
+                                n.sql,
+                                d.sql,
+                                code(&d)
+                            ),
+                            ty: d.ty,
+                        }
+                    }
+                    ("DATEDIFF" | "DATEDIFF_BIG", [a, b]) => TExpr {
+                        sql: format!(
+                            "sim_datediff('{canon}', {}, '{}', {}, '{}')",
+                            a.sql,
+                            code(a),
+                            b.sql,
+                            code(b)
+                        ),
+                        ty: Some(if upper == "DATEDIFF" {
+                            SqlType::Int
+                        } else {
+                            SqlType::BigInt
+                        }),
+                    },
+                    ("DATEPART", [d]) => TExpr {
+                        sql: format!("sim_datepart('{canon}', {}, '{}')", d.sql, code(d)),
+                        ty: Some(SqlType::Int),
+                    },
+                    _ => return Err(wrong_args(&upper, if upper == "DATEPART" { 2 } else { 3 })),
+                }
+            }
+            "SYSDATETIMEOFFSET" => TExpr {
+                sql: "sim_cast(sim_now(1), 'datetime2(7)', 'datetimeoffset(7)', 0)".into(),
+                ty: Some(SqlType::DateTimeOffset(7)),
+            },
+            "REPLACE" => {
+                need(3)?;
+                let ts = self.args(args)?;
+                let ty = ts[0].ty;
+                TExpr {
+                    sql: format!("replace({}, {}, {})", ts[0].sql, ts[1].sql, ts[2].sql),
+                    ty,
+                }
+            }
+            "CHARINDEX" => {
+                need(2)?;
+                let ts = self.args(args)?;
+                TExpr {
+                    sql: format!("instr(lower({}), lower({}))", ts[1].sql, ts[0].sql),
+                    ty: Some(SqlType::Int),
+                }
+            }
             "YEAR" | "MONTH" | "DAY" => {
                 need(1)?;
                 let a = self.expr(&args[0])?;

@@ -292,6 +292,18 @@ fn widening(from: &SqlType, to: &SqlType) -> bool {
             }
         }
         (VarBinary(_), VarBinary(Len::Max)) => true,
+        // Same scale, wider precision, same storage form: the value is unchanged.
+        (
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => s1 == s2 && p1 <= p2 && (*p1 <= 18) == (*p2 <= 18),
+        (Money | SmallMoney, Money) => true,
         (DateTime | SmallDateTime, DateTime2(7)) => true,
         _ => false,
     }
