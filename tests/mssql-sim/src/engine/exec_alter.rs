@@ -202,12 +202,9 @@ impl Session {
                 }
                 Ok(())
             }
-            AlterTableAction::AlterColumn(_) => Err(SqlError::new(
-                40000,
-                16,
-                1,
-                "mssql-sim does not support ALTER TABLE ... ALTER COLUMN.",
-            )),
+            AlterTableAction::AlterColumn(_) => {
+                Err(crate::engine::unsupported("ALTER TABLE ... ALTER COLUMN"))
+            }
         }
     }
 

@@ -161,6 +161,18 @@ pub(crate) fn sqlerr(e: rusqlite::Error) -> SqlError {
     SqlError::new(50000, 16, 1, format!("mssql-sim storage error: {msg}"))
 }
 
+/// A construct SQL Server accepts but the stand-in does not: reported as a
+/// syntax error (number 102), as SIM-SPEC asks for anything outside the
+/// supported subset, naming the construct.
+pub(crate) fn unsupported(what: &str) -> SqlError {
+    SqlError::new(
+        102,
+        15,
+        1,
+        format!("Incorrect syntax near '{what}': mssql-sim does not support it."),
+    )
+}
+
 /// Error 3960. docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
 pub(crate) fn snapshot_conflict(table: &str, db: &str) -> SqlError {
     SqlError::new(

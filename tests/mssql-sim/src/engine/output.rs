@@ -25,12 +25,7 @@ pub struct OutputSpec {
 impl OutputSpec {
     pub fn new(output: &Output, t: &TableInfo) -> Result<Self, SqlError> {
         if output.into.is_some() {
-            return Err(SqlError::new(
-                40000,
-                16,
-                1,
-                "mssql-sim does not support OUTPUT ... INTO.",
-            ));
+            return Err(crate::engine::unsupported("OUTPUT ... INTO"));
         }
         let mut items = Vec::new();
         let mut meta = Vec::new();
@@ -59,11 +54,8 @@ impl OutputSpec {
                 } if parts.len() == 2 => {
                     let inserted = parts[0].eq_ignore_ascii_case("inserted");
                     if !inserted && !parts[0].eq_ignore_ascii_case("deleted") {
-                        return Err(SqlError::new(
-                            40000,
-                            16,
-                            1,
-                            "mssql-sim supports only INSERTED.* and DELETED.* columns in OUTPUT.",
+                        return Err(crate::engine::unsupported(
+                            "OUTPUT items other than INSERTED.* and DELETED.* columns in OUTPUT",
                         ));
                     }
                     let i = t
@@ -92,11 +84,8 @@ impl OutputSpec {
                     });
                 }
                 _ => {
-                    return Err(SqlError::new(
-                        40000,
-                        16,
-                        1,
-                        "mssql-sim supports only INSERTED.*, DELETED.* and $action in OUTPUT.",
+                    return Err(crate::engine::unsupported(
+                        "OUTPUT items other than INSERTED.*, DELETED.* and $action in OUTPUT",
                     ))
                 }
             }

@@ -10,7 +10,7 @@ use crate::value::{Len, SqlType, Value};
 use rusqlite::types::Value as DbValue;
 
 pub(super) fn not_supported(what: &str) -> SqlError {
-    SqlError::new(40000, 16, 1, format!("mssql-sim does not support {what}."))
+    crate::engine::unsupported(what)
 }
 
 impl Ctx<'_> {

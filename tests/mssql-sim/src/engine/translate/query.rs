@@ -134,12 +134,7 @@ impl Ctx<'_> {
         let top = match sel.and_then(|s| s.top.as_ref()) {
             Some(t) => {
                 if t.percent {
-                    return Err(SqlError::new(
-                        40000,
-                        16,
-                        1,
-                        "mssql-sim does not support TOP PERCENT.",
-                    ));
+                    return Err(crate::engine::unsupported("TOP PERCENT"));
                 }
                 Some(cast_to(self.expr(&t.quantity)?, &SqlType::BigInt).sql)
             }
