@@ -311,6 +311,18 @@ pub fn to_storage(v: &Value, ty: &SqlType) -> DbValue {
     }
 }
 
+fn int_overflow(ty: &SqlType) -> SqlError {
+    SqlError::new(
+        8115,
+        16,
+        2,
+        format!(
+            "Arithmetic overflow error converting expression to data type {}.",
+            ty.base_name()
+        ),
+    )
+}
+
 fn corrupt(ty: &SqlType) -> SqlError {
     SqlError::new(
         8114,
@@ -334,7 +346,31 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
     };
     Ok(match ty {
         SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Bit => {
-            Value::Int(int(v)?)
+            // SQLite computes in 64 bits (and overflows into REAL); SQL Server
+            // raises 8115 when a result does not fit its type.
+            let (lo, hi) = match ty {
+                SqlType::TinyInt => (0, 255),
+                SqlType::SmallInt => (i16::MIN as i64, i16::MAX as i64),
+                SqlType::Int => (i32::MIN as i64, i32::MAX as i64),
+                SqlType::Bit => (i64::MIN, i64::MAX),
+                _ => (i64::MIN, i64::MAX),
+            };
+            let i = match v {
+                ValueRef::Real(f)
+                    if !(-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f) =>
+                {
+                    return Err(int_overflow(ty))
+                }
+                other => int(other)?,
+            };
+            if i < lo || i > hi {
+                return Err(int_overflow(ty));
+            }
+            Value::Int(if *ty == SqlType::Bit {
+                (i != 0) as i64
+            } else {
+                i
+            })
         }
         SqlType::Float | SqlType::Real => match v {
             ValueRef::Real(f) => Value::Float(f),

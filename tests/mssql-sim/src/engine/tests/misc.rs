@@ -375,3 +375,17 @@ fn date_functions() {
         "{r:?}"
     );
 }
+
+#[test]
+fn integer_overflow_is_8115() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    assert_eq!(err(&mut s, "SELECT 2147483647 + 1").number, 8115);
+    assert_eq!(
+        rows(&mut s, "SELECT CAST(2147483647 AS BIGINT) + 1"),
+        vec![vec![i(2147483648)]]
+    );
+    ok(&mut s, "CREATE TABLE T (v INT)");
+    ok(&mut s, "INSERT INTO T VALUES (2147483647), (1)");
+    assert_eq!(err(&mut s, "SELECT SUM(v) FROM T").number, 8115);
+}
