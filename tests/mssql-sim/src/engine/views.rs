@@ -153,6 +153,64 @@ pub static VIEWS: &[View] = &[
             ("state_desc", DESC),
         ],
     },
+    // Indexes: the primary key is index 1 (clustered, as SQL Server creates
+    // it by default); unique constraints and indexes follow in creation order.
+    View {
+        name: "sys.indexes",
+        sql: "WITH ix AS (
+                SELECT c.table_id AS object_id, c.name, c.kind, c.object_id AS cid, 1 AS is_unique
+                FROM sim_constraints c WHERE c.kind IN ('PK', 'UQ', 'IX')
+                UNION ALL
+                SELECT i.table_id, i.name, 'NX', NULL, 0 FROM sim_indexes i WHERE i.is_unique = 0)
+              SELECT object_id, name,
+                 CASE WHEN kind = 'PK' THEN 1 ELSE 1 + ROW_NUMBER() OVER (PARTITION BY object_id, kind = 'PK' ORDER BY cid, name) END AS index_id,
+                 CASE WHEN kind = 'PK' THEN 1 ELSE 2 END AS type,
+                 CASE WHEN kind = 'PK' THEN 'CLUSTERED' ELSE 'NONCLUSTERED' END AS type_desc,
+                 is_unique, (kind = 'PK') AS is_primary_key, (kind = 'UQ') AS is_unique_constraint
+              FROM ix",
+        columns: &[
+            ("object_id", INT),
+            ("name", NAME),
+            ("index_id", INT),
+            ("type", TINY),
+            ("type_desc", DESC),
+            ("is_unique", BIT),
+            ("is_primary_key", BIT),
+            ("is_unique_constraint", BIT),
+        ],
+    },
+    View {
+        name: "sys.key_constraints",
+        sql: "SELECT c.name, c.object_id, t.schema_id, c.table_id AS parent_object_id,
+                 CASE c.kind WHEN 'PK' THEN 'PK' ELSE 'UQ' END AS type,
+                 CASE c.kind WHEN 'PK' THEN 'PRIMARY_KEY_CONSTRAINT' ELSE 'UNIQUE_CONSTRAINT' END AS type_desc
+              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind IN ('PK', 'UQ')",
+        columns: &[
+            ("name", NAME),
+            ("object_id", INT),
+            ("schema_id", INT),
+            ("parent_object_id", INT),
+            ("type", SqlType::Char(2)),
+            ("type_desc", DESC),
+        ],
+    },
+    View {
+        name: "sys.index_columns",
+        sql: "SELECT i.object_id, i.index_id, k.ordinal AS index_column_id, k.column_id, k.ordinal AS key_ordinal,
+                 0 AS is_descending_key, 0 AS is_included_column
+              FROM sim_key_columns k JOIN sim_constraints c ON c.object_id = k.constraint_id
+              JOIN \"sys.indexes\" i ON i.object_id = c.table_id AND i.name = c.name
+              WHERE c.kind IN ('PK', 'UQ', 'IX')",
+        columns: &[
+            ("object_id", INT),
+            ("index_id", INT),
+            ("index_column_id", INT),
+            ("column_id", INT),
+            ("key_ordinal", TINY),
+            ("is_descending_key", BIT),
+            ("is_included_column", BIT),
+        ],
+    },
     View {
         name: "INFORMATION_SCHEMA.TABLES",
         sql: "SELECT (SELECT value FROM sim_meta WHERE key = 'database_name') AS TABLE_CATALOG,

@@ -367,3 +367,32 @@ fn identity_values_are_not_reused_after_rollback_or_failure() {
         "TRUNCATE reseeds"
     );
 }
+
+#[test]
+fn sys_indexes_describe_the_primary_key() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (a INT NOT NULL, b NVARCHAR(5) NOT NULL, c INT, CONSTRAINT PK_T PRIMARY KEY (b, a))");
+    ok(&mut s, "CREATE INDEX IX_T_c ON T (c)");
+    let r = rows(
+        &mut s,
+        "SELECT col.name FROM sys.indexes i JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+         JOIN sys.columns col ON col.object_id = ic.object_id AND col.column_id = ic.column_id
+         WHERE i.object_id = OBJECT_ID('dbo.T') AND i.is_primary_key = 1 ORDER BY ic.key_ordinal",
+    );
+    assert_eq!(r, vec![vec![st("b")], vec![st("a")]]);
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT COUNT(*) FROM sys.indexes WHERE object_id = OBJECT_ID('dbo.T')"
+        ),
+        vec![vec![i(2)]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT name FROM sys.key_constraints WHERE type = 'PK'"
+        ),
+        vec![vec![st("PK_T")]]
+    );
+}
