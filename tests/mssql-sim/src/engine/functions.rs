@@ -404,6 +404,34 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         };
         Ok(DbValue::Blob(out))
     })?;
+    // sim_default_text(default_value, type_code, default_func): the default
+    // as INFORMATION_SCHEMA.COLUMNS.COLUMN_DEFAULT shows it, e.g. ((0)),
+    // ('abc'), (getdate()).
+    conn.create_scalar_function("sim_default_text", 3, det, |ctx| {
+        if let ValueRef::Text(f) = ctx.get_raw(2) {
+            return Ok(Some(format!(
+                "({}())",
+                String::from_utf8_lossy(f).to_lowercase()
+            )));
+        }
+        let ty = ty_arg(ctx, 1)?;
+        let v = arg_value(ctx, 0, ty.as_ref())?;
+        Ok(convert::to_text(&v, ty.as_ref()).map(|t| match ty {
+            Some(t2) if t2.is_string() => format!("('{}')", t.replace('\'', "''")),
+            Some(
+                SqlType::UniqueIdentifier
+                | SqlType::Date
+                | SqlType::Time(_)
+                | SqlType::DateTime
+                | SqlType::SmallDateTime
+                | SqlType::DateTime2(_)
+                | SqlType::DateTimeOffset(_),
+            ) => {
+                format!("('{t}')")
+            }
+            _ => format!("(({t}))"),
+        }))
+    })?;
     // sim_type_info(type_code, what): catalog view columns from a type.
     conn.create_scalar_function("sim_type_info", 2, det, |ctx| {
         let Some(ty) = ty_arg(ctx, 0)? else {

@@ -222,7 +222,7 @@ pub static VIEWS: &[View] = &[
         name: "INFORMATION_SCHEMA.COLUMNS",
         sql: "SELECT (SELECT value FROM sim_meta WHERE key = 'database_name') AS TABLE_CATALOG,
                  s.name AS TABLE_SCHEMA, t.name AS TABLE_NAME, c.name AS COLUMN_NAME, c.column_id AS ORDINAL_POSITION,
-                 NULL AS COLUMN_DEFAULT, CASE WHEN c.nullable THEN 'YES' ELSE 'NO' END AS IS_NULLABLE,
+                 sim_default_text(c.default_value, c.type_code, c.default_func) AS COLUMN_DEFAULT, CASE WHEN c.nullable THEN 'YES' ELSE 'NO' END AS IS_NULLABLE,
                  sim_type_info(c.type_code, 'name') AS DATA_TYPE,
                  sim_type_info(c.type_code, 'char_max') AS CHARACTER_MAXIMUM_LENGTH,
                  sim_type_info(c.type_code, 'num_precision') AS NUMERIC_PRECISION,

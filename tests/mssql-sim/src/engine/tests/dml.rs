@@ -396,3 +396,26 @@ fn sys_indexes_describe_the_primary_key() {
         vec![vec![st("PK_T")]]
     );
 }
+
+#[test]
+fn defaults_apply_and_show_in_information_schema() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0, s NVARCHAR(10) DEFAULT N'x', d DATETIME2 DEFAULT SYSDATETIME())");
+    ok(&mut s, "INSERT INTO T (id) VALUES (1)");
+    let r = rows(
+        &mut s,
+        "SELECT n, s, CASE WHEN d IS NULL THEN 0 ELSE 1 END FROM T",
+    );
+    assert_eq!(r, vec![vec![i(0), st("x"), i(1)]]);
+    let r = rows(&mut s, "SELECT COLUMN_DEFAULT FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'T' ORDER BY ORDINAL_POSITION");
+    assert_eq!(
+        r,
+        vec![
+            vec![Value::Null],
+            vec![st("((0))")],
+            vec![st("('x')")],
+            vec![st("(sysdatetime())")]
+        ]
+    );
+}
