@@ -31,7 +31,7 @@ async fn every_type_round_trips_exactly() {
     let guid = Uuid::parse_str("6F9619FF-8B86-D011-B42D-00C04FC964FF").expect("uuid");
     let date = NaiveDate::from_ymd_opt(2024, 2, 29).expect("date");
     let time = NaiveTime::from_hms_nano_opt(13, 14, 15, 123_456_700).expect("time");
-    let dt = NaiveDateTime::new(date, NaiveTime::from_hms_milli_opt(10, 11, 12, 123).expect("t"));
+    let dt = NaiveDateTime::new(date, NaiveTime::from_hms_milli_opt(10, 11, 12, 500).expect("t"));
     let dt2 = NaiveDateTime::new(date, time);
     let dto: DateTime<FixedOffset> = DateTime::parse_from_rfc3339("2024-02-29T13:14:15.1234567+05:30").expect("dto");
     let long = "x".repeat(10_000);
