@@ -25,9 +25,13 @@ pub async fn connect(server: &SimServer) -> Conn {
     cfg.authentication(AuthMethod::sql_server(USER, PASSWORD));
     cfg.encryption(EncryptionLevel::NotSupported);
     cfg.trust_cert();
-    let tcp = TcpStream::connect(server.addr()).await.expect("tcp connect");
+    let tcp = TcpStream::connect(server.addr())
+        .await
+        .expect("tcp connect");
     tcp.set_nodelay(true).expect("nodelay");
-    Client::connect(cfg, tcp.compat_write()).await.expect("login")
+    Client::connect(cfg, tcp.compat_write())
+        .await
+        .expect("login")
 }
 
 /// Runs a batch, failing the test on error.

@@ -10,14 +10,36 @@ use tiberius::{IntoRow, Query};
 async fn insert_update_delete_report_rows_affected() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.T (id INT NOT NULL PRIMARY KEY, name NVARCHAR(20))").await;
-    let r = c.execute("INSERT INTO dbo.T (id, name) VALUES (@P1, @P2), (@P3, @P4)", &[&1i32, &"a", &2i32, &"b"]).await.expect("insert");
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.T (id INT NOT NULL PRIMARY KEY, name NVARCHAR(20))",
+    )
+    .await;
+    let r = c
+        .execute(
+            "INSERT INTO dbo.T (id, name) VALUES (@P1, @P2), (@P3, @P4)",
+            &[&1i32, &"a", &2i32, &"b"],
+        )
+        .await
+        .expect("insert");
     assert_eq!(r.total(), 2);
-    let r = c.execute("UPDATE dbo.T SET name = @P1 WHERE id >= @P2", &[&"z", &1i32]).await.expect("update");
+    let r = c
+        .execute(
+            "UPDATE dbo.T SET name = @P1 WHERE id >= @P2",
+            &[&"z", &1i32],
+        )
+        .await
+        .expect("update");
     assert_eq!(r.total(), 2);
-    let r = c.execute("DELETE FROM dbo.T WHERE id = @P1", &[&2i32]).await.expect("delete");
+    let r = c
+        .execute("DELETE FROM dbo.T WHERE id = @P1", &[&2i32])
+        .await
+        .expect("delete");
     assert_eq!(r.total(), 1);
-    assert_eq!(rows(&mut c, "SELECT id, name FROM dbo.T").await, vec![vec![int(1), text("z")]]);
+    assert_eq!(
+        rows(&mut c, "SELECT id, name FROM dbo.T").await,
+        vec![vec![int(1), text("z")]]
+    );
 }
 
 #[tokio::test]
@@ -40,20 +62,40 @@ async fn constraint_errors_have_sql_server_numbers_and_texts() {
     let (n, m) = error_of(&mut c, "INSERT INTO dbo.P (id) VALUES (3)").await;
     assert_eq!(n, 515);
     assert_eq!(m, "Cannot insert the value NULL into column 'code', table 'testdb.dbo.P'; column does not allow nulls. INSERT fails.");
-    assert_eq!(error_of(&mut c, "SELECT * FROM dbo.Nope").await, (208, "Invalid object name 'dbo.Nope'.".to_string()));
-    assert_eq!(error_of(&mut c, "SELECT nope FROM dbo.P").await, (207, "Invalid column name 'nope'.".to_string()));
+    assert_eq!(
+        error_of(&mut c, "SELECT * FROM dbo.Nope").await,
+        (208, "Invalid object name 'dbo.Nope'.".to_string())
+    );
+    assert_eq!(
+        error_of(&mut c, "SELECT nope FROM dbo.P").await,
+        (207, "Invalid column name 'nope'.".to_string())
+    );
     // A failed statement leaves no trace.
-    assert_eq!(rows(&mut c, "SELECT COUNT(*) FROM dbo.P").await, vec![vec![int(1)]]);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM dbo.P").await,
+        vec![vec![int(1)]]
+    );
 }
 
 #[tokio::test]
 async fn identity_insert_rules_and_scope_identity() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.I (id INT IDENTITY(1,1) PRIMARY KEY, v NVARCHAR(10))").await;
-    exec(&mut c, "CREATE TABLE dbo.J (id BIGINT IDENTITY PRIMARY KEY, v INT)").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.I (id INT IDENTITY(1,1) PRIMARY KEY, v NVARCHAR(10))",
+    )
+    .await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.J (id BIGINT IDENTITY PRIMARY KEY, v INT)",
+    )
+    .await;
     let row = c
-        .query("INSERT INTO dbo.I (v) OUTPUT INSERTED.id VALUES (@P1)", &[&"a"])
+        .query(
+            "INSERT INTO dbo.I (v) OUTPUT INSERTED.id VALUES (@P1)",
+            &[&"a"],
+        )
         .await
         .expect("insert")
         .into_row()
@@ -65,11 +107,23 @@ async fn identity_insert_rules_and_scope_identity() {
     assert_eq!(n, 544);
     assert_eq!(m, "Cannot insert explicit value for identity column in table 'I' when IDENTITY_INSERT is set to OFF.");
     exec(&mut c, "SET IDENTITY_INSERT dbo.I ON").await;
-    assert_eq!(error_of(&mut c, "INSERT INTO dbo.I (v) VALUES (N'x')").await.0, 545);
-    assert_eq!(error_of(&mut c, "SET IDENTITY_INSERT dbo.J ON").await.0, 8107);
+    assert_eq!(
+        error_of(&mut c, "INSERT INTO dbo.I (v) VALUES (N'x')")
+            .await
+            .0,
+        545
+    );
+    assert_eq!(
+        error_of(&mut c, "SET IDENTITY_INSERT dbo.J ON").await.0,
+        8107
+    );
     exec(&mut c, "INSERT INTO dbo.I (id, v) VALUES (10, N'x')").await;
     exec(&mut c, "SET IDENTITY_INSERT dbo.I OFF").await;
-    let r = rows(&mut c, "INSERT INTO dbo.I (v) VALUES (N'y'); SELECT CAST(SCOPE_IDENTITY() AS INT)").await;
+    let r = rows(
+        &mut c,
+        "INSERT INTO dbo.I (v) VALUES (N'y'); SELECT CAST(SCOPE_IDENTITY() AS INT)",
+    )
+    .await;
     assert_eq!(r, vec![vec![int(11)]]);
 }
 
@@ -77,7 +131,11 @@ async fn identity_insert_rules_and_scope_identity() {
 async fn merge_with_parameters_upserts() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.M (id INT PRIMARY KEY, v NVARCHAR(10))").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.M (id INT PRIMARY KEY, v NVARCHAR(10))",
+    )
+    .await;
     let sql = "MERGE dbo.M AS t USING (SELECT @P1 AS id, @P2 AS v) AS s ON t.id = s.id
                WHEN MATCHED THEN UPDATE SET v = s.v
                WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v);";
@@ -87,7 +145,10 @@ async fn merge_with_parameters_upserts() {
         q.bind(v);
         assert_eq!(q.execute(&mut c).await.expect("merge").total(), 1);
     }
-    assert_eq!(rows(&mut c, "SELECT id, v FROM dbo.M ORDER BY id").await, vec![vec![int(1), text("c")], vec![int(2), text("b")]]);
+    assert_eq!(
+        rows(&mut c, "SELECT id, v FROM dbo.M ORDER BY id").await,
+        vec![vec![int(1), text("c")], vec![int(2), text("b")]]
+    );
 }
 
 #[tokio::test]
@@ -97,9 +158,14 @@ async fn bulk_insert_loads_rows() {
     exec(&mut c, "CREATE TABLE dbo.B (id INT IDENTITY PRIMARY KEY, name NVARCHAR(20) NOT NULL, qty INT NULL)").await;
     let mut req = c.bulk_insert("dbo.B").await.expect("bulk insert");
     for n in 0..1000i32 {
-        req.send((format!("row {n}"), Some(n)).into_row()).await.expect("row");
+        req.send((format!("row {n}"), Some(n)).into_row())
+            .await
+            .expect("row");
     }
     let res = req.finalize().await.expect("finalize");
     assert_eq!(res.total(), 1000);
-    assert_eq!(rows(&mut c, "SELECT COUNT(*), MAX(id), SUM(qty) FROM dbo.B").await, vec![vec![int(1000), int(1000), int(499_500)]]);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*), MAX(id), SUM(qty) FROM dbo.B").await,
+        vec![vec![int(1000), int(1000), int(499_500)]]
+    );
 }

@@ -20,7 +20,10 @@ const CREATE: &str = "CREATE TABLE dbo.AllTypes (
 const COLS: &str = "id, c_bigint, c_smallint, c_tinyint, c_bit, c_dec, c_num, c_float, c_real, c_money, c_nvarchar, c_nvarmax, c_varchar, c_varmax, c_nchar, c_char, c_varbinary, c_varbinmax, c_guid, c_date, c_time, c_datetime, c_datetime2, c_dto";
 
 fn placeholders() -> String {
-    (1..=24).map(|i| format!("@P{i}")).collect::<Vec<_>>().join(", ")
+    (1..=24)
+        .map(|i| format!("@P{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[tokio::test]
@@ -31,11 +34,18 @@ async fn every_type_round_trips_exactly() {
     let guid = Uuid::parse_str("6F9619FF-8B86-D011-B42D-00C04FC964FF").expect("uuid");
     let date = NaiveDate::from_ymd_opt(2024, 2, 29).expect("date");
     let time = NaiveTime::from_hms_nano_opt(13, 14, 15, 123_456_700).expect("time");
-    let dt = NaiveDateTime::new(date, NaiveTime::from_hms_milli_opt(10, 11, 12, 500).expect("t"));
+    let dt = NaiveDateTime::new(
+        date,
+        NaiveTime::from_hms_milli_opt(10, 11, 12, 500).expect("t"),
+    );
     let dt2 = NaiveDateTime::new(date, time);
-    let dto: DateTime<FixedOffset> = DateTime::parse_from_rfc3339("2024-02-29T13:14:15.1234567+05:30").expect("dto");
+    let dto: DateTime<FixedOffset> =
+        DateTime::parse_from_rfc3339("2024-02-29T13:14:15.1234567+05:30").expect("dto");
     let long = "x".repeat(10_000);
-    let sql = format!("INSERT INTO dbo.AllTypes ({COLS}) VALUES ({})", placeholders());
+    let sql = format!(
+        "INSERT INTO dbo.AllTypes ({COLS}) VALUES ({})",
+        placeholders()
+    );
     let mut q = Query::new(sql);
     q.bind(1i32);
     q.bind(-9_000_000_000_000i64);
@@ -43,7 +53,10 @@ async fn every_type_round_trips_exactly() {
     q.bind(255u8);
     q.bind(true);
     q.bind(Numeric::new_with_scale(123_456_789, 4));
-    q.bind(Numeric::new_with_scale(-12_345_678_901_234_567_890_123_456_789i128, 10));
+    q.bind(Numeric::new_with_scale(
+        -12_345_678_901_234_567_890_123_456_789i128,
+        10,
+    ));
     q.bind(1.5e300f64);
     q.bind(0.25f32);
     q.bind(Numeric::new_with_scale(-922_337_203_685_477_5808i128, 4));
@@ -76,15 +89,24 @@ async fn every_type_round_trips_exactly() {
     assert_eq!(row.get::<i16, _>(2), Some(-32_000));
     assert_eq!(row.get::<u8, _>(3), Some(255));
     assert_eq!(row.get::<bool, _>(4), Some(true));
-    assert_eq!(row.get::<Numeric, _>(5), Some(Numeric::new_with_scale(123_456_789, 4)));
+    assert_eq!(
+        row.get::<Numeric, _>(5),
+        Some(Numeric::new_with_scale(123_456_789, 4))
+    );
     assert_eq!(
         row.get::<Numeric, _>(6),
-        Some(Numeric::new_with_scale(-12_345_678_901_234_567_890_123_456_789i128, 10))
+        Some(Numeric::new_with_scale(
+            -12_345_678_901_234_567_890_123_456_789i128,
+            10
+        ))
     );
     assert_eq!(row.get::<f64, _>(7), Some(1.5e300));
     assert_eq!(row.get::<f32, _>(8), Some(0.25));
     let money = row.get::<Numeric, _>(9).expect("money");
-    assert_eq!((money.value(), money.scale()), (-922_337_203_685_477_5808i128, 4));
+    assert_eq!(
+        (money.value(), money.scale()),
+        (-922_337_203_685_477_5808i128, 4)
+    );
     assert_eq!(row.get::<&str, _>(10), Some("héllo wörld"));
     assert_eq!(row.get::<&str, _>(11), Some(long.as_str()));
     assert_eq!(row.get::<&str, _>(12), Some("plain"));
@@ -107,9 +129,13 @@ async fn null_of_every_type_round_trips() {
     let mut c = connect(&server).await;
     exec(&mut c, CREATE).await;
     exec(&mut c, "INSERT INTO dbo.AllTypes (id) VALUES (2)").await;
-    let rows = rows(&mut c, &format!("SELECT {COLS} FROM dbo.AllTypes WHERE id = 2")).await;
-    assert_eq!(rows.len(), 1);
-    for (i, v) in rows[0].iter().enumerate().skip(1) {
+    let nulls = rows(
+        &mut c,
+        &format!("SELECT {COLS} FROM dbo.AllTypes WHERE id = 2"),
+    )
+    .await;
+    assert_eq!(nulls.len(), 1);
+    for (i, v) in nulls[0].iter().enumerate().skip(1) {
         let null = matches!(
             v,
             tiberius::ColumnData::U8(None)
@@ -149,21 +175,45 @@ async fn null_of_every_type_round_trips() {
 async fn out_of_range_values_raise_sql_server_errors() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.Small (id INT PRIMARY KEY, s NVARCHAR(5), t TINYINT, d DECIMAL(5,2))").await;
-    let (n, msg) = error_of(&mut c, "INSERT INTO dbo.Small (id, s) VALUES (1, N'toolong')").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.Small (id INT PRIMARY KEY, s NVARCHAR(5), t TINYINT, d DECIMAL(5,2))",
+    )
+    .await;
+    let (n, msg) = error_of(
+        &mut c,
+        "INSERT INTO dbo.Small (id, s) VALUES (1, N'toolong')",
+    )
+    .await;
     assert_eq!(n, 2628);
     assert_eq!(
         msg,
         "String or binary data would be truncated in table 'testdb.dbo.Small', column 's'. Truncated value: 'toolo'."
     );
-    assert_eq!(error_of(&mut c, "INSERT INTO dbo.Small (id, t) VALUES (2, 256)").await.0, 8115);
-    assert_eq!(error_of(&mut c, "INSERT INTO dbo.Small (id, d) VALUES (3, 1000)").await.0, 8115);
+    assert_eq!(
+        error_of(&mut c, "INSERT INTO dbo.Small (id, t) VALUES (2, 256)")
+            .await
+            .0,
+        8115
+    );
+    assert_eq!(
+        error_of(&mut c, "INSERT INTO dbo.Small (id, d) VALUES (3, 1000)")
+            .await
+            .0,
+        8115
+    );
     let (n, msg) = error_of(&mut c, "INSERT INTO dbo.Small (id) VALUES ('abc')").await;
     assert_eq!(n, 245);
-    assert_eq!(msg, "Conversion failed when converting the varchar value 'abc' to data type int.");
+    assert_eq!(
+        msg,
+        "Conversion failed when converting the varchar value 'abc' to data type int."
+    );
     let mut q = Query::new("INSERT INTO dbo.Small (id, s) VALUES (@P1, @P2)");
     q.bind(4i32);
     q.bind("abcdefgh");
     assert_eq!(query_error(&mut c, q).await.0, 2628);
-    assert_eq!(rows(&mut c, "SELECT COUNT(*) FROM dbo.Small").await, vec![vec![int(0)]]);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM dbo.Small").await,
+        vec![vec![int(0)]]
+    );
 }
