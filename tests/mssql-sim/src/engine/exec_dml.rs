@@ -404,7 +404,7 @@ impl Session {
         ctx_bytes: Option<&[u8]>,
         out: &mut dyn ResultSink,
     ) -> Result<Option<u64>, SqlError> {
-        let (sql, params, t, assigned, types) = {
+        let (sql, params, t, assigned, types, mut output) = {
             let mut ctx = Ctx::new(&self.conn, &self.st.vars, &self.st.info);
             let (from, t, alias) = Self::dml_scope(&mut ctx, &up.table, &up.from)?;
             let mut items = vec![format!("{alias}.rowid")];
@@ -434,6 +434,17 @@ impl Session {
                 types.push(e.ty);
                 assigned.push((i, false));
             }
+            // OUTPUT may name columns of the FROM tables: fetched with the row
+            // (position in the fetched row = 1 + index in `types`).
+            let output = match &up.output {
+                Some(o) => Some(OutputSpec::with_extra(o, &t, &mut |e| {
+                    let x = ctx.expr(e)?;
+                    items.push(x.sql);
+                    types.push(x.ty);
+                    Ok((types.len(), x.ty))
+                })?),
+                None => None,
+            };
             let mut sql = format!("SELECT {} FROM {from}", items.join(", "));
             if let Some(w) = &up.selection {
                 sql.push_str(&format!(" WHERE {}", ctx.expr(w)?.sql));
@@ -444,7 +455,7 @@ impl Session {
                     super::translate::cast_to(ctx.expr(&top.quantity)?, &SqlType::BigInt).sql
                 ));
             }
-            (sql, ctx.params, t, assigned, types)
+            (sql, ctx.params, t, assigned, types, output)
         };
         let mut all_types = vec![Some(SqlType::BigInt)];
         all_types.extend(types.iter().copied());
@@ -452,10 +463,6 @@ impl Session {
         let table_name = self.db_table_name(&t);
         let db = self.st.info.database.clone();
         let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
-        let mut output = match &up.output {
-            Some(o) => Some(OutputSpec::new(o, &t)?),
-            None => None,
-        };
         let ncols = t.columns.len();
         let mut seen = std::collections::HashSet::new();
         let idx: Vec<usize> = assigned.iter().map(|(i, _)| *i).collect();
@@ -491,7 +498,7 @@ impl Session {
             }
             w.update(rowid, old, &new, &idx, Verb::Update)?;
             if let Some(o) = output.as_mut() {
-                o.push(Some(&new), Some(old), "UPDATE");
+                o.push_with(Some(&new), Some(old), "UPDATE", Some(&r));
             }
         }
         let n = seen.len() as u64;
@@ -512,13 +519,24 @@ impl Session {
         ctx_bytes: Option<&[u8]>,
         out: &mut dyn ResultSink,
     ) -> Result<Option<u64>, SqlError> {
-        let (sql, params, t) = {
+        let (sql, params, t, mut output, extra_types) = {
             let mut ctx = Ctx::new(&self.conn, &self.st.vars, &self.st.info);
             let (from, t, alias) = Self::dml_scope(&mut ctx, &del.table, &del.from)?;
             let mut items = vec![format!("{alias}.rowid")];
             for c in &t.columns {
                 items.push(format!("{alias}.{}", quote_ident(&c.name)));
             }
+            let mut extra_types: Vec<Option<SqlType>> = Vec::new();
+            let ncols = t.columns.len();
+            let output = match &del.output {
+                Some(o) => Some(OutputSpec::with_extra(o, &t, &mut |e| {
+                    let x = ctx.expr(e)?;
+                    items.push(x.sql);
+                    extra_types.push(x.ty);
+                    Ok((ncols + extra_types.len(), x.ty))
+                })?),
+                None => None,
+            };
             let mut sql = format!("SELECT {} FROM {from}", items.join(", "));
             if let Some(w) = &del.selection {
                 sql.push_str(&format!(" WHERE {}", ctx.expr(w)?.sql));
@@ -529,17 +547,15 @@ impl Session {
                     super::translate::cast_to(ctx.expr(&top.quantity)?, &SqlType::BigInt).sql
                 ));
             }
-            (sql, ctx.params, t)
+            (sql, ctx.params, t, output, extra_types)
         };
         let mut types = vec![Some(SqlType::BigInt)];
         types.extend(t.columns.iter().map(|c| Some(c.ty)));
+        types.extend(extra_types);
+        let ncols = t.columns.len();
         let rows = fetch(&self.conn, &sql, &params, &types)?;
         let db = self.st.info.database.clone();
         let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
-        let mut output = match &del.output {
-            Some(o) => Some(OutputSpec::new(o, &t)?),
-            None => None,
-        };
         let mut seen = std::collections::HashSet::new();
         for r in rows {
             let rowid = match r.first() {
@@ -549,9 +565,9 @@ impl Session {
             if !seen.insert(rowid) {
                 continue;
             }
-            w.delete(rowid, &r[1..], Verb::Delete)?;
+            w.delete(rowid, &r[1..=ncols], Verb::Delete)?;
             if let Some(o) = output.as_mut() {
-                o.push(None, Some(&r[1..]), "DELETE");
+                o.push_with(None, Some(&r[1..=ncols]), "DELETE", Some(&r));
             }
         }
         let n = seen.len() as u64;

@@ -125,7 +125,7 @@ impl Session {
             .filter(|c| c.kind == MergeMatch::NotMatchedBySource)
             .collect();
         let ncols = t.columns.len();
-        let (sql, params, types, plans, sql2, params2, types2, plans2) = {
+        let (sql, params, types, plans, sql2, params2, types2, plans2, mut output) = {
             let mut ctx = Ctx::new(&self.conn, &self.st.vars, &self.st.info);
             ctx.scopes.push(Vec::new());
             let src = ctx.table_factor(&m.source)?;
@@ -144,6 +144,16 @@ impl Session {
                 types.push(Some(c.ty));
             }
             let plans = Self::plan_clauses(&mut ctx, &t, &matched, &mut items, &mut types)?;
+            // OUTPUT may name source columns: they are fetched with the row.
+            let output = match &m.output {
+                Some(o) => Some(OutputSpec::with_extra(o, &t, &mut |e| {
+                    let x = ctx.expr(e)?;
+                    items.push(x.sql);
+                    types.push(x.ty);
+                    Ok((types.len() - 1, x.ty))
+                })?),
+                None => None,
+            };
             let join = if matched
                 .iter()
                 .any(|c| c.kind == MergeMatch::NotMatchedByTarget)
@@ -193,7 +203,9 @@ impl Session {
                 )
             };
             let params2 = std::mem::take(&mut ctx.params);
-            (sql, params, types, plans, sql2, params2, types2, plans2)
+            (
+                sql, params, types, plans, sql2, params2, types2, plans2, output,
+            )
         };
         let rows = fetch(&self.conn, &sql, &params, &types)?;
         let rows2 = if sql2.is_empty() {
@@ -203,17 +215,18 @@ impl Session {
         };
         let db = self.st.info.database.clone();
         let table_name = self.db_table_name(&t);
-        let mut output = match &m.output {
-            Some(o) => Some(OutputSpec::new(o, &t)?),
-            None => None,
-        };
         let mut touched: HashSet<i64> = HashSet::new();
         let mut n = 0u64;
         let work = rows
             .iter()
-            .map(|r| (r, &matched, &plans, &types))
-            .chain(rows2.iter().map(|r| (r, &by_source, &plans2, &types2)));
-        for (r, clauses, plans, types) in work {
+            .map(|r| (r, &matched, &plans, &types, true))
+            .chain(
+                rows2
+                    .iter()
+                    .map(|r| (r, &by_source, &plans2, &types2, false)),
+            );
+        for (r, clauses, plans, types, main) in work {
+            let fetched = if main { Some(r.as_slice()) } else { None };
             let rowid = match r.first() {
                 Some(Value::Int(i)) => Some(*i),
                 _ => None,
@@ -264,12 +277,12 @@ impl Session {
                         }
                         w.update(rowid, old, &new, &idx, Verb::Merge)?;
                         if let Some(o) = output.as_mut() {
-                            o.push(Some(&new), Some(old), "UPDATE");
+                            o.push_with(Some(&new), Some(old), "UPDATE", fetched);
                         }
                     } else {
                         w.delete(rowid, old, Verb::Merge)?;
                         if let Some(o) = output.as_mut() {
-                            o.push(None, Some(old), "DELETE");
+                            o.push_with(None, Some(old), "DELETE", fetched);
                         }
                     }
                 }
@@ -286,7 +299,7 @@ impl Session {
                     let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
                     w.insert(&row, Verb::Merge)?;
                     if let Some(o) = output.as_mut() {
-                        o.push(Some(&row), None, "INSERT");
+                        o.push_with(Some(&row), None, "INSERT", fetched);
                     }
                 }
             }

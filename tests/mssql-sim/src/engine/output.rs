@@ -14,7 +14,14 @@ pub enum OutItem {
     Inserted(usize),
     Deleted(usize),
     Action,
+    /// Another expression (a MERGE source column, ...): its position in the
+    /// statement's fetched row.
+    Extra(usize),
 }
+
+/// Translates an OUTPUT expression that is not INSERTED/DELETED into the
+/// statement's SELECT; returns its position in the fetched row and its type.
+pub type ExtraFn<'a> = dyn FnMut(&Expr) -> Result<(usize, Option<SqlType>), SqlError> + 'a;
 
 pub struct OutputSpec {
     pub items: Vec<OutItem>,
@@ -24,6 +31,18 @@ pub struct OutputSpec {
 
 impl OutputSpec {
     pub fn new(output: &Output, t: &TableInfo) -> Result<Self, SqlError> {
+        Self::with_extra(output, t, &mut |_| {
+            Err(crate::engine::unsupported(
+                "OUTPUT items other than INSERTED.*, DELETED.* and $action",
+            ))
+        })
+    }
+
+    pub fn with_extra(
+        output: &Output,
+        t: &TableInfo,
+        extra: &mut ExtraFn<'_>,
+    ) -> Result<Self, SqlError> {
         if output.into.is_some() {
             return Err(crate::engine::unsupported("OUTPUT ... INTO"));
         }
@@ -51,13 +70,11 @@ impl OutputSpec {
                 SelectItem::Expr {
                     expr: Expr::Column(parts),
                     alias,
-                } if parts.len() == 2 => {
+                } if parts.len() == 2
+                    && (parts[0].eq_ignore_ascii_case("inserted")
+                        || parts[0].eq_ignore_ascii_case("deleted")) =>
+                {
                     let inserted = parts[0].eq_ignore_ascii_case("inserted");
-                    if !inserted && !parts[0].eq_ignore_ascii_case("deleted") {
-                        return Err(crate::engine::unsupported(
-                            "OUTPUT items other than INSERTED.* and DELETED.* columns in OUTPUT",
-                        ));
-                    }
                     let i = t
                         .column_index(&parts[1])
                         .ok_or_else(|| error::invalid_column(&parts[1]))?;
@@ -83,9 +100,24 @@ impl OutputSpec {
                         identity: false,
                     });
                 }
+                SelectItem::Expr { expr, alias } => {
+                    let (pos, ty) = extra(expr)?;
+                    items.push(OutItem::Extra(pos));
+                    let name = match (alias, expr) {
+                        (Some(a), _) => a.clone(),
+                        (None, Expr::Column(p)) => p.last().cloned().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    meta.push(ColumnMeta {
+                        name,
+                        ty: ty.unwrap_or(SqlType::Int),
+                        nullable: true,
+                        identity: false,
+                    });
+                }
                 _ => {
                     return Err(crate::engine::unsupported(
-                        "OUTPUT items other than INSERTED.*, DELETED.* and $action in OUTPUT",
+                        "OUTPUT items other than INSERTED.*, DELETED.* and $action",
                     ))
                 }
             }
@@ -98,6 +130,17 @@ impl OutputSpec {
     }
 
     pub fn push(&mut self, inserted: Option<&[Value]>, deleted: Option<&[Value]>, action: &str) {
+        self.push_with(inserted, deleted, action, None);
+    }
+
+    /// `fetched`: the statement's row, for [`OutItem::Extra`] items.
+    pub fn push_with(
+        &mut self,
+        inserted: Option<&[Value]>,
+        deleted: Option<&[Value]>,
+        action: &str,
+        fetched: Option<&[Value]>,
+    ) {
         let row = self
             .items
             .iter()
@@ -111,6 +154,10 @@ impl OutputSpec {
                     .cloned()
                     .unwrap_or(Value::Null),
                 OutItem::Action => Value::String(action.to_string()),
+                OutItem::Extra(p) => fetched
+                    .and_then(|r| r.get(*p))
+                    .cloned()
+                    .unwrap_or(Value::Null),
             })
             .collect();
         self.rows.push(row);

@@ -419,3 +419,39 @@ fn defaults_apply_and_show_in_information_schema() {
         ]
     );
 }
+
+#[test]
+fn output_can_name_source_columns() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(10))",
+    );
+    ok(
+        &mut s,
+        "CREATE TABLE S (src_id INT PRIMARY KEY, name NVARCHAR(10))",
+    );
+    ok(&mut s, "INSERT INTO S VALUES (70, N'a'), (80, N'b')");
+    let c = ok(
+        &mut s,
+        "MERGE T AS t USING S AS s ON t.name = s.name WHEN NOT MATCHED THEN INSERT (name) VALUES (s.name) OUTPUT s.src_id, INSERTED.id, $action;",
+    );
+    let mut out = c.sets[0].1.clone();
+    out.sort_by_key(|r| format!("{:?}", r[0]));
+    assert_eq!(
+        out,
+        vec![
+            vec![i(70), i(1), st("INSERT")],
+            vec![i(80), i(2), st("INSERT")]
+        ]
+    );
+    assert_eq!(c.sets[0].0[0].name, "src_id");
+    let c = ok(&mut s, "UPDATE t SET name = N'z' OUTPUT s.src_id, DELETED.name, INSERTED.name FROM T t JOIN S s ON s.name = t.name WHERE s.src_id = 80");
+    assert_eq!(c.sets[0].1, vec![vec![i(80), st("b"), st("z")]]);
+    let c = ok(
+        &mut s,
+        "DELETE t OUTPUT DELETED.id, s.src_id FROM T t JOIN S s ON s.name = t.name",
+    );
+    assert_eq!(c.sets[0].1, vec![vec![i(1), i(70)]]);
+}
