@@ -146,8 +146,9 @@ impl Session {
                     .map_err(sqlerr)
             }
             AlterTableAction::AddColumns(defs) => {
-                let mut next = t.columns.iter().map(|c| c.column_id).max().unwrap_or(0) + 1;
-                for def in defs {
+                let first = t.columns.iter().map(|c| c.column_id).max().unwrap_or(0) + 1;
+                for (n, def) in defs.iter().enumerate() {
+                    let next = first + n as i32;
                     if t.column_index(&def.name).is_some() {
                         return Err(SqlError::new(2705, 16, 4, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", def.name, t.name)));
                     }
@@ -178,7 +179,6 @@ impl Session {
                             params![t.object_id, c.column_id, c.name, type_code(&c.ty), c.nullable, c.identity.map(|i| i.0), c.identity.map(|i| i.1), dv, df],
                         )
                         .map_err(sqlerr)?;
-                    next += 1;
                 }
                 Ok(())
             }

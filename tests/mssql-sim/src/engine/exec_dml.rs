@@ -42,6 +42,9 @@ pub fn default_value(c: &ColumnInfo) -> Result<Value, SqlError> {
     }
 }
 
+/// A value with the SQL Server type it has (`None`: untyped NULL).
+type Typed = (Value, Option<SqlType>);
+
 /// A value the expression gives without SQLite (literals and variables).
 fn direct(
     e: &Expr,
@@ -246,7 +249,7 @@ impl Session {
             self.check_identity_columns(&t, &cols, !ins.columns.is_empty())?;
         }
         // Source rows as (value, type) per listed column; None = DEFAULT.
-        let mut source: Vec<Vec<Option<(Value, Option<SqlType>)>>> = Vec::new();
+        let mut source: Vec<Vec<Option<Typed>>> = Vec::new();
         match &ins.source {
             InsertSource::DefaultValues => source.push(Vec::new()),
             InsertSource::Values(rows) => {
@@ -351,7 +354,7 @@ impl Session {
                 .unwrap_or_default();
             return Ok((text, t, alias));
         }
-        let mut text = ctx.from_clause(from)?;
+        let mut text = ctx.translate_from(from)?;
         let found: Option<Source> = ctx.scopes.last().and_then(|s| {
             s.iter()
                 .find(|src| {

@@ -34,7 +34,7 @@ pub fn key_columns(t: &TableInfo) -> Vec<KeyColumn> {
 
 impl Ctx<'_> {
     /// Translates FROM into SQL, pushing the sources onto the current scope.
-    pub(crate) fn from_clause(
+    pub(crate) fn translate_from(
         &mut self,
         from: &[crate::sql::ast::TableWithJoins],
     ) -> Result<String, SqlError> {

@@ -47,6 +47,9 @@ pub struct SessionInfo {
     pub identity: Option<i64>,
 }
 
+/// A column of a source: name, type (`None` for an untyped NULL), nullable.
+pub type ColumnDesc = (String, Option<SqlType>, bool);
+
 /// A named thing in FROM whose columns expressions may reference.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -68,7 +71,7 @@ pub struct Ctx<'a> {
     /// Stack of FROM scopes, innermost last (correlated subqueries).
     pub scopes: Vec<Vec<Source>>,
     /// Common table expressions in scope: name → columns.
-    pub ctes: Vec<(String, Vec<(String, Option<SqlType>, bool)>)>,
+    pub ctes: Vec<(String, Vec<ColumnDesc>)>,
     alias_seq: usize,
     pub temp_seq: usize,
 }

@@ -174,7 +174,7 @@ impl Ctx<'_> {
         sel: &Select,
         q: Option<&Query>,
     ) -> Result<(String, Vec<OutCol>), SqlError> {
-        let from = self.from_clause(&sel.from)?;
+        let from = self.translate_from(&sel.from)?;
         let mut items = Vec::new();
         let mut cols = Vec::new();
         for item in &sel.items {
