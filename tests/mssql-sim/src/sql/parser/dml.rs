@@ -114,7 +114,7 @@ impl<'a> Parser<'a> {
         let assignments = self.assignments()?;
         let output = self.output_opt()?;
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
@@ -186,7 +186,7 @@ impl<'a> Parser<'a> {
         self.table_hints()?;
         let output = self.output_opt()?;
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
@@ -295,7 +295,7 @@ impl<'a> Parser<'a> {
             None
         };
         self.expect_kw("THEN")?;
-        let t = self.peek().clone();
+        let t = *self.peek();
         let action = match self.word_upper().as_deref() {
             Some("UPDATE") if kind != MergeMatch::NotMatchedByTarget => {
                 self.advance();

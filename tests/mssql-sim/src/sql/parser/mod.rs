@@ -18,7 +18,7 @@ mod stmt;
 mod tests;
 
 use super::ast::{Located, ObjectName};
-use super::lexer::{is_reserved, tokenize, Sym, TokKind, Token};
+use super::lexer::{is_reserved, quoted_ident_value, string_value, tokenize, Sym, TokKind, Token};
 use crate::error::{syntax_keyword, syntax_near, SqlError};
 
 /// How deep expressions, subqueries and blocks may nest.
@@ -128,7 +128,7 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn advance(&mut self) -> Token {
         let i = self.pos.min(self.toks.len() - 1);
-        let t = self.toks[i].clone();
+        let t = self.toks[i];
         if !matches!(t.kind, TokKind::Eof) {
             self.pos += 1;
             self.prev_end = t.end;
@@ -219,16 +219,14 @@ impl<'a> Parser<'a> {
             | TokKind::Decimal
             | TokKind::Float
             | TokKind::Money
-            | TokKind::Binary(_)
+            | TokKind::Binary
             | TokKind::Sym(_) => syntax_near(self.text(t)),
-            TokKind::QuotedIdent(s) => syntax_near(s),
-            TokKind::Str { value, .. } => syntax_near(value),
+            TokKind::QuotedIdent => syntax_near(&quoted_ident_value(self.text(t))),
+            TokKind::Str { .. } => syntax_near(&string_value(self.text(t))),
             TokKind::Eof => {
                 // At the end of the text SQL Server names the last token read.
                 return match self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
-                    Some(prev) if !matches!(prev.kind, TokKind::Eof) => {
-                        self.error_at(&prev.clone())
-                    }
+                    Some(prev) if !matches!(prev.kind, TokKind::Eof) => self.error_at(prev),
                     _ => syntax_near(""),
                 };
             }
@@ -282,7 +280,7 @@ impl<'a> Parser<'a> {
         let t = self.peek_at(n);
         match &t.kind {
             TokKind::Word => !is_reserved(self.text(t)),
-            TokKind::QuotedIdent(_) => true,
+            TokKind::QuotedIdent => true,
             _ => false,
         }
     }
@@ -296,8 +294,8 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(s)
             }
-            TokKind::QuotedIdent(s) => {
-                let s = s.clone();
+            TokKind::QuotedIdent => {
+                let s = quoted_ident_value(self.text(t));
                 self.advance();
                 Ok(s)
             }
@@ -386,7 +384,7 @@ impl<'a> Parser<'a> {
     /// implicit EXEC of a bare procedure name (execute-transact-sql.md: "you
     /// don't need EXECUTE if the statement is the first one in a batch").
     pub(crate) fn located(&mut self, first_in_batch: bool) -> Result<Located, SqlError> {
-        let start_tok = self.peek().clone();
+        let start_tok = *self.peek();
         let stmt = self.statement(first_in_batch)?;
         let end = self.prev_end.max(start_tok.start);
         let text = self.src.get(start_tok.start..end).unwrap_or("").to_string();

@@ -40,7 +40,7 @@ impl<'a> Parser<'a> {
     }
 
     fn statement_inner(&mut self, first_in_batch: bool) -> Result<Statement, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if self.is_sym(Sym::LParen) && self.is_query_start() {
             return Ok(Statement::Query(Box::new(self.query()?)));
         }
@@ -125,7 +125,7 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let context = self.expr()?;
             self.expect_sym(Sym::RParen)?;
-            let t = self.peek().clone();
+            let t = *self.peek();
             let statement = match self.word_upper().as_deref() {
                 Some("INSERT") => self.insert()?,
                 Some("UPDATE") => self.update()?,
@@ -182,7 +182,7 @@ impl<'a> Parser<'a> {
         if body.is_empty() {
             // `BEGIN END` is a syntax error in SQL Server (near 'END').
             let _ = begin;
-            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone()));
+            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)]));
         }
         Ok(Statement::Block(body))
     }
@@ -219,14 +219,14 @@ impl<'a> Parser<'a> {
 
     fn set(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        let t = self.peek().clone();
+        let t = *self.peek();
         if matches!(t.kind, TokKind::Variable) {
             self.advance();
             let name = self.text(&t)[1..].to_string();
             let op = match self.advance().kind {
                 TokKind::Sym(Sym::Eq) => None,
                 TokKind::Sym(Sym::CompoundAssign(op)) => Some(op),
-                _ => return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone())),
+                _ => return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)])),
             };
             let mut value = self.expr()?;
             if let Some(op) = op {
@@ -298,7 +298,7 @@ impl<'a> Parser<'a> {
             }
             "ROWCOUNT" => {
                 self.advance();
-                let t = self.peek().clone();
+                let t = *self.peek();
                 if self.integer()? == 0 {
                     Ok(Statement::SetOption { option, on: false })
                 } else {
@@ -309,7 +309,7 @@ impl<'a> Parser<'a> {
                 // `SET opt1, opt2, ... ON|OFF` (set-statements-transact-sql.md).
                 let mut options = Vec::new();
                 loop {
-                    let t = self.peek().clone();
+                    let t = *self.peek();
                     match self.word_upper() {
                         Some(o) if !matches!(o.as_str(), "ON" | "OFF") => {
                             self.advance();
@@ -352,7 +352,7 @@ impl<'a> Parser<'a> {
 
     /// An unsigned integer literal.
     pub(crate) fn integer(&mut self) -> Result<i64, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if let TokKind::Integer = t.kind {
             if let Ok(n) = self.text(&t).parse::<i64>() {
                 self.advance();
@@ -367,7 +367,7 @@ impl<'a> Parser<'a> {
         self.advance();
         let mut out = Vec::new();
         loop {
-            let t = self.peek().clone();
+            let t = *self.peek();
             if !matches!(t.kind, TokKind::Variable) {
                 if self.is_ident() && self.is_kw_at(1, "CURSOR") {
                     return Err(self.unsupported("cursors"));
@@ -460,7 +460,7 @@ impl<'a> Parser<'a> {
             name = Some(self.text(&t)[1..].to_string());
             self.advance();
         }
-        let t = self.peek().clone();
+        let t = *self.peek();
         let value = match &t.kind {
             // A bare word is a character string (`EXEC sp_help Orders`).
             TokKind::Word if !self.current_is_reserved() && !self.is_sym_at(1, Sym::Dot) => {

@@ -1123,7 +1123,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     );
     assert_eq!(err(&deep).number, 191);
     // Just under the limit still parses.
-    let ok = format!("SELECT {}1{}", "(".repeat(50), ")".repeat(50));
+    let ok = format!("SELECT {}1{}", "(".repeat(80), ")".repeat(80));
     assert!(parse_batch(&ok).is_ok());
 }
 
@@ -1141,7 +1141,7 @@ fn deep_nesting_fits_a_small_stack() {
                 format!("SELECT 1 WHERE {}", "EXISTS (SELECT 1 WHERE ".repeat(400)),
                 format!("SELECT * FROM {}t", "(SELECT * FROM ".repeat(400)),
                 format!("SELECT {}", "CAST(".repeat(400)),
-                format!("{}", "BEGIN IF 1=1 ".repeat(400)),
+                "BEGIN IF 1=1 ".repeat(400),
             ] {
                 if let Err(e) = parse_batch(&sql) {
                     worst = worst.max(e.number);
