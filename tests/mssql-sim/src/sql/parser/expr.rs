@@ -26,6 +26,11 @@ impl<'a> Parser<'a> {
         self.expr_prec(PREC_OR)
     }
 
+    /// A scalar operand without comparisons or boolean operators.
+    pub(crate) fn expr_prec_add(&mut self) -> Result<Expr, SqlError> {
+        self.expr_prec(PREC_ADD)
+    }
+
     /// A comma-separated list of expressions.
     pub(crate) fn expr_list(&mut self) -> Result<Vec<Expr>, SqlError> {
         let mut out = vec![self.expr()?];

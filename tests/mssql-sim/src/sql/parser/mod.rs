@@ -17,7 +17,7 @@ mod stmt;
 #[cfg(test)]
 mod tests;
 
-use super::ast::{Located, ObjectName};
+use super::ast::{DataType, Located, ObjectName};
 use super::lexer::{is_reserved, quoted_ident_value, string_value, tokenize, Sym, TokKind, Token};
 use crate::error::{syntax_keyword, syntax_near, SqlError};
 
@@ -72,6 +72,53 @@ pub fn parse_batch(text: &str) -> Result<Vec<Located>, SqlError> {
         stack_base: stack_marker(),
     };
     p.batch()
+}
+
+/// One declared parameter of `sp_executesql`'s `@params` text: name without
+/// `@`, type, and whether it is OUTPUT.
+pub type ParamDeclaration = (String, DataType, bool);
+
+/// Parses `sp_executesql`'s parameter definition string
+/// (`@P1 int, @P2 nvarchar(4000) OUTPUT`; sp-executesql-transact-sql.md).
+/// Empty text declares nothing.
+pub fn parse_param_declarations(text: &str) -> Result<Vec<ParamDeclaration>, SqlError> {
+    let tokens = tokenize(text)?;
+    let mut p = Parser {
+        src: text,
+        toks: tokens,
+        pos: 0,
+        depth: 0,
+        prev_end: 0,
+        stack_base: stack_marker(),
+    };
+    let mut out = Vec::new();
+    if p.at_eof() {
+        return Ok(out);
+    }
+    loop {
+        let t = *p.peek();
+        if !matches!(t.kind, TokKind::Variable) {
+            return Err(p.error_at(&t));
+        }
+        p.advance();
+        let name = p.text(&t)[1..].to_string();
+        p.eat_kw("AS");
+        let ty = p.data_type()?;
+        if p.eat_sym(Sym::Eq) {
+            // A default value: only used when the caller omits the argument.
+            p.expr()?;
+        }
+        let output = p.eat_kw("OUTPUT") || p.eat_kw("OUT");
+        p.eat_kw("READONLY");
+        out.push((name, ty, output));
+        if !p.eat_sym(Sym::Comma) {
+            break;
+        }
+    }
+    if !p.at_eof() {
+        return Err(p.error_here());
+    }
+    Ok(out)
 }
 
 pub(crate) struct Parser<'a> {

@@ -104,8 +104,17 @@ impl<'a> Parser<'a> {
             "THROW" => self.throw(),
             "RAISERROR" => self.raiserror(),
             "END" | "ELSE" => Err(self.error_at(&t)),
-            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "WAITFOR" | "GRANT" | "DENY"
-            | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
+            "WAITFOR" => {
+                self.advance();
+                if !self.eat_kw("DELAY") {
+                    return Err(self.unsupported("WAITFOR other than DELAY"));
+                }
+                Ok(Statement::WaitFor {
+                    delay: self.expr_prec_add()?,
+                })
+            }
+            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "GRANT" | "DENY" | "REVOKE"
+            | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
             | "RESTORE" | "KILL" | "CHECKPOINT" => {
                 Err(self.unsupported_at(&t, &format!("the {word} statement")))
             }

@@ -1286,3 +1286,42 @@ fn random_input_never_panics() {
     // The mutations must leave some texts valid, or the test checks little.
     assert!(parsed > 50, "{parsed}");
 }
+
+#[test]
+fn waitfor_delay() {
+    assert_eq!(
+        one("WAITFOR DELAY '00:00:01.500'"),
+        Statement::WaitFor {
+            delay: Expr::Literal(Literal::String {
+                value: "00:00:01.500".into(),
+                national: false
+            })
+        }
+    );
+    assert!(err("WAITFOR TIME '10:00'").message.contains("WAITFOR"));
+}
+
+#[test]
+fn sp_executesql_parameter_declarations() {
+    use super::parse_param_declarations;
+    let d =
+        parse_param_declarations("@P1 int, @P2 nvarchar(4000) OUTPUT, @P3 AS decimal(18,2) = 0")
+            .unwrap_or_default();
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        (d[0].0.as_str(), d[0].1.name.as_str(), d[0].2),
+        ("P1", "int", false)
+    );
+    assert_eq!(d[1].1.args, vec![TypeArg::Number(4000)]);
+    assert!(d[1].2);
+    assert_eq!(d[2].1.args, vec![TypeArg::Number(18), TypeArg::Number(2)]);
+    assert_eq!(parse_param_declarations("  "), Ok(vec![]));
+    assert_eq!(
+        parse_param_declarations("@P1 int @P2 int").map_err(|e| e.number),
+        Err(102)
+    );
+    assert_eq!(
+        parse_param_declarations("P1 int").map_err(|e| e.number),
+        Err(102)
+    );
+}
