@@ -207,7 +207,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, SqlError> {
+    pub(crate) fn primary(&mut self) -> Result<Expr, SqlError> {
         let t = *self.peek();
         let text = self.text(&t);
         let lit = |l: Literal| Ok(Expr::Literal(l));

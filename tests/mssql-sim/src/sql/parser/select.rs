@@ -524,10 +524,8 @@ impl<'a> Parser<'a> {
         if self.eat_kw("CHANGES") {
             let table = self.object_name()?;
             self.expect_sym(Sym::Comma)?;
-            let since = self.expr()?;
-            if self.eat_sym(Sym::Comma) {
-                self.expect_kw("FORCESEEK")?;
-            }
+            let since = self.changetable_version_arg()?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableChanges {
@@ -544,6 +542,7 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let key_values = self.expr_list()?;
             self.expect_sym(Sym::RParen)?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableVersion {
@@ -556,13 +555,49 @@ impl<'a> Parser<'a> {
         Err(self.error_here())
     }
 
+    /// `last_sync_version`: "a nullable bigint scalar value. An expression
+    /// will cause a syntax error" (changetable-transact-sql.md), so only a
+    /// variable, an integer or NULL is accepted.
+    fn changetable_version_arg(&mut self) -> Result<Expr, SqlError> {
+        let t = *self.peek();
+        let ok = match t.kind {
+            TokKind::Variable | TokKind::Integer => true,
+            TokKind::Word => self.is_kw("NULL"),
+            _ => false,
+        };
+        if !ok {
+            return Err(self.error_at(&t));
+        }
+        let e = self.primary()?;
+        // Anything but the end of the argument means it was an expression.
+        if !self.is_sym(Sym::Comma) && !self.is_sym(Sym::RParen) {
+            return Err(self.error_here());
+        }
+        if !matches!(e, Expr::Variable(_) | Expr::Literal(_)) {
+            return Err(self.error_at(&t));
+        }
+        Ok(e)
+    }
+
+    /// `, FORCESEEK`: accepted, ignored (the stand-in has no plans).
+    fn changetable_forceseek(&mut self) -> Result<(), SqlError> {
+        if self.eat_sym(Sym::Comma) {
+            self.expect_kw("FORCESEEK")?;
+        }
+        Ok(())
+    }
+
     /// CHANGETABLE requires an alias (changetable-transact-sql.md: "table_alias
     /// ... is required"); without one SQL Server stops at the next token.
     fn changetable_alias(&mut self) -> Result<String, SqlError> {
-        match self.table_alias()? {
-            Some(a) => Ok(a),
-            None => Err(self.error_here()),
+        let alias = match self.table_alias()? {
+            Some(a) => a,
+            None => return Err(self.error_here()),
+        };
+        if self.is_sym(Sym::LParen) {
+            return Err(self.unsupported("column aliases on CHANGETABLE"));
         }
+        Ok(alias)
     }
 
     /// A reserved word check for callers outside this module.

@@ -222,6 +222,21 @@ fn changetable_forms() {
             alias: "ct".into()
         }
     );
+    let s = select("SELECT * FROM CHANGETABLE(CHANGES t, NULL, FORCESEEK) AS c");
+    assert!(matches!(
+        &s.from[0].relation,
+        TableFactor::ChangeTableChanges {
+            since: Expr::Literal(Literal::Null),
+            ..
+        }
+    ));
+    // The version must be a value, not an expression.
+    let e = err("SELECT * FROM CHANGETABLE(CHANGES t, @v + 1) AS c");
+    assert_eq!(e.message, "Incorrect syntax near '+'.");
+    assert_eq!(
+        err("SELECT * FROM CHANGETABLE(CHANGES t, (1)) AS c").number,
+        102
+    );
     // The alias is required.
     let e = err("SELECT * FROM CHANGETABLE(CHANGES t, 0)");
     assert_eq!(
