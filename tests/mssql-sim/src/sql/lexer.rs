@@ -115,6 +115,18 @@ fn at_line(mut e: SqlError, line: i32) -> SqlError {
     e
 }
 
+/// `is_ident_continue` for ASCII bytes, as a table: the lexer's hottest loop.
+const ASCII_IDENT_CONTINUE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b'@' | b'$');
+        i += 1;
+    }
+    t
+};
+
 fn is_ident_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || c == '#'
 }
@@ -306,7 +318,7 @@ impl<'a> Lexer<'a> {
             if b >= 0x80 {
                 break;
             }
-            if !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b'@' | b'$')) {
+            if !ASCII_IDENT_CONTINUE[b as usize] {
                 return;
             }
             self.pos += 1;
@@ -436,15 +448,17 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// `raw` with each doubled `q` (ASCII) made single.
+/// `raw` with each doubled quote `q` (`'`, `]` or `"`) made single.
 fn undouble(raw: &str, q: char) -> String {
-    let mut buf = [0u8; 8];
-    let one: &str = q.encode_utf8(&mut buf);
-    let two = format!("{one}{one}");
-    if !raw.contains(two.as_str()) {
+    let (two, one) = match q {
+        ']' => ("]]", "]"),
+        '"' => ("\"\"", "\""),
+        _ => ("''", "'"),
+    };
+    if !raw.contains(two) {
         return raw.to_string();
     }
-    raw.replace(two.as_str(), one)
+    raw.replace(two, one)
 }
 
 /// The identifier of a `[x]` or `"x"` token's text.

@@ -1340,3 +1340,57 @@ fn sp_executesql_parameter_declarations() {
         Err(102)
     );
 }
+
+/// The statement shapes ctsync sends (agent's `mssql/statements.rs`), as one
+/// request of several statements.
+#[test]
+fn ctsync_statement_shapes() {
+    let batch = "WITH CHANGE_TRACKING_CONTEXT (@P1) MERGE [dbo].[Odd]]Name] WITH (HOLDLOCK) AS T USING (SELECT @P2 AS [id], @P3 AS [name]) AS S ON T.[id] = S.[id] WHEN MATCHED THEN UPDATE SET T.[name] = S.[name] WHEN NOT MATCHED THEN INSERT ([id], [name]) VALUES (S.[id], S.[name]);\n\
+        SET IDENTITY_INSERT [dbo].[t] ON;\n\
+        WITH CHANGE_TRACKING_CONTEXT (@P4) INSERT INTO [dbo].[t] ([name]) OUTPUT INSERTED.[id] VALUES (@P5);\n\
+        WITH CHANGE_TRACKING_CONTEXT (@P6) INSERT INTO [dbo].[t] OUTPUT INSERTED.[id] DEFAULT VALUES;\n\
+        WITH CHANGE_TRACKING_CONTEXT (@P7) UPDATE [dbo].[t] SET [name] = @P8 WHERE [id] = @P9;\n\
+        WITH CHANGE_TRACKING_CONTEXT (@P10) DELETE FROM [dbo].[t] WHERE [id] = @P11;\n\
+        SET IDENTITY_INSERT [dbo].[t] OFF;\n";
+    let v = parse_batch(batch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v.len(), 7);
+    assert_eq!(
+        v.iter().map(|l| l.line).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
+    let Statement::WithChangeTrackingContext { statement, .. } = &v[0].stmt else {
+        panic!("{:?}", v[0].stmt)
+    };
+    let Statement::Merge(m) = &**statement else {
+        panic!()
+    };
+    assert_eq!(m.target, name(&["dbo", "Odd]Name"]));
+    assert!(matches!(&m.source, TableFactor::Derived { alias, .. } if alias == "S"));
+    assert_eq!(
+        m.clauses[0].action,
+        MergeAction::Update(vec![Assignment {
+            column: "name".into(),
+            value: col(&["S", "name"])
+        }])
+    );
+    for sql in [
+        "SELECT CHANGE_TRACKING_CURRENT_VERSION()",
+        "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1))",
+        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION",
+        "COMMIT TRANSACTION",
+        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION",
+        "SELECT c.COLUMN_NAME, c.DATA_TYPE, COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity') FROM INFORMATION_SCHEMA.COLUMNS AS c WHERE c.TABLE_SCHEMA = @P2 AND c.TABLE_NAME = @P3 ORDER BY c.ORDINAL_POSITION",
+        "SELECT k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS tc JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k ON k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME AND k.TABLE_SCHEMA = tc.TABLE_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME WHERE tc.CONSTRAINT_TYPE = 'PRIMARY KEY' AND tc.TABLE_SCHEMA = @P1 AND tc.TABLE_NAME = @P2 ORDER BY k.ORDINAL_POSITION",
+        "SELECT COUNT(*) FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@P1)",
+        "SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()",
+        "ALTER DATABASE [src] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
+        "ALTER TABLE [dbo].[t] ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF)",
+        "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT, CT.[id], T.[id], T.[name] FROM CHANGETABLE(CHANGES [dbo].[t], @P1) AS CT LEFT OUTER JOIN [dbo].[t] AS T ON T.[id] = CT.[id] ORDER BY CT.SYS_CHANGE_VERSION, CT.[id]",
+        "SELECT CT.[id] FROM CHANGETABLE(CHANGES [dbo].[t], @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT = @P2",
+        "SELECT TOP 0 [id], [name] FROM [dbo].[t]",
+    ] {
+        if let Err(e) = parse_batch(sql) {
+            panic!("{sql}: {e}");
+        }
+    }
+}
