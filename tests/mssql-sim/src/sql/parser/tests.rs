@@ -978,6 +978,59 @@ fn set_statements() {
         one("SET DATEFORMAT ymd"),
         Statement::SetOption { .. }
     ));
+    assert!(matches!(
+        one("SET TEXTSIZE -1"),
+        Statement::SetOption { .. }
+    ));
+    assert!(matches!(
+        one("SET DEADLOCK_PRIORITY LOW"),
+        Statement::SetOption { .. }
+    ));
+    assert!(matches!(
+        one("SET CONTEXT_INFO 0x0102"),
+        Statement::SetOption { .. }
+    ));
+    assert!(matches!(
+        one("SET LANGUAGE N'us_english'"),
+        Statement::SetOption { .. }
+    ));
+    assert_eq!(
+        one("SET STATISTICS IO ON"),
+        Statement::SetOption {
+            option: "STATISTICS IO".into(),
+            on: true
+        }
+    );
+    assert!(matches!(one("set statistics io, time off"), Statement::Block(b) if b.len() == 2));
+    // The preamble SMO-style tools send, without separators.
+    let v = parse_batch(
+        "SET ROWCOUNT 0 SET TEXTSIZE 2147483647 SET NOCOUNT OFF SET CONCAT_NULL_YIELDS_NULL ON \
+         SET ARITHABORT ON SET LOCK_TIMEOUT -1 SET QUERY_GOVERNOR_COST_LIMIT 0 \
+         SET DEADLOCK_PRIORITY NORMAL SET TRANSACTION ISOLATION LEVEL READ COMMITTED \
+         SET ANSI_NULLS ON SET ANSI_NULL_DFLT_ON ON SET IMPLICIT_TRANSACTIONS OFF SELECT 1",
+    )
+    .unwrap_or_default();
+    assert_eq!(v.len(), 13);
+    // Unknown options: 195, state 5 before ON/OFF and 7 before a value.
+    for (sql, state) in [
+        ("SET BANANA ON", 5),
+        ("SET ANSI_NULLS, BANANA, QUOTED_IDENTIFIER ON", 5),
+        ("SET BANANA 5", 7),
+        ("SET BANANA foo", 7),
+    ] {
+        let e = err(sql);
+        assert_eq!(
+            (e.number, e.state, e.message.as_str()),
+            (195, state, "'BANANA' is not a recognized SET option."),
+            "{sql}"
+        );
+    }
+    assert_eq!(err("SET BANANA").number, 102);
+    let e = err("set nocount maybe");
+    assert_eq!(
+        (e.number, e.message.as_str()),
+        (102, "Incorrect syntax near 'nocount'.")
+    );
     assert_eq!(
         one("SET @x = @x + 1"),
         Statement::SetVariable {
