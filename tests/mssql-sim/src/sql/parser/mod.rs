@@ -418,13 +418,37 @@ impl<'a> Parser<'a> {
     fn batch(&mut self) -> Result<Vec<Located>, SqlError> {
         let mut out = Vec::new();
         loop {
-            while self.eat_sym(Sym::Semicolon) {}
+            let mut terminated = out.is_empty();
+            while self.eat_sym(Sym::Semicolon) {
+                terminated = true;
+            }
             if self.at_eof() {
                 return Ok(out);
             }
+            self.check_with_terminated(terminated)?;
             let first = out.is_empty();
             out.push(self.located(first)?);
         }
+    }
+
+    /// A statement starting with WITH (CTE, change tracking context) must
+    /// follow a `;` unless it starts the batch or block: error 319.
+    pub(crate) fn check_with_terminated(&self, terminated: bool) -> Result<(), SqlError> {
+        if terminated || !self.is_kw("WITH") {
+            return Ok(());
+        }
+        let t = self.peek();
+        let mut e = SqlError::new(
+            319,
+            15,
+            1,
+            format!(
+                "Incorrect syntax near the keyword '{}'. If this statement is a common table expression, an xmlnamespaces clause or a change tracking context clause, the previous statement must be terminated with a semicolon.",
+                self.text(t)
+            ),
+        );
+        e.line = t.line;
+        Err(e)
     }
 
     /// One statement with its line and text. `first_in_batch` allows the

@@ -219,7 +219,10 @@ impl<'a> Parser<'a> {
         }
         let mut body = Vec::new();
         loop {
-            while self.eat_sym(Sym::Semicolon) {}
+            let mut terminated = body.is_empty();
+            while self.eat_sym(Sym::Semicolon) {
+                terminated = true;
+            }
             if self.eat_kw("END") {
                 break;
             }
@@ -227,6 +230,7 @@ impl<'a> Parser<'a> {
                 // SQL Server names the last token of the unterminated block.
                 return Err(self.error_here());
             }
+            self.check_with_terminated(terminated)?;
             body.push(self.located(false)?);
         }
         if body.is_empty() {

@@ -630,16 +630,61 @@ fn merge_full() {
 }
 
 #[test]
+fn with_must_follow_a_semicolon() {
+    let e = err("UPDATE t SET a = 1\nWITH CHANGE_TRACKING_CONTEXT (0x01) DELETE FROM t");
+    assert_eq!((e.number, e.line), (319, 2));
+    assert!(e.message.starts_with(
+        "Incorrect syntax near the keyword 'WITH'. If this statement is a common table expression"
+    ));
+    assert!(parse_batch("UPDATE t SET a = 1;\nWITH c AS (SELECT 1 AS x) SELECT x FROM c").is_ok());
+    assert_eq!(
+        err("BEGIN SELECT 1 WITH c AS (SELECT 1 AS x) SELECT x FROM c END").number,
+        319
+    );
+}
+
+#[test]
 fn merge_requires_semicolon() {
     let e = err("MERGE t USING s ON t.id = s.id WHEN MATCHED THEN DELETE");
     assert_eq!(e.number, 10713);
     let e = err("MERGE t USING s ON t.id = s.id WHEN MATCHED THEN DELETE\nSELECT 1");
     assert_eq!((e.number, e.line), (10713, 2));
-    // INSERT is not allowed WHEN MATCHED.
-    assert_eq!(
-        err("MERGE t USING s ON 1=1 WHEN MATCHED THEN INSERT VALUES (1);").number,
-        156
-    );
+    // Actions per clause kind (merge-transact-sql.md).
+    for (sql, number, message) in [
+        (
+            "MERGE t USING s ON 1=1 WHEN MATCHED THEN INSERT VALUES (1);",
+            10711,
+            "An action of type 'INSERT' is not allowed in the 'WHEN MATCHED' clause of a MERGE statement.",
+        ),
+        (
+            "MERGE t USING s ON 1=1 WHEN NOT MATCHED THEN DELETE;",
+            10710,
+            "An action of type 'DELETE' is not allowed in the 'WHEN NOT MATCHED' clause of a MERGE statement.",
+        ),
+        (
+            "MERGE t USING s ON 1=1 WHEN MATCHED AND s.a > 0 THEN UPDATE SET a = 1 WHEN MATCHED THEN UPDATE SET a = 2;",
+            10714,
+            "An action of type 'WHEN MATCHED' cannot appear more than once in a 'UPDATE' clause of a MERGE statement.",
+        ),
+        (
+            "MERGE t USING s ON 1=1 WHEN NOT MATCHED THEN INSERT VALUES (1) WHEN NOT MATCHED BY TARGET THEN INSERT VALUES (2);",
+            10714,
+            "An action of type 'WHEN NOT MATCHED' cannot appear more than once in a 'INSERT' clause of a MERGE statement.",
+        ),
+        (
+            "MERGE t USING s ON 1=1 WHEN MATCHED THEN DELETE WHEN MATCHED AND s.a > 0 THEN UPDATE SET a = 1;",
+            5324,
+            "In a MERGE statement, a 'WHEN MATCHED' clause with a search condition cannot appear after a 'WHEN MATCHED' clause with no search condition.",
+        ),
+    ] {
+        let e = err(sql);
+        assert_eq!((e.number, e.message.as_str()), (number, message), "{sql}");
+    }
+    // Two WHEN MATCHED with different actions, the conditional first, are fine.
+    assert!(parse_batch(
+        "MERGE t USING s ON 1=1 WHEN MATCHED AND s.d = 1 THEN DELETE WHEN MATCHED THEN UPDATE SET a = 1;"
+    )
+    .is_ok());
 }
 
 #[test]
