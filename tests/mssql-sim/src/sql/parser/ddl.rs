@@ -270,7 +270,7 @@ impl<'a> Parser<'a> {
             self.expect_kw("REPLICATION")?;
         }
         self.expect_sym(Sym::LParen)?;
-        let e = self.expr()?;
+        let e = self.condition()?;
         self.expect_sym(Sym::RParen)?;
         Ok(ConstraintKind::Check(e))
     }
@@ -421,7 +421,7 @@ impl<'a> Parser<'a> {
             Vec::new()
         };
         let filter = if self.eat_kw("WHERE") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };

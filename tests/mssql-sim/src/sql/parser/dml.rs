@@ -187,7 +187,7 @@ impl<'a> Parser<'a> {
             if self.is_kw("CURRENT") && self.is_kw_at(1, "OF") {
                 return Err(self.unsupported("WHERE CURRENT OF (cursors)"));
             }
-            Ok(Some(self.expr()?))
+            Ok(Some(self.condition()?))
         } else {
             Ok(None)
         }
@@ -295,7 +295,7 @@ impl<'a> Parser<'a> {
         self.expect_kw("USING")?;
         let source = self.table_factor()?;
         self.expect_kw("ON")?;
-        let on = self.expr()?;
+        let on = self.condition()?;
         let mut clauses = Vec::new();
         let when_line = self.peek().line;
         while self.eat_kw("WHEN") {
@@ -347,7 +347,7 @@ impl<'a> Parser<'a> {
             }
         };
         let condition = if self.eat_kw("AND") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };

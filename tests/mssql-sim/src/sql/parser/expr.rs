@@ -5,7 +5,7 @@
 //! `AND` > `OR`. `IS`, `[NOT] IN`, `BETWEEN` and `LIKE` bind like comparisons,
 //! which is how SQL Server parses them in practice.
 
-use super::Parser;
+use super::{stack_limit_reached, Parser, MAX_CHAIN};
 use crate::error::SqlError;
 use crate::sql::ast::{BinaryOp, DataType, Expr, Literal, OrderBy, TypeArg, UnaryOp, Window};
 use crate::sql::lexer::{
@@ -42,7 +42,11 @@ impl<'a> Parser<'a> {
 
     fn expr_prec(&mut self, min: u8) -> Result<Expr, SqlError> {
         self.enter()?;
+        // Operators chained at one level (`a + b + c ...`) deepen the tree
+        // without recursion here; what this call adds is undone on return.
+        let spine = self.spine;
         let r = self.expr_prec_inner(min);
+        self.spine = spine;
         self.leave();
         r
     }
@@ -98,6 +102,12 @@ impl<'a> Parser<'a> {
             };
             if prec < min {
                 return Ok(left);
+            }
+            self.spine += 1;
+            if self.spine > MAX_CHAIN {
+                let mut e = stack_limit_reached();
+                e.line = self.peek().line;
+                return Err(e);
             }
             left = match op {
                 Some(op) => {
@@ -473,7 +483,12 @@ impl<'a> Parser<'a> {
         };
         let mut branches = Vec::new();
         while self.eat_kw("WHEN") {
-            let w = self.expr()?;
+            // A searched CASE tests conditions; a simple one compares values.
+            let w = if operand.is_none() {
+                self.condition()?
+            } else {
+                self.expr()?
+            };
             self.expect_kw("THEN")?;
             let r = self.expr()?;
             branches.push((w, r));

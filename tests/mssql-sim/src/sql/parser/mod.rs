@@ -17,7 +17,7 @@ mod stmt;
 #[cfg(test)]
 mod tests;
 
-use super::ast::{DataType, Located, ObjectName};
+use super::ast::{BinaryOp, DataType, Expr, Located, ObjectName, UnaryOp};
 use super::lexer::{is_reserved, quoted_ident_value, string_value, tokenize, Sym, TokKind, Token};
 use crate::error::{syntax_keyword, syntax_near, SqlError};
 
@@ -31,6 +31,25 @@ pub const MAX_DEPTH: usize = 200;
 /// is "nested too deeply" (191), as it is beyond [`MAX_DEPTH`]. Half of the
 /// 2 MiB `std::thread::spawn` gives, leaving the rest to the caller.
 pub const STACK_BUDGET: usize = 1024 * 1024;
+
+/// How long a path of chained binary operators (`a OR b OR c ...`, `x + y
+/// + ...`) may be. Such chains are parsed by a loop, but they build a tree
+/// as deep as they are long, and whoever walks or drops the tree recurses
+/// that deep. SQL Server itself gives up somewhere between 3,000 and 6,000
+/// terms (error 8631); the stand-in stops earlier to stay within a 2 MiB
+/// thread stack in unoptimised builds. Flat lists (`IN (...)`, VALUES rows,
+/// select lists) are not chains and are not limited by this.
+pub const MAX_CHAIN: usize = 1000;
+
+/// Error 8631 (class 17, as SQL Server raises it for over-deep expressions).
+pub fn stack_limit_reached() -> SqlError {
+    SqlError::new(
+        8631,
+        17,
+        1,
+        "Internal error: Server stack limit has been reached. Please look for potentially deep nesting in your query, and try to simplify it.",
+    )
+}
 
 /// An address in the current stack frame, to measure stack use.
 #[inline(never)]
@@ -68,6 +87,7 @@ pub fn parse_batch(text: &str) -> Result<Vec<Located>, SqlError> {
         toks: tokens,
         pos: 0,
         depth: 0,
+        spine: 0,
         prev_end: 0,
         stack_base: stack_marker(),
     };
@@ -88,6 +108,7 @@ pub fn parse_param_declarations(text: &str) -> Result<Vec<ParamDeclaration>, Sql
         toks: tokens,
         pos: 0,
         depth: 0,
+        spine: 0,
         prev_end: 0,
         stack_base: stack_marker(),
     };
@@ -121,12 +142,56 @@ pub fn parse_param_declarations(text: &str) -> Result<Vec<ParamDeclaration>, Sql
     Ok(out)
 }
 
+/// Whether `e` is a predicate (boolean-valued) rather than a scalar. Walks
+/// AND/OR/NOT with an explicit stack: chains may be long.
+fn is_predicate(e: &Expr) -> bool {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::Binary {
+                op: BinaryOp::And | BinaryOp::Or,
+                left,
+                right,
+            } => {
+                stack.push(left);
+                stack.push(right);
+            }
+            Expr::Binary {
+                op:
+                    BinaryOp::Eq
+                    | BinaryOp::NotEq
+                    | BinaryOp::Lt
+                    | BinaryOp::LtEq
+                    | BinaryOp::Gt
+                    | BinaryOp::GtEq,
+                ..
+            }
+            | Expr::IsNull { .. }
+            | Expr::InList { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Between { .. }
+            | Expr::Like { .. }
+            | Expr::Exists { .. } => {}
+            Expr::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => stack.push(expr),
+            Expr::Nested(inner) => stack.push(inner),
+            _ => return false,
+        }
+    }
+    true
+}
+
 pub(crate) struct Parser<'a> {
     src: &'a str,
     /// Always ends with an `Eof` token.
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Operators chained left-deep along the current expression path; see
+    /// [`MAX_CHAIN`].
+    spine: usize,
     /// End offset of the last consumed token (for statement texts).
     prev_end: usize,
     /// [`stack_marker`] at the start of the parse.
@@ -257,29 +322,58 @@ impl<'a> Parser<'a> {
     /// The syntax error SQL Server reports at token `t`: 156 for a reserved
     /// keyword, 102 otherwise, with the token's line.
     pub(crate) fn error_at(&self, t: &Token) -> SqlError {
-        let mut e = match &t.kind {
-            TokKind::Word if is_reserved(self.text(t)) => syntax_keyword(self.text(t)),
-            TokKind::Word
-            | TokKind::Variable
-            | TokKind::Global
-            | TokKind::Integer
-            | TokKind::Decimal
-            | TokKind::Float
-            | TokKind::Money
-            | TokKind::Binary
-            | TokKind::Sym(_) => syntax_near(self.text(t)),
-            TokKind::QuotedIdent => syntax_near(&quoted_ident_value(self.text(t))),
-            TokKind::Str { .. } => syntax_near(&string_value(self.text(t))),
-            TokKind::Eof => {
-                // At the end of the text SQL Server names the last token read.
-                return match self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
-                    Some(prev) if !matches!(prev.kind, TokKind::Eof) => self.error_at(prev),
-                    _ => syntax_near(""),
-                };
-            }
+        let t = self.named_token(t);
+        let text = self.near_text(&t);
+        let mut e = if matches!(t.kind, TokKind::Word) && is_reserved(&text) {
+            syntax_keyword(&text)
+        } else {
+            syntax_near(&text)
         };
         e.line = t.line;
         e
+    }
+
+    /// The token an error message names: at the end of the text SQL Server
+    /// names the last token read.
+    fn named_token(&self, t: &Token) -> Token {
+        if matches!(t.kind, TokKind::Eof) {
+            if let Some(prev) = self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
+                return *prev;
+            }
+        }
+        *t
+    }
+
+    /// How a token is quoted in "near '...'" messages: as written, with
+    /// delimited identifiers and strings shown by their value.
+    fn near_text(&self, t: &Token) -> String {
+        match t.kind {
+            TokKind::QuotedIdent => quoted_ident_value(self.text(t)),
+            TokKind::Str { .. } => string_value(self.text(t)),
+            TokKind::Eof => String::new(),
+            _ => self.text(t).to_string(),
+        }
+    }
+
+    /// A search condition (WHERE, HAVING, ON, IF, WHEN, CHECK): an expression
+    /// that is a predicate, or error 4145 naming the token after it.
+    pub(crate) fn condition(&mut self) -> Result<Expr, SqlError> {
+        let e = self.expr()?;
+        if is_predicate(&e) {
+            return Ok(e);
+        }
+        let t = self.named_token(self.peek());
+        let mut err = SqlError::new(
+            4145,
+            15,
+            1,
+            format!(
+                "An expression of non-boolean type specified in a context where a condition is expected, near '{}'.",
+                self.near_text(&t)
+            ),
+        );
+        err.line = t.line;
+        Err(err)
     }
 
     pub(crate) fn error_here(&self) -> SqlError {

@@ -184,7 +184,7 @@ impl<'a> Parser<'a> {
             Vec::new()
         };
         let selection = if self.eat_kw("WHERE") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -198,7 +198,7 @@ impl<'a> Parser<'a> {
             group_by = self.expr_list()?;
         }
         let having = if self.eat_kw("HAVING") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -424,7 +424,7 @@ impl<'a> Parser<'a> {
                 None
             } else {
                 self.expect_kw("ON")?;
-                Some(self.expr()?)
+                Some(self.condition()?)
             };
             joins.push(Join { kind, relation, on });
         }

@@ -589,7 +589,7 @@ impl<'a> Parser<'a> {
     /// `IF cond stmt [ELSE stmt]`
     fn if_statement(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        let condition = self.expr()?;
+        let condition = self.condition()?;
         let then = self.statement(false)?;
         // A `;` may end the THEN statement before ELSE.
         let save = self.pos;

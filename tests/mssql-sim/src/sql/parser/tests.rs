@@ -1492,3 +1492,62 @@ fn ctsync_statement_shapes() {
         }
     }
 }
+
+/// A long left-deep chain parses up to the limit, and the tree it builds can
+/// be walked and dropped on a 2 MiB thread; beyond the limit it is 8631.
+#[test]
+fn long_operator_chains_are_bounded() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let terms: Vec<String> = (0..super::MAX_CHAIN - 1)
+                .map(|i| format!("a = {i}"))
+                .collect();
+            let ok = format!("SELECT 1 WHERE {}", terms.join(" OR "));
+            let parsed = parse_batch(&ok).map(|v| v.len()).map_err(|e| e.number);
+            let long = format!("SELECT {}", vec!["1"; super::MAX_CHAIN + 2].join(" + "));
+            let too_long = parse_batch(&long)
+                .map(|v| v.len())
+                .map_err(|e| (e.number, e.class));
+            // A chain inside nested parentheses counts along the whole path.
+            let half = vec!["1"; super::MAX_CHAIN / 2 + 1].join(" + ");
+            let nested = format!("SELECT {half} + ({half})");
+            let nested = parse_batch(&nested).map(|v| v.len()).map_err(|e| e.number);
+            (parsed, too_long, nested)
+        });
+    let (parsed, too_long, nested) = handle
+        .map(|h| h.join().unwrap_or((Ok(0), Ok(0), Ok(0))))
+        .unwrap_or((Ok(0), Ok(0), Ok(0)));
+    assert_eq!(parsed, Ok(1));
+    assert_eq!(too_long, Err((8631, 17)));
+    assert_eq!(nested, Err(8631));
+}
+
+#[test]
+fn conditions_must_be_predicates() {
+    for (sql, near) in [
+        ("IF 1 SELECT 2", "SELECT"),
+        ("SELECT a FROM t WHERE a", "a"),
+        ("SELECT a FROM t WHERE a = 1 AND b ORDER BY a", "ORDER"),
+        ("SELECT CASE WHEN a THEN 1 END FROM t", "THEN"),
+        ("SELECT * FROM t JOIN u ON t.a WHERE 1 = 1", "WHERE"),
+        ("DELETE FROM t WHERE @flag", "@flag"),
+    ] {
+        let e = err(sql);
+        assert_eq!(
+            (e.number, e.message.clone()),
+            (
+                4145,
+                format!("An expression of non-boolean type specified in a context where a condition is expected, near '{near}'.")
+            ),
+            "{sql}"
+        );
+    }
+    for sql in [
+        "IF NOT (a = 1 OR (b IS NULL AND c LIKE 'x%')) SELECT 1",
+        "SELECT CASE a WHEN 1 THEN 2 END FROM t WHERE EXISTS (SELECT 1) AND a BETWEEN 1 AND 2",
+        "SELECT 1 WHERE a IN (1, 2) OR a NOT IN (SELECT b FROM u)",
+    ] {
+        assert!(parse_batch(sql).is_ok(), "{sql}");
+    }
+}
