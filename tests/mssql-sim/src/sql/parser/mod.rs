@@ -32,8 +32,8 @@ pub const MAX_DEPTH: usize = 200;
 /// 2 MiB `std::thread::spawn` gives, leaving the rest to the caller.
 pub const STACK_BUDGET: usize = 1024 * 1024;
 
-/// How long a path of chained binary operators (`a OR b OR c ...`, `x + y
-/// + ...`) may be. Such chains are parsed by a loop, but they build a tree
+/// How long a path of chained binary operators (`a OR b OR c ...`,
+/// `x + y + ...`) may be. Such chains are parsed by a loop, but they build a tree
 /// as deep as they are long, and whoever walks or drops the tree recurses
 /// that deep. SQL Server itself gives up somewhere between 3,000 and 6,000
 /// terms (error 8631); the stand-in stops earlier to stay within a 2 MiB
