@@ -22,13 +22,24 @@ const PREC_UNARY: u8 = 7;
 
 impl<'a> Parser<'a> {
     /// A full expression (boolean or scalar).
+    ///
+    /// T-SQL keeps scalar expressions and predicates apart: a comparison,
+    /// AND/OR/NOT, IS, IN, BETWEEN, LIKE or EXISTS is only allowed where a
+    /// condition is (see [`Self::boolean_expr`]). Here such an operator ends
+    /// the expression, so the caller reports "Incorrect syntax near '>'" as
+    /// SQL Server does for `SELECT 1 > 0`.
     pub(crate) fn expr(&mut self) -> Result<Expr, SqlError> {
-        self.expr_prec(PREC_OR)
+        self.expr_prec(PREC_OR, false)
+    }
+
+    /// A search condition or a scalar; see [`Parser::condition`].
+    pub(crate) fn boolean_expr(&mut self) -> Result<Expr, SqlError> {
+        self.expr_prec(PREC_OR, true)
     }
 
     /// A scalar operand without comparisons or boolean operators.
     pub(crate) fn expr_prec_add(&mut self) -> Result<Expr, SqlError> {
-        self.expr_prec(PREC_ADD)
+        self.expr_prec(PREC_ADD, false)
     }
 
     /// A comma-separated list of expressions.
@@ -40,19 +51,19 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn expr_prec(&mut self, min: u8) -> Result<Expr, SqlError> {
+    fn expr_prec(&mut self, min: u8, bool_ok: bool) -> Result<Expr, SqlError> {
         self.enter()?;
         // Operators chained at one level (`a + b + c ...`) deepen the tree
         // without recursion here; what this call adds is undone on return.
         let spine = self.spine;
-        let r = self.expr_prec_inner(min);
+        let r = self.expr_prec_inner(min, bool_ok);
         self.spine = spine;
         self.leave();
         r
     }
 
-    fn expr_prec_inner(&mut self, min: u8) -> Result<Expr, SqlError> {
-        let mut left = self.prefix()?;
+    fn expr_prec_inner(&mut self, min: u8, bool_ok: bool) -> Result<Expr, SqlError> {
+        let mut left = self.prefix(bool_ok)?;
         loop {
             let t = self.peek();
             let (prec, op) = match &t.kind {
@@ -100,7 +111,7 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Ok(left),
             };
-            if prec < min {
+            if prec < min || (prec <= PREC_CMP && !bool_ok) {
                 return Ok(left);
             }
             self.spine += 1;
@@ -113,7 +124,9 @@ impl<'a> Parser<'a> {
                 Some(op) => {
                     self.advance();
                     // Left-associative: the right side binds one level tighter.
-                    let right = self.expr_prec(prec + 1)?;
+                    // AND/OR combine conditions; every other operator takes scalars.
+                    let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
+                    let right = self.expr_prec(prec + 1, logical)?;
                     Expr::Binary {
                         left: Box::new(left),
                         op,
@@ -156,9 +169,9 @@ impl<'a> Parser<'a> {
             });
         }
         if self.eat_kw("BETWEEN") {
-            let low = self.expr_prec(PREC_ADD)?;
+            let low = self.expr_prec(PREC_ADD, false)?;
             self.expect_kw("AND")?;
-            let high = self.expr_prec(PREC_ADD)?;
+            let high = self.expr_prec(PREC_ADD, false)?;
             return Ok(Expr::Between {
                 expr: Box::new(left),
                 low: Box::new(low),
@@ -167,9 +180,9 @@ impl<'a> Parser<'a> {
             });
         }
         if self.eat_kw("LIKE") {
-            let pattern = self.expr_prec(PREC_ADD)?;
+            let pattern = self.expr_prec(PREC_ADD, false)?;
             let escape = if self.eat_kw("ESCAPE") {
-                Some(Box::new(self.expr_prec(PREC_ADD)?))
+                Some(Box::new(self.expr_prec(PREC_ADD, false)?))
             } else {
                 None
             };
@@ -183,8 +196,14 @@ impl<'a> Parser<'a> {
         Err(self.error_here())
     }
 
-    fn prefix(&mut self) -> Result<Expr, SqlError> {
+    fn prefix(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         let t = self.peek();
+        if !bool_ok && matches!(t.kind, TokKind::Word) {
+            let w = self.text(t);
+            if w.eq_ignore_ascii_case("NOT") || w.eq_ignore_ascii_case("EXISTS") {
+                return Err(self.error_here());
+            }
+        }
         match &t.kind {
             TokKind::Sym(Sym::Minus) | TokKind::Sym(Sym::Plus) | TokKind::Sym(Sym::Tilde) => {
                 let op = match t.kind {
@@ -193,7 +212,7 @@ impl<'a> Parser<'a> {
                     _ => UnaryOp::BitNot,
                 };
                 self.advance();
-                let e = self.expr_prec(PREC_UNARY)?;
+                let e = self.expr_prec(PREC_UNARY, false)?;
                 Ok(Expr::Unary {
                     op,
                     expr: Box::new(e),
@@ -201,7 +220,7 @@ impl<'a> Parser<'a> {
             }
             TokKind::Word if self.text(t).eq_ignore_ascii_case("NOT") => {
                 self.advance();
-                let e = self.expr_prec(PREC_NOT)?;
+                let e = self.expr_prec(PREC_NOT, true)?;
                 Ok(match e {
                     Expr::Exists { subquery, negated } => Expr::Exists {
                         subquery,
@@ -213,11 +232,12 @@ impl<'a> Parser<'a> {
                     },
                 })
             }
-            _ => self.primary(),
+            _ => self.primary(bool_ok),
         }
     }
 
-    pub(crate) fn primary(&mut self) -> Result<Expr, SqlError> {
+    /// One operand; `bool_ok` is passed into parentheses.
+    pub(crate) fn primary(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         let t = *self.peek();
         let text = self.text(&t);
         let lit = |l: Literal| Ok(Expr::Literal(l));
@@ -265,7 +285,7 @@ impl<'a> Parser<'a> {
             TokKind::Sym(Sym::LParen) => {
                 // The depth guard of `expr`/`query` inside covers this level.
                 self.advance();
-                self.paren_expr()
+                self.paren_expr(bool_ok)
             }
             TokKind::QuotedIdent => self.name_expr(),
             TokKind::Word => self.word_expr(text),
@@ -274,13 +294,13 @@ impl<'a> Parser<'a> {
     }
 
     /// After `(`: a subquery or a parenthesised expression.
-    fn paren_expr(&mut self) -> Result<Expr, SqlError> {
+    fn paren_expr(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         if self.is_query_start() {
             let q = self.query()?;
             self.expect_sym(Sym::RParen)?;
             return Ok(Expr::Subquery(Box::new(q)));
         }
-        let e = self.expr()?;
+        let e = self.expr_prec(PREC_OR, bool_ok)?;
         self.expect_sym(Sym::RParen)?;
         Ok(Expr::Nested(Box::new(e)))
     }
@@ -412,7 +432,16 @@ impl<'a> Parser<'a> {
             } else {
                 self.eat_kw("ALL");
             }
-            args = self.expr_list()?;
+            if name == "IIF" {
+                // IIF(condition, a, b) (logical-functions-iif-transact-sql.md).
+                args.push(self.condition()?);
+                self.expect_sym(Sym::Comma)?;
+                args.push(self.expr()?);
+                self.expect_sym(Sym::Comma)?;
+                args.push(self.expr()?);
+            } else {
+                args = self.expr_list()?;
+            }
         }
         self.expect_sym(Sym::RParen)?;
         let over = if self.is_kw("OVER") {

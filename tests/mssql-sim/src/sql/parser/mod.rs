@@ -358,7 +358,7 @@ impl<'a> Parser<'a> {
     /// A search condition (WHERE, HAVING, ON, IF, WHEN, CHECK): an expression
     /// that is a predicate, or error 4145 naming the token after it.
     pub(crate) fn condition(&mut self) -> Result<Expr, SqlError> {
-        let e = self.expr()?;
+        let e = self.boolean_expr()?;
         if is_predicate(&e) {
             return Ok(e);
         }

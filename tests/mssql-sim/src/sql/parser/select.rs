@@ -568,7 +568,7 @@ impl<'a> Parser<'a> {
         if !ok {
             return Err(self.error_at(&t));
         }
-        let e = self.primary()?;
+        let e = self.primary(false)?;
         // Anything but the end of the argument means it was an expression.
         if !self.is_sym(Sym::Comma) && !self.is_sym(Sym::RParen) {
             return Err(self.error_here());

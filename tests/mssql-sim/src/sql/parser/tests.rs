@@ -256,10 +256,18 @@ fn expr(sql: &str) -> Expr {
     }
 }
 
+/// A search condition, parsed where T-SQL allows one.
+fn cond(sql: &str) -> Expr {
+    match select(&format!("SELECT 1 WHERE {sql}")).selection {
+        Some(e) => e,
+        None => panic!("no condition in {sql}"),
+    }
+}
+
 #[test]
 fn precedence() {
-    // a + b * c = d OR e AND f
-    let e = expr("a + b * c = d OR e AND f");
+    // a + b * c = d OR (e = 1 AND f = 2)
+    let e = cond("a + b * c = d OR e = 1 AND f = 2");
     let Expr::Binary {
         op: BinaryOp::Or,
         left,
@@ -315,7 +323,7 @@ fn precedence() {
         op: BinaryOp::And,
         left,
         ..
-    } = expr("NOT a = 1 AND b = 2")
+    } = cond("NOT a = 1 AND b = 2")
     else {
         panic!()
     };
@@ -334,7 +342,7 @@ fn precedence() {
         }
     ));
     assert!(matches!(
-        expr("a !< b"),
+        cond("a !< b"),
         Expr::Binary {
             op: BinaryOp::GtEq,
             ..
@@ -345,27 +353,27 @@ fn precedence() {
 #[test]
 fn predicates() {
     assert!(matches!(
-        expr("a IS NOT NULL"),
+        cond("a IS NOT NULL"),
         Expr::IsNull { negated: true, .. }
     ));
     assert!(
-        matches!(expr("a NOT IN (1, 2, 3)"), Expr::InList { negated: true, list, .. } if list.len() == 3)
+        matches!(cond("a NOT IN (1, 2, 3)"), Expr::InList { negated: true, list, .. } if list.len() == 3)
     );
     assert!(matches!(
-        expr("a IN (SELECT b FROM t)"),
+        cond("a IN (SELECT b FROM t)"),
         Expr::InSubquery { negated: false, .. }
     ));
     let Expr::Binary {
         op: BinaryOp::And,
         left,
         ..
-    } = expr("a BETWEEN 1 AND 2 AND b = 1")
+    } = cond("a BETWEEN 1 AND 2 AND b = 1")
     else {
         panic!()
     };
     assert!(matches!(*left, Expr::Between { negated: false, .. }));
     assert!(matches!(
-        expr("a NOT LIKE N'x%' ESCAPE '!'"),
+        cond("a NOT LIKE N'x%' ESCAPE '!'"),
         Expr::Like {
             negated: true,
             escape: Some(_),
@@ -373,7 +381,7 @@ fn predicates() {
         }
     ));
     assert!(matches!(
-        expr("NOT EXISTS (SELECT 1)"),
+        cond("NOT EXISTS (SELECT 1)"),
         Expr::Exists { negated: true, .. }
     ));
     assert!(matches!(expr("(SELECT MAX(a) FROM t)"), Expr::Subquery(_)));
@@ -1225,7 +1233,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert_eq!(e.number, 191);
     let deep = format!("SELECT {}1", "- ".repeat(5000));
     assert_eq!(err(&deep).number, 191);
-    let deep = format!("SELECT {}1", "NOT ".repeat(5000));
+    let deep = format!("SELECT 1 WHERE {}1 = 1", "NOT ".repeat(5000));
     assert_eq!(err(&deep).number, 191);
     let deep = format!("{}SELECT 1", "IF 1=1 ".repeat(5000));
     assert_eq!(err(&deep).number, 191);
@@ -1550,4 +1558,50 @@ fn conditions_must_be_predicates() {
     ] {
         assert!(parse_batch(sql).is_ok(), "{sql}");
     }
+}
+
+#[test]
+fn predicates_are_not_scalars() {
+    for (sql, number, message) in [
+        ("SELECT 1 > 0", 102, "Incorrect syntax near '>'."),
+        (
+            "SELECT a IS NULL FROM t",
+            156,
+            "Incorrect syntax near the keyword 'IS'.",
+        ),
+        (
+            "SELECT NOT a",
+            156,
+            "Incorrect syntax near the keyword 'NOT'.",
+        ),
+        ("UPDATE t SET a = b = c", 102, "Incorrect syntax near '='."),
+        ("SELECT (a = 1)", 102, "Incorrect syntax near '='."),
+        (
+            "SELECT * FROM t WHERE a = (b = c)",
+            102,
+            "Incorrect syntax near '='.",
+        ),
+    ] {
+        let e = err(sql);
+        assert_eq!((e.number, e.message.as_str()), (number, message), "{sql}");
+    }
+    // Conditions keep their parentheses, and IIF takes one.
+    assert!(matches!(
+        cond("(a = 1 OR b = 2) AND c = 3"),
+        Expr::Binary {
+            op: BinaryOp::And,
+            ..
+        }
+    ));
+    assert!(matches!(
+        expr("IIF(a > 1 AND b IS NULL, 1, 0)"),
+        Expr::Function { name, args, .. } if name == "IIF" && args.len() == 3
+    ));
+    assert!(matches!(
+        expr("CASE WHEN a > 1 THEN 1 ELSE 0 END + 1"),
+        Expr::Binary {
+            op: BinaryOp::Plus,
+            ..
+        }
+    ));
 }
