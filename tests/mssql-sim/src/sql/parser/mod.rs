@@ -9,10 +9,12 @@
 //! deeper than [`MAX_DEPTH`]. A syntax error anywhere fails the whole batch, as
 //! SQL Server compiles a batch before running any of it.
 
+mod alter;
 mod ddl;
 mod dml;
 mod expr;
 mod select;
+mod set;
 mod stmt;
 #[cfg(test)]
 mod tests;

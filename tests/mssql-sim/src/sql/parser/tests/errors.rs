@@ -1,0 +1,85 @@
+//! Batches and syntax errors.
+
+use super::*;
+
+#[test]
+fn batch_splits_statements_with_lines_and_texts() {
+    let sql = "SET NOCOUNT ON;\nSELECT 1\n\nUPDATE t SET a = 1 WHERE b = 2\nDELETE FROM t;;";
+    let v = parse_batch(sql).unwrap_or_default();
+    assert_eq!(v.len(), 4);
+    assert_eq!((v[0].line, v[0].text.as_str()), (1, "SET NOCOUNT ON"));
+    assert_eq!((v[1].line, v[1].text.as_str()), (2, "SELECT 1"));
+    assert_eq!(
+        (v[2].line, v[2].text.as_str()),
+        (4, "UPDATE t SET a = 1 WHERE b = 2")
+    );
+    assert_eq!((v[3].line, v[3].text.as_str()), (5, "DELETE FROM t"));
+    assert_eq!(parse_batch("  -- only a comment\n /* x */ ;"), Ok(vec![]));
+}
+
+#[test]
+fn go_is_not_tsql() {
+    let e = err("CREATE TABLE t (a int)\nGO\n");
+    assert_eq!(e.number, 102);
+    assert_eq!(e.message, "Incorrect syntax near 'GO'.");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn syntax_errors_as_sql_server_words_them() {
+    let e = err("SELECT * FROM");
+    assert_eq!((e.number, e.class), (156, 15));
+    assert_eq!(e.message, "Incorrect syntax near the keyword 'FROM'.");
+    let e = err("SELECT a,\nFROM t");
+    assert_eq!((e.number, e.line), (156, 2));
+    let e = err("SELECT 1 +");
+    assert_eq!(e.message, "Incorrect syntax near '+'.");
+    let e = err("SELECT * FROM t WHERE");
+    assert_eq!(e.message, "Incorrect syntax near the keyword 'WHERE'.");
+    let e = err("UPDATE t SET a = 1\n\nWHERE a = = 2");
+    assert_eq!(
+        (e.number, e.line, e.message.as_str()),
+        (102, 3, "Incorrect syntax near '='.")
+    );
+    let e = err("SELECT 1 FOO BAR");
+    assert_eq!(e.message, "Incorrect syntax near 'BAR'.");
+    let e = err("SELECT 1\nFOO BAR");
+    assert_eq!((e.number, e.line), (102, 2));
+    let e = err("SELECT 'abc");
+    assert_eq!(e.number, 105);
+    let e = err("CREATE TABLE t (a int");
+    assert_eq!(e.message, "Incorrect syntax near 'int'.");
+}
+
+#[test]
+fn unsupported_constructs_name_themselves() {
+    for (sql, what) in [
+        ("SELECT * FROM a CROSS APPLY b", "CROSS APPLY"),
+        ("SELECT a INTO #t FROM b", "SELECT ... INTO"),
+        ("WHILE 1 = 1 SELECT 1", "WHILE"),
+        ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
+        (
+            "BEGIN TRY SELECT 1 END TRY BEGIN CATCH END CATCH",
+            "BEGIN TRY",
+        ),
+        ("DECLARE @t TABLE (a int)", "table variables"),
+    ] {
+        let e = err(sql);
+        assert!(matches!(e.number, 102 | 156), "{sql}: {e:?}");
+        assert!(e.message.contains(what), "{sql}: {}", e.message);
+    }
+}
+
+#[test]
+fn with_must_follow_a_semicolon() {
+    let e = err("UPDATE t SET a = 1\nWITH CHANGE_TRACKING_CONTEXT (0x01) DELETE FROM t");
+    assert_eq!((e.number, e.line), (319, 2));
+    assert!(e.message.starts_with(
+        "Incorrect syntax near the keyword 'WITH'. If this statement is a common table expression"
+    ));
+    assert!(parse_batch("UPDATE t SET a = 1;\nWITH c AS (SELECT 1 AS x) SELECT x FROM c").is_ok());
+    assert_eq!(
+        err("BEGIN SELECT 1 WITH c AS (SELECT 1 AS x) SELECT x FROM c END").number,
+        319
+    );
+}
