@@ -64,6 +64,10 @@ fn check_merge_clauses(clauses: &[MergeClause]) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// INSERT ... VALUES takes at most 1000 rows (insert-transact-sql.md,
+/// "Table value constructor"); a VALUES derived table has no such limit.
+pub const MAX_INSERT_VALUES_ROWS: usize = 1000;
+
 impl<'a> Parser<'a> {
     /// `INSERT [INTO] t [(cols)] [OUTPUT ...] VALUES (...), ... | query | DEFAULT VALUES`
     pub(crate) fn insert(&mut self) -> Result<Statement, SqlError> {
@@ -88,7 +92,19 @@ impl<'a> Parser<'a> {
         };
         let output = self.output_opt()?;
         let source = if self.eat_kw("VALUES") {
-            InsertSource::Values(self.values_rows()?)
+            let line = self.peek().line;
+            let rows = self.values_rows()?;
+            if rows.len() > MAX_INSERT_VALUES_ROWS {
+                let mut e = SqlError::new(
+                    10738,
+                    15,
+                    1,
+                    format!("The number of row value expressions in the INSERT statement exceeds the maximum allowed number of {MAX_INSERT_VALUES_ROWS} row values."),
+                );
+                e.line = line;
+                return Err(e);
+            }
+            InsertSource::Values(rows)
         } else if self.is_kw("DEFAULT") && self.is_kw_at(1, "VALUES") {
             self.advance();
             self.advance();

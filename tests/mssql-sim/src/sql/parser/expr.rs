@@ -152,7 +152,7 @@ impl<'a> Parser<'a> {
         if self.eat_kw("IN") {
             self.expect_sym(Sym::LParen)?;
             if self.is_query_start() {
-                let q = self.query()?;
+                let q = self.subquery()?;
                 self.expect_sym(Sym::RParen)?;
                 return Ok(Expr::InSubquery {
                     expr: Box::new(left),
@@ -296,7 +296,7 @@ impl<'a> Parser<'a> {
     /// After `(`: a subquery or a parenthesised expression.
     fn paren_expr(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         if self.is_query_start() {
-            let q = self.query()?;
+            let q = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             return Ok(Expr::Subquery(Box::new(q)));
         }
@@ -369,7 +369,7 @@ impl<'a> Parser<'a> {
             "EXISTS" => {
                 self.advance();
                 self.expect_sym(Sym::LParen)?;
-                let q = self.query()?;
+                let q = self.subquery()?;
                 self.expect_sym(Sym::RParen)?;
                 Ok(Expr::Exists {
                     subquery: Box::new(q),

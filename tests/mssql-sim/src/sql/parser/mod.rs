@@ -60,6 +60,23 @@ fn stack_marker() -> usize {
     std::hint::black_box(&x) as *const u8 as usize
 }
 
+/// The longest identifier SQL Server accepts: sysname, nvarchar(128), so
+/// counted in UTF-16 code units.
+pub const MAX_IDENTIFIER_CHARS: usize = 128;
+
+/// The byte length of the longest prefix of `s` within `max` UTF-16 units,
+/// if `s` is longer than that.
+fn utf16_cut(s: &str, max: usize) -> Option<usize> {
+    let mut units = 0;
+    for (i, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// Error 191. docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md
 pub fn nested_too_deeply() -> SqlError {
     SqlError::new(
@@ -428,22 +445,30 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// One identifier part, brackets removed.
+    /// One identifier part, brackets removed; at most 128 characters
+    /// (database-identifiers.md), error 103 beyond.
     pub(crate) fn ident(&mut self) -> Result<String, SqlError> {
-        let t = self.peek();
-        match &t.kind {
-            TokKind::Word if !is_reserved(self.text(t)) => {
-                let s = self.text(t).to_string();
-                self.advance();
-                Ok(s)
-            }
-            TokKind::QuotedIdent => {
-                let s = quoted_ident_value(self.text(t));
-                self.advance();
-                Ok(s)
-            }
-            _ => Err(self.error_here()),
+        let t = *self.peek();
+        let s = match &t.kind {
+            TokKind::Word if !is_reserved(self.text(&t)) => self.text(&t).to_string(),
+            TokKind::QuotedIdent => quoted_ident_value(self.text(&t)),
+            _ => return Err(self.error_here()),
+        };
+        if let Some(cut) = utf16_cut(&s, MAX_IDENTIFIER_CHARS) {
+            let mut e = SqlError::new(
+                103,
+                15,
+                4,
+                format!(
+                    "The identifier that starts with '{}' is too long. Maximum length is {MAX_IDENTIFIER_CHARS}.",
+                    &s[..cut]
+                ),
+            );
+            e.line = t.line;
+            return Err(e);
         }
+        self.advance();
+        Ok(s)
     }
 
     /// `a`, `s.a`, `d.s.a`, `d..a` (empty schema part means the default).

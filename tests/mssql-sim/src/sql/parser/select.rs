@@ -27,6 +27,25 @@ impl<'a> Parser<'a> {
         n > 0 && self.is_kw_at(n, "SELECT")
     }
 
+    /// A query nested in an expression, a derived table or a CTE: ORDER BY
+    /// needs TOP or OFFSET there (error 1033; select-order-by-clause-transact-sql.md).
+    pub(crate) fn subquery(&mut self) -> Result<Query, SqlError> {
+        let line = self.peek().line;
+        let q = self.query()?;
+        let has_top = matches!(&q.body, SetExpr::Select(s) if s.top.is_some());
+        if !q.order_by.is_empty() && q.offset.is_none() && !has_top {
+            let mut e = SqlError::new(
+                1033,
+                15,
+                1,
+                "The ORDER BY clause is invalid in views, inline functions, derived tables, subqueries, and common table expressions, unless TOP, OFFSET or FOR XML is also specified.",
+            );
+            e.line = line;
+            return Err(e);
+        }
+        Ok(q)
+    }
+
     /// `[WITH ctes] body [ORDER BY ...] [OFFSET n ROWS [FETCH NEXT m ROWS ONLY]] [OPTION (...)]`
     pub(crate) fn query(&mut self) -> Result<Query, SqlError> {
         self.enter()?;
@@ -103,7 +122,7 @@ impl<'a> Parser<'a> {
             };
             self.expect_kw("AS")?;
             self.expect_sym(Sym::LParen)?;
-            let query = self.query()?;
+            let query = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             out.push(Cte {
                 name,
@@ -461,7 +480,7 @@ impl<'a> Parser<'a> {
             if !self.is_query_start() {
                 return Err(self.unsupported("parenthesised joins"));
             }
-            let q = self.query()?;
+            let q = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             let (alias, columns) = self.required_alias_with_columns()?;
             return Ok(TableFactor::Derived {

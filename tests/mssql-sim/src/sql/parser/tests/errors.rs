@@ -83,3 +83,52 @@ fn with_must_follow_a_semicolon() {
         319
     );
 }
+
+#[test]
+fn identifiers_longer_than_128_are_103() {
+    let long = "x".repeat(129);
+    let e = err(&format!("SELECT * FROM [{long}]"));
+    assert_eq!((e.number, e.state), (103, 4));
+    assert_eq!(
+        e.message,
+        format!(
+            "The identifier that starts with '{}' is too long. Maximum length is 128.",
+            &long[..128]
+        )
+    );
+    assert!(parse_batch(&format!("SELECT * FROM {}", "y".repeat(128))).is_ok());
+    // Counted in UTF-16 units, as sysname is nvarchar(128).
+    assert_eq!(
+        err(&format!("SELECT 1 AS [{}]", "\u{1F600}".repeat(65))).number,
+        103
+    );
+}
+
+#[test]
+fn order_by_in_subqueries_needs_top() {
+    for sql in [
+        "SELECT * FROM (SELECT a FROM t ORDER BY a) d",
+        "SELECT 1 WHERE a IN (SELECT a FROM t ORDER BY a)",
+        "WITH c AS (SELECT a FROM t ORDER BY a) SELECT * FROM c",
+    ] {
+        assert_eq!(err(sql).number, 1033, "{sql}");
+    }
+    for sql in [
+        "SELECT * FROM (SELECT TOP 5 a FROM t ORDER BY a) d",
+        "SELECT (SELECT a FROM t ORDER BY a OFFSET 0 ROWS FETCH NEXT 1 ROWS ONLY)",
+        "SELECT a FROM t ORDER BY a",
+        "INSERT INTO u SELECT a FROM t ORDER BY a",
+    ] {
+        assert!(parse_batch(sql).is_ok(), "{sql}");
+    }
+}
+
+#[test]
+fn insert_values_takes_at_most_1000_rows() {
+    let rows = |n: usize| vec!["(1)"; n].join(", ");
+    assert!(parse_batch(&format!("INSERT INTO t VALUES {}", rows(1000))).is_ok());
+    let e = err(&format!("INSERT INTO t VALUES {}", rows(1001)));
+    assert_eq!(e.number, 10738);
+    // A VALUES table source has no such limit.
+    assert!(parse_batch(&format!("SELECT * FROM (VALUES {}) v(a)", rows(1001))).is_ok());
+}
