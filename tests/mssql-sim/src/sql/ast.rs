@@ -276,8 +276,8 @@ pub enum TableFactor {
         alias: String,
         columns: Vec<String>,
     },
-    /// `CHANGETABLE(CHANGES t, @v) AS CT` (the alias is required, error 102
-    /// style otherwise, as in SQL Server).
+    /// `CHANGETABLE(CHANGES t, @v) AS CT` (the alias is required: error 22104
+    /// otherwise, as in SQL Server).
     ChangeTableChanges {
         table: ObjectName,
         since: Expr,

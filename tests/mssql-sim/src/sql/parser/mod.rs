@@ -363,6 +363,11 @@ impl<'a> Parser<'a> {
         *t
     }
 
+    /// The line of the token an error at the current position names.
+    pub(crate) fn named_line(&self) -> i32 {
+        self.named_token(self.peek()).line
+    }
+
     /// How a token is quoted in "near '...'" messages: as written, with
     /// delimited identifiers and strings shown by their value.
     fn near_text(&self, t: &Token) -> String {

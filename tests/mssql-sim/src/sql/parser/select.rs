@@ -606,12 +606,22 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// CHANGETABLE requires an alias (changetable-transact-sql.md: "table_alias
-    /// ... is required"); without one SQL Server stops at the next token.
+    /// CHANGETABLE requires an alias (changetable-transact-sql.md); without
+    /// one SQL Server raises 22104.
     fn changetable_alias(&mut self) -> Result<String, SqlError> {
         let alias = match self.table_alias()? {
             Some(a) => a,
-            None => return Err(self.error_here()),
+            None => {
+                // Error 22104 (errors 22000-22999 of the engine error list).
+                let mut e = SqlError::new(
+                    22104,
+                    16,
+                    1,
+                    "A table returned by the CHANGETABLE function must be aliased.",
+                );
+                e.line = self.named_line();
+                return Err(e);
+            }
         };
         if self.is_sym(Sym::LParen) {
             return Err(self.unsupported("column aliases on CHANGETABLE"));

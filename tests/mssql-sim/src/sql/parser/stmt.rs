@@ -138,6 +138,9 @@ impl<'a> Parser<'a> {
                 Some("UPDATE") => self.update()?,
                 Some("DELETE") => self.delete()?,
                 Some("MERGE") => self.merge()?,
+                // Parsed so that the engine can answer 22108 ("cannot be used
+                // with a SELECT statement"), as SQL Server does.
+                Some("SELECT") => Statement::Query(Box::new(self.query()?)),
                 _ => return Err(self.error_at(&t)),
             };
             return Ok(Statement::WithChangeTrackingContext {

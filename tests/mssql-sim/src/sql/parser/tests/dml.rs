@@ -187,8 +187,13 @@ fn change_tracking_context() {
     let s =
         one("WITH CHANGE_TRACKING_CONTEXT (0x01) MERGE t USING s ON 1=1 WHEN MATCHED THEN DELETE;");
     assert!(matches!(s, Statement::WithChangeTrackingContext { .. }));
+    // SELECT parses; the engine answers 22108.
+    assert!(matches!(
+        one("WITH CHANGE_TRACKING_CONTEXT (0x01) SELECT 1"),
+        Statement::WithChangeTrackingContext { statement, .. } if matches!(*statement, Statement::Query(_))
+    ));
     assert_eq!(
-        err("WITH CHANGE_TRACKING_CONTEXT (0x01) SELECT 1").number,
+        err("WITH CHANGE_TRACKING_CONTEXT (0x01) PRINT 1").number,
         156
     );
 }

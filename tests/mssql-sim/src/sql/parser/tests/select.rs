@@ -167,11 +167,20 @@ fn changetable_forms() {
         102
     );
     // The alias is required.
-    let e = err("SELECT * FROM CHANGETABLE(CHANGES t, 0)");
-    assert_eq!(
-        (e.number, e.message.as_str()),
-        (102, "Incorrect syntax near ')'.")
-    );
-    let e = err("SELECT * FROM CHANGETABLE(CHANGES t, 0) WHERE 1=1");
-    assert_eq!(e.number, 156);
+    for sql in [
+        "SELECT * FROM CHANGETABLE(CHANGES t, 0)",
+        "SELECT * FROM CHANGETABLE(CHANGES t, 0) WHERE 1=1",
+        "SELECT * FROM CHANGETABLE(VERSION t, (a), (1)) JOIN u ON 1=1",
+    ] {
+        let e = err(sql);
+        assert_eq!(
+            (e.number, e.class, e.message.as_str()),
+            (
+                22104,
+                16,
+                "A table returned by the CHANGETABLE function must be aliased."
+            ),
+            "{sql}"
+        );
+    }
 }
