@@ -172,8 +172,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn run(mut self) -> Result<Vec<Token>, SqlError> {
-        // A rough guess: one token per 4 bytes avoids most regrowth.
-        let mut out = Vec::with_capacity(self.src.len() / 4 + 1);
+        // A rough guess: one token per 4 bytes avoids most regrowth; capped,
+        // as one long string literal would otherwise reserve memory for
+        // millions of tokens that never come.
+        let mut out = Vec::with_capacity((self.src.len() / 4 + 1).min(1 << 16));
         loop {
             self.skip_trivia()?;
             let start = self.pos;

@@ -394,6 +394,33 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Whether the `(` here opens a table hint list written without WITH
+    /// (hints from docs/t-sql/queries/hints-transact-sql-table.md).
+    fn is_legacy_hint_list(&self) -> bool {
+        const HINTS: &[&str] = &[
+            "NOLOCK",
+            "HOLDLOCK",
+            "UPDLOCK",
+            "ROWLOCK",
+            "PAGLOCK",
+            "TABLOCK",
+            "TABLOCKX",
+            "XLOCK",
+            "READPAST",
+            "READCOMMITTED",
+            "READCOMMITTEDLOCK",
+            "READUNCOMMITTED",
+            "REPEATABLEREAD",
+            "SERIALIZABLE",
+            "NOWAIT",
+            "INDEX",
+            "FORCESEEK",
+            "FORCESCAN",
+            "NOEXPAND",
+        ];
+        HINTS.iter().any(|h| self.is_kw_at(1, h))
+    }
+
     /// `FROM a JOIN b ON ..., c`
     pub(crate) fn table_sources(&mut self) -> Result<Vec<TableWithJoins>, SqlError> {
         let mut out = Vec::new();
@@ -498,7 +525,10 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("table variables"));
         }
         let name = self.object_name()?;
-        if self.is_sym(Sym::LParen) {
+        if self.is_sym(Sym::LParen) && self.is_legacy_hint_list() {
+            // `t (NOLOCK)`: table hints without WITH (deprecated, still accepted).
+            self.skip_parens()?;
+        } else if self.is_sym(Sym::LParen) {
             return Err(self.unsupported("table-valued functions"));
         }
         self.table_hints()?;

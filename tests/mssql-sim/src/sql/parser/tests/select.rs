@@ -54,6 +54,22 @@ fn select_clauses() {
 }
 
 #[test]
+fn table_hints_are_accepted() {
+    for sql in [
+        "SELECT * FROM t WITH (NOLOCK)",
+        "SELECT * FROM t AS x WITH (UPDLOCK, HOLDLOCK) WHERE 1 = 1",
+        "SELECT * FROM t (NOLOCK) JOIN u WITH (INDEX(ix_a), FORCESEEK) ON u.a = t.a",
+        "UPDATE t WITH (ROWLOCK) SET a = 1",
+        "DELETE FROM t WITH (READPAST) WHERE a = 1",
+    ] {
+        assert!(parse_batch(sql).is_ok(), "{sql}");
+    }
+    assert!(err("SELECT * FROM dbo.fn(1)")
+        .message
+        .contains("table-valued functions"));
+}
+
+#[test]
 fn select_wildcards_and_top_forms() {
     let s = select("SELECT TOP 3 *, t.*, [s].[t].* FROM t");
     assert_eq!(
