@@ -40,6 +40,14 @@ impl<'a> Parser<'a> {
                 if self.eat_kw("AUTHORIZATION") {
                     self.ident()?;
                 }
+                // `CREATE SCHEMA s CREATE TABLE t ...` creates s.t: schema
+                // elements are part of the statement (create-schema-transact-sql.md).
+                if ["CREATE", "GRANT", "DENY", "REVOKE"]
+                    .iter()
+                    .any(|k| self.is_kw(k))
+                {
+                    return Err(self.unsupported("schema elements inside CREATE SCHEMA"));
+                }
                 Ok(Statement::CreateSchema(name))
             }
             Some("UNIQUE" | "CLUSTERED" | "NONCLUSTERED" | "INDEX") => self.create_index(),

@@ -112,6 +112,13 @@ fn other_ddl() {
         Statement::CreateSchema("sales".into())
     );
     assert_eq!(err("SELECT 1; CREATE SCHEMA s").number, 111);
+    assert!(err("CREATE SCHEMA s CREATE TABLE t (a int)")
+        .message
+        .contains("schema elements"));
+    assert_eq!(
+        parse_batch("CREATE SCHEMA s;\nCREATE TABLE s.t (a int)").map(|v| v.len()),
+        Ok(2)
+    );
     let Statement::CreateIndex(ix) =
         one("CREATE UNIQUE NONCLUSTERED INDEX IX_a ON dbo.t (a DESC, b) INCLUDE (c) WHERE a IS NOT NULL WITH (ONLINE = ON)")
     else {
