@@ -241,7 +241,6 @@ const STATEMENT_STARTS: &[&str] = &[
     "USE",
     "IF",
     "PRINT",
-    "THROW",
     "RAISERROR",
 ];
 

@@ -153,7 +153,7 @@ impl<'a> Parser<'a> {
 
     /// `BEGIN TRAN[SACTION] [name]` or a `BEGIN ... END` block.
     fn begin(&mut self) -> Result<Statement, SqlError> {
-        let begin = self.advance();
+        self.advance();
         if self.eat_kw("TRAN") || self.eat_kw("TRANSACTION") {
             let name = self.tran_name_opt(false)?;
             if self.is_kw("WITH") && self.is_kw_at(1, "MARK") {
@@ -195,7 +195,6 @@ impl<'a> Parser<'a> {
         }
         if body.is_empty() {
             // `BEGIN END` is a syntax error in SQL Server (near 'END').
-            let _ = begin;
             return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)]));
         }
         Ok(Statement::Block(body))
@@ -313,9 +312,6 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("EXEC @variable"));
         }
         let procedure = self.object_name()?;
-        if self.is_sym(Sym::Semicolon) {
-            // `proc;1` numbered procedures are not modelled; the `;` ends it.
-        }
         let mut args = Vec::new();
         if self.exec_arg_start() {
             loop {

@@ -188,6 +188,16 @@ fn declare_exec_use_print_raise() {
     ));
     assert_eq!(one("USE [target]"), Statement::Use("target".into()));
     assert!(matches!(one("PRINT N'hi'"), Statement::Print(_)));
+    // THROW is not reserved: after an unterminated statement it is an alias
+    // (throw-transact-sql.md: the statement before THROW needs a semicolon).
+    assert_eq!(
+        err("SELECT 1 THROW 50000, N'boom', 1").message,
+        "Incorrect syntax near '50000'."
+    );
+    assert_eq!(
+        parse_batch("SELECT 1; THROW 50000, N'boom', 1").map(|v| v.len()),
+        Ok(2)
+    );
     assert!(matches!(
         one("THROW 50000, N'boom', 1"),
         Statement::Raise {
