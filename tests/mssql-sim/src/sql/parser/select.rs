@@ -193,7 +193,23 @@ impl<'a> Parser<'a> {
             false
         };
         let top = self.top()?;
+        let items_line = self.peek().line;
         let items = self.select_items()?;
+        let assigns = items
+            .iter()
+            .filter(|i| matches!(i, SelectItem::Assign { .. }))
+            .count();
+        if assigns > 0 && assigns < items.len() {
+            // Error 141 (database-engine-events-and-errors-0-to-999.md).
+            let mut e = SqlError::new(
+                141,
+                15,
+                1,
+                "A SELECT statement that assigns a value to a variable must not be combined with data-retrieval operations.",
+            );
+            e.line = items_line;
+            return Err(e);
+        }
         if self.is_kw("INTO") {
             return Err(self.unsupported("SELECT ... INTO"));
         }

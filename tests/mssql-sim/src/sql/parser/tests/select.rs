@@ -70,6 +70,13 @@ fn table_hints_are_accepted() {
 }
 
 #[test]
+fn assignment_and_retrieval_do_not_mix() {
+    let e = err("SELECT @x = a, b FROM t");
+    assert_eq!((e.number, e.class), (141, 15));
+    assert!(parse_batch("SELECT @x = a, @y = b FROM t").is_ok());
+}
+
+#[test]
 fn select_wildcards_and_top_forms() {
     let s = select("SELECT TOP 3 *, t.*, [s].[t].* FROM t");
     assert_eq!(
