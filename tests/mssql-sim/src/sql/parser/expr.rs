@@ -543,6 +543,15 @@ impl<'a> Parser<'a> {
     pub(crate) fn data_type(&mut self) -> Result<DataType, SqlError> {
         let t = *self.peek();
         let mut name = match &t.kind {
+            // Reserved words are no type names, but for the first word of
+            // `DOUBLE PRECISION` and `NATIONAL CHAR[ACTER] [VARYING]`.
+            TokKind::Word
+                if is_reserved(self.text(&t))
+                    && !self.is_kw("DOUBLE")
+                    && !self.is_kw("NATIONAL") =>
+            {
+                return Err(self.error_at(&t));
+            }
             TokKind::Word => self.text(&t).to_ascii_lowercase(),
             TokKind::QuotedIdent => quoted_ident_value(self.text(&t)).to_ascii_lowercase(),
             _ => return Err(self.error_at(&t)),

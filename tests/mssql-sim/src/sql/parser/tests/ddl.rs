@@ -55,6 +55,34 @@ fn create_table_full() {
 }
 
 #[test]
+fn type_names() {
+    let Statement::CreateTable(t) = one(
+        "CREATE TABLE t (a double precision, b national character varying(10), c [nvarchar](5), d dec(5,2), e integer, f rowversion)",
+    ) else {
+        panic!()
+    };
+    let names: Vec<_> = t
+        .columns
+        .iter()
+        .map(|c| c.data_type.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "float",
+            "nvarchar",
+            "nvarchar",
+            "decimal",
+            "int",
+            "timestamp"
+        ]
+    );
+    assert_eq!(err("CREATE TABLE t (a SELECT)").number, 156);
+    assert_eq!(err("CREATE TABLE t (a decimal(1, 2, 3))").number, 102);
+    assert_eq!(err("CREATE TABLE t (a nvarchar(99999999999))").number, 102);
+}
+
+#[test]
 fn create_table_composite_key() {
     let Statement::CreateTable(t) =
         one("CREATE TABLE s.t (a int NOT NULL, b bigint NOT NULL, c bit,
