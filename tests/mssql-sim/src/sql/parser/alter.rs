@@ -79,7 +79,8 @@ impl<'a> Parser<'a> {
                     }
                     AlterTableAction::DropColumns(cols)
                 } else {
-                    return Err(self.error_here());
+                    // `DROP name`: the CONSTRAINT keyword is optional (alter-table-transact-sql.md).
+                    AlterTableAction::DropConstraint(self.ident()?)
                 }
             }
             Some("ALTER") => {

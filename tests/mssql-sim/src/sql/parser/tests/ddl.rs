@@ -223,6 +223,10 @@ fn alter_table_and_database() {
         Statement::AlterTable { action: AlterTableAction::AddColumns(c), .. } if c.len() == 2
     ));
     assert!(matches!(
+        one("ALTER TABLE t DROP PK_t"),
+        Statement::AlterTable { action: AlterTableAction::DropConstraint(c), .. } if c == "PK_t"
+    ));
+    assert!(matches!(
         one("ALTER TABLE t DROP COLUMN c, d"),
         Statement::AlterTable { action: AlterTableAction::DropColumns(c), .. } if c.len() == 2
     ));
