@@ -131,6 +131,26 @@ pub enum Statement {
         severity: Option<Expr>,
         state: Expr,
     },
+    /// `WHILE cond stmt` (while-transact-sql.md).
+    While {
+        condition: Expr,
+        body: Box<Statement>,
+    },
+    /// `BREAK`: leaves the innermost WHILE (the parser checks there is one).
+    Break,
+    /// `CONTINUE`: restarts the innermost WHILE (the parser checks there is one).
+    Continue,
+    /// `RETURN` (without a value: a value is error 178 outside procedures):
+    /// ends the batch.
+    Return,
+    /// `BEGIN TRY ... END TRY BEGIN CATCH ... END CATCH` (try-catch-transact-sql.md).
+    TryCatch {
+        try_block: Vec<Located>,
+        catch_block: Vec<Located>,
+    },
+    /// `THROW` without arguments, inside a CATCH block: raises the caught
+    /// error again (the parser checks it is in a CATCH block, error 10704).
+    Rethrow,
     /// `WAITFOR DELAY 'hh:mm:ss[.mmm]'` (a string or variable; waitfor-transact-sql.md).
     /// Lets tests hold a request open, e.g. to cancel it with ATTENTION.
     WaitFor {

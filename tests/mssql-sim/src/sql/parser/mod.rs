@@ -13,6 +13,7 @@ mod alter;
 mod ddl;
 mod dml;
 mod expr;
+mod flow;
 mod select;
 mod set;
 mod stmt;
@@ -109,6 +110,8 @@ pub fn parse_batch(text: &str) -> Result<Vec<Located>, SqlError> {
         spine: 0,
         prev_end: 0,
         stack_base: stack_marker(),
+        loops: 0,
+        catches: 0,
     };
     p.batch()
 }
@@ -130,6 +133,8 @@ pub fn parse_param_declarations(text: &str) -> Result<Vec<ParamDeclaration>, Sql
         spine: 0,
         prev_end: 0,
         stack_base: stack_marker(),
+        loops: 0,
+        catches: 0,
     };
     let mut out = Vec::new();
     if p.at_eof() {
@@ -215,6 +220,9 @@ pub(crate) struct Parser<'a> {
     prev_end: usize,
     /// [`stack_marker`] at the start of the parse.
     stack_base: usize,
+    /// Enclosing WHILE loops and CATCH blocks, for BREAK/CONTINUE and THROW.
+    loops: usize,
+    catches: usize,
 }
 
 /// The keywords that begin a statement; a word after a complete statement

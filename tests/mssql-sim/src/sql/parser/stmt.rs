@@ -111,9 +111,10 @@ impl<'a> Parser<'a> {
                     delay: self.expr_prec_add()?,
                 })
             }
-            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "GRANT" | "DENY" | "REVOKE"
-            | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
-            | "RESTORE" | "KILL" | "CHECKPOINT" => {
+            "WHILE" => self.while_statement(),
+            "BREAK" | "CONTINUE" | "RETURN" => self.jump(&word),
+            "GOTO" | "GRANT" | "DENY" | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH"
+            | "DEALLOCATE" | "BULK" | "BACKUP" | "RESTORE" | "KILL" | "CHECKPOINT" => {
                 Err(self.unsupported_at(&t, &format!("the {word} statement")))
             }
             _ if first_in_batch && self.is_ident() => {
@@ -151,7 +152,7 @@ impl<'a> Parser<'a> {
         Ok(Statement::Query(Box::new(self.query()?)))
     }
 
-    /// `BEGIN TRAN[SACTION] [name]` or a `BEGIN ... END` block.
+    /// `BEGIN TRAN[SACTION] [name]`, a `BEGIN ... END` block or TRY/CATCH.
     fn begin(&mut self) -> Result<Statement, SqlError> {
         self.advance();
         if self.eat_kw("TRAN") || self.eat_kw("TRANSACTION") {
@@ -168,36 +169,13 @@ impl<'a> Parser<'a> {
         if self.is_kw("DISTRIBUTED") {
             return Err(self.unsupported("distributed transactions"));
         }
-        if self.is_kw("TRY")
-            || self.is_kw("CATCH")
-            || self.is_kw("DIALOG")
-            || self.is_kw("CONVERSATION")
-        {
-            return Err(
-                self.unsupported(&format!("BEGIN {}", self.word_upper().unwrap_or_default()))
-            );
+        if self.is_kw("DIALOG") || self.is_kw("CONVERSATION") {
+            return Err(self.unsupported("Service Broker conversations"));
         }
-        let mut body = Vec::new();
-        loop {
-            let mut terminated = body.is_empty();
-            while self.eat_sym(Sym::Semicolon) {
-                terminated = true;
-            }
-            if self.eat_kw("END") {
-                break;
-            }
-            if self.at_eof() {
-                // SQL Server names the last token of the unterminated block.
-                return Err(self.error_here());
-            }
-            self.check_with_terminated(terminated)?;
-            body.push(self.located(false)?);
+        if self.eat_kw("TRY") {
+            return self.try_catch();
         }
-        if body.is_empty() {
-            // `BEGIN END` is a syntax error in SQL Server (near 'END').
-            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)]));
-        }
-        Ok(Statement::Block(body))
+        Ok(Statement::Block(self.block_body(None)?))
     }
 
     /// The optional name after `TRAN`/`TRANSACTION`/`WORK`; `allow_work`
@@ -367,32 +345,11 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `IF cond stmt [ELSE stmt]`
-    fn if_statement(&mut self) -> Result<Statement, SqlError> {
-        self.advance();
-        let condition = self.condition()?;
-        let then = self.statement(false)?;
-        // A `;` may end the THEN statement before ELSE.
-        let save = self.pos;
-        while self.eat_sym(Sym::Semicolon) {}
-        let otherwise = if self.eat_kw("ELSE") {
-            Some(Box::new(self.statement(false)?))
-        } else {
-            self.pos = save;
-            None
-        };
-        Ok(Statement::If {
-            condition,
-            then: Box::new(then),
-            otherwise,
-        })
-    }
-
     /// `THROW number, message, state` (throw-transact-sql.md).
     fn throw(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        if self.is_sym(Sym::Semicolon) || self.at_eof() {
-            return Err(self.unsupported("THROW without arguments (rethrow)"));
+        if self.is_sym(Sym::Semicolon) || self.at_eof() || self.is_kw("END") {
+            return self.rethrow();
         }
         let number = self.expr()?;
         self.expect_sym(Sym::Comma)?;

@@ -4,6 +4,7 @@ mod ddl;
 mod dml;
 mod errors;
 mod expr;
+mod flow;
 mod robustness;
 mod select;
 mod session;
