@@ -5,10 +5,12 @@
 //! `AND` > `OR`. `IS`, `[NOT] IN`, `BETWEEN` and `LIKE` bind like comparisons,
 //! which is how SQL Server parses them in practice.
 
-use super::Parser;
+use super::{stack_limit_reached, Parser, MAX_CHAIN};
 use crate::error::SqlError;
 use crate::sql::ast::{BinaryOp, DataType, Expr, Literal, OrderBy, TypeArg, UnaryOp, Window};
-use crate::sql::lexer::{is_reserved, Sym, TokKind};
+use crate::sql::lexer::{
+    binary_value, is_reserved, quoted_ident_value, string_value, Sym, TokKind,
+};
 
 const PREC_OR: u8 = 1;
 const PREC_AND: u8 = 2;
@@ -20,8 +22,24 @@ const PREC_UNARY: u8 = 7;
 
 impl<'a> Parser<'a> {
     /// A full expression (boolean or scalar).
+    ///
+    /// T-SQL keeps scalar expressions and predicates apart: a comparison,
+    /// AND/OR/NOT, IS, IN, BETWEEN, LIKE or EXISTS is only allowed where a
+    /// condition is (see [`Self::boolean_expr`]). Here such an operator ends
+    /// the expression, so the caller reports "Incorrect syntax near '>'" as
+    /// SQL Server does for `SELECT 1 > 0`.
     pub(crate) fn expr(&mut self) -> Result<Expr, SqlError> {
-        self.expr_prec(PREC_OR)
+        self.expr_prec(PREC_OR, false)
+    }
+
+    /// A search condition or a scalar; see [`Parser::condition`].
+    pub(crate) fn boolean_expr(&mut self) -> Result<Expr, SqlError> {
+        self.expr_prec(PREC_OR, true)
+    }
+
+    /// A scalar operand without comparisons or boolean operators.
+    pub(crate) fn expr_prec_add(&mut self) -> Result<Expr, SqlError> {
+        self.expr_prec(PREC_ADD, false)
     }
 
     /// A comma-separated list of expressions.
@@ -33,15 +51,19 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn expr_prec(&mut self, min: u8) -> Result<Expr, SqlError> {
+    fn expr_prec(&mut self, min: u8, bool_ok: bool) -> Result<Expr, SqlError> {
         self.enter()?;
-        let r = self.expr_prec_inner(min);
+        // Operators chained at one level (`a + b + c ...`) deepen the tree
+        // without recursion here; what this call adds is undone on return.
+        let spine = self.spine;
+        let r = self.expr_prec_inner(min, bool_ok);
+        self.spine = spine;
         self.leave();
         r
     }
 
-    fn expr_prec_inner(&mut self, min: u8) -> Result<Expr, SqlError> {
-        let mut left = self.prefix()?;
+    fn expr_prec_inner(&mut self, min: u8, bool_ok: bool) -> Result<Expr, SqlError> {
+        let mut left = self.prefix(bool_ok)?;
         loop {
             let t = self.peek();
             let (prec, op) = match &t.kind {
@@ -89,14 +111,22 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Ok(left),
             };
-            if prec < min {
+            if prec < min || (prec <= PREC_CMP && !bool_ok) {
                 return Ok(left);
+            }
+            self.spine += 1;
+            if self.spine > MAX_CHAIN {
+                let mut e = stack_limit_reached();
+                e.line = self.peek().line;
+                return Err(e);
             }
             left = match op {
                 Some(op) => {
                     self.advance();
                     // Left-associative: the right side binds one level tighter.
-                    let right = self.expr_prec(prec + 1)?;
+                    // AND/OR combine conditions; every other operator takes scalars.
+                    let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
+                    let right = self.expr_prec(prec + 1, logical)?;
                     Expr::Binary {
                         left: Box::new(left),
                         op,
@@ -122,7 +152,7 @@ impl<'a> Parser<'a> {
         if self.eat_kw("IN") {
             self.expect_sym(Sym::LParen)?;
             if self.is_query_start() {
-                let q = self.query()?;
+                let q = self.subquery()?;
                 self.expect_sym(Sym::RParen)?;
                 return Ok(Expr::InSubquery {
                     expr: Box::new(left),
@@ -139,9 +169,9 @@ impl<'a> Parser<'a> {
             });
         }
         if self.eat_kw("BETWEEN") {
-            let low = self.expr_prec(PREC_ADD)?;
+            let low = self.expr_prec(PREC_ADD, false)?;
             self.expect_kw("AND")?;
-            let high = self.expr_prec(PREC_ADD)?;
+            let high = self.expr_prec(PREC_ADD, false)?;
             return Ok(Expr::Between {
                 expr: Box::new(left),
                 low: Box::new(low),
@@ -150,9 +180,9 @@ impl<'a> Parser<'a> {
             });
         }
         if self.eat_kw("LIKE") {
-            let pattern = self.expr_prec(PREC_ADD)?;
+            let pattern = self.expr_prec(PREC_ADD, false)?;
             let escape = if self.eat_kw("ESCAPE") {
-                Some(Box::new(self.expr_prec(PREC_ADD)?))
+                Some(Box::new(self.expr_prec(PREC_ADD, false)?))
             } else {
                 None
             };
@@ -166,8 +196,14 @@ impl<'a> Parser<'a> {
         Err(self.error_here())
     }
 
-    fn prefix(&mut self) -> Result<Expr, SqlError> {
+    fn prefix(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         let t = self.peek();
+        if !bool_ok && matches!(t.kind, TokKind::Word) {
+            let w = self.text(t);
+            if w.eq_ignore_ascii_case("NOT") || w.eq_ignore_ascii_case("EXISTS") {
+                return Err(self.error_here());
+            }
+        }
         match &t.kind {
             TokKind::Sym(Sym::Minus) | TokKind::Sym(Sym::Plus) | TokKind::Sym(Sym::Tilde) => {
                 let op = match t.kind {
@@ -176,7 +212,7 @@ impl<'a> Parser<'a> {
                     _ => UnaryOp::BitNot,
                 };
                 self.advance();
-                let e = self.expr_prec(PREC_UNARY)?;
+                let e = self.expr_prec(PREC_UNARY, false)?;
                 Ok(Expr::Unary {
                     op,
                     expr: Box::new(e),
@@ -184,7 +220,7 @@ impl<'a> Parser<'a> {
             }
             TokKind::Word if self.text(t).eq_ignore_ascii_case("NOT") => {
                 self.advance();
-                let e = self.expr_prec(PREC_NOT)?;
+                let e = self.expr_prec(PREC_NOT, true)?;
                 Ok(match e {
                     Expr::Exists { subquery, negated } => Expr::Exists {
                         subquery,
@@ -196,12 +232,13 @@ impl<'a> Parser<'a> {
                     },
                 })
             }
-            _ => self.primary(),
+            _ => self.primary(bool_ok),
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, SqlError> {
-        let t = self.peek().clone();
+    /// One operand; `bool_ok` is passed into parentheses.
+    pub(crate) fn primary(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
+        let t = *self.peek();
         let text = self.text(&t);
         let lit = |l: Literal| Ok(Expr::Literal(l));
         match &t.kind {
@@ -226,16 +263,16 @@ impl<'a> Parser<'a> {
                     digits.to_string()
                 }))
             }
-            TokKind::Str { value, national } => {
+            TokKind::Str { national } => {
                 self.advance();
                 lit(Literal::String {
-                    value: value.clone(),
+                    value: string_value(text),
                     national: *national,
                 })
             }
-            TokKind::Binary(b) => {
+            TokKind::Binary => {
                 self.advance();
-                lit(Literal::Binary(b.clone()))
+                lit(Literal::Binary(binary_value(text)))
             }
             TokKind::Variable => {
                 self.advance();
@@ -246,33 +283,41 @@ impl<'a> Parser<'a> {
                 Ok(Expr::Global(text[2..].to_ascii_uppercase()))
             }
             TokKind::Sym(Sym::LParen) => {
+                // The depth guard of `expr`/`query` inside covers this level.
                 self.advance();
-                self.enter()?;
-                let r = self.paren_expr();
-                self.leave();
-                r
+                self.paren_expr(bool_ok)
             }
-            TokKind::QuotedIdent(_) => self.name_expr(),
+            TokKind::QuotedIdent => self.name_expr(),
             TokKind::Word => self.word_expr(text),
             _ => Err(self.error_at(&t)),
         }
     }
 
     /// After `(`: a subquery or a parenthesised expression.
-    fn paren_expr(&mut self) -> Result<Expr, SqlError> {
+    fn paren_expr(&mut self, bool_ok: bool) -> Result<Expr, SqlError> {
         if self.is_query_start() {
-            let q = self.query()?;
+            let q = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             return Ok(Expr::Subquery(Box::new(q)));
         }
-        let e = self.expr()?;
+        let e = self.expr_prec(PREC_OR, bool_ok)?;
         self.expect_sym(Sym::RParen)?;
         Ok(Expr::Nested(Box::new(e)))
     }
 
     fn word_expr(&mut self, text: &str) -> Result<Expr, SqlError> {
-        let upper = text.to_ascii_uppercase();
-        match upper.as_str() {
+        // Upper-case into a stack buffer: this runs for every column name, and
+        // no special word is longer than the buffer.
+        let mut buf = [0u8; 24];
+        let upper: &str = match buf.get_mut(..text.len()) {
+            Some(b) => {
+                b.copy_from_slice(text.as_bytes());
+                b.make_ascii_uppercase();
+                std::str::from_utf8(b).unwrap_or("")
+            }
+            None => "",
+        };
+        match upper {
             "NULL" => {
                 self.advance();
                 Ok(Expr::Literal(Literal::Null))
@@ -324,7 +369,7 @@ impl<'a> Parser<'a> {
             "EXISTS" => {
                 self.advance();
                 self.expect_sym(Sym::LParen)?;
-                let q = self.query()?;
+                let q = self.subquery()?;
                 self.expect_sym(Sym::RParen)?;
                 Ok(Expr::Exists {
                     subquery: Box::new(q),
@@ -336,13 +381,13 @@ impl<'a> Parser<'a> {
                 if self.is_sym_at(1, Sym::LParen) =>
             {
                 self.advance();
-                self.function_call(upper)
+                self.function_call(upper.to_string())
             }
             // Niladic functions, called without parentheses.
             "CURRENT_TIMESTAMP" | "CURRENT_USER" | "SESSION_USER" | "SYSTEM_USER" | "USER" => {
                 self.advance();
                 Ok(Expr::Function {
-                    name: upper,
+                    name: upper.to_string(),
                     args: Vec::new(),
                     distinct: false,
                     star: false,
@@ -387,7 +432,16 @@ impl<'a> Parser<'a> {
             } else {
                 self.eat_kw("ALL");
             }
-            args = self.expr_list()?;
+            if name == "IIF" {
+                // IIF(condition, a, b) (logical-functions-iif-transact-sql.md).
+                args.push(self.condition()?);
+                self.expect_sym(Sym::Comma)?;
+                args.push(self.expr()?);
+                self.expect_sym(Sym::Comma)?;
+                args.push(self.expr()?);
+            } else {
+                args = self.expr_list()?;
+            }
         }
         self.expect_sym(Sym::RParen)?;
         let over = if self.is_kw("OVER") {
@@ -458,7 +512,12 @@ impl<'a> Parser<'a> {
         };
         let mut branches = Vec::new();
         while self.eat_kw("WHEN") {
-            let w = self.expr()?;
+            // A searched CASE tests conditions; a simple one compares values.
+            let w = if operand.is_none() {
+                self.condition()?
+            } else {
+                self.expr()?
+            };
             self.expect_kw("THEN")?;
             let r = self.expr()?;
             branches.push((w, r));
@@ -482,10 +541,19 @@ impl<'a> Parser<'a> {
     /// A type name with optional `(n)`, `(max)` or `(p, s)`
     /// (docs/t-sql/data-types/data-types-transact-sql.md).
     pub(crate) fn data_type(&mut self) -> Result<DataType, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         let mut name = match &t.kind {
+            // Reserved words are no type names, but for the first word of
+            // `DOUBLE PRECISION` and `NATIONAL CHAR[ACTER] [VARYING]`.
+            TokKind::Word
+                if is_reserved(self.text(&t))
+                    && !self.is_kw("DOUBLE")
+                    && !self.is_kw("NATIONAL") =>
+            {
+                return Err(self.error_at(&t));
+            }
             TokKind::Word => self.text(&t).to_ascii_lowercase(),
-            TokKind::QuotedIdent(s) => s.to_ascii_lowercase(),
+            TokKind::QuotedIdent => quoted_ident_value(self.text(&t)).to_ascii_lowercase(),
             _ => return Err(self.error_at(&t)),
         };
         self.advance();
@@ -522,7 +590,7 @@ impl<'a> Parser<'a> {
         if self.is_sym(Sym::LParen) {
             self.advance();
             loop {
-                let a = self.peek().clone();
+                let a = *self.peek();
                 match a.kind {
                     TokKind::Word if self.text(&a).eq_ignore_ascii_case("MAX") => {
                         self.advance();

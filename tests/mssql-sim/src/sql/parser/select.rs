@@ -10,7 +10,7 @@ use crate::sql::ast::{
     Cte, Expr, Join, JoinKind, Query, Select, SelectItem, SetExpr, SetOperator, TableFactor,
     TableWithJoins, Top,
 };
-use crate::sql::lexer::{is_reserved, Sym, TokKind};
+use crate::sql::lexer::{is_reserved, string_value, Sym, TokKind};
 
 impl<'a> Parser<'a> {
     /// Whether the current token begins a query (`SELECT`, `WITH` or a
@@ -25,6 +25,25 @@ impl<'a> Parser<'a> {
             n += 1;
         }
         n > 0 && self.is_kw_at(n, "SELECT")
+    }
+
+    /// A query nested in an expression, a derived table or a CTE: ORDER BY
+    /// needs TOP or OFFSET there (error 1033; select-order-by-clause-transact-sql.md).
+    pub(crate) fn subquery(&mut self) -> Result<Query, SqlError> {
+        let line = self.peek().line;
+        let q = self.query()?;
+        let has_top = matches!(&q.body, SetExpr::Select(s) if s.top.is_some());
+        if !q.order_by.is_empty() && q.offset.is_none() && !has_top {
+            let mut e = SqlError::new(
+                1033,
+                15,
+                1,
+                "The ORDER BY clause is invalid in views, inline functions, derived tables, subqueries, and common table expressions, unless TOP, OFFSET or FOR XML is also specified.",
+            );
+            e.line = line;
+            return Err(e);
+        }
+        Ok(q)
     }
 
     /// `[WITH ctes] body [ORDER BY ...] [OFFSET n ROWS [FETCH NEXT m ROWS ONLY]] [OPTION (...)]`
@@ -103,7 +122,7 @@ impl<'a> Parser<'a> {
             };
             self.expect_kw("AS")?;
             self.expect_sym(Sym::LParen)?;
-            let query = self.query()?;
+            let query = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             out.push(Cte {
                 name,
@@ -174,17 +193,33 @@ impl<'a> Parser<'a> {
             false
         };
         let top = self.top()?;
+        let items_line = self.peek().line;
         let items = self.select_items()?;
+        let assigns = items
+            .iter()
+            .filter(|i| matches!(i, SelectItem::Assign { .. }))
+            .count();
+        if assigns > 0 && assigns < items.len() {
+            // Error 141 (database-engine-events-and-errors-0-to-999.md).
+            let mut e = SqlError::new(
+                141,
+                15,
+                1,
+                "A SELECT statement that assigns a value to a variable must not be combined with data-retrieval operations.",
+            );
+            e.line = items_line;
+            return Err(e);
+        }
         if self.is_kw("INTO") {
             return Err(self.unsupported("SELECT ... INTO"));
         }
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
         let selection = if self.eat_kw("WHERE") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -198,7 +233,7 @@ impl<'a> Parser<'a> {
             group_by = self.expr_list()?;
         }
         let having = if self.eat_kw("HAVING") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -225,7 +260,7 @@ impl<'a> Parser<'a> {
             e
         } else {
             // `TOP 10`: only a constant is allowed without parentheses.
-            let t = self.peek().clone();
+            let t = *self.peek();
             match t.kind {
                 TokKind::Integer | TokKind::Decimal | TokKind::Float | TokKind::Variable => {
                     self.primary_for_top()?
@@ -307,7 +342,7 @@ impl<'a> Parser<'a> {
             }
             if self.is_sym_at(n, Sym::Dot) && self.is_sym_at(n + 1, Sym::Star) {
                 let mut last = String::new();
-                for _ in 0..(n + 1) / 2 {
+                for _ in 0..n.div_ceil(2) {
                     last = self.ident()?;
                     self.eat_sym(Sym::Dot);
                 }
@@ -316,9 +351,7 @@ impl<'a> Parser<'a> {
             }
         }
         let expr = self.expr()?;
-        let alias = if self.eat_kw("AS") {
-            Some(self.alias_token()?)
-        } else if self.is_implicit_alias() {
+        let alias = if self.eat_kw("AS") || self.is_implicit_alias() {
             Some(self.alias_token()?)
         } else {
             None
@@ -328,10 +361,9 @@ impl<'a> Parser<'a> {
 
     /// An identifier or `'string'` used as a column alias.
     fn alias_token(&mut self) -> Result<String, SqlError> {
-        if let TokKind::Str { value, .. } = &self.peek().kind {
-            let v = value.clone();
-            self.advance();
-            return Ok(v);
+        if let TokKind::Str { .. } = self.peek().kind {
+            let t = self.advance();
+            return Ok(string_value(self.text(&t)));
         }
         self.ident()
     }
@@ -340,7 +372,7 @@ impl<'a> Parser<'a> {
     /// start a statement, a delimited identifier or a string.
     fn is_implicit_alias(&self) -> bool {
         match &self.peek().kind {
-            TokKind::QuotedIdent(_) | TokKind::Str { .. } => true,
+            TokKind::QuotedIdent | TokKind::Str { .. } => true,
             TokKind::Word => self.is_ident() && !self.at_statement_start() && !self.is_kw("OFFSET"),
             _ => false,
         }
@@ -352,7 +384,7 @@ impl<'a> Parser<'a> {
             return Ok(Some(self.ident()?));
         }
         let ok = match &self.peek().kind {
-            TokKind::QuotedIdent(_) => true,
+            TokKind::QuotedIdent => true,
             TokKind::Word => {
                 self.is_ident()
                     && !self.at_statement_start()
@@ -378,8 +410,35 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Whether the `(` here opens a table hint list written without WITH
+    /// (hints from docs/t-sql/queries/hints-transact-sql-table.md).
+    fn is_legacy_hint_list(&self) -> bool {
+        const HINTS: &[&str] = &[
+            "NOLOCK",
+            "HOLDLOCK",
+            "UPDLOCK",
+            "ROWLOCK",
+            "PAGLOCK",
+            "TABLOCK",
+            "TABLOCKX",
+            "XLOCK",
+            "READPAST",
+            "READCOMMITTED",
+            "READCOMMITTEDLOCK",
+            "READUNCOMMITTED",
+            "REPEATABLEREAD",
+            "SERIALIZABLE",
+            "NOWAIT",
+            "INDEX",
+            "FORCESEEK",
+            "FORCESCAN",
+            "NOEXPAND",
+        ];
+        HINTS.iter().any(|h| self.is_kw_at(1, h))
+    }
+
     /// `FROM a JOIN b ON ..., c`
-    pub(crate) fn from_list(&mut self) -> Result<Vec<TableWithJoins>, SqlError> {
+    pub(crate) fn table_sources(&mut self) -> Result<Vec<TableWithJoins>, SqlError> {
         let mut out = Vec::new();
         loop {
             out.push(self.table_with_joins()?);
@@ -427,7 +486,7 @@ impl<'a> Parser<'a> {
                 None
             } else {
                 self.expect_kw("ON")?;
-                Some(self.expr()?)
+                Some(self.condition()?)
             };
             joins.push(Join { kind, relation, on });
         }
@@ -464,7 +523,7 @@ impl<'a> Parser<'a> {
             if !self.is_query_start() {
                 return Err(self.unsupported("parenthesised joins"));
             }
-            let q = self.query()?;
+            let q = self.subquery()?;
             self.expect_sym(Sym::RParen)?;
             let (alias, columns) = self.required_alias_with_columns()?;
             return Ok(TableFactor::Derived {
@@ -482,7 +541,10 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("table variables"));
         }
         let name = self.object_name()?;
-        if self.is_sym(Sym::LParen) {
+        if self.is_sym(Sym::LParen) && self.is_legacy_hint_list() {
+            // `t (NOLOCK)`: table hints without WITH (deprecated, still accepted).
+            self.skip_parens()?;
+        } else if self.is_sym(Sym::LParen) {
             return Err(self.unsupported("table-valued functions"));
         }
         self.table_hints()?;
@@ -527,10 +589,8 @@ impl<'a> Parser<'a> {
         if self.eat_kw("CHANGES") {
             let table = self.object_name()?;
             self.expect_sym(Sym::Comma)?;
-            let since = self.expr()?;
-            if self.eat_sym(Sym::Comma) {
-                self.expect_kw("FORCESEEK")?;
-            }
+            let since = self.changetable_version_arg()?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableChanges {
@@ -547,6 +607,7 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let key_values = self.expr_list()?;
             self.expect_sym(Sym::RParen)?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableVersion {
@@ -559,13 +620,59 @@ impl<'a> Parser<'a> {
         Err(self.error_here())
     }
 
-    /// CHANGETABLE requires an alias (changetable-transact-sql.md: "table_alias
-    /// ... is required"); without one SQL Server stops at the next token.
-    fn changetable_alias(&mut self) -> Result<String, SqlError> {
-        match self.table_alias()? {
-            Some(a) => Ok(a),
-            None => Err(self.error_here()),
+    /// `last_sync_version`: "a nullable bigint scalar value. An expression
+    /// will cause a syntax error" (changetable-transact-sql.md), so only a
+    /// variable, an integer or NULL is accepted.
+    fn changetable_version_arg(&mut self) -> Result<Expr, SqlError> {
+        let t = *self.peek();
+        let ok = match t.kind {
+            TokKind::Variable | TokKind::Integer => true,
+            TokKind::Word => self.is_kw("NULL"),
+            _ => false,
+        };
+        if !ok {
+            return Err(self.error_at(&t));
         }
+        let e = self.primary(false)?;
+        // Anything but the end of the argument means it was an expression.
+        if !self.is_sym(Sym::Comma) && !self.is_sym(Sym::RParen) {
+            return Err(self.error_here());
+        }
+        if !matches!(e, Expr::Variable(_) | Expr::Literal(_)) {
+            return Err(self.error_at(&t));
+        }
+        Ok(e)
+    }
+
+    /// `, FORCESEEK`: accepted, ignored (the stand-in has no plans).
+    fn changetable_forceseek(&mut self) -> Result<(), SqlError> {
+        if self.eat_sym(Sym::Comma) {
+            self.expect_kw("FORCESEEK")?;
+        }
+        Ok(())
+    }
+
+    /// CHANGETABLE requires an alias (changetable-transact-sql.md); without
+    /// one SQL Server raises 22104.
+    fn changetable_alias(&mut self) -> Result<String, SqlError> {
+        let alias = match self.table_alias()? {
+            Some(a) => a,
+            None => {
+                // Error 22104 (errors 22000-22999 of the engine error list).
+                let mut e = SqlError::new(
+                    22104,
+                    16,
+                    1,
+                    "A table returned by the CHANGETABLE function must be aliased.",
+                );
+                e.line = self.named_line();
+                return Err(e);
+            }
+        };
+        if self.is_sym(Sym::LParen) {
+            return Err(self.unsupported("column aliases on CHANGETABLE"));
+        }
+        Ok(alias)
     }
 
     /// A reserved word check for callers outside this module.

@@ -3,13 +3,11 @@
 //!
 //! docs/t-sql/language-elements/{begin-end,if-else,declare-local-variable,set-local-variable,
 //! begin-transaction,commit-transaction,rollback-transaction,save-transaction,print,
-//! throw,raiserror,execute}-transact-sql.md, docs/t-sql/statements/set-*-transact-sql.md.
+//! throw,raiserror,execute}-transact-sql.md. SET statements are in `set.rs`.
 
 use super::Parser;
 use crate::error::SqlError;
-use crate::sql::ast::{
-    BinaryOp, ExecArg, Expr, IsolationLevel, Literal, Located, ObjectName, Statement,
-};
+use crate::sql::ast::{BinaryOp, ExecArg, Expr, Literal, ObjectName, Statement};
 use crate::sql::lexer::{CompoundOp, Sym, TokKind};
 
 /// `a op= b` as `a = a op b`.
@@ -40,7 +38,7 @@ impl<'a> Parser<'a> {
     }
 
     fn statement_inner(&mut self, first_in_batch: bool) -> Result<Statement, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if self.is_sym(Sym::LParen) && self.is_query_start() {
             return Ok(Statement::Query(Box::new(self.query()?)));
         }
@@ -104,9 +102,19 @@ impl<'a> Parser<'a> {
             "THROW" => self.throw(),
             "RAISERROR" => self.raiserror(),
             "END" | "ELSE" => Err(self.error_at(&t)),
-            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "WAITFOR" | "GRANT" | "DENY"
-            | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
-            | "RESTORE" | "KILL" | "CHECKPOINT" => {
+            "WAITFOR" => {
+                self.advance();
+                if !self.eat_kw("DELAY") {
+                    return Err(self.unsupported("WAITFOR other than DELAY"));
+                }
+                Ok(Statement::WaitFor {
+                    delay: self.expr_prec_add()?,
+                })
+            }
+            "WHILE" => self.while_statement(),
+            "BREAK" | "CONTINUE" | "RETURN" => self.jump(&word),
+            "GOTO" | "GRANT" | "DENY" | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH"
+            | "DEALLOCATE" | "BULK" | "BACKUP" | "RESTORE" | "KILL" | "CHECKPOINT" => {
                 Err(self.unsupported_at(&t, &format!("the {word} statement")))
             }
             _ if first_in_batch && self.is_ident() => {
@@ -125,12 +133,15 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let context = self.expr()?;
             self.expect_sym(Sym::RParen)?;
-            let t = self.peek().clone();
+            let t = *self.peek();
             let statement = match self.word_upper().as_deref() {
                 Some("INSERT") => self.insert()?,
                 Some("UPDATE") => self.update()?,
                 Some("DELETE") => self.delete()?,
                 Some("MERGE") => self.merge()?,
+                // Parsed so that the engine can answer 22108 ("cannot be used
+                // with a SELECT statement"), as SQL Server does.
+                Some("SELECT") => Statement::Query(Box::new(self.query()?)),
                 _ => return Err(self.error_at(&t)),
             };
             return Ok(Statement::WithChangeTrackingContext {
@@ -141,9 +152,9 @@ impl<'a> Parser<'a> {
         Ok(Statement::Query(Box::new(self.query()?)))
     }
 
-    /// `BEGIN TRAN[SACTION] [name]` or a `BEGIN ... END` block.
+    /// `BEGIN TRAN[SACTION] [name]`, a `BEGIN ... END` block or TRY/CATCH.
     fn begin(&mut self) -> Result<Statement, SqlError> {
-        let begin = self.advance();
+        self.advance();
         if self.eat_kw("TRAN") || self.eat_kw("TRANSACTION") {
             let name = self.tran_name_opt(false)?;
             if self.is_kw("WITH") && self.is_kw_at(1, "MARK") {
@@ -158,33 +169,13 @@ impl<'a> Parser<'a> {
         if self.is_kw("DISTRIBUTED") {
             return Err(self.unsupported("distributed transactions"));
         }
-        if self.is_kw("TRY")
-            || self.is_kw("CATCH")
-            || self.is_kw("DIALOG")
-            || self.is_kw("CONVERSATION")
-        {
-            return Err(
-                self.unsupported(&format!("BEGIN {}", self.word_upper().unwrap_or_default()))
-            );
+        if self.is_kw("DIALOG") || self.is_kw("CONVERSATION") {
+            return Err(self.unsupported("Service Broker conversations"));
         }
-        let mut body = Vec::new();
-        loop {
-            while self.eat_sym(Sym::Semicolon) {}
-            if self.eat_kw("END") {
-                break;
-            }
-            if self.at_eof() {
-                // SQL Server names the last token of the unterminated block.
-                return Err(self.error_here());
-            }
-            body.push(self.located(false)?);
+        if self.eat_kw("TRY") {
+            return self.try_catch();
         }
-        if body.is_empty() {
-            // `BEGIN END` is a syntax error in SQL Server (near 'END').
-            let _ = begin;
-            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone()));
-        }
-        Ok(Statement::Block(body))
+        Ok(Statement::Block(self.block_body(None)?))
     }
 
     /// The optional name after `TRAN`/`TRANSACTION`/`WORK`; `allow_work`
@@ -217,129 +208,6 @@ impl<'a> Parser<'a> {
         self.ident()
     }
 
-    fn set(&mut self) -> Result<Statement, SqlError> {
-        self.advance();
-        let t = self.peek().clone();
-        if matches!(t.kind, TokKind::Variable) {
-            self.advance();
-            let name = self.text(&t)[1..].to_string();
-            let op = match self.advance().kind {
-                TokKind::Sym(Sym::Eq) => None,
-                TokKind::Sym(Sym::CompoundAssign(op)) => Some(op),
-                _ => return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone())),
-            };
-            let mut value = self.expr()?;
-            if let Some(op) = op {
-                value = compound(Expr::Variable(name.clone()), op, value);
-            }
-            return Ok(Statement::SetVariable { name, value });
-        }
-        let Some(option) = self.word_upper() else {
-            return Err(self.error_at(&t));
-        };
-        match option.as_str() {
-            "IDENTITY_INSERT" => {
-                self.advance();
-                let table = self.object_name()?;
-                let on = self.on_off()?;
-                Ok(Statement::SetIdentityInsert { table, on })
-            }
-            "TRANSACTION" => {
-                self.advance();
-                self.expect_kw("ISOLATION")?;
-                self.expect_kw("LEVEL")?;
-                let level = match self.word_upper().as_deref() {
-                    Some("READ") => {
-                        self.advance();
-                        if self.eat_kw("UNCOMMITTED") {
-                            IsolationLevel::ReadUncommitted
-                        } else {
-                            self.expect_kw("COMMITTED")?;
-                            IsolationLevel::ReadCommitted
-                        }
-                    }
-                    Some("REPEATABLE") => {
-                        self.advance();
-                        self.expect_kw("READ")?;
-                        IsolationLevel::RepeatableRead
-                    }
-                    Some("SERIALIZABLE") => {
-                        self.advance();
-                        IsolationLevel::Serializable
-                    }
-                    Some("SNAPSHOT") => {
-                        self.advance();
-                        IsolationLevel::Snapshot
-                    }
-                    _ => return Err(self.error_here()),
-                };
-                Ok(Statement::SetIsolationLevel(level))
-            }
-            "LOCK_TIMEOUT" => {
-                self.advance();
-                let neg = self.eat_sym(Sym::Minus);
-                let n = self.integer()?;
-                Ok(Statement::SetLockTimeout(if neg { -n } else { n }))
-            }
-            // Options that take a value the stand-in does not model: accepted so
-            // that drivers' connection preambles run (set-textsize-transact-sql.md, ...).
-            "TEXTSIZE" | "DATEFIRST" | "DATEFORMAT" | "LANGUAGE" | "DEADLOCK_PRIORITY"
-            | "CONTEXT_INFO" => {
-                self.advance();
-                let v = self.advance();
-                if matches!(v.kind, TokKind::Eof | TokKind::Sym(_)) {
-                    if matches!(v.kind, TokKind::Sym(Sym::Minus)) {
-                        self.integer()?;
-                    } else {
-                        return Err(self.error_at(&v));
-                    }
-                }
-                Ok(Statement::SetOption { option, on: true })
-            }
-            "ROWCOUNT" => {
-                self.advance();
-                let t = self.peek().clone();
-                if self.integer()? == 0 {
-                    Ok(Statement::SetOption { option, on: false })
-                } else {
-                    Err(self.unsupported_at(&t, "SET ROWCOUNT other than 0"))
-                }
-            }
-            _ => {
-                // `SET opt1, opt2, ... ON|OFF` (set-statements-transact-sql.md).
-                let mut options = Vec::new();
-                loop {
-                    let t = self.peek().clone();
-                    match self.word_upper() {
-                        Some(o) if !matches!(o.as_str(), "ON" | "OFF") => {
-                            self.advance();
-                            options.push((o, t));
-                        }
-                        _ => return Err(self.error_at(&t)),
-                    }
-                    if !self.eat_sym(Sym::Comma) {
-                        break;
-                    }
-                }
-                let on = self.on_off()?;
-                if options.len() == 1 {
-                    let (option, _) = options.swap_remove(0);
-                    return Ok(Statement::SetOption { option, on });
-                }
-                // Several options at once become a block of single SETs.
-                let list = options
-                    .into_iter()
-                    .map(|(option, t)| Located {
-                        line: t.line,
-                        text: format!("SET {option} {}", if on { "ON" } else { "OFF" }),
-                        stmt: Statement::SetOption { option, on },
-                    })
-                    .collect();
-                Ok(Statement::Block(list))
-            }
-        }
-    }
-
     pub(crate) fn on_off(&mut self) -> Result<bool, SqlError> {
         if self.eat_kw("ON") {
             Ok(true)
@@ -352,7 +220,7 @@ impl<'a> Parser<'a> {
 
     /// An unsigned integer literal.
     pub(crate) fn integer(&mut self) -> Result<i64, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if let TokKind::Integer = t.kind {
             if let Ok(n) = self.text(&t).parse::<i64>() {
                 self.advance();
@@ -367,7 +235,7 @@ impl<'a> Parser<'a> {
         self.advance();
         let mut out = Vec::new();
         loop {
-            let t = self.peek().clone();
+            let t = *self.peek();
             if !matches!(t.kind, TokKind::Variable) {
                 if self.is_ident() && self.is_kw_at(1, "CURSOR") {
                     return Err(self.unsupported("cursors"));
@@ -422,9 +290,6 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("EXEC @variable"));
         }
         let procedure = self.object_name()?;
-        if self.is_sym(Sym::Semicolon) {
-            // `proc;1` numbered procedures are not modelled; the `;` ends it.
-        }
         let mut args = Vec::new();
         if self.exec_arg_start() {
             loop {
@@ -460,7 +325,7 @@ impl<'a> Parser<'a> {
             name = Some(self.text(&t)[1..].to_string());
             self.advance();
         }
-        let t = self.peek().clone();
+        let t = *self.peek();
         let value = match &t.kind {
             // A bare word is a character string (`EXEC sp_help Orders`).
             TokKind::Word if !self.current_is_reserved() && !self.is_sym_at(1, Sym::Dot) => {
@@ -480,32 +345,11 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// `IF cond stmt [ELSE stmt]`
-    fn if_statement(&mut self) -> Result<Statement, SqlError> {
-        self.advance();
-        let condition = self.expr()?;
-        let then = self.statement(false)?;
-        // A `;` may end the THEN statement before ELSE.
-        let save = self.pos;
-        while self.eat_sym(Sym::Semicolon) {}
-        let otherwise = if self.eat_kw("ELSE") {
-            Some(Box::new(self.statement(false)?))
-        } else {
-            self.pos = save;
-            None
-        };
-        Ok(Statement::If {
-            condition,
-            then: Box::new(then),
-            otherwise,
-        })
-    }
-
     /// `THROW number, message, state` (throw-transact-sql.md).
     fn throw(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        if self.is_sym(Sym::Semicolon) || self.at_eof() {
-            return Err(self.unsupported("THROW without arguments (rethrow)"));
+        if self.is_sym(Sym::Semicolon) || self.at_eof() || self.is_kw("END") {
+            return self.rethrow();
         }
         let number = self.expr()?;
         self.expect_sym(Sym::Comma)?;

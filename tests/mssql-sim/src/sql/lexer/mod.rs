@@ -10,6 +10,10 @@
 //! source: the parser compares them case-insensitively without allocating,
 //! which keeps a 2000-parameter statement cheap to tokenize.
 
+mod reserved;
+
+pub use reserved::is_reserved;
+
 use crate::error::SqlError;
 
 /// Punctuation and operators.
@@ -57,18 +61,21 @@ pub enum CompoundOp {
     BitXor,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A token's kind; its text is the source range (values with escapes are
+/// decoded on demand by [`quoted_ident_value`], [`string_value`] and
+/// [`binary_value`], so tokens are `Copy` and the parser never clones heap data).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TokKind {
     /// A keyword or regular identifier (also `#temp`, `$action`); text in the source range.
     Word,
-    /// `[x]` or `"x"`, escapes undone.
-    QuotedIdent(String),
+    /// `[x]` or `"x"`; the source range includes the delimiters.
+    QuotedIdent,
     /// `@name`; the source range includes the `@`.
     Variable,
     /// `@@NAME`; the source range includes the `@@`.
     Global,
+    /// `'x'` or `N'x'`; the source range includes the prefix and quotes.
     Str {
-        value: String,
         national: bool,
     },
     Integer,
@@ -76,12 +83,13 @@ pub enum TokKind {
     Float,
     /// `$12.34`; the source range includes the `$`.
     Money,
-    Binary(Vec<u8>),
+    /// `0x0A0B`; the source range includes the `0x`.
+    Binary,
     Sym(Sym),
     Eof,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Token {
     pub kind: TokKind,
     /// Byte range in the batch text.
@@ -110,6 +118,18 @@ fn at_line(mut e: SqlError, line: i32) -> SqlError {
     e.line = line;
     e
 }
+
+/// `is_ident_continue` for ASCII bytes, as a table: the lexer's hottest loop.
+const ASCII_IDENT_CONTINUE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b'@' | b'$');
+        i += 1;
+    }
+    t
+};
 
 fn is_ident_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || c == '#'
@@ -143,12 +163,19 @@ impl<'a> Lexer<'a> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.src.get(self.pos..).and_then(|s| s.chars().next())
+        match self.bytes.get(self.pos) {
+            // ASCII fast path: no UTF-8 decoding for almost all input.
+            Some(&b) if b < 0x80 => Some(b as char),
+            Some(_) => self.src.get(self.pos..).and_then(|s| s.chars().next()),
+            None => None,
+        }
     }
 
     fn run(mut self) -> Result<Vec<Token>, SqlError> {
-        // A rough guess: one token per 4 bytes avoids most regrowth.
-        let mut out = Vec::with_capacity(self.src.len() / 4 + 1);
+        // A rough guess: one token per 4 bytes avoids most regrowth; capped,
+        // as one long string literal would otherwise reserve memory for
+        // millions of tokens that never come.
+        let mut out = Vec::with_capacity((self.src.len() / 4 + 1).min(1 << 16));
         loop {
             self.skip_trivia()?;
             let start = self.pos;
@@ -230,31 +257,30 @@ impl<'a> Lexer<'a> {
         match c {
             '\'' => {
                 self.pos += 1;
-                let value = self.quoted(b'\'', b'\'')?;
-                Ok(TokKind::Str {
-                    value,
-                    national: false,
-                })
+                self.quoted(b'\'')?;
+                Ok(TokKind::Str { national: false })
             }
             'N' | 'n' if self.peek_byte(1) == Some(b'\'') => {
                 self.pos += 2;
-                let value = self.quoted(b'\'', b'\'')?;
-                Ok(TokKind::Str {
-                    value,
-                    national: true,
-                })
+                self.quoted(b'\'')?;
+                Ok(TokKind::Str { national: true })
             }
             '[' => {
                 self.pos += 1;
-                Ok(TokKind::QuotedIdent(self.quoted(b']', b']')?))
+                self.quoted(b']')?;
+                Ok(TokKind::QuotedIdent)
             }
             '"' => {
                 self.pos += 1;
-                Ok(TokKind::QuotedIdent(self.quoted(b'"', b'"')?))
+                self.quoted(b'"')?;
+                Ok(TokKind::QuotedIdent)
             }
             '0' if matches!(self.peek_byte(1), Some(b'x' | b'X')) => {
                 self.pos += 2;
-                Ok(self.binary())
+                while matches!(self.peek_byte(0), Some(b) if b.is_ascii_hexdigit()) {
+                    self.pos += 1;
+                }
+                Ok(TokKind::Binary)
             }
             '0'..='9' => Ok(self.number()),
             '.' if matches!(self.peek_byte(1), Some(b'0'..=b'9')) => Ok(self.number()),
@@ -294,6 +320,15 @@ impl<'a> Lexer<'a> {
     }
 
     fn word_rest(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if b >= 0x80 {
+                break;
+            }
+            if !ASCII_IDENT_CONTINUE[b as usize] {
+                return;
+            }
+            self.pos += 1;
+        }
         while let Some(c) = self.peek_char() {
             if !is_ident_continue(c) {
                 break;
@@ -302,24 +337,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Reads up to the closing `close`, a doubled `close` standing for one.
-    /// `self.pos` is just past the opening quote.
-    fn quoted(&mut self, close: u8, _escape: u8) -> Result<String, SqlError> {
+    /// Skips to just past the closing `close`, a doubled `close` standing for
+    /// one. `self.pos` is just past the opening quote.
+    fn quoted(&mut self, close: u8) -> Result<(), SqlError> {
         let line = self.line;
-        let mut out = String::new();
-        let mut seg_start = self.pos;
+        let start = self.pos;
         loop {
             // Scan bytes: the delimiters are ASCII so UTF-8 boundaries are kept.
             match self.peek_byte(0) {
                 Some(b) if b == close => {
-                    out.push_str(&self.src[seg_start..self.pos]);
                     if self.peek_byte(1) == Some(close) {
-                        out.push(close as char);
                         self.pos += 2;
-                        seg_start = self.pos;
                     } else {
                         self.pos += 1;
-                        return Ok(out);
+                        return Ok(());
                     }
                 }
                 Some(b'\n') => {
@@ -328,32 +359,11 @@ impl<'a> Lexer<'a> {
                 }
                 Some(_) => self.pos += 1,
                 None => {
-                    out.push_str(&self.src[seg_start..]);
-                    return Err(at_line(unclosed_quote(&out), line));
+                    let rest = undouble(&self.src[start..], close as char);
+                    return Err(at_line(unclosed_quote(&rest), line));
                 }
             }
         }
-    }
-
-    /// `0x` followed by hex digits; an odd count gets a leading zero, as SQL
-    /// Server reads `0x1` as `0x01`.
-    fn binary(&mut self) -> TokKind {
-        let start = self.pos;
-        while matches!(self.peek_byte(0), Some(b) if b.is_ascii_hexdigit()) {
-            self.pos += 1;
-        }
-        let digits = &self.bytes[start..self.pos];
-        let mut out = Vec::with_capacity(digits.len() / 2 + 1);
-        let mut iter = digits.iter().map(|b| hex_val(*b));
-        if digits.len() % 2 == 1 {
-            if let Some(lo) = iter.next() {
-                out.push(lo);
-            }
-        }
-        while let (Some(hi), Some(lo)) = (iter.next(), iter.next()) {
-            out.push(hi << 4 | lo);
-        }
-        TokKind::Binary(out)
     }
 
     fn digits(&mut self) -> usize {
@@ -444,6 +454,51 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// `raw` with each doubled quote `q` (`'`, `]` or `"`) made single.
+fn undouble(raw: &str, q: char) -> String {
+    let (two, one) = match q {
+        ']' => ("]]", "]"),
+        '"' => ("\"\"", "\""),
+        _ => ("''", "'"),
+    };
+    if !raw.contains(two) {
+        return raw.to_string();
+    }
+    raw.replace(two, one)
+}
+
+/// The identifier of a `[x]` or `"x"` token's text.
+pub fn quoted_ident_value(raw: &str) -> String {
+    let close = if raw.starts_with('[') { ']' } else { '"' };
+    undouble(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""), close)
+}
+
+/// The value of a `'x'` or `N'x'` token's text.
+pub fn string_value(raw: &str) -> String {
+    let inner = raw.strip_prefix(['N', 'n']).unwrap_or(raw);
+    undouble(
+        inner.get(1..inner.len().saturating_sub(1)).unwrap_or(""),
+        '\'',
+    )
+}
+
+/// The bytes of a `0x...` token's text; an odd digit count gets a leading
+/// zero, as SQL Server reads `0x1` as `0x01`.
+pub fn binary_value(raw: &str) -> Vec<u8> {
+    let digits = raw.as_bytes().get(2..).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(digits.len() / 2 + 1);
+    let mut iter = digits.iter().map(|b| hex_val(*b));
+    if digits.len() % 2 == 1 {
+        if let Some(lo) = iter.next() {
+            out.push(lo);
+        }
+    }
+    while let (Some(hi), Some(lo)) = (iter.next(), iter.next()) {
+        out.push(hi << 4 | lo);
+    }
+    out
+}
+
 fn hex_val(b: u8) -> u8 {
     match b {
         b'0'..=b'9' => b - b'0',
@@ -453,321 +508,5 @@ fn hex_val(b: u8) -> u8 {
     }
 }
 
-/// The T-SQL reserved keywords (docs/t-sql/language-elements/reserved-keywords-transact-sql.md).
-/// A reserved word cannot be a regular identifier, and a syntax error at one
-/// is reported as error 156 ("near the keyword") instead of 102.
-pub fn is_reserved(word: &str) -> bool {
-    // Longest reserved keyword is SEMANTICSIMILARITYDETAILSTABLE (30 chars).
-    if word.len() > 30 || word.len() < 2 {
-        return false;
-    }
-    let mut buf = [0u8; 30];
-    let upper = &mut buf[..word.len()];
-    upper.copy_from_slice(word.as_bytes());
-    upper.make_ascii_uppercase();
-    RESERVED.binary_search(&&*upper).is_ok()
-}
-
-/// Sorted (byte order) for binary search; checked by a test.
-const RESERVED: &[&[u8]] = &[
-    b"ADD",
-    b"ALL",
-    b"ALTER",
-    b"AND",
-    b"ANY",
-    b"AS",
-    b"ASC",
-    b"AUTHORIZATION",
-    b"BACKUP",
-    b"BEGIN",
-    b"BETWEEN",
-    b"BREAK",
-    b"BROWSE",
-    b"BULK",
-    b"BY",
-    b"CASCADE",
-    b"CASE",
-    b"CHECK",
-    b"CHECKPOINT",
-    b"CLOSE",
-    b"CLUSTERED",
-    b"COALESCE",
-    b"COLLATE",
-    b"COLUMN",
-    b"COMMIT",
-    b"COMPUTE",
-    b"CONSTRAINT",
-    b"CONTAINS",
-    b"CONTAINSTABLE",
-    b"CONTINUE",
-    b"CONVERT",
-    b"CREATE",
-    b"CROSS",
-    b"CURRENT",
-    b"CURRENT_DATE",
-    b"CURRENT_TIME",
-    b"CURRENT_TIMESTAMP",
-    b"CURRENT_USER",
-    b"CURSOR",
-    b"DATABASE",
-    b"DBCC",
-    b"DEALLOCATE",
-    b"DECLARE",
-    b"DEFAULT",
-    b"DELETE",
-    b"DENY",
-    b"DESC",
-    b"DISK",
-    b"DISTINCT",
-    b"DISTRIBUTED",
-    b"DOUBLE",
-    b"DROP",
-    b"DUMP",
-    b"ELSE",
-    b"END",
-    b"ERRLVL",
-    b"ESCAPE",
-    b"EXCEPT",
-    b"EXEC",
-    b"EXECUTE",
-    b"EXISTS",
-    b"EXIT",
-    b"EXTERNAL",
-    b"FETCH",
-    b"FILE",
-    b"FILLFACTOR",
-    b"FOR",
-    b"FOREIGN",
-    b"FREETEXT",
-    b"FREETEXTTABLE",
-    b"FROM",
-    b"FULL",
-    b"FUNCTION",
-    b"GOTO",
-    b"GRANT",
-    b"GROUP",
-    b"HAVING",
-    b"HOLDLOCK",
-    b"IDENTITY",
-    b"IDENTITYCOL",
-    b"IDENTITY_INSERT",
-    b"IF",
-    b"IN",
-    b"INDEX",
-    b"INNER",
-    b"INSERT",
-    b"INTERSECT",
-    b"INTO",
-    b"IS",
-    b"JOIN",
-    b"KEY",
-    b"KILL",
-    b"LEFT",
-    b"LIKE",
-    b"LINENO",
-    b"LOAD",
-    b"MERGE",
-    b"NATIONAL",
-    b"NOCHECK",
-    b"NONCLUSTERED",
-    b"NOT",
-    b"NULL",
-    b"NULLIF",
-    b"OF",
-    b"OFF",
-    b"OFFSETS",
-    b"ON",
-    b"OPEN",
-    b"OPENDATASOURCE",
-    b"OPENQUERY",
-    b"OPENROWSET",
-    b"OPENXML",
-    b"OPTION",
-    b"OR",
-    b"ORDER",
-    b"OUTER",
-    b"OVER",
-    b"PERCENT",
-    b"PIVOT",
-    b"PLAN",
-    b"PRECISION",
-    b"PRIMARY",
-    b"PRINT",
-    b"PROC",
-    b"PROCEDURE",
-    b"PUBLIC",
-    b"RAISERROR",
-    b"READ",
-    b"READTEXT",
-    b"RECONFIGURE",
-    b"REFERENCES",
-    b"REPLICATION",
-    b"RESTORE",
-    b"RESTRICT",
-    b"RETURN",
-    b"REVERT",
-    b"REVOKE",
-    b"RIGHT",
-    b"ROLLBACK",
-    b"ROWCOUNT",
-    b"ROWGUIDCOL",
-    b"RULE",
-    b"SAVE",
-    b"SCHEMA",
-    b"SECURITYAUDIT",
-    b"SELECT",
-    b"SEMANTICKEYPHRASETABLE",
-    b"SEMANTICSIMILARITYDETAILSTABLE",
-    b"SEMANTICSIMILARITYTABLE",
-    b"SESSION_USER",
-    b"SET",
-    b"SETUSER",
-    b"SHUTDOWN",
-    b"SOME",
-    b"STATISTICS",
-    b"SYSTEM_USER",
-    b"TABLE",
-    b"TABLESAMPLE",
-    b"TEXTSIZE",
-    b"THEN",
-    b"TO",
-    b"TOP",
-    b"TRAN",
-    b"TRANSACTION",
-    b"TRIGGER",
-    b"TRUNCATE",
-    b"TRY_CONVERT",
-    b"TSEQUAL",
-    b"UNION",
-    b"UNIQUE",
-    b"UNPIVOT",
-    b"UPDATE",
-    b"UPDATETEXT",
-    b"USE",
-    b"USER",
-    b"VALUES",
-    b"VARYING",
-    b"VIEW",
-    b"WAITFOR",
-    b"WHEN",
-    b"WHERE",
-    b"WHILE",
-    b"WITH",
-    b"WITHIN",
-    b"WRITETEXT",
-];
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(s: &str) -> Vec<TokKind> {
-        tokenize(s)
-            .map(|t| t.into_iter().map(|t| t.kind).collect())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn reserved_list_is_sorted_and_searchable() {
-        assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
-        assert!(is_reserved("select"));
-        assert!(is_reserved("FrOm"));
-        assert!(is_reserved("IDENTITY_INSERT"));
-        assert!(!is_reserved("CHANGE_TRACKING"));
-        assert!(!is_reserved("GO"));
-        assert!(!is_reserved(""));
-    }
-
-    #[test]
-    fn strings_and_escapes() {
-        assert_eq!(
-            kinds("N'it''s' 'x'"),
-            vec![
-                TokKind::Str {
-                    value: "it's".into(),
-                    national: true
-                },
-                TokKind::Str {
-                    value: "x".into(),
-                    national: false
-                },
-                TokKind::Eof
-            ]
-        );
-        let e = tokenize("SELECT 'abc").unwrap_err();
-        assert_eq!(e.number, 105);
-        assert_eq!(
-            e.message,
-            "Unclosed quotation mark after the character string 'abc'."
-        );
-    }
-
-    #[test]
-    fn identifiers() {
-        assert_eq!(
-            kinds("[My]]Table] \"a\"\"b\""),
-            vec![
-                TokKind::QuotedIdent("My]Table".into()),
-                TokKind::QuotedIdent("a\"b".into()),
-                TokKind::Eof
-            ]
-        );
-        let toks = tokenize("@p1 @@ROWCOUNT #tmp $action").unwrap_or_default();
-        let k: Vec<_> = toks.iter().map(|t| t.kind.clone()).collect();
-        assert_eq!(
-            k,
-            vec![
-                TokKind::Variable,
-                TokKind::Global,
-                TokKind::Word,
-                TokKind::Word,
-                TokKind::Eof
-            ]
-        );
-    }
-
-    #[test]
-    fn numbers_and_binary() {
-        assert_eq!(
-            kinds("42 1.5 .5 1e3 2.5E-2 $12.34 0x0A0b 0x1 0x"),
-            vec![
-                TokKind::Integer,
-                TokKind::Decimal,
-                TokKind::Decimal,
-                TokKind::Float,
-                TokKind::Float,
-                TokKind::Money,
-                TokKind::Binary(vec![0x0a, 0x0b]),
-                TokKind::Binary(vec![0x01]),
-                TokKind::Binary(vec![]),
-                TokKind::Eof
-            ]
-        );
-    }
-
-    #[test]
-    fn comments_and_lines() {
-        let toks = tokenize("a -- x\n/* b /* nested */ still */ c\nd").unwrap_or_default();
-        let lines: Vec<_> = toks.iter().map(|t| t.line).collect();
-        assert_eq!(lines, vec![1, 2, 3, 3]);
-        let e = tokenize("a /* /* */").unwrap_err();
-        assert_eq!(e.number, 113);
-    }
-
-    #[test]
-    fn operators() {
-        assert_eq!(
-            kinds("<> != !< >= += ::"),
-            vec![
-                TokKind::Sym(Sym::NotEq),
-                TokKind::Sym(Sym::NotEq),
-                TokKind::Sym(Sym::NotLt),
-                TokKind::Sym(Sym::GtEq),
-                TokKind::Sym(Sym::CompoundAssign(CompoundOp::Plus)),
-                TokKind::Sym(Sym::DoubleColon),
-                TokKind::Eof
-            ]
-        );
-        assert_eq!(tokenize("SELECT ?").unwrap_err().number, 102);
-    }
-}
+mod tests;
