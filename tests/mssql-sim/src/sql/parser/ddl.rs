@@ -1,0 +1,689 @@
+//! CREATE / DROP / ALTER / TRUNCATE.
+//!
+//! docs/t-sql/statements/{create-table,create-index,create-schema,drop-table,drop-index,
+//! alter-table,alter-database-transact-sql-set-options}-transact-sql.md and
+//! docs/relational-databases/track-changes/enable-and-disable-change-tracking-sql-server.md.
+
+use super::Parser;
+use crate::error::SqlError;
+use crate::sql::ast::{
+    AlterDatabaseAction, AlterTableAction, ColumnDef, ConstraintKind, CreateIndex, CreateTable,
+    ReferentialAction, RetentionUnit, Statement, TableConstraint,
+};
+use crate::sql::lexer::Sym;
+
+/// Error 111: CREATE SCHEMA (like CREATE VIEW/PROCEDURE) must start its batch.
+/// docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md
+pub fn must_be_first(what: &str) -> SqlError {
+    SqlError::new(
+        111,
+        15,
+        1,
+        format!("'{what}' must be the first statement in a query batch."),
+    )
+}
+
+impl<'a> Parser<'a> {
+    pub(crate) fn create(&mut self) -> Result<Statement, SqlError> {
+        let create = self.advance();
+        match self.word_upper().as_deref() {
+            Some("TABLE") => {
+                self.advance();
+                self.create_table()
+            }
+            Some("SCHEMA") => {
+                self.advance();
+                if self.toks.first().map(|t| t.start) != Some(create.start) {
+                    let mut e = must_be_first("CREATE SCHEMA");
+                    e.line = create.line;
+                    return Err(e);
+                }
+                let name = self.ident()?;
+                if self.eat_kw("AUTHORIZATION") {
+                    self.ident()?;
+                }
+                Ok(Statement::CreateSchema(name))
+            }
+            Some("UNIQUE" | "CLUSTERED" | "NONCLUSTERED" | "INDEX") => self.create_index(),
+            Some(other) => {
+                let what = format!("CREATE {other}");
+                Err(self.unsupported(&what))
+            }
+            None => Err(self.error_here()),
+        }
+    }
+
+    /// After `CREATE TABLE`.
+    fn create_table(&mut self) -> Result<Statement, SqlError> {
+        let name = self.object_name()?;
+        if self.is_kw("AS") {
+            return Err(self.unsupported("CREATE TABLE AS (graph/FileTable)"));
+        }
+        self.expect_sym(Sym::LParen)?;
+        let mut columns = Vec::new();
+        let mut constraints = Vec::new();
+        loop {
+            if self.is_table_constraint_start() {
+                constraints.push(self.table_constraint()?);
+            } else if self.is_kw("INDEX") {
+                return Err(self.unsupported("inline INDEX in CREATE TABLE"));
+            } else {
+                columns.push(self.column_def()?);
+            }
+            if !self.eat_sym(Sym::Comma) {
+                break;
+            }
+            // A trailing comma before `)` is accepted by SQL Server.
+            if self.is_sym(Sym::RParen) {
+                break;
+            }
+        }
+        self.expect_sym(Sym::RParen)?;
+        self.storage_options()?;
+        Ok(Statement::CreateTable(Box::new(CreateTable {
+            name,
+            columns,
+            constraints,
+        })))
+    }
+
+    /// `ON [PRIMARY]`, `WITH (...)`, `TEXTIMAGE_ON x`: storage details, ignored.
+    fn storage_options(&mut self) -> Result<(), SqlError> {
+        loop {
+            if self.is_kw("WITH") && self.is_sym_at(1, Sym::LParen) {
+                self.advance();
+                self.skip_parens()?;
+            } else if self.eat_kw("ON") || self.eat_kw("TEXTIMAGE_ON") {
+                // Filegroup or partition scheme (`ps(col)`).
+                if self.eat_kw("DEFAULT") {
+                    continue;
+                }
+                self.ident()?;
+                if self.is_sym(Sym::LParen) {
+                    self.skip_parens()?;
+                }
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    fn is_table_constraint_start(&self) -> bool {
+        self.is_kw("CONSTRAINT")
+            || self.is_kw("PRIMARY")
+            || self.is_kw("UNIQUE")
+            || self.is_kw("FOREIGN")
+            || self.is_kw("CHECK")
+    }
+
+    /// `name type [COLLATE c] [options...]`
+    fn column_def(&mut self) -> Result<ColumnDef, SqlError> {
+        let name = self.ident()?;
+        if self.is_kw("AS") {
+            return Err(self.unsupported("computed columns"));
+        }
+        let data_type = self.data_type()?;
+        let mut col = ColumnDef {
+            name,
+            data_type,
+            nullable: None,
+            identity: None,
+            default: None,
+            constraints: Vec::new(),
+            collation: None,
+        };
+        loop {
+            let Some(w) = self.word_upper() else { break };
+            match w.as_str() {
+                "COLLATE" => {
+                    self.advance();
+                    col.collation = Some(self.ident()?);
+                }
+                "NULL" => {
+                    self.advance();
+                    col.nullable = Some(true);
+                }
+                "NOT" if self.is_kw_at(1, "NULL") => {
+                    self.advance();
+                    self.advance();
+                    col.nullable = Some(false);
+                }
+                "NOT" if self.is_kw_at(1, "FOR") => {
+                    // NOT FOR REPLICATION: replication is not modelled.
+                    self.advance();
+                    self.advance();
+                    self.expect_kw("REPLICATION")?;
+                }
+                "IDENTITY" => {
+                    self.advance();
+                    col.identity = Some(if self.eat_sym(Sym::LParen) {
+                        let seed = self.signed_integer()?;
+                        self.expect_sym(Sym::Comma)?;
+                        let inc = self.signed_integer()?;
+                        self.expect_sym(Sym::RParen)?;
+                        (seed, inc)
+                    } else {
+                        (1, 1)
+                    });
+                }
+                "ROWGUIDCOL" | "SPARSE" => {
+                    self.advance();
+                }
+                "CONSTRAINT" | "DEFAULT" | "PRIMARY" | "UNIQUE" | "REFERENCES" | "FOREIGN"
+                | "CHECK" => {
+                    let cname = if self.eat_kw("CONSTRAINT") {
+                        Some(self.ident()?)
+                    } else {
+                        None
+                    };
+                    if self.eat_kw("DEFAULT") {
+                        col.default = Some(self.expr()?);
+                        if self.is_kw("WITH") && self.is_kw_at(1, "VALUES") {
+                            self.advance();
+                            self.advance();
+                        }
+                        continue;
+                    }
+                    let kind = self.column_constraint(&col.name)?;
+                    col.constraints.push(TableConstraint { name: cname, kind });
+                }
+                _ => break,
+            }
+        }
+        Ok(col)
+    }
+
+    /// An optionally negative integer literal.
+    fn signed_integer(&mut self) -> Result<i64, SqlError> {
+        let neg = self.eat_sym(Sym::Minus);
+        let n = self.integer()?;
+        Ok(if neg { -n } else { n })
+    }
+
+    /// A constraint written on a column: its column list is that column.
+    fn column_constraint(&mut self, column: &str) -> Result<ConstraintKind, SqlError> {
+        let t = self.peek().clone();
+        match self.word_upper().as_deref() {
+            Some("PRIMARY") => {
+                self.advance();
+                self.expect_kw("KEY")?;
+                let clustered = self.clustered_opt(true);
+                self.index_options()?;
+                Ok(ConstraintKind::PrimaryKey {
+                    columns: vec![column.to_string()],
+                    clustered,
+                })
+            }
+            Some("UNIQUE") => {
+                self.advance();
+                self.clustered_opt(false);
+                self.index_options()?;
+                Ok(ConstraintKind::Unique {
+                    columns: vec![column.to_string()],
+                })
+            }
+            Some("FOREIGN" | "REFERENCES") => {
+                if self.eat_kw("FOREIGN") {
+                    self.expect_kw("KEY")?;
+                }
+                self.expect_kw("REFERENCES")?;
+                self.references(vec![column.to_string()])
+            }
+            Some("CHECK") => {
+                self.advance();
+                self.check_body()
+            }
+            _ => Err(self.error_at(&t)),
+        }
+    }
+
+    /// `[CLUSTERED|NONCLUSTERED]`, returning whether clustered.
+    fn clustered_opt(&mut self, default: bool) -> bool {
+        if self.eat_kw("CLUSTERED") {
+            true
+        } else if self.eat_kw("NONCLUSTERED") {
+            false
+        } else {
+            default
+        }
+    }
+
+    /// `WITH (FILLFACTOR = n, ...)` / `ON filegroup` after a key constraint.
+    fn index_options(&mut self) -> Result<(), SqlError> {
+        if self.is_kw("WITH") && self.is_sym_at(1, Sym::LParen) {
+            self.advance();
+            self.skip_parens()?;
+        }
+        if self.is_kw("ON") && (self.is_ident_at(1) || self.is_kw_at(1, "PRIMARY")) {
+            // `ON [PRIMARY]` filegroup, but not `ON DELETE` of a foreign key.
+            if !(self.is_kw_at(1, "DELETE") || self.is_kw_at(1, "UPDATE")) {
+                self.advance();
+                self.advance();
+            }
+        }
+        Ok(())
+    }
+
+    /// `CHECK [NOT FOR REPLICATION] (expr)`
+    fn check_body(&mut self) -> Result<ConstraintKind, SqlError> {
+        if self.eat_kw("NOT") {
+            self.expect_kw("FOR")?;
+            self.expect_kw("REPLICATION")?;
+        }
+        self.expect_sym(Sym::LParen)?;
+        let e = self.expr()?;
+        self.expect_sym(Sym::RParen)?;
+        Ok(ConstraintKind::Check(e))
+    }
+
+    /// After `REFERENCES`: `t [(cols)] [ON DELETE act] [ON UPDATE act]`.
+    fn references(&mut self, columns: Vec<String>) -> Result<ConstraintKind, SqlError> {
+        let ref_table = self.object_name()?;
+        let ref_columns = if self.is_sym(Sym::LParen) {
+            self.paren_ident_list()?
+        } else {
+            Vec::new()
+        };
+        let mut on_delete = ReferentialAction::NoAction;
+        let mut on_update = ReferentialAction::NoAction;
+        while self.is_kw("ON") && (self.is_kw_at(1, "DELETE") || self.is_kw_at(1, "UPDATE")) {
+            self.advance();
+            let is_delete = self.eat_kw("DELETE");
+            if !is_delete {
+                self.advance();
+            }
+            let action = if self.eat_kw("CASCADE") {
+                ReferentialAction::Cascade
+            } else if self.eat_kw("NO") {
+                self.expect_kw("ACTION")?;
+                ReferentialAction::NoAction
+            } else if self.eat_kw("SET") {
+                if self.eat_kw("NULL") {
+                    ReferentialAction::SetNull
+                } else {
+                    self.expect_kw("DEFAULT")?;
+                    ReferentialAction::SetDefault
+                }
+            } else {
+                return Err(self.error_here());
+            };
+            if is_delete {
+                on_delete = action;
+            } else {
+                on_update = action;
+            }
+        }
+        if self.is_kw("NOT") && self.is_kw_at(1, "FOR") {
+            self.advance();
+            self.advance();
+            self.expect_kw("REPLICATION")?;
+        }
+        Ok(ConstraintKind::ForeignKey {
+            columns,
+            ref_table,
+            ref_columns,
+            on_delete,
+            on_update,
+        })
+    }
+
+    /// `[CONSTRAINT name] PRIMARY KEY ... | UNIQUE ... | FOREIGN KEY ... | CHECK ...`
+    /// (table level, also ALTER TABLE ADD).
+    fn table_constraint(&mut self) -> Result<TableConstraint, SqlError> {
+        let name = if self.eat_kw("CONSTRAINT") {
+            Some(self.ident()?)
+        } else {
+            None
+        };
+        let t = self.peek().clone();
+        let kind = match self.word_upper().as_deref() {
+            Some("PRIMARY") => {
+                self.advance();
+                self.expect_kw("KEY")?;
+                let clustered = self.clustered_opt(true);
+                let columns = self.key_column_list()?;
+                self.index_options()?;
+                ConstraintKind::PrimaryKey { columns, clustered }
+            }
+            Some("UNIQUE") => {
+                self.advance();
+                self.clustered_opt(false);
+                let columns = self.key_column_list()?;
+                self.index_options()?;
+                ConstraintKind::Unique { columns }
+            }
+            Some("FOREIGN") => {
+                self.advance();
+                self.expect_kw("KEY")?;
+                let columns = self.paren_ident_list()?;
+                self.expect_kw("REFERENCES")?;
+                self.references(columns)?
+            }
+            Some("CHECK") => {
+                self.advance();
+                self.check_body()?
+            }
+            Some("DEFAULT") => {
+                self.advance();
+                let expr = self.expr()?;
+                self.expect_kw("FOR")?;
+                let column = self.ident()?;
+                ConstraintKind::Default { column, expr }
+            }
+            _ => return Err(self.error_at(&t)),
+        };
+        Ok(TableConstraint { name, kind })
+    }
+
+    /// `(a [ASC|DESC], b ...)` of a key; the order is not kept.
+    fn key_column_list(&mut self) -> Result<Vec<String>, SqlError> {
+        Ok(self
+            .ordered_column_list()?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
+    }
+
+    fn ordered_column_list(&mut self) -> Result<Vec<(String, bool)>, SqlError> {
+        self.expect_sym(Sym::LParen)?;
+        let mut out = Vec::new();
+        loop {
+            let c = self.ident()?;
+            let desc = if self.eat_kw("DESC") {
+                true
+            } else {
+                self.eat_kw("ASC");
+                false
+            };
+            out.push((c, desc));
+            if !self.eat_sym(Sym::Comma) {
+                break;
+            }
+        }
+        self.expect_sym(Sym::RParen)?;
+        Ok(out)
+    }
+
+    /// `CREATE [UNIQUE] [CLUSTERED|NONCLUSTERED] INDEX name ON t (cols) [INCLUDE (...)] [WHERE ...] [WITH (...)] [ON fg]`
+    fn create_index(&mut self) -> Result<Statement, SqlError> {
+        let unique = self.eat_kw("UNIQUE");
+        self.clustered_opt(false);
+        if self.is_kw("COLUMNSTORE") {
+            return Err(self.unsupported("columnstore indexes"));
+        }
+        self.expect_kw("INDEX")?;
+        let name = self.ident()?;
+        self.expect_kw("ON")?;
+        let table = self.object_name()?;
+        let columns = self.ordered_column_list()?;
+        let include = if self.eat_kw("INCLUDE") {
+            self.paren_ident_list()?
+        } else {
+            Vec::new()
+        };
+        let filter = if self.eat_kw("WHERE") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        self.storage_options()?;
+        Ok(Statement::CreateIndex(Box::new(CreateIndex {
+            unique,
+            name,
+            table,
+            columns,
+            include,
+            filter,
+        })))
+    }
+
+    pub(crate) fn drop(&mut self) -> Result<Statement, SqlError> {
+        self.advance();
+        let t = self.peek().clone();
+        match self.word_upper().as_deref() {
+            Some("TABLE") => {
+                self.advance();
+                let if_exists = self.if_exists();
+                let mut names = vec![self.object_name()?];
+                while self.eat_sym(Sym::Comma) {
+                    names.push(self.object_name()?);
+                }
+                Ok(Statement::DropTable { names, if_exists })
+            }
+            Some("INDEX") => {
+                self.advance();
+                let if_exists = self.if_exists();
+                let first = self.object_name()?;
+                if self.eat_kw("ON") {
+                    if first.parts.len() != 1 {
+                        return Err(self.error_at(&t));
+                    }
+                    let table = self.object_name()?;
+                    return Ok(Statement::DropIndex {
+                        name: first.name().to_string(),
+                        table,
+                        if_exists,
+                    });
+                }
+                // Legacy `DROP INDEX t.ix` / `DROP INDEX s.t.ix`.
+                let mut parts = first.parts;
+                if parts.len() < 2 {
+                    return Err(self.error_here());
+                }
+                let name = parts.pop().unwrap_or_default();
+                Ok(Statement::DropIndex {
+                    name,
+                    table: crate::sql::ast::ObjectName { parts },
+                    if_exists,
+                })
+            }
+            Some("SCHEMA") => {
+                self.advance();
+                if self.if_exists() {
+                    return Err(self.unsupported("DROP SCHEMA IF EXISTS"));
+                }
+                Ok(Statement::DropSchema(self.ident()?))
+            }
+            Some(other) => {
+                let what = format!("DROP {other}");
+                Err(self.unsupported(&what))
+            }
+            None => Err(self.error_at(&t)),
+        }
+    }
+
+    fn if_exists(&mut self) -> bool {
+        if self.is_kw("IF") && self.is_kw_at(1, "EXISTS") {
+            self.advance();
+            self.advance();
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn alter(&mut self) -> Result<Statement, SqlError> {
+        self.advance();
+        if self.eat_kw("TABLE") {
+            return self.alter_table();
+        }
+        if self.eat_kw("DATABASE") {
+            return self.alter_database();
+        }
+        let what = format!("ALTER {}", self.word_upper().unwrap_or_default());
+        Err(self.unsupported(&what))
+    }
+
+    fn alter_table(&mut self) -> Result<Statement, SqlError> {
+        let table = self.object_name()?;
+        // `WITH CHECK|NOCHECK ADD CONSTRAINT`: whether existing rows are checked.
+        if self.is_kw("WITH") && (self.is_kw_at(1, "CHECK") || self.is_kw_at(1, "NOCHECK")) {
+            self.advance();
+            self.advance();
+        }
+        let t = self.peek().clone();
+        let action = match self.word_upper().as_deref() {
+            Some("ENABLE") if self.is_kw_at(1, "CHANGE_TRACKING") => {
+                self.advance();
+                self.advance();
+                let mut track_columns_updated = false;
+                if self.eat_kw("WITH") {
+                    self.expect_sym(Sym::LParen)?;
+                    self.expect_kw("TRACK_COLUMNS_UPDATED")?;
+                    self.expect_sym(Sym::Eq)?;
+                    track_columns_updated = self.on_off()?;
+                    self.expect_sym(Sym::RParen)?;
+                }
+                AlterTableAction::EnableChangeTracking {
+                    track_columns_updated,
+                }
+            }
+            Some("DISABLE") if self.is_kw_at(1, "CHANGE_TRACKING") => {
+                self.advance();
+                self.advance();
+                AlterTableAction::DisableChangeTracking
+            }
+            Some("ADD") => {
+                self.advance();
+                if self.is_table_constraint_start() || self.is_kw("DEFAULT") {
+                    AlterTableAction::AddConstraint(self.table_constraint()?)
+                } else {
+                    let mut cols = vec![self.column_def()?];
+                    while self.eat_sym(Sym::Comma) {
+                        cols.push(self.column_def()?);
+                    }
+                    AlterTableAction::AddColumns(cols)
+                }
+            }
+            Some("DROP") => {
+                self.advance();
+                if self.eat_kw("CONSTRAINT") {
+                    if self.if_exists() {
+                        return Err(self.unsupported("DROP CONSTRAINT IF EXISTS"));
+                    }
+                    AlterTableAction::DropConstraint(self.ident()?)
+                } else if self.eat_kw("COLUMN") {
+                    if self.if_exists() {
+                        return Err(self.unsupported("DROP COLUMN IF EXISTS"));
+                    }
+                    let mut cols = vec![self.ident()?];
+                    while self.eat_sym(Sym::Comma) {
+                        cols.push(self.ident()?);
+                    }
+                    AlterTableAction::DropColumns(cols)
+                } else {
+                    return Err(self.error_here());
+                }
+            }
+            Some("ALTER") => {
+                self.advance();
+                self.expect_kw("COLUMN")?;
+                AlterTableAction::AlterColumn(self.column_def()?)
+            }
+            Some(_) => return Err(self.unsupported_at(&t, "this ALTER TABLE action")),
+            None => return Err(self.error_at(&t)),
+        };
+        Ok(Statement::AlterTable { table, action })
+    }
+
+    /// `ALTER DATABASE d|CURRENT SET option` (alter-database-transact-sql-set-options.md).
+    fn alter_database(&mut self) -> Result<Statement, SqlError> {
+        let database = if self.eat_kw("CURRENT") {
+            None
+        } else {
+            Some(self.ident()?)
+        };
+        self.expect_kw("SET")?;
+        let t = self.peek().clone();
+        let action = match self.word_upper().as_deref() {
+            Some("CHANGE_TRACKING") => {
+                self.advance();
+                if self.eat_sym(Sym::Eq) {
+                    if self.eat_kw("OFF") {
+                        AlterDatabaseAction::ChangeTrackingOff
+                    } else {
+                        self.expect_kw("ON")?;
+                        let (retention, auto_cleanup) = if self.is_sym(Sym::LParen) {
+                            self.change_tracking_options()?
+                        } else {
+                            (None, None)
+                        };
+                        AlterDatabaseAction::ChangeTrackingOn {
+                            retention,
+                            auto_cleanup,
+                        }
+                    }
+                } else {
+                    let (retention, auto_cleanup) = self.change_tracking_options()?;
+                    AlterDatabaseAction::ChangeTrackingSet {
+                        retention,
+                        auto_cleanup,
+                    }
+                }
+            }
+            Some("ALLOW_SNAPSHOT_ISOLATION") => {
+                self.advance();
+                AlterDatabaseAction::AllowSnapshotIsolation(self.on_off()?)
+            }
+            Some("READ_COMMITTED_SNAPSHOT") => {
+                self.advance();
+                AlterDatabaseAction::ReadCommittedSnapshot(self.on_off()?)
+            }
+            Some(_) => return Err(self.unsupported_at(&t, "this ALTER DATABASE option")),
+            None => return Err(self.error_at(&t)),
+        };
+        // `WITH ROLLBACK IMMEDIATE | ROLLBACK AFTER n [SECONDS] | NO_WAIT`: the
+        // stand-in does not wait for other sessions, so the termination clause
+        // is accepted and has no effect.
+        if self.eat_kw("WITH") {
+            if !self.eat_kw("NO_WAIT") {
+                self.expect_kw("ROLLBACK")?;
+                if !self.eat_kw("IMMEDIATE") {
+                    self.expect_kw("AFTER")?;
+                    self.integer()?;
+                    self.eat_kw("SECONDS");
+                }
+            }
+        }
+        Ok(Statement::AlterDatabase { database, action })
+    }
+
+    /// `(CHANGE_RETENTION = n DAYS|HOURS|MINUTES, AUTO_CLEANUP = ON|OFF)`, either order.
+    #[allow(clippy::type_complexity)]
+    fn change_tracking_options(
+        &mut self,
+    ) -> Result<(Option<(i64, RetentionUnit)>, Option<bool>), SqlError> {
+        self.expect_sym(Sym::LParen)?;
+        let mut retention = None;
+        let mut auto_cleanup = None;
+        loop {
+            let t = self.peek().clone();
+            match self.word_upper().as_deref() {
+                Some("CHANGE_RETENTION") if retention.is_none() => {
+                    self.advance();
+                    self.expect_sym(Sym::Eq)?;
+                    let n = self.integer()?;
+                    let unit = match self.word_upper().as_deref() {
+                        Some("DAYS") => RetentionUnit::Days,
+                        Some("HOURS") => RetentionUnit::Hours,
+                        Some("MINUTES") => RetentionUnit::Minutes,
+                        _ => return Err(self.error_here()),
+                    };
+                    self.advance();
+                    retention = Some((n, unit));
+                }
+                Some("AUTO_CLEANUP") if auto_cleanup.is_none() => {
+                    self.advance();
+                    self.expect_sym(Sym::Eq)?;
+                    auto_cleanup = Some(self.on_off()?);
+                }
+                _ => return Err(self.error_at(&t)),
+            }
+            if !self.eat_sym(Sym::Comma) {
+                break;
+            }
+        }
+        self.expect_sym(Sym::RParen)?;
+        Ok((retention, auto_cleanup))
+    }
+}
