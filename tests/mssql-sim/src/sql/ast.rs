@@ -131,6 +131,11 @@ pub enum Statement {
         severity: Option<Expr>,
         state: Expr,
     },
+    /// `WAITFOR DELAY 'hh:mm:ss[.mmm]'` (a string or variable; waitfor-transact-sql.md).
+    /// Lets tests hold a request open, e.g. to cancel it with ATTENTION.
+    WaitFor {
+        delay: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

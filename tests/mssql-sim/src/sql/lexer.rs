@@ -57,18 +57,21 @@ pub enum CompoundOp {
     BitXor,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A token's kind; its text is the source range (values with escapes are
+/// decoded on demand by [`quoted_ident_value`], [`string_value`] and
+/// [`binary_value`], so tokens are `Copy` and the parser never clones heap data).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TokKind {
     /// A keyword or regular identifier (also `#temp`, `$action`); text in the source range.
     Word,
-    /// `[x]` or `"x"`, escapes undone.
-    QuotedIdent(String),
+    /// `[x]` or `"x"`; the source range includes the delimiters.
+    QuotedIdent,
     /// `@name`; the source range includes the `@`.
     Variable,
     /// `@@NAME`; the source range includes the `@@`.
     Global,
+    /// `'x'` or `N'x'`; the source range includes the prefix and quotes.
     Str {
-        value: String,
         national: bool,
     },
     Integer,
@@ -76,12 +79,13 @@ pub enum TokKind {
     Float,
     /// `$12.34`; the source range includes the `$`.
     Money,
-    Binary(Vec<u8>),
+    /// `0x0A0B`; the source range includes the `0x`.
+    Binary,
     Sym(Sym),
     Eof,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Token {
     pub kind: TokKind,
     /// Byte range in the batch text.
@@ -110,6 +114,18 @@ fn at_line(mut e: SqlError, line: i32) -> SqlError {
     e.line = line;
     e
 }
+
+/// `is_ident_continue` for ASCII bytes, as a table: the lexer's hottest loop.
+const ASCII_IDENT_CONTINUE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'#' | b'@' | b'$');
+        i += 1;
+    }
+    t
+};
 
 fn is_ident_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || c == '#'
@@ -143,7 +159,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.src.get(self.pos..).and_then(|s| s.chars().next())
+        match self.bytes.get(self.pos) {
+            // ASCII fast path: no UTF-8 decoding for almost all input.
+            Some(&b) if b < 0x80 => Some(b as char),
+            Some(_) => self.src.get(self.pos..).and_then(|s| s.chars().next()),
+            None => None,
+        }
     }
 
     fn run(mut self) -> Result<Vec<Token>, SqlError> {
@@ -230,31 +251,30 @@ impl<'a> Lexer<'a> {
         match c {
             '\'' => {
                 self.pos += 1;
-                let value = self.quoted(b'\'', b'\'')?;
-                Ok(TokKind::Str {
-                    value,
-                    national: false,
-                })
+                self.quoted(b'\'')?;
+                Ok(TokKind::Str { national: false })
             }
             'N' | 'n' if self.peek_byte(1) == Some(b'\'') => {
                 self.pos += 2;
-                let value = self.quoted(b'\'', b'\'')?;
-                Ok(TokKind::Str {
-                    value,
-                    national: true,
-                })
+                self.quoted(b'\'')?;
+                Ok(TokKind::Str { national: true })
             }
             '[' => {
                 self.pos += 1;
-                Ok(TokKind::QuotedIdent(self.quoted(b']', b']')?))
+                self.quoted(b']')?;
+                Ok(TokKind::QuotedIdent)
             }
             '"' => {
                 self.pos += 1;
-                Ok(TokKind::QuotedIdent(self.quoted(b'"', b'"')?))
+                self.quoted(b'"')?;
+                Ok(TokKind::QuotedIdent)
             }
             '0' if matches!(self.peek_byte(1), Some(b'x' | b'X')) => {
                 self.pos += 2;
-                Ok(self.binary())
+                while matches!(self.peek_byte(0), Some(b) if b.is_ascii_hexdigit()) {
+                    self.pos += 1;
+                }
+                Ok(TokKind::Binary)
             }
             '0'..='9' => Ok(self.number()),
             '.' if matches!(self.peek_byte(1), Some(b'0'..=b'9')) => Ok(self.number()),
@@ -294,6 +314,15 @@ impl<'a> Lexer<'a> {
     }
 
     fn word_rest(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if b >= 0x80 {
+                break;
+            }
+            if !ASCII_IDENT_CONTINUE[b as usize] {
+                return;
+            }
+            self.pos += 1;
+        }
         while let Some(c) = self.peek_char() {
             if !is_ident_continue(c) {
                 break;
@@ -302,24 +331,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Reads up to the closing `close`, a doubled `close` standing for one.
-    /// `self.pos` is just past the opening quote.
-    fn quoted(&mut self, close: u8, _escape: u8) -> Result<String, SqlError> {
+    /// Skips to just past the closing `close`, a doubled `close` standing for
+    /// one. `self.pos` is just past the opening quote.
+    fn quoted(&mut self, close: u8) -> Result<(), SqlError> {
         let line = self.line;
-        let mut out = String::new();
-        let mut seg_start = self.pos;
+        let start = self.pos;
         loop {
             // Scan bytes: the delimiters are ASCII so UTF-8 boundaries are kept.
             match self.peek_byte(0) {
                 Some(b) if b == close => {
-                    out.push_str(&self.src[seg_start..self.pos]);
                     if self.peek_byte(1) == Some(close) {
-                        out.push(close as char);
                         self.pos += 2;
-                        seg_start = self.pos;
                     } else {
                         self.pos += 1;
-                        return Ok(out);
+                        return Ok(());
                     }
                 }
                 Some(b'\n') => {
@@ -328,32 +353,11 @@ impl<'a> Lexer<'a> {
                 }
                 Some(_) => self.pos += 1,
                 None => {
-                    out.push_str(&self.src[seg_start..]);
-                    return Err(at_line(unclosed_quote(&out), line));
+                    let rest = undouble(&self.src[start..], close as char);
+                    return Err(at_line(unclosed_quote(&rest), line));
                 }
             }
         }
-    }
-
-    /// `0x` followed by hex digits; an odd count gets a leading zero, as SQL
-    /// Server reads `0x1` as `0x01`.
-    fn binary(&mut self) -> TokKind {
-        let start = self.pos;
-        while matches!(self.peek_byte(0), Some(b) if b.is_ascii_hexdigit()) {
-            self.pos += 1;
-        }
-        let digits = &self.bytes[start..self.pos];
-        let mut out = Vec::with_capacity(digits.len() / 2 + 1);
-        let mut iter = digits.iter().map(|b| hex_val(*b));
-        if digits.len() % 2 == 1 {
-            if let Some(lo) = iter.next() {
-                out.push(lo);
-            }
-        }
-        while let (Some(hi), Some(lo)) = (iter.next(), iter.next()) {
-            out.push(hi << 4 | lo);
-        }
-        TokKind::Binary(out)
     }
 
     fn digits(&mut self) -> usize {
@@ -442,6 +446,51 @@ impl<'a> Lexer<'a> {
         self.pos += len;
         Ok(TokKind::Sym(sym))
     }
+}
+
+/// `raw` with each doubled quote `q` (`'`, `]` or `"`) made single.
+fn undouble(raw: &str, q: char) -> String {
+    let (two, one) = match q {
+        ']' => ("]]", "]"),
+        '"' => ("\"\"", "\""),
+        _ => ("''", "'"),
+    };
+    if !raw.contains(two) {
+        return raw.to_string();
+    }
+    raw.replace(two, one)
+}
+
+/// The identifier of a `[x]` or `"x"` token's text.
+pub fn quoted_ident_value(raw: &str) -> String {
+    let close = if raw.starts_with('[') { ']' } else { '"' };
+    undouble(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""), close)
+}
+
+/// The value of a `'x'` or `N'x'` token's text.
+pub fn string_value(raw: &str) -> String {
+    let inner = raw.strip_prefix(['N', 'n']).unwrap_or(raw);
+    undouble(
+        inner.get(1..inner.len().saturating_sub(1)).unwrap_or(""),
+        '\'',
+    )
+}
+
+/// The bytes of a `0x...` token's text; an odd digit count gets a leading
+/// zero, as SQL Server reads `0x1` as `0x01`.
+pub fn binary_value(raw: &str) -> Vec<u8> {
+    let digits = raw.as_bytes().get(2..).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(digits.len() / 2 + 1);
+    let mut iter = digits.iter().map(|b| hex_val(*b));
+    if digits.len() % 2 == 1 {
+        if let Some(lo) = iter.next() {
+            out.push(lo);
+        }
+    }
+    while let (Some(hi), Some(lo)) = (iter.next(), iter.next()) {
+        out.push(hi << 4 | lo);
+    }
+    out
 }
 
 fn hex_val(b: u8) -> u8 {
@@ -667,6 +716,12 @@ mod tests {
             .unwrap_or_default()
     }
 
+    fn texts(s: &str) -> Vec<&str> {
+        tokenize(s)
+            .map(|t| t.into_iter().map(|t| &s[t.start..t.end]).collect())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn reserved_list_is_sorted_and_searchable() {
         assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
@@ -680,20 +735,19 @@ mod tests {
 
     #[test]
     fn strings_and_escapes() {
+        let src = "N'it''s' 'x' n'\u{e9}'' ' ''";
         assert_eq!(
-            kinds("N'it''s' 'x'"),
+            kinds(src),
             vec![
-                TokKind::Str {
-                    value: "it's".into(),
-                    national: true
-                },
-                TokKind::Str {
-                    value: "x".into(),
-                    national: false
-                },
+                TokKind::Str { national: true },
+                TokKind::Str { national: false },
+                TokKind::Str { national: true },
+                TokKind::Str { national: false },
                 TokKind::Eof
             ]
         );
+        let values: Vec<_> = texts(src)[..4].iter().map(|t| string_value(t)).collect();
+        assert_eq!(values, vec!["it's", "x", "\u{e9}' ", ""]);
         let e = tokenize("SELECT 'abc").unwrap_err();
         assert_eq!(e.number, 105);
         assert_eq!(
@@ -704,16 +758,15 @@ mod tests {
 
     #[test]
     fn identifiers() {
-        assert_eq!(
-            kinds("[My]]Table] \"a\"\"b\""),
-            vec![
-                TokKind::QuotedIdent("My]Table".into()),
-                TokKind::QuotedIdent("a\"b".into()),
-                TokKind::Eof
-            ]
-        );
+        let src = "[My]]Table] \"a\"\"b\" []";
+        assert_eq!(kinds(src)[0], TokKind::QuotedIdent);
+        let values: Vec<_> = texts(src)[..3]
+            .iter()
+            .map(|t| quoted_ident_value(t))
+            .collect();
+        assert_eq!(values, vec!["My]Table", "a\"b", ""]);
         let toks = tokenize("@p1 @@ROWCOUNT #tmp $action").unwrap_or_default();
-        let k: Vec<_> = toks.iter().map(|t| t.kind.clone()).collect();
+        let k: Vec<_> = toks.iter().map(|t| t.kind).collect();
         assert_eq!(
             k,
             vec![
@@ -728,8 +781,11 @@ mod tests {
 
     #[test]
     fn numbers_and_binary() {
+        let src = "42 1.5 .5 1e3 2.5E-2 $12.34 0x0A0b 0x1 0x";
+        let bins: Vec<_> = texts(src)[6..9].iter().map(|t| binary_value(t)).collect();
+        assert_eq!(bins, vec![vec![0x0a, 0x0b], vec![0x01], vec![]]);
         assert_eq!(
-            kinds("42 1.5 .5 1e3 2.5E-2 $12.34 0x0A0b 0x1 0x"),
+            kinds(src),
             vec![
                 TokKind::Integer,
                 TokKind::Decimal,
@@ -737,9 +793,9 @@ mod tests {
                 TokKind::Float,
                 TokKind::Float,
                 TokKind::Money,
-                TokKind::Binary(vec![0x0a, 0x0b]),
-                TokKind::Binary(vec![0x01]),
-                TokKind::Binary(vec![]),
+                TokKind::Binary,
+                TokKind::Binary,
+                TokKind::Binary,
                 TokKind::Eof
             ]
         );

@@ -6,4 +6,4 @@ pub mod ast;
 pub mod lexer;
 pub mod parser;
 
-pub use parser::parse_batch;
+pub use parser::{parse_batch, parse_param_declarations, ParamDeclaration};

@@ -132,8 +132,7 @@ impl<'a> Parser<'a> {
             constraints: Vec::new(),
             collation: None,
         };
-        loop {
-            let Some(w) = self.word_upper() else { break };
+        while let Some(w) = self.word_upper() {
             match w.as_str() {
                 "COLLATE" => {
                     self.advance();
@@ -202,7 +201,7 @@ impl<'a> Parser<'a> {
 
     /// A constraint written on a column: its column list is that column.
     fn column_constraint(&mut self, column: &str) -> Result<ConstraintKind, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         match self.word_upper().as_deref() {
             Some("PRIMARY") => {
                 self.advance();
@@ -271,7 +270,7 @@ impl<'a> Parser<'a> {
             self.expect_kw("REPLICATION")?;
         }
         self.expect_sym(Sym::LParen)?;
-        let e = self.expr()?;
+        let e = self.condition()?;
         self.expect_sym(Sym::RParen)?;
         Ok(ConstraintKind::Check(e))
     }
@@ -335,7 +334,7 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
-        let t = self.peek().clone();
+        let t = *self.peek();
         let kind = match self.word_upper().as_deref() {
             Some("PRIMARY") => {
                 self.advance();
@@ -422,7 +421,7 @@ impl<'a> Parser<'a> {
             Vec::new()
         };
         let filter = if self.eat_kw("WHERE") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -439,7 +438,7 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn drop(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        let t = self.peek().clone();
+        let t = *self.peek();
         match self.word_upper().as_deref() {
             Some("TABLE") => {
                 self.advance();
@@ -521,7 +520,7 @@ impl<'a> Parser<'a> {
             self.advance();
             self.advance();
         }
-        let t = self.peek().clone();
+        let t = *self.peek();
         let action = match self.word_upper().as_deref() {
             Some("ENABLE") if self.is_kw_at(1, "CHANGE_TRACKING") => {
                 self.advance();
@@ -594,7 +593,7 @@ impl<'a> Parser<'a> {
             Some(self.ident()?)
         };
         self.expect_kw("SET")?;
-        let t = self.peek().clone();
+        let t = *self.peek();
         let action = match self.word_upper().as_deref() {
             Some("CHANGE_TRACKING") => {
                 self.advance();
@@ -635,14 +634,12 @@ impl<'a> Parser<'a> {
         // `WITH ROLLBACK IMMEDIATE | ROLLBACK AFTER n [SECONDS] | NO_WAIT`: the
         // stand-in does not wait for other sessions, so the termination clause
         // is accepted and has no effect.
-        if self.eat_kw("WITH") {
-            if !self.eat_kw("NO_WAIT") {
-                self.expect_kw("ROLLBACK")?;
-                if !self.eat_kw("IMMEDIATE") {
-                    self.expect_kw("AFTER")?;
-                    self.integer()?;
-                    self.eat_kw("SECONDS");
-                }
+        if self.eat_kw("WITH") && !self.eat_kw("NO_WAIT") {
+            self.expect_kw("ROLLBACK")?;
+            if !self.eat_kw("IMMEDIATE") {
+                self.expect_kw("AFTER")?;
+                self.integer()?;
+                self.eat_kw("SECONDS");
             }
         }
         Ok(Statement::AlterDatabase { database, action })
@@ -657,7 +654,7 @@ impl<'a> Parser<'a> {
         let mut retention = None;
         let mut auto_cleanup = None;
         loop {
-            let t = self.peek().clone();
+            let t = *self.peek();
             match self.word_upper().as_deref() {
                 Some("CHANGE_RETENTION") if retention.is_none() => {
                     self.advance();

@@ -12,6 +12,58 @@ use crate::sql::ast::{
 };
 use crate::sql::lexer::{Sym, TokKind};
 
+/// How SQL Server names a clause kind in MERGE errors.
+fn clause_family(kind: MergeMatch) -> &'static str {
+    match kind {
+        MergeMatch::Matched => "WHEN MATCHED",
+        MergeMatch::NotMatchedByTarget => "WHEN NOT MATCHED",
+        MergeMatch::NotMatchedBySource => "WHEN NOT MATCHED BY SOURCE",
+    }
+}
+
+/// The rules of merge-transact-sql.md on WHEN clauses: within one kind an
+/// action appears once (10714, checked first), and a clause without a search
+/// condition must be that kind's last (5324).
+fn check_merge_clauses(clauses: &[MergeClause]) -> Result<(), SqlError> {
+    let action_name = |a: &MergeAction| match a {
+        MergeAction::Update(_) => "UPDATE",
+        MergeAction::Delete => "DELETE",
+        MergeAction::Insert { .. } => "INSERT",
+    };
+    for (i, c) in clauses.iter().enumerate() {
+        let name = action_name(&c.action);
+        let repeated = clauses[..i]
+            .iter()
+            .any(|p| p.kind == c.kind && action_name(&p.action) == name);
+        if repeated {
+            return Err(SqlError::new(
+                10714,
+                15,
+                1,
+                format!(
+                    "An action of type '{}' cannot appear more than once in a '{name}' clause of a MERGE statement.",
+                    clause_family(c.kind)
+                ),
+            ));
+        }
+    }
+    for (i, c) in clauses.iter().enumerate() {
+        let after_unconditional = clauses[..i]
+            .iter()
+            .any(|p| p.kind == c.kind && p.condition.is_none());
+        if c.condition.is_some() && after_unconditional {
+            let family = clause_family(c.kind);
+            return Err(SqlError::new(
+                5324,
+                16,
+                1,
+                format!("In a MERGE statement, a '{family}' clause with a search condition cannot appear after a '{family}' clause with no search condition."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl<'a> Parser<'a> {
     /// `INSERT [INTO] t [(cols)] [OUTPUT ...] VALUES (...), ... | query | DEFAULT VALUES`
     pub(crate) fn insert(&mut self) -> Result<Statement, SqlError> {
@@ -114,7 +166,7 @@ impl<'a> Parser<'a> {
         let assignments = self.assignments()?;
         let output = self.output_opt()?;
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
@@ -135,7 +187,7 @@ impl<'a> Parser<'a> {
             if self.is_kw("CURRENT") && self.is_kw_at(1, "OF") {
                 return Err(self.unsupported("WHERE CURRENT OF (cursors)"));
             }
-            Ok(Some(self.expr()?))
+            Ok(Some(self.condition()?))
         } else {
             Ok(None)
         }
@@ -186,7 +238,7 @@ impl<'a> Parser<'a> {
         self.table_hints()?;
         let output = self.output_opt()?;
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
@@ -243,14 +295,19 @@ impl<'a> Parser<'a> {
         self.expect_kw("USING")?;
         let source = self.table_factor()?;
         self.expect_kw("ON")?;
-        let on = self.expr()?;
+        let on = self.condition()?;
         let mut clauses = Vec::new();
+        let when_line = self.peek().line;
         while self.eat_kw("WHEN") {
             clauses.push(self.merge_clause()?);
         }
         if clauses.is_empty() {
             return Err(self.error_here());
         }
+        check_merge_clauses(&clauses).map_err(|mut e| {
+            e.line = when_line;
+            e
+        })?;
         let output = self.output_opt()?;
         self.option_hints()?;
         if !self.is_sym(Sym::Semicolon) {
@@ -290,23 +347,44 @@ impl<'a> Parser<'a> {
             }
         };
         let condition = if self.eat_kw("AND") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
         self.expect_kw("THEN")?;
-        let t = self.peek().clone();
+        let t = *self.peek();
+        let family = clause_family(kind);
         let action = match self.word_upper().as_deref() {
-            Some("UPDATE") if kind != MergeMatch::NotMatchedByTarget => {
+            Some(a @ ("UPDATE" | "DELETE")) if kind == MergeMatch::NotMatchedByTarget => {
+                let mut e = SqlError::new(
+                    10710,
+                    15,
+                    1,
+                    format!("An action of type '{a}' is not allowed in the '{family}' clause of a MERGE statement."),
+                );
+                e.line = t.line;
+                return Err(e);
+            }
+            Some("INSERT") if kind != MergeMatch::NotMatchedByTarget => {
+                let mut e = SqlError::new(
+                    10711,
+                    15,
+                    1,
+                    format!("An action of type 'INSERT' is not allowed in the '{family}' clause of a MERGE statement."),
+                );
+                e.line = t.line;
+                return Err(e);
+            }
+            Some("UPDATE") => {
                 self.advance();
                 self.expect_kw("SET")?;
                 MergeAction::Update(self.assignments()?)
             }
-            Some("DELETE") if kind != MergeMatch::NotMatchedByTarget => {
+            Some("DELETE") => {
                 self.advance();
                 MergeAction::Delete
             }
-            Some("INSERT") if kind == MergeMatch::NotMatchedByTarget => {
+            Some("INSERT") => {
                 self.advance();
                 let columns = if self.is_sym(Sym::LParen) {
                     self.column_name_list()?

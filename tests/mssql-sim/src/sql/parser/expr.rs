@@ -5,10 +5,12 @@
 //! `AND` > `OR`. `IS`, `[NOT] IN`, `BETWEEN` and `LIKE` bind like comparisons,
 //! which is how SQL Server parses them in practice.
 
-use super::Parser;
+use super::{stack_limit_reached, Parser, MAX_CHAIN};
 use crate::error::SqlError;
 use crate::sql::ast::{BinaryOp, DataType, Expr, Literal, OrderBy, TypeArg, UnaryOp, Window};
-use crate::sql::lexer::{is_reserved, Sym, TokKind};
+use crate::sql::lexer::{
+    binary_value, is_reserved, quoted_ident_value, string_value, Sym, TokKind,
+};
 
 const PREC_OR: u8 = 1;
 const PREC_AND: u8 = 2;
@@ -24,6 +26,11 @@ impl<'a> Parser<'a> {
         self.expr_prec(PREC_OR)
     }
 
+    /// A scalar operand without comparisons or boolean operators.
+    pub(crate) fn expr_prec_add(&mut self) -> Result<Expr, SqlError> {
+        self.expr_prec(PREC_ADD)
+    }
+
     /// A comma-separated list of expressions.
     pub(crate) fn expr_list(&mut self) -> Result<Vec<Expr>, SqlError> {
         let mut out = vec![self.expr()?];
@@ -35,7 +42,11 @@ impl<'a> Parser<'a> {
 
     fn expr_prec(&mut self, min: u8) -> Result<Expr, SqlError> {
         self.enter()?;
+        // Operators chained at one level (`a + b + c ...`) deepen the tree
+        // without recursion here; what this call adds is undone on return.
+        let spine = self.spine;
         let r = self.expr_prec_inner(min);
+        self.spine = spine;
         self.leave();
         r
     }
@@ -91,6 +102,12 @@ impl<'a> Parser<'a> {
             };
             if prec < min {
                 return Ok(left);
+            }
+            self.spine += 1;
+            if self.spine > MAX_CHAIN {
+                let mut e = stack_limit_reached();
+                e.line = self.peek().line;
+                return Err(e);
             }
             left = match op {
                 Some(op) => {
@@ -200,8 +217,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, SqlError> {
-        let t = self.peek().clone();
+    pub(crate) fn primary(&mut self) -> Result<Expr, SqlError> {
+        let t = *self.peek();
         let text = self.text(&t);
         let lit = |l: Literal| Ok(Expr::Literal(l));
         match &t.kind {
@@ -226,16 +243,16 @@ impl<'a> Parser<'a> {
                     digits.to_string()
                 }))
             }
-            TokKind::Str { value, national } => {
+            TokKind::Str { national } => {
                 self.advance();
                 lit(Literal::String {
-                    value: value.clone(),
+                    value: string_value(text),
                     national: *national,
                 })
             }
-            TokKind::Binary(b) => {
+            TokKind::Binary => {
                 self.advance();
-                lit(Literal::Binary(b.clone()))
+                lit(Literal::Binary(binary_value(text)))
             }
             TokKind::Variable => {
                 self.advance();
@@ -246,13 +263,11 @@ impl<'a> Parser<'a> {
                 Ok(Expr::Global(text[2..].to_ascii_uppercase()))
             }
             TokKind::Sym(Sym::LParen) => {
+                // The depth guard of `expr`/`query` inside covers this level.
                 self.advance();
-                self.enter()?;
-                let r = self.paren_expr();
-                self.leave();
-                r
+                self.paren_expr()
             }
-            TokKind::QuotedIdent(_) => self.name_expr(),
+            TokKind::QuotedIdent => self.name_expr(),
             TokKind::Word => self.word_expr(text),
             _ => Err(self.error_at(&t)),
         }
@@ -271,8 +286,18 @@ impl<'a> Parser<'a> {
     }
 
     fn word_expr(&mut self, text: &str) -> Result<Expr, SqlError> {
-        let upper = text.to_ascii_uppercase();
-        match upper.as_str() {
+        // Upper-case into a stack buffer: this runs for every column name, and
+        // no special word is longer than the buffer.
+        let mut buf = [0u8; 24];
+        let upper: &str = match buf.get_mut(..text.len()) {
+            Some(b) => {
+                b.copy_from_slice(text.as_bytes());
+                b.make_ascii_uppercase();
+                std::str::from_utf8(b).unwrap_or("")
+            }
+            None => "",
+        };
+        match upper {
             "NULL" => {
                 self.advance();
                 Ok(Expr::Literal(Literal::Null))
@@ -336,13 +361,13 @@ impl<'a> Parser<'a> {
                 if self.is_sym_at(1, Sym::LParen) =>
             {
                 self.advance();
-                self.function_call(upper)
+                self.function_call(upper.to_string())
             }
             // Niladic functions, called without parentheses.
             "CURRENT_TIMESTAMP" | "CURRENT_USER" | "SESSION_USER" | "SYSTEM_USER" | "USER" => {
                 self.advance();
                 Ok(Expr::Function {
-                    name: upper,
+                    name: upper.to_string(),
                     args: Vec::new(),
                     distinct: false,
                     star: false,
@@ -458,7 +483,12 @@ impl<'a> Parser<'a> {
         };
         let mut branches = Vec::new();
         while self.eat_kw("WHEN") {
-            let w = self.expr()?;
+            // A searched CASE tests conditions; a simple one compares values.
+            let w = if operand.is_none() {
+                self.condition()?
+            } else {
+                self.expr()?
+            };
             self.expect_kw("THEN")?;
             let r = self.expr()?;
             branches.push((w, r));
@@ -482,10 +512,10 @@ impl<'a> Parser<'a> {
     /// A type name with optional `(n)`, `(max)` or `(p, s)`
     /// (docs/t-sql/data-types/data-types-transact-sql.md).
     pub(crate) fn data_type(&mut self) -> Result<DataType, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         let mut name = match &t.kind {
             TokKind::Word => self.text(&t).to_ascii_lowercase(),
-            TokKind::QuotedIdent(s) => s.to_ascii_lowercase(),
+            TokKind::QuotedIdent => quoted_ident_value(self.text(&t)).to_ascii_lowercase(),
             _ => return Err(self.error_at(&t)),
         };
         self.advance();
@@ -522,7 +552,7 @@ impl<'a> Parser<'a> {
         if self.is_sym(Sym::LParen) {
             self.advance();
             loop {
-                let a = self.peek().clone();
+                let a = *self.peek();
                 match a.kind {
                     TokKind::Word if self.text(&a).eq_ignore_ascii_case("MAX") => {
                         self.advance();

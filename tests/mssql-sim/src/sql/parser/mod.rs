@@ -17,14 +17,46 @@ mod stmt;
 #[cfg(test)]
 mod tests;
 
-use super::ast::{Located, ObjectName};
-use super::lexer::{is_reserved, tokenize, Sym, TokKind, Token};
+use super::ast::{BinaryOp, DataType, Expr, Located, ObjectName, UnaryOp};
+use super::lexer::{is_reserved, quoted_ident_value, string_value, tokenize, Sym, TokKind, Token};
 use crate::error::{syntax_keyword, syntax_near, SqlError};
 
-/// How deep expressions, subqueries and blocks may nest. Each level costs a few
-/// stack frames; 200 keeps the worst case well inside a 2 MiB thread stack even
-/// in debug builds (see the `deep_nesting_*` tests).
+/// How deep expressions, subqueries and blocks may nest.
 pub const MAX_DEPTH: usize = 200;
+
+/// How much stack the parser may use, measured from `parse_batch`'s frame.
+/// Unoptimised builds spend up to ~12 KiB per nesting level (a subquery in a
+/// FROM clause), optimised ones far less, so a level count alone cannot keep
+/// a thread stack safe in both; the measured budget can. Beyond it the text
+/// is "nested too deeply" (191), as it is beyond [`MAX_DEPTH`]. Half of the
+/// 2 MiB `std::thread::spawn` gives, leaving the rest to the caller.
+pub const STACK_BUDGET: usize = 1024 * 1024;
+
+/// How long a path of chained binary operators (`a OR b OR c ...`,
+/// `x + y + ...`) may be. Such chains are parsed by a loop, but they build a tree
+/// as deep as they are long, and whoever walks or drops the tree recurses
+/// that deep. SQL Server itself gives up somewhere between 3,000 and 6,000
+/// terms (error 8631); the stand-in stops earlier to stay within a 2 MiB
+/// thread stack in unoptimised builds. Flat lists (`IN (...)`, VALUES rows,
+/// select lists) are not chains and are not limited by this.
+pub const MAX_CHAIN: usize = 1000;
+
+/// Error 8631 (class 17, as SQL Server raises it for over-deep expressions).
+pub fn stack_limit_reached() -> SqlError {
+    SqlError::new(
+        8631,
+        17,
+        1,
+        "Internal error: Server stack limit has been reached. Please look for potentially deep nesting in your query, and try to simplify it.",
+    )
+}
+
+/// An address in the current stack frame, to measure stack use.
+#[inline(never)]
+fn stack_marker() -> usize {
+    let x = 0u8;
+    std::hint::black_box(&x) as *const u8 as usize
+}
 
 /// Error 191. docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md
 pub fn nested_too_deeply() -> SqlError {
@@ -55,9 +87,100 @@ pub fn parse_batch(text: &str) -> Result<Vec<Located>, SqlError> {
         toks: tokens,
         pos: 0,
         depth: 0,
+        spine: 0,
         prev_end: 0,
+        stack_base: stack_marker(),
     };
     p.batch()
+}
+
+/// One declared parameter of `sp_executesql`'s `@params` text: name without
+/// `@`, type, and whether it is OUTPUT.
+pub type ParamDeclaration = (String, DataType, bool);
+
+/// Parses `sp_executesql`'s parameter definition string
+/// (`@P1 int, @P2 nvarchar(4000) OUTPUT`; sp-executesql-transact-sql.md).
+/// Empty text declares nothing.
+pub fn parse_param_declarations(text: &str) -> Result<Vec<ParamDeclaration>, SqlError> {
+    let tokens = tokenize(text)?;
+    let mut p = Parser {
+        src: text,
+        toks: tokens,
+        pos: 0,
+        depth: 0,
+        spine: 0,
+        prev_end: 0,
+        stack_base: stack_marker(),
+    };
+    let mut out = Vec::new();
+    if p.at_eof() {
+        return Ok(out);
+    }
+    loop {
+        let t = *p.peek();
+        if !matches!(t.kind, TokKind::Variable) {
+            return Err(p.error_at(&t));
+        }
+        p.advance();
+        let name = p.text(&t)[1..].to_string();
+        p.eat_kw("AS");
+        let ty = p.data_type()?;
+        if p.eat_sym(Sym::Eq) {
+            // A default value: only used when the caller omits the argument.
+            p.expr()?;
+        }
+        let output = p.eat_kw("OUTPUT") || p.eat_kw("OUT");
+        p.eat_kw("READONLY");
+        out.push((name, ty, output));
+        if !p.eat_sym(Sym::Comma) {
+            break;
+        }
+    }
+    if !p.at_eof() {
+        return Err(p.error_here());
+    }
+    Ok(out)
+}
+
+/// Whether `e` is a predicate (boolean-valued) rather than a scalar. Walks
+/// AND/OR/NOT with an explicit stack: chains may be long.
+fn is_predicate(e: &Expr) -> bool {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::Binary {
+                op: BinaryOp::And | BinaryOp::Or,
+                left,
+                right,
+            } => {
+                stack.push(left);
+                stack.push(right);
+            }
+            Expr::Binary {
+                op:
+                    BinaryOp::Eq
+                    | BinaryOp::NotEq
+                    | BinaryOp::Lt
+                    | BinaryOp::LtEq
+                    | BinaryOp::Gt
+                    | BinaryOp::GtEq,
+                ..
+            }
+            | Expr::IsNull { .. }
+            | Expr::InList { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Between { .. }
+            | Expr::Like { .. }
+            | Expr::Exists { .. } => {}
+            Expr::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => stack.push(expr),
+            Expr::Nested(inner) => stack.push(inner),
+            _ => return false,
+        }
+    }
+    true
 }
 
 pub(crate) struct Parser<'a> {
@@ -66,8 +189,13 @@ pub(crate) struct Parser<'a> {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Operators chained left-deep along the current expression path; see
+    /// [`MAX_CHAIN`].
+    spine: usize,
     /// End offset of the last consumed token (for statement texts).
     prev_end: usize,
+    /// [`stack_marker`] at the start of the parse.
+    stack_base: usize,
 }
 
 /// The keywords that begin a statement; a word after a complete statement
@@ -112,7 +240,7 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn advance(&mut self) -> Token {
         let i = self.pos.min(self.toks.len() - 1);
-        let t = self.toks[i].clone();
+        let t = self.toks[i];
         if !matches!(t.kind, TokKind::Eof) {
             self.pos += 1;
             self.prev_end = t.end;
@@ -194,31 +322,58 @@ impl<'a> Parser<'a> {
     /// The syntax error SQL Server reports at token `t`: 156 for a reserved
     /// keyword, 102 otherwise, with the token's line.
     pub(crate) fn error_at(&self, t: &Token) -> SqlError {
-        let mut e = match &t.kind {
-            TokKind::Word if is_reserved(self.text(t)) => syntax_keyword(self.text(t)),
-            TokKind::Word
-            | TokKind::Variable
-            | TokKind::Global
-            | TokKind::Integer
-            | TokKind::Decimal
-            | TokKind::Float
-            | TokKind::Money
-            | TokKind::Binary(_)
-            | TokKind::Sym(_) => syntax_near(self.text(t)),
-            TokKind::QuotedIdent(s) => syntax_near(s),
-            TokKind::Str { value, .. } => syntax_near(value),
-            TokKind::Eof => {
-                // At the end of the text SQL Server names the last token read.
-                return match self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
-                    Some(prev) if !matches!(prev.kind, TokKind::Eof) => {
-                        self.error_at(&prev.clone())
-                    }
-                    _ => syntax_near(""),
-                };
-            }
+        let t = self.named_token(t);
+        let text = self.near_text(&t);
+        let mut e = if matches!(t.kind, TokKind::Word) && is_reserved(&text) {
+            syntax_keyword(&text)
+        } else {
+            syntax_near(&text)
         };
         e.line = t.line;
         e
+    }
+
+    /// The token an error message names: at the end of the text SQL Server
+    /// names the last token read.
+    fn named_token(&self, t: &Token) -> Token {
+        if matches!(t.kind, TokKind::Eof) {
+            if let Some(prev) = self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
+                return *prev;
+            }
+        }
+        *t
+    }
+
+    /// How a token is quoted in "near '...'" messages: as written, with
+    /// delimited identifiers and strings shown by their value.
+    fn near_text(&self, t: &Token) -> String {
+        match t.kind {
+            TokKind::QuotedIdent => quoted_ident_value(self.text(t)),
+            TokKind::Str { .. } => string_value(self.text(t)),
+            TokKind::Eof => String::new(),
+            _ => self.text(t).to_string(),
+        }
+    }
+
+    /// A search condition (WHERE, HAVING, ON, IF, WHEN, CHECK): an expression
+    /// that is a predicate, or error 4145 naming the token after it.
+    pub(crate) fn condition(&mut self) -> Result<Expr, SqlError> {
+        let e = self.expr()?;
+        if is_predicate(&e) {
+            return Ok(e);
+        }
+        let t = self.named_token(self.peek());
+        let mut err = SqlError::new(
+            4145,
+            15,
+            1,
+            format!(
+                "An expression of non-boolean type specified in a context where a condition is expected, near '{}'.",
+                self.near_text(&t)
+            ),
+        );
+        err.line = t.line;
+        Err(err)
     }
 
     pub(crate) fn error_here(&self) -> SqlError {
@@ -242,7 +397,7 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn enter(&mut self) -> Result<(), SqlError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_DEPTH || self.stack_base.abs_diff(stack_marker()) > STACK_BUDGET {
             let mut e = nested_too_deeply();
             e.line = self.peek().line;
             return Err(e);
@@ -266,7 +421,7 @@ impl<'a> Parser<'a> {
         let t = self.peek_at(n);
         match &t.kind {
             TokKind::Word => !is_reserved(self.text(t)),
-            TokKind::QuotedIdent(_) => true,
+            TokKind::QuotedIdent => true,
             _ => false,
         }
     }
@@ -280,8 +435,8 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(s)
             }
-            TokKind::QuotedIdent(s) => {
-                let s = s.clone();
+            TokKind::QuotedIdent => {
+                let s = quoted_ident_value(self.text(t));
                 self.advance();
                 Ok(s)
             }
@@ -357,20 +512,44 @@ impl<'a> Parser<'a> {
     fn batch(&mut self) -> Result<Vec<Located>, SqlError> {
         let mut out = Vec::new();
         loop {
-            while self.eat_sym(Sym::Semicolon) {}
+            let mut terminated = out.is_empty();
+            while self.eat_sym(Sym::Semicolon) {
+                terminated = true;
+            }
             if self.at_eof() {
                 return Ok(out);
             }
+            self.check_with_terminated(terminated)?;
             let first = out.is_empty();
             out.push(self.located(first)?);
         }
+    }
+
+    /// A statement starting with WITH (CTE, change tracking context) must
+    /// follow a `;` unless it starts the batch or block: error 319.
+    pub(crate) fn check_with_terminated(&self, terminated: bool) -> Result<(), SqlError> {
+        if terminated || !self.is_kw("WITH") {
+            return Ok(());
+        }
+        let t = self.peek();
+        let mut e = SqlError::new(
+            319,
+            15,
+            1,
+            format!(
+                "Incorrect syntax near the keyword '{}'. If this statement is a common table expression, an xmlnamespaces clause or a change tracking context clause, the previous statement must be terminated with a semicolon.",
+                self.text(t)
+            ),
+        );
+        e.line = t.line;
+        Err(e)
     }
 
     /// One statement with its line and text. `first_in_batch` allows the
     /// implicit EXEC of a bare procedure name (execute-transact-sql.md: "you
     /// don't need EXECUTE if the statement is the first one in a batch").
     pub(crate) fn located(&mut self, first_in_batch: bool) -> Result<Located, SqlError> {
-        let start_tok = self.peek().clone();
+        let start_tok = *self.peek();
         let stmt = self.statement(first_in_batch)?;
         let end = self.prev_end.max(start_tok.start);
         let text = self.src.get(start_tok.start..end).unwrap_or("").to_string();

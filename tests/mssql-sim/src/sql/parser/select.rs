@@ -10,7 +10,7 @@ use crate::sql::ast::{
     Cte, Expr, Join, JoinKind, Query, Select, SelectItem, SetExpr, SetOperator, TableFactor,
     TableWithJoins, Top,
 };
-use crate::sql::lexer::{is_reserved, Sym, TokKind};
+use crate::sql::lexer::{is_reserved, string_value, Sym, TokKind};
 
 impl<'a> Parser<'a> {
     /// Whether the current token begins a query (`SELECT`, `WITH` or a
@@ -179,12 +179,12 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("SELECT ... INTO"));
         }
         let from = if self.eat_kw("FROM") {
-            self.from_list()?
+            self.table_sources()?
         } else {
             Vec::new()
         };
         let selection = if self.eat_kw("WHERE") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -198,7 +198,7 @@ impl<'a> Parser<'a> {
             group_by = self.expr_list()?;
         }
         let having = if self.eat_kw("HAVING") {
-            Some(self.expr()?)
+            Some(self.condition()?)
         } else {
             None
         };
@@ -225,7 +225,7 @@ impl<'a> Parser<'a> {
             e
         } else {
             // `TOP 10`: only a constant is allowed without parentheses.
-            let t = self.peek().clone();
+            let t = *self.peek();
             match t.kind {
                 TokKind::Integer | TokKind::Decimal | TokKind::Float | TokKind::Variable => {
                     self.primary_for_top()?
@@ -307,7 +307,7 @@ impl<'a> Parser<'a> {
             }
             if self.is_sym_at(n, Sym::Dot) && self.is_sym_at(n + 1, Sym::Star) {
                 let mut last = String::new();
-                for _ in 0..(n + 1) / 2 {
+                for _ in 0..n.div_ceil(2) {
                     last = self.ident()?;
                     self.eat_sym(Sym::Dot);
                 }
@@ -316,9 +316,7 @@ impl<'a> Parser<'a> {
             }
         }
         let expr = self.expr()?;
-        let alias = if self.eat_kw("AS") {
-            Some(self.alias_token()?)
-        } else if self.is_implicit_alias() {
+        let alias = if self.eat_kw("AS") || self.is_implicit_alias() {
             Some(self.alias_token()?)
         } else {
             None
@@ -328,10 +326,9 @@ impl<'a> Parser<'a> {
 
     /// An identifier or `'string'` used as a column alias.
     fn alias_token(&mut self) -> Result<String, SqlError> {
-        if let TokKind::Str { value, .. } = &self.peek().kind {
-            let v = value.clone();
-            self.advance();
-            return Ok(v);
+        if let TokKind::Str { .. } = self.peek().kind {
+            let t = self.advance();
+            return Ok(string_value(self.text(&t)));
         }
         self.ident()
     }
@@ -340,7 +337,7 @@ impl<'a> Parser<'a> {
     /// start a statement, a delimited identifier or a string.
     fn is_implicit_alias(&self) -> bool {
         match &self.peek().kind {
-            TokKind::QuotedIdent(_) | TokKind::Str { .. } => true,
+            TokKind::QuotedIdent | TokKind::Str { .. } => true,
             TokKind::Word => self.is_ident() && !self.at_statement_start() && !self.is_kw("OFFSET"),
             _ => false,
         }
@@ -352,7 +349,7 @@ impl<'a> Parser<'a> {
             return Ok(Some(self.ident()?));
         }
         let ok = match &self.peek().kind {
-            TokKind::QuotedIdent(_) => true,
+            TokKind::QuotedIdent => true,
             TokKind::Word => {
                 self.is_ident()
                     && !self.at_statement_start()
@@ -379,7 +376,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `FROM a JOIN b ON ..., c`
-    pub(crate) fn from_list(&mut self) -> Result<Vec<TableWithJoins>, SqlError> {
+    pub(crate) fn table_sources(&mut self) -> Result<Vec<TableWithJoins>, SqlError> {
         let mut out = Vec::new();
         loop {
             out.push(self.table_with_joins()?);
@@ -427,7 +424,7 @@ impl<'a> Parser<'a> {
                 None
             } else {
                 self.expect_kw("ON")?;
-                Some(self.expr()?)
+                Some(self.condition()?)
             };
             joins.push(Join { kind, relation, on });
         }
@@ -527,10 +524,8 @@ impl<'a> Parser<'a> {
         if self.eat_kw("CHANGES") {
             let table = self.object_name()?;
             self.expect_sym(Sym::Comma)?;
-            let since = self.expr()?;
-            if self.eat_sym(Sym::Comma) {
-                self.expect_kw("FORCESEEK")?;
-            }
+            let since = self.changetable_version_arg()?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableChanges {
@@ -547,6 +542,7 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let key_values = self.expr_list()?;
             self.expect_sym(Sym::RParen)?;
+            self.changetable_forceseek()?;
             self.expect_sym(Sym::RParen)?;
             let alias = self.changetable_alias()?;
             return Ok(TableFactor::ChangeTableVersion {
@@ -559,13 +555,49 @@ impl<'a> Parser<'a> {
         Err(self.error_here())
     }
 
+    /// `last_sync_version`: "a nullable bigint scalar value. An expression
+    /// will cause a syntax error" (changetable-transact-sql.md), so only a
+    /// variable, an integer or NULL is accepted.
+    fn changetable_version_arg(&mut self) -> Result<Expr, SqlError> {
+        let t = *self.peek();
+        let ok = match t.kind {
+            TokKind::Variable | TokKind::Integer => true,
+            TokKind::Word => self.is_kw("NULL"),
+            _ => false,
+        };
+        if !ok {
+            return Err(self.error_at(&t));
+        }
+        let e = self.primary()?;
+        // Anything but the end of the argument means it was an expression.
+        if !self.is_sym(Sym::Comma) && !self.is_sym(Sym::RParen) {
+            return Err(self.error_here());
+        }
+        if !matches!(e, Expr::Variable(_) | Expr::Literal(_)) {
+            return Err(self.error_at(&t));
+        }
+        Ok(e)
+    }
+
+    /// `, FORCESEEK`: accepted, ignored (the stand-in has no plans).
+    fn changetable_forceseek(&mut self) -> Result<(), SqlError> {
+        if self.eat_sym(Sym::Comma) {
+            self.expect_kw("FORCESEEK")?;
+        }
+        Ok(())
+    }
+
     /// CHANGETABLE requires an alias (changetable-transact-sql.md: "table_alias
     /// ... is required"); without one SQL Server stops at the next token.
     fn changetable_alias(&mut self) -> Result<String, SqlError> {
-        match self.table_alias()? {
-            Some(a) => Ok(a),
-            None => Err(self.error_here()),
+        let alias = match self.table_alias()? {
+            Some(a) => a,
+            None => return Err(self.error_here()),
+        };
+        if self.is_sym(Sym::LParen) {
+            return Err(self.unsupported("column aliases on CHANGETABLE"));
         }
+        Ok(alias)
     }
 
     /// A reserved word check for callers outside this module.

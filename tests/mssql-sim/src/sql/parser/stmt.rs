@@ -12,6 +12,47 @@ use crate::sql::ast::{
 };
 use crate::sql::lexer::{CompoundOp, Sym, TokKind};
 
+/// The SET options that take ON or OFF (set-statements-transact-sql.md;
+/// NO_BROWSETABLE and DISABLE_DEF_CNST_CHK are undocumented but sent by drivers).
+const ON_OFF_OPTIONS: &[&str] = &[
+    "ANSI_DEFAULTS",
+    "ANSI_NULL_DFLT_OFF",
+    "ANSI_NULL_DFLT_ON",
+    "ANSI_NULLS",
+    "ANSI_PADDING",
+    "ANSI_WARNINGS",
+    "ARITHABORT",
+    "ARITHIGNORE",
+    "CONCAT_NULL_YIELDS_NULL",
+    "CURSOR_CLOSE_ON_COMMIT",
+    "DISABLE_DEF_CNST_CHK",
+    "FMTONLY",
+    "FORCEPLAN",
+    "IMPLICIT_TRANSACTIONS",
+    "NOCOUNT",
+    "NOEXEC",
+    "NO_BROWSETABLE",
+    "NUMERIC_ROUNDABORT",
+    "PARSEONLY",
+    "QUOTED_IDENTIFIER",
+    "REMOTE_PROC_TRANSACTIONS",
+    "SHOWPLAN_ALL",
+    "SHOWPLAN_TEXT",
+    "SHOWPLAN_XML",
+    "XACT_ABORT",
+];
+
+/// Error 195 (database-engine-events-and-errors-0-to-999.md); the state says
+/// what followed the name: 5 for ON/OFF, 7 for a value.
+pub fn unrecognized_set_option(name: &str, state: u8) -> SqlError {
+    SqlError::new(
+        195,
+        15,
+        state,
+        format!("'{name}' is not a recognized SET option."),
+    )
+}
+
 /// `a op= b` as `a = a op b`.
 pub(crate) fn compound(target: Expr, op: CompoundOp, value: Expr) -> Expr {
     let op = match op {
@@ -40,7 +81,7 @@ impl<'a> Parser<'a> {
     }
 
     fn statement_inner(&mut self, first_in_batch: bool) -> Result<Statement, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if self.is_sym(Sym::LParen) && self.is_query_start() {
             return Ok(Statement::Query(Box::new(self.query()?)));
         }
@@ -104,8 +145,17 @@ impl<'a> Parser<'a> {
             "THROW" => self.throw(),
             "RAISERROR" => self.raiserror(),
             "END" | "ELSE" => Err(self.error_at(&t)),
-            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "WAITFOR" | "GRANT" | "DENY"
-            | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
+            "WAITFOR" => {
+                self.advance();
+                if !self.eat_kw("DELAY") {
+                    return Err(self.unsupported("WAITFOR other than DELAY"));
+                }
+                Ok(Statement::WaitFor {
+                    delay: self.expr_prec_add()?,
+                })
+            }
+            "WHILE" | "RETURN" | "GOTO" | "BREAK" | "CONTINUE" | "GRANT" | "DENY" | "REVOKE"
+            | "DBCC" | "OPEN" | "CLOSE" | "FETCH" | "DEALLOCATE" | "BULK" | "BACKUP"
             | "RESTORE" | "KILL" | "CHECKPOINT" => {
                 Err(self.unsupported_at(&t, &format!("the {word} statement")))
             }
@@ -125,7 +175,7 @@ impl<'a> Parser<'a> {
             self.expect_sym(Sym::LParen)?;
             let context = self.expr()?;
             self.expect_sym(Sym::RParen)?;
-            let t = self.peek().clone();
+            let t = *self.peek();
             let statement = match self.word_upper().as_deref() {
                 Some("INSERT") => self.insert()?,
                 Some("UPDATE") => self.update()?,
@@ -169,7 +219,10 @@ impl<'a> Parser<'a> {
         }
         let mut body = Vec::new();
         loop {
-            while self.eat_sym(Sym::Semicolon) {}
+            let mut terminated = body.is_empty();
+            while self.eat_sym(Sym::Semicolon) {
+                terminated = true;
+            }
             if self.eat_kw("END") {
                 break;
             }
@@ -177,12 +230,13 @@ impl<'a> Parser<'a> {
                 // SQL Server names the last token of the unterminated block.
                 return Err(self.error_here());
             }
+            self.check_with_terminated(terminated)?;
             body.push(self.located(false)?);
         }
         if body.is_empty() {
             // `BEGIN END` is a syntax error in SQL Server (near 'END').
             let _ = begin;
-            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone()));
+            return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)]));
         }
         Ok(Statement::Block(body))
     }
@@ -219,14 +273,14 @@ impl<'a> Parser<'a> {
 
     fn set(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        let t = self.peek().clone();
+        let t = *self.peek();
         if matches!(t.kind, TokKind::Variable) {
             self.advance();
             let name = self.text(&t)[1..].to_string();
             let op = match self.advance().kind {
                 TokKind::Sym(Sym::Eq) => None,
                 TokKind::Sym(Sym::CompoundAssign(op)) => Some(op),
-                _ => return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)].clone())),
+                _ => return Err(self.error_at(&self.toks[self.pos.saturating_sub(1)])),
             };
             let mut value = self.expr()?;
             if let Some(op) = op {
@@ -283,61 +337,113 @@ impl<'a> Parser<'a> {
             }
             // Options that take a value the stand-in does not model: accepted so
             // that drivers' connection preambles run (set-textsize-transact-sql.md, ...).
-            "TEXTSIZE" | "DATEFIRST" | "DATEFORMAT" | "LANGUAGE" | "DEADLOCK_PRIORITY"
-            | "CONTEXT_INFO" => {
+            "TEXTSIZE"
+            | "DATEFIRST"
+            | "DATEFORMAT"
+            | "LANGUAGE"
+            | "DEADLOCK_PRIORITY"
+            | "CONTEXT_INFO"
+            | "QUERY_GOVERNOR_COST_LIMIT"
+            | "FIPS_FLAGGER" => {
                 self.advance();
-                let v = self.advance();
-                if matches!(v.kind, TokKind::Eof | TokKind::Sym(_)) {
-                    if matches!(v.kind, TokKind::Sym(Sym::Minus)) {
-                        self.integer()?;
-                    } else {
-                        return Err(self.error_at(&v));
-                    }
-                }
+                self.set_value()?;
                 Ok(Statement::SetOption { option, on: true })
             }
             "ROWCOUNT" => {
                 self.advance();
-                let t = self.peek().clone();
+                let t = *self.peek();
                 if self.integer()? == 0 {
                     Ok(Statement::SetOption { option, on: false })
                 } else {
                     Err(self.unsupported_at(&t, "SET ROWCOUNT other than 0"))
                 }
             }
-            _ => {
-                // `SET opt1, opt2, ... ON|OFF` (set-statements-transact-sql.md).
-                let mut options = Vec::new();
-                loop {
-                    let t = self.peek().clone();
-                    match self.word_upper() {
-                        Some(o) if !matches!(o.as_str(), "ON" | "OFF") => {
-                            self.advance();
-                            options.push((o, t));
-                        }
-                        _ => return Err(self.error_at(&t)),
-                    }
-                    if !self.eat_sym(Sym::Comma) {
-                        break;
-                    }
+            _ => self.set_on_off_list(),
+        }
+    }
+
+    /// The value of a value-taking SET option: a signed number, a word, a
+    /// string or a binary constant.
+    fn set_value(&mut self) -> Result<(), SqlError> {
+        let neg = self.eat_sym(Sym::Minus);
+        let v = *self.peek();
+        let ok = match v.kind {
+            TokKind::Integer => true,
+            TokKind::Word | TokKind::Str { .. } | TokKind::Binary => !neg,
+            _ => false,
+        };
+        if !ok {
+            return Err(self.error_at(&v));
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// `SET opt1, opt2, ... ON|OFF` and `SET STATISTICS IO, TIME ON|OFF`
+    /// (set-statements-transact-sql.md). Names outside the closed list are
+    /// error 195, state 5 before ON/OFF and 7 before a value.
+    fn set_on_off_list(&mut self) -> Result<Statement, SqlError> {
+        let statistics = self.eat_kw("STATISTICS");
+        let mut options = Vec::new();
+        loop {
+            let t = *self.peek();
+            let Some(word) = self
+                .word_upper()
+                .filter(|w| !matches!(w.as_str(), "ON" | "OFF"))
+            else {
+                return Err(self.error_at(&t));
+            };
+            self.advance();
+            let option = if statistics {
+                if !matches!(word.as_str(), "IO" | "TIME" | "XML" | "PROFILE") {
+                    return Err(self.error_at(&t));
                 }
-                let on = self.on_off()?;
-                if options.len() == 1 {
-                    let (option, _) = options.swap_remove(0);
-                    return Ok(Statement::SetOption { option, on });
-                }
-                // Several options at once become a block of single SETs.
-                let list = options
-                    .into_iter()
-                    .map(|(option, t)| Located {
-                        line: t.line,
-                        text: format!("SET {option} {}", if on { "ON" } else { "OFF" }),
-                        stmt: Statement::SetOption { option, on },
-                    })
-                    .collect();
-                Ok(Statement::Block(list))
+                format!("STATISTICS {word}")
+            } else {
+                word
+            };
+            options.push((option, t));
+            if !self.eat_sym(Sym::Comma) {
+                break;
             }
         }
+        let next = *self.peek();
+        let unknown = options
+            .iter()
+            .find(|(o, _)| !statistics && !ON_OFF_OPTIONS.contains(&o.as_str()));
+        if let Some((_, t)) = unknown {
+            let name = self.text(t).to_string();
+            let state = match next.kind {
+                TokKind::Word if self.is_kw("ON") || self.is_kw("OFF") => 5,
+                TokKind::Eof | TokKind::Sym(Sym::Semicolon) => {
+                    return Err(self.error_at(t));
+                }
+                _ => 7,
+            };
+            let mut e = unrecognized_set_option(&name, state);
+            e.line = t.line;
+            return Err(e);
+        }
+        if !(self.is_kw("ON") || self.is_kw("OFF")) {
+            // An ON/OFF option given something else: SQL Server names the option.
+            let (_, t) = &options[options.len() - 1];
+            return Err(self.error_at(t));
+        }
+        let on = self.on_off()?;
+        if options.len() == 1 {
+            let (option, _) = options.swap_remove(0);
+            return Ok(Statement::SetOption { option, on });
+        }
+        // Several options at once become a block of single SETs.
+        let list = options
+            .into_iter()
+            .map(|(option, t)| Located {
+                line: t.line,
+                text: format!("SET {option} {}", if on { "ON" } else { "OFF" }),
+                stmt: Statement::SetOption { option, on },
+            })
+            .collect();
+        Ok(Statement::Block(list))
     }
 
     pub(crate) fn on_off(&mut self) -> Result<bool, SqlError> {
@@ -352,7 +458,7 @@ impl<'a> Parser<'a> {
 
     /// An unsigned integer literal.
     pub(crate) fn integer(&mut self) -> Result<i64, SqlError> {
-        let t = self.peek().clone();
+        let t = *self.peek();
         if let TokKind::Integer = t.kind {
             if let Ok(n) = self.text(&t).parse::<i64>() {
                 self.advance();
@@ -367,7 +473,7 @@ impl<'a> Parser<'a> {
         self.advance();
         let mut out = Vec::new();
         loop {
-            let t = self.peek().clone();
+            let t = *self.peek();
             if !matches!(t.kind, TokKind::Variable) {
                 if self.is_ident() && self.is_kw_at(1, "CURSOR") {
                     return Err(self.unsupported("cursors"));
@@ -460,7 +566,7 @@ impl<'a> Parser<'a> {
             name = Some(self.text(&t)[1..].to_string());
             self.advance();
         }
-        let t = self.peek().clone();
+        let t = *self.peek();
         let value = match &t.kind {
             // A bare word is a character string (`EXEC sp_help Orders`).
             TokKind::Word if !self.current_is_reserved() && !self.is_sym_at(1, Sym::Dot) => {
@@ -483,7 +589,7 @@ impl<'a> Parser<'a> {
     /// `IF cond stmt [ELSE stmt]`
     fn if_statement(&mut self) -> Result<Statement, SqlError> {
         self.advance();
-        let condition = self.expr()?;
+        let condition = self.condition()?;
         let then = self.statement(false)?;
         // A `;` may end the THEN statement before ELSE.
         let save = self.pos;
