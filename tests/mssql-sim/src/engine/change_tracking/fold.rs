@@ -38,8 +38,9 @@ const MASK_ENTRY: usize = 4;
 /// interpreted directly", changetable-transact-sql.md). The layout SQL Server
 /// is observed to produce, and the one used here, is a sequence of 4-byte
 /// little-endian integers: a first group of zero, then one group per changed
-/// column id. Ids are sorted ascending and distinct. The SQL in
-/// [`mask_sql`] builds the same bytes.
+/// column id. Ids are sorted ascending and distinct. The column's documented
+/// type agrees: varbinary(4100) is that header plus 4 bytes for each of a
+/// table's at most 1,024 columns. The SQL in [`mask_sql`] builds the same bytes.
 pub fn encode_mask(column_ids: &[i32]) -> Vec<u8> {
     let mut ids = column_ids.to_vec();
     ids.sort_unstable();

@@ -17,7 +17,8 @@
 //!
 //! Storage (all in the main SQLite database, so snapshots and restarts keep it):
 //! - `sim_ct_database`: one row: enabled, retention, auto cleanup, the current
-//!   version and a `pending` flag (this write transaction recorded changes);
+//!   version and a `pending` flag (this write transaction truncated a tracked
+//!   table, so it takes a version without change rows);
 //! - `sim_ct_tables`: one row per tracked table;
 //! - `sim_ct_changes_<object_id>`: the change history of one table, one row per
 //!   recorded row change (not one per key), so that CHANGETABLE can fold the

@@ -335,7 +335,6 @@ fn large_transaction_records_and_folds() {
         }
     });
     let recorded = start.elapsed();
-    eprintln!("recorded 100k in {recorded:?}");
     txn(&conn, |c| {
         for i in 0..1000 {
             upd(c, i, &[2]);
@@ -353,4 +352,40 @@ fn large_transaction_records_and_folds() {
     // scans, which would take minutes here.
     assert!(recorded.as_secs() < 30, "recording took {recorded:?}");
     assert!(folded.as_secs() < 10, "incremental fold took {folded:?}");
+}
+
+/// A million-row bulk load into a tracked table, then the initial and an
+/// incremental CHANGETABLE. Run in release:
+/// `cargo test --release -p mssql-sim --lib ct_million -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn ct_million_rows_throughput() {
+    let conn = setup();
+    let t0 = std::time::Instant::now();
+    txn(&conn, |c| {
+        for i in 0..1_000_000 {
+            ins(c, i);
+        }
+    });
+    let recorded = t0.elapsed();
+    txn(&conn, |c| {
+        for i in (0..1_000_000).step_by(1000) {
+            upd(c, i, &[2]);
+        }
+    });
+    let t1 = std::time::Instant::now();
+    let keys = keys_int();
+    materialize_changes(&conn, &table(T, "dbo.T", &keys), Some(0), "all").unwrap();
+    let full = t1.elapsed();
+    let t2 = std::time::Instant::now();
+    let after = changes(&conn, Some(1));
+    let incremental = t2.elapsed();
+    assert_eq!(after.len(), 1000);
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM temp.\"all\"", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1_000_000);
+    eprintln!(
+        "record 1M: {recorded:?}; full fold: {full:?}; incremental fold of 1000: {incremental:?}"
+    );
 }
