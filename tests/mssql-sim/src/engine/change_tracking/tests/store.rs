@@ -30,6 +30,30 @@ fn one_version_per_committed_transaction_shared_by_all_its_rows() {
     assert_eq!(current_version(&conn).unwrap(), Some(2));
 }
 
+// One transaction changing two tracked tables: both tables' rows share its
+// version (the version is the transaction's, not the table's).
+#[test]
+fn one_version_across_tables_and_re_enable_starts_fresh() {
+    let conn = setup();
+    let keys = keys_int();
+    enable_table(&conn, &table(PLAIN, "dbo.Plain", &keys), false).unwrap();
+    txn(&conn, |c| {
+        ins(c, 1);
+        record(c, PLAIN, &key(7), Op::Insert, &Columns::All, None).unwrap();
+    });
+    assert_eq!(changes(&conn, None)[0].version, Some(1));
+    assert_eq!(changes_of(&conn, PLAIN, None)[0].version, Some(1));
+    // DISABLE drops the history; ENABLE again starts at the current version.
+    txn(&conn, |c| disable_table(c, PLAIN).unwrap());
+    assert_eq!(table_tracking(&conn, PLAIN).unwrap(), None);
+    enable_table(&conn, &table(PLAIN, "dbo.Plain", &keys), true).unwrap();
+    assert_eq!(table_tracking(&conn, PLAIN).unwrap(), Some(true));
+    assert!(changes_of(&conn, PLAIN, None).is_empty());
+    assert_eq!(min_valid_version(&conn, PLAIN).unwrap(), Some(1));
+    // Disabling takes no version.
+    assert_eq!(current_version(&conn).unwrap(), Some(1));
+}
+
 // docs/relational-databases/system-functions/change-tracking-current-version-transact-sql.md:
 // "a version that is associated with the last committed transaction".
 #[test]
