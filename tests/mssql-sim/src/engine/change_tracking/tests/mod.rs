@@ -121,4 +121,5 @@ pub(super) fn ops(conn: &Connection, since: Option<i64>) -> Vec<(i64, String)> {
 }
 
 mod fold;
+mod sql;
 mod store;
