@@ -216,12 +216,22 @@ fn version_of_one_key_with_context() {
         .unwrap()
     };
     assert_eq!(read(1), (Some(2), Some(b"ctx".to_vec()), 1));
-    // A key without a tracked change: one row, NULL version.
-    assert_eq!(read(7), (None, None, 7));
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM temp.ver", [], |r| r.get(0))
+    let count = || -> i64 {
+        conn.query_row("SELECT count(*) FROM temp.ver", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(), 1);
+    // A row changed before tracking began (no change kept): NULL version.
+    conn.execute("INSERT INTO \"dbo.T\"(\"Id\") VALUES (7)", [])
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(read(7), (None, None, 7));
+    // "An empty result set is returned if a nonexistent primary key is
+    // specified", deleted rows included.
+    materialize_version(&conn, &t, &key(8), "ver").unwrap();
+    assert_eq!(count(), 0);
+    txn(&conn, |c| del(c, 7));
+    materialize_version(&conn, &t, &key(7), "ver").unwrap();
+    assert_eq!(count(), 0);
     // After cleanup the change information is gone: NULL version.
     cleanup(&conn).unwrap();
     assert_eq!(read(1), (None, None, 1));

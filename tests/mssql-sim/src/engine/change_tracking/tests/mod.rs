@@ -36,9 +36,12 @@ pub(super) fn on() -> AlterDatabaseAction {
 }
 
 /// A database with change tracking on and `dbo.T` (int key) tracked with
-/// column tracking.
+/// column tracking. The user table lives in SQLite as `"dbo.T"`, as the
+/// engine stores it; [`ins`] and [`del`] keep it in step with the changes.
 pub(super) fn setup() -> Connection {
     let conn = Connection::open_in_memory().expect("in-memory sqlite");
+    conn.execute_batch("CREATE TABLE \"dbo.T\"(\"Id\" INTEGER PRIMARY KEY, v INTEGER)")
+        .expect("user table");
     init_schema(&conn).expect("schema");
     alter_database(&conn, &on()).expect("enable db");
     let keys = keys_int();
@@ -63,6 +66,8 @@ pub(super) fn rec(conn: &Connection, k: i64, op: Op, cols: Columns) {
 }
 
 pub(super) fn ins(conn: &Connection, k: i64) {
+    conn.execute("INSERT INTO \"dbo.T\"(\"Id\") VALUES (?1)", [k])
+        .expect("user row");
     rec(conn, k, Op::Insert, Columns::All);
 }
 
@@ -71,6 +76,8 @@ pub(super) fn upd(conn: &Connection, k: i64, cols: &[i32]) {
 }
 
 pub(super) fn del(conn: &Connection, k: i64) {
+    conn.execute("DELETE FROM \"dbo.T\" WHERE \"Id\" = ?1", [k])
+        .expect("user row");
     rec(conn, k, Op::Delete, Columns::All);
 }
 

@@ -185,6 +185,18 @@ fn context_version_and_context_errors() {
             Value::Int(1)
         ]]
     );
+    // A key the table does not have: an empty result set.
+    let r = rows(
+        &mut s,
+        "SELECT CT.SYS_CHANGE_VERSION FROM CHANGETABLE(VERSION dbo.T, (id), (99)) AS CT",
+    );
+    assert!(r.is_empty(), "{r:?}");
+    // Example D of changetable-transact-sql.md: the conflict check.
+    let r = rows(
+        &mut s,
+        "SELECT ISNULL((SELECT CT.SYS_CHANGE_VERSION FROM CHANGETABLE(VERSION dbo.T, (id), (1)) AS CT), 0)",
+    );
+    assert_eq!(r, vec![vec![Value::Int(v0 + 1)]]);
     let long = format!("0x{}", "AB".repeat(129));
     let e = err(
         &mut s,

@@ -87,7 +87,8 @@ fn another_connection_sees_only_committed_changes() {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("db.sqlite");
     let a = Connection::open(&path).unwrap();
-    a.execute_batch("PRAGMA journal_mode=WAL").unwrap();
+    a.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE \"dbo.T\"(\"Id\" INTEGER PRIMARY KEY)")
+        .unwrap();
     init_schema(&a).unwrap();
     alter_database(&a, &on()).unwrap();
     let keys = keys_int();
