@@ -38,8 +38,9 @@ const MASK_ENTRY: usize = 4;
 /// interpreted directly", changetable-transact-sql.md). The layout SQL Server
 /// is observed to produce, and the one used here, is a sequence of 4-byte
 /// little-endian integers: a first group of zero, then one group per changed
-/// column id. Ids are sorted ascending and distinct. The SQL in
-/// [`mask_sql`] builds the same bytes.
+/// column id. Ids are sorted ascending and distinct. The column's documented
+/// type agrees: varbinary(4100) is that header plus 4 bytes for each of a
+/// table's at most 1,024 columns. The SQL in [`mask_sql`] builds the same bytes.
 pub fn encode_mask(column_ids: &[i32]) -> Vec<u8> {
     let mut ids = column_ids.to_vec();
     ids.sort_unstable();
@@ -230,23 +231,41 @@ pub(super) fn materialize_version(
         .iter()
         .map(|k| quote_ident(&k.name))
         .collect();
-    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-    // The key's latest committed change; NULL version when it has none kept
+    // "An empty result set is returned if a nonexistent primary key is
+    // specified" (changetable-transact-sql.md, CHANGETABLE(VERSION...)): the
+    // row comes from the user table, which the engine keeps in SQLite under
+    // the catalog name (TableRef::name, e.g. "dbo.T"). Its change information
+    // is the key's latest committed change; NULL version when none is kept
     // ("the row has never been changed since change tracking was enabled" or
-    // cleanup removed it, changetable-transact-sql.md, CHANGETABLE(VERSION...)).
+    // cleanup removed it).
+    let user_conds: Vec<String> = table
+        .key_columns
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("u.{} = ?{}", quote_ident(&k.name), i + 1))
+        .collect();
+    let user_keys: Vec<String> = table
+        .key_columns
+        .iter()
+        .map(|k| format!("u.{}", quote_ident(&k.name)))
+        .collect();
     let conds: Vec<String> = (0..n)
         .map(|i| format!("h.{} = ?{}", key_col(i), i + 1))
         .collect();
     let sql = format!(
         "INSERT INTO {temp}(SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT, {names})
-         SELECT h.version, h.context, {marks}
-         FROM (SELECT 1) AS one
+         SELECT h.version, h.context, {user_keys}
+         FROM {user} AS u
          LEFT JOIN (SELECT version, context FROM {hist} AS h
                     WHERE {conds} AND h.version <= ?{cur}
-                    ORDER BY h.seq DESC LIMIT 1) AS h ON 1",
+                    ORDER BY h.seq DESC LIMIT 1) AS h ON 1
+         WHERE {user_conds}
+         LIMIT 1",
         names = out_names.join(", "),
-        marks = marks.join(", "),
+        user_keys = user_keys.join(", "),
+        user = quote_ident(table.name),
         conds = conds.join(" AND "),
+        user_conds = user_conds.join(" AND "),
         cur = n + 1,
     );
     let mut params: Vec<DbValue> = key.to_vec();

@@ -17,7 +17,8 @@
 //!
 //! Storage (all in the main SQLite database, so snapshots and restarts keep it):
 //! - `sim_ct_database`: one row: enabled, retention, auto cleanup, the current
-//!   version and a `pending` flag (this write transaction recorded changes);
+//!   version and a `pending` flag (this write transaction truncated a tracked
+//!   table, so it takes a version without change rows);
 //! - `sim_ct_tables`: one row per tracked table;
 //! - `sim_ct_changes_<object_id>`: the change history of one table, one row per
 //!   recorded row change (not one per key), so that CHANGETABLE can fold the
@@ -182,8 +183,12 @@ pub fn materialize_changes(
 }
 
 /// `CHANGETABLE(VERSION t, (keys), (values))`: (re)creates TEMP table
-/// `temp_name` with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns,
-/// exactly one row.
+/// `temp_name` with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns:
+/// one row when the user table has that key, none otherwise ("An empty result
+/// set is returned if a nonexistent primary key is specified",
+/// docs/relational-databases/system-functions/changetable-transact-sql.md).
+/// The user table is read as the SQLite table named `table.name` (the engine
+/// stores user tables under their `schema.name`, see `catalog.rs`).
 pub fn materialize_version(
     conn: &Connection,
     table: &TableRef<'_>,

@@ -17,8 +17,8 @@ CREATE TABLE IF NOT EXISTS sim_ct_database(
     retention_units INTEGER NOT NULL DEFAULT 3,
     auto_cleanup INTEGER NOT NULL DEFAULT 1,
     current_version INTEGER NOT NULL DEFAULT 0,
-    -- 1 while the open write transaction has recorded changes (or truncated
-    -- a tracked table): its COMMIT takes a new version.
+    -- 1 while the open write transaction has truncated a tracked table: its
+    -- COMMIT takes a new version even without change rows.
     pending INTEGER NOT NULL DEFAULT 0);
 INSERT OR IGNORE INTO sim_ct_database(id) VALUES (1);
 CREATE TABLE IF NOT EXISTS sim_ct_tables(
@@ -408,20 +408,53 @@ pub(super) fn record(
         }
     };
     debug_assert_eq!(n, 1, "the settings row always exists");
-    conn.prepare_cached("UPDATE sim_ct_database SET pending = 1 WHERE id = 1 AND pending = 0")
-        .and_then(|mut st| st.execute([]))
-        .map_err(storage)?;
+    // No per-row bookkeeping beyond the history row: on_commit finds pending
+    // rows through the version index (bulk loads record a million rows).
     Ok(())
 }
 
 pub(super) fn on_commit(conn: &Connection) -> Result<(), SqlError> {
-    // One new version for the whole transaction, whatever it changed.
-    conn.prepare_cached(
-        "UPDATE sim_ct_database SET current_version = current_version + 1, pending = 0
-         WHERE id = 1 AND pending = 1",
-    )
-    .and_then(|mut st| st.execute([]))
-    .map_err(storage)?;
+    let s = settings(conn)?;
+    if !s.enabled {
+        return Ok(());
+    }
+    // Did this transaction record changes (rows above the current version,
+    // see the module doc) or truncate a tracked table (the pending flag)?
+    let flagged: bool = conn
+        .prepare_cached("SELECT pending FROM sim_ct_database WHERE id = 1")
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+        .map_err(storage)?
+        != 0;
+    let mut changed = flagged;
+    if !changed {
+        let ids: Vec<i64> = conn
+            .prepare_cached("SELECT object_id FROM sim_ct_tables")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(storage)?;
+        for id in ids {
+            let sql = format!(
+                "SELECT EXISTS(SELECT 1 FROM {} WHERE version > ?1)",
+                changes_table(id)
+            );
+            let pending: bool = conn
+                .prepare_cached(&sql)
+                .and_then(|mut st| st.query_row([s.current_version], |r| r.get(0)))
+                .map_err(storage)?;
+            if pending {
+                changed = true;
+                break;
+            }
+        }
+    }
+    if changed {
+        // One new version for the whole transaction, whatever it changed.
+        conn.prepare_cached(
+            "UPDATE sim_ct_database SET current_version = current_version + 1, pending = 0
+             WHERE id = 1",
+        )
+        .and_then(|mut st| st.execute([]))
+        .map_err(storage)?;
+    }
     Ok(())
 }
 
