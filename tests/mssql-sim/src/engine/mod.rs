@@ -19,6 +19,7 @@ mod exec_alter;
 mod exec_ddl;
 mod exec_dml;
 mod exec_select;
+mod flow;
 mod functions;
 mod merge;
 mod output;

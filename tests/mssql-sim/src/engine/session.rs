@@ -52,6 +52,10 @@ pub struct State {
     /// Parsed batches by text: clients send the same parameterized
     /// statements over and over (the parser is pure, so this is safe).
     pub parse_cache: HashMap<String, Arc<Vec<Located>>>,
+    /// BREAK / CONTINUE / RETURN / abort in progress.
+    pub flow: super::flow::Flow,
+    /// Nesting of TRY blocks being run (errors go to CATCH, not the client).
+    pub try_depth: u32,
 }
 
 /// Bound on [`State::parse_cache`]; the cache is emptied when it is full.
@@ -78,21 +82,14 @@ impl State {
             lock_timeout_ms: -1,
             restore_generation,
             parse_cache: HashMap::new(),
+            flow: super::flow::Flow::Normal,
+            try_depth: 0,
         }
     }
 }
 
 /// How a statement ended successfully: the DONE count.
 pub type StmtResult = Result<Option<u64>, SqlError>;
-
-/// Errors after which SQL Server stops the batch even without XACT_ABORT
-/// (conversion errors and deferred name resolution failures).
-fn aborts_batch(e: &SqlError) -> bool {
-    matches!(
-        e.number,
-        245 | 241 | 8114 | 8169 | 208 | 207 | 4104 | 137 | 1205 | 3960 | 3952
-    )
-}
 
 impl Session {
     pub(super) fn in_transaction(&self) -> bool {
@@ -133,18 +130,21 @@ impl Session {
                 .vars
                 .insert(super::var_key(&p.name), (p.ty, p.value.clone()));
         }
+        let outer_flow = std::mem::take(&mut self.st.flow);
+        let outer_try = std::mem::replace(&mut self.st.try_depth, 0);
         for located in stmts.iter() {
-            if out.cancelled() {
+            if out.cancelled() || self.st.flow != super::flow::Flow::Normal {
                 break;
             }
             let latency = self.engine.opts.controls.latency();
             if !latency.is_zero() {
                 std::thread::sleep(latency);
             }
-            if !self.run_located(located, out) {
-                break;
-            }
+            // Outside TRY, exec_stmt reports errors itself and returns Ok.
+            let _ = self.exec_stmt(&located.stmt, located.line, out);
         }
+        self.st.flow = outer_flow;
+        self.st.try_depth = outer_try;
     }
 
     fn parse_cached(&mut self, sql: &str) -> Result<Arc<Vec<Located>>, SqlError> {
@@ -161,35 +161,6 @@ impl Session {
                 .insert(sql.to_string(), Arc::clone(&parsed));
         }
         Ok(parsed)
-    }
-
-    /// Runs one statement and sends its DONE; returns whether the batch goes on.
-    pub(super) fn run_located(&mut self, located: &Located, out: &mut dyn ResultSink) -> bool {
-        let r = self.run_statement(&located.stmt, out);
-        match r {
-            Ok(count) => {
-                out.done(Done {
-                    count,
-                    error: false,
-                    in_transaction: self.in_transaction(),
-                });
-                true
-            }
-            Err(mut e) => {
-                e.line = located.line;
-                out.error(&e);
-                let doom = e.dooms_transaction() || self.st.xact_abort;
-                if doom && self.st.txn.is_some() {
-                    let _ = self.rollback_transaction(None, out);
-                }
-                out.done(Done {
-                    count: None,
-                    error: true,
-                    in_transaction: self.in_transaction(),
-                });
-                !(doom || aborts_batch(&e))
-            }
-        }
     }
 
     pub(super) fn run_statement(
@@ -326,28 +297,6 @@ impl Session {
                 } else {
                     Err(SqlError::new(num, sev, st, msg))
                 }
-            }
-            Statement::If {
-                condition,
-                then,
-                otherwise,
-            } => {
-                let c = self.eval_scalar(condition, None)?;
-                let truth = matches!(c, Value::Int(i) if i != 0);
-                if truth {
-                    self.run_statement(then, out)
-                } else if let Some(o) = otherwise {
-                    self.run_statement(o, out)
-                } else {
-                    Ok(None)
-                }
-            }
-            Statement::Block(stmts) => {
-                let mut last = None;
-                for s in stmts {
-                    last = self.run_statement(&s.stmt, out)?;
-                }
-                Ok(last)
             }
             Statement::Exec { procedure, args } => self.exec_procedure(procedure, args, out),
             other => self.run_data_statement(other, out),

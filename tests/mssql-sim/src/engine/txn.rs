@@ -79,6 +79,7 @@ impl Session {
                 return Err(injected(n, t, &self.st));
             }
         }
+        self.st.info.trancount = self.st.txn.as_ref().map(|t| t.depth as i64).unwrap_or(0);
         let snapshot = self.current_isolation() == Isolation::Snapshot;
         if snapshot
             && !(self.st.txn.as_ref().map(|t| t.sqlite_open).unwrap_or(false))

@@ -113,3 +113,49 @@ fn transaction_manager_requests() {
     s.tm_commit(&mut c);
     assert_eq!(c.errors[0].number, 3902);
 }
+
+#[test]
+fn while_try_catch_return_and_trancount() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    let r = rows(
+        &mut s,
+        "DECLARE @i INT = 0;
+         WHILE @i < 10 BEGIN SET @i = @i + 1; IF @i = 3 CONTINUE; IF @i = 6 BREAK; INSERT INTO T VALUES (@i) END;
+         SELECT COUNT(*) FROM T",
+    );
+    assert_eq!(r, vec![vec![i(4)]]);
+    let c = ok(
+        &mut s,
+        "BEGIN TRY INSERT INTO T VALUES (1); SELECT 'not reached' END TRY
+         BEGIN CATCH SELECT ERROR_NUMBER(), ERROR_MESSAGE() END CATCH",
+    );
+    assert_eq!(c.sets.len(), 1);
+    assert_eq!(c.sets[0].1[0][0], i(2627));
+    let x = err(
+        &mut s,
+        "BEGIN TRY SELECT 1/0 END TRY BEGIN CATCH THROW; END CATCH",
+    );
+    assert_eq!(x.number, 8134);
+    let c = ok(&mut s, "SELECT 1; RETURN; SELECT 2");
+    assert_eq!(c.sets.len(), 1);
+    assert_eq!(
+        rows(
+            &mut s,
+            "BEGIN TRAN; BEGIN TRAN; SELECT @@TRANCOUNT, XACT_STATE()"
+        ),
+        vec![vec![i(2), i(1)]]
+    );
+    ok(&mut s, "ROLLBACK");
+    // Outside TRY, a statement error does not stop the next statement of a block.
+    let c = run(
+        &mut s,
+        "BEGIN INSERT INTO T VALUES (1); INSERT INTO T VALUES (50) END",
+    );
+    assert_eq!(c.errors.len(), 1);
+    assert_eq!(
+        rows(&mut s, "SELECT COUNT(*) FROM T WHERE id = 50"),
+        vec![vec![i(1)]]
+    );
+}

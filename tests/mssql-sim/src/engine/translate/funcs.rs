@@ -319,6 +319,33 @@ impl Ctx<'_> {
                     },
                 )
             }
+            // docs/t-sql/functions/error-number-transact-sql.md etc.: NULL outside CATCH.
+            "ERROR_NUMBER" | "ERROR_MESSAGE" | "ERROR_SEVERITY" | "ERROR_STATE" | "ERROR_LINE"
+            | "ERROR_PROCEDURE" => {
+                let e = self.session.last_error.clone();
+                let (v, ty) = match (upper.as_str(), e) {
+                    (_, None) => (
+                        Value::Null,
+                        if upper == "ERROR_MESSAGE" || upper == "ERROR_PROCEDURE" {
+                            SqlType::NVarChar(Len::N(4000))
+                        } else {
+                            SqlType::Int
+                        },
+                    ),
+                    ("ERROR_NUMBER", Some(e)) => (Value::Int(e.number as i64), SqlType::Int),
+                    ("ERROR_SEVERITY", Some(e)) => (Value::Int(e.class as i64), SqlType::Int),
+                    ("ERROR_STATE", Some(e)) => (Value::Int(e.state as i64), SqlType::Int),
+                    ("ERROR_LINE", Some(e)) => (Value::Int(e.line as i64), SqlType::Int),
+                    ("ERROR_PROCEDURE", Some(_)) => (Value::Null, SqlType::NVarChar(Len::N(128))),
+                    (_, Some(e)) => (Value::String(e.message), SqlType::NVarChar(Len::N(4000))),
+                };
+                self.bind_value(&v, &ty)
+            }
+            // docs/t-sql/functions/xact-state-transact-sql.md (no uncommittable state here).
+            "XACT_STATE" => {
+                let v = if self.session.trancount > 0 { 1 } else { 0 };
+                self.bind_value(&Value::Int(v), &SqlType::SmallInt)
+            }
             "DB_NAME" => {
                 let db = self.session.database.clone();
                 self.bind_value(&Value::String(db), &SqlType::NVarChar(Len::N(128)))

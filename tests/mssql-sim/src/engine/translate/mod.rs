@@ -45,6 +45,8 @@ pub struct SessionInfo {
     pub trancount: i64,
     pub scope_identity: Option<i64>,
     pub identity: Option<i64>,
+    /// The error a CATCH block is handling (ERROR_NUMBER() ...).
+    pub last_error: Option<crate::error::SqlError>,
 }
 
 /// A column of a source: name, type (`None` for an untyped NULL), nullable.
