@@ -159,3 +159,47 @@ fn while_try_catch_return_and_trancount() {
         vec![vec![i(1)]]
     );
 }
+
+#[test]
+fn concurrent_writers_queue_instead_of_failing() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON");
+    ok(
+        &mut s,
+        "CREATE TABLE T (id INT PRIMARY KEY, w INT); ALTER TABLE T ENABLE CHANGE_TRACKING",
+    );
+    let before = match rows(&mut s, "SELECT CHANGE_TRACKING_CURRENT_VERSION()")
+        .remove(0)
+        .remove(0)
+    {
+        Value::Int(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let mut handles = Vec::new();
+    for w in 0..4i64 {
+        let e = e.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut s = e.session("sa").unwrap();
+            for n in 0..50i64 {
+                let id = w * 1000 + n;
+                let sql = if n % 2 == 0 {
+                    format!("INSERT INTO T VALUES ({id}, {w})")
+                } else {
+                    format!("BEGIN TRAN; INSERT INTO T VALUES ({id}, {w}); UPDATE T SET w = w + 1 WHERE id = {id}; COMMIT")
+                };
+                let c = run(&mut s, &sql);
+                assert!(c.errors.is_empty(), "{sql}: {:?}", c.errors);
+            }
+        }));
+    }
+    for h in handles {
+        h.join().expect("writer thread");
+    }
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM T"), vec![vec![i(200)]]);
+    assert_eq!(
+        rows(&mut s, "SELECT CHANGE_TRACKING_CURRENT_VERSION()"),
+        vec![vec![i(before + 200)]],
+        "one version per committed transaction"
+    );
+}
