@@ -8,6 +8,25 @@
 //!
 //! Threading: one [`Session`] per client connection, used from one thread at a
 //! time (it is `Send`, not `Sync`). The [`Engine`] is shared by all sessions.
+//!
+//! How it works (see the module docs for details): `translate` turns the AST
+//! into SQLite SQL with bound parameters and infers SQL Server types; `types`
+//! stores every SQL Server type in a SQLite form that round-trips and sorts
+//! exactly; `catalog` keeps our own metadata; `rows` writes rows with SQL
+//! Server's constraint errors and records change tracking; `txn` and `flow`
+//! give transactions, savepoints per statement and batch control flow.
+//!
+//! Known differences from SQL Server (stand-in limits, not goals):
+//! - row-level locking is not emulated: writers serialize on SQLite's write
+//!   lock (a READ COMMITTED transaction takes it at its first statement);
+//! - a SNAPSHOT transaction that writes after any other transaction committed
+//!   since its snapshot gets 3960, even when the rows differ;
+//! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
+//!   values (both sides of a comparison run here, so equality still means
+//!   equal data);
+//! - not supported (error 102 naming the construct): OUTPUT ... INTO, table
+//!   variables, ALTER COLUMN, cascading foreign keys; `#temp` tables are
+//!   ordinary tables.
 
 pub mod change_tracking;
 
