@@ -354,7 +354,34 @@ impl Session {
     /// `done` on the sink.
     pub fn execute(&mut self, sql: &str, params: &[Param], out: &mut dyn ResultSink) {
         self.engine.log_statement(sql, params);
-        self.run_batch(sql, params, out);
+        // A safety net: a bug in the stand-in must cost the request, not the
+        // connection's thread. The open transaction is rolled back, since its
+        // state is unknown after a panic.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_batch(sql, params, out)
+        }));
+        if r.is_err() {
+            tracing::error!(sql, "mssql-sim engine panicked while running a batch");
+            if let Some(t) = self.st.txn.take() {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                out.env_change(EnvChange::RollbackTransaction(t.descriptor));
+            }
+            self.st.flow = flow::Flow::Normal;
+            self.st.try_depth = 0;
+            out.error(&SqlError::new(
+                50000,
+                16,
+                1,
+                "mssql-sim internal error while running this batch (see the stand-in's log).",
+            ));
+            out.done(Done {
+                count: None,
+                error: true,
+                in_transaction: false,
+            });
+        }
     }
 
     /// Transaction-manager request TM_BEGIN_XACT (MS-TDS 2.2.6.8).
