@@ -32,8 +32,13 @@ impl Ctx<'_> {
     /// (docs/t-sql/data-types/precision-scale-and-length-transact-sql.md).
     pub(crate) fn arith(&mut self, op: &str, l: TExpr, r: TExpr) -> Result<TExpr, SqlError> {
         let (Some(tl), Some(tr)) = (l.ty, r.ty) else {
+            // NULL with anything is NULL; both operands stay in the text so
+            // that their bound parameters keep their numbers.
             return Ok(TExpr {
-                sql: "NULL".into(),
+                sql: format!(
+                    "(CASE WHEN ({}) IS NULL AND ({}) IS NULL THEN NULL END)",
+                    l.sql, r.sql
+                ),
                 ty: l.ty.or(r.ty),
             });
         };
