@@ -244,3 +244,173 @@ fn change_tracking_catalog_views() {
         vec![vec![Value::Null]]
     );
 }
+
+fn p(n: usize, ty: SqlType, v: Value) -> Param {
+    Param {
+        name: format!("@P{n}"),
+        ty,
+        value: v,
+        output: false,
+    }
+}
+
+fn run_p(s: &mut Session, sql: &str, params: &[Param]) -> Collect {
+    let mut c = Collect::default();
+    s.execute(sql, params, &mut c);
+    assert!(c.errors.is_empty(), "{sql}: {:?}", c.errors);
+    c
+}
+
+/// The statements ctsync sends (src/mssql/statements.rs on the agent
+/// branches), with their parameters, in the order of one sync cycle.
+#[test]
+fn the_agents_statements_run_as_sent() {
+    use crate::value::Len;
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    let name = |v: &str| Value::String(v.to_string());
+    let nv = SqlType::NVarChar(Len::N(4000));
+    ok(&mut s, "CREATE TABLE dbo.Orders (id INT IDENTITY(1,1) NOT NULL PRIMARY KEY, name NVARCHAR(50) NULL, qty INT NULL)");
+    ok(
+        &mut s,
+        "CREATE TABLE dbo.Plain (code NVARCHAR(10) NOT NULL PRIMARY KEY, v DECIMAL(10,2) NULL)",
+    );
+    ok(&mut s, "ALTER DATABASE [testdb] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)");
+    ok(
+        &mut s,
+        "ALTER DATABASE [testdb] SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(
+        &mut s,
+        "ALTER TABLE [dbo].[Orders] ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF)",
+    );
+    ok(
+        &mut s,
+        "ALTER TABLE [dbo].[Plain] ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF)",
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()"
+        ),
+        vec![vec![i(1)]]
+    );
+    let c = run_p(
+        &mut s,
+        "SELECT COUNT(*) FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@P1)",
+        &[p(1, nv, name("[dbo].[Orders]"))],
+    );
+    assert_eq!(c.sets[0].1, vec![vec![i(1)]]);
+    let c = run_p(
+        &mut s,
+        "SELECT c.COLUMN_NAME, c.DATA_TYPE, COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity') FROM INFORMATION_SCHEMA.COLUMNS AS c WHERE c.TABLE_SCHEMA = @P2 AND c.TABLE_NAME = @P3 ORDER BY c.ORDINAL_POSITION",
+        &[p(1, nv, name("[dbo].[Orders]")), p(2, nv, name("dbo")), p(3, nv, name("Orders"))],
+    );
+    assert_eq!(
+        c.sets[0].1,
+        vec![
+            vec![st("id"), st("int"), i(1)],
+            vec![st("name"), st("nvarchar"), i(0)],
+            vec![st("qty"), st("int"), i(0)]
+        ]
+    );
+    let c = run_p(
+        &mut s,
+        "SELECT k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS tc JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k ON k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME AND k.TABLE_SCHEMA = tc.TABLE_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME WHERE tc.CONSTRAINT_TYPE = 'PRIMARY KEY' AND tc.TABLE_SCHEMA = @P1 AND tc.TABLE_NAME = @P2 ORDER BY k.ORDINAL_POSITION",
+        &[p(1, nv, name("dbo")), p(2, nv, name("Orders"))],
+    );
+    assert_eq!(c.sets[0].1, vec![vec![st("id")]]);
+
+    // Apply: a batch of identity inserts, an upsert, an update and a delete.
+    let ctx = |n: u8| Value::Binary(vec![b'c', b't', n]);
+    let vb = SqlType::VarBinary(Len::N(8000));
+    let c = run_p(
+        &mut s,
+        "WITH CHANGE_TRACKING_CONTEXT (@P1) INSERT INTO [dbo].[Orders] ([name], [qty]) OUTPUT INSERTED.[id] VALUES (@P2, @P3);\nWITH CHANGE_TRACKING_CONTEXT (@P4) INSERT INTO [dbo].[Orders] OUTPUT INSERTED.[id] DEFAULT VALUES;\n",
+        &[p(1, vb, ctx(1)), p(2, nv, name("a")), p(3, SqlType::Int, i(5)), p(4, vb, ctx(2))],
+    );
+    assert_eq!(c.sets.len(), 2);
+    assert_eq!(
+        (c.sets[0].1.clone(), c.sets[1].1.clone()),
+        (vec![vec![i(1)]], vec![vec![i(2)]])
+    );
+    let upsert = "WITH CHANGE_TRACKING_CONTEXT (@P1) MERGE [dbo].[Plain] WITH (HOLDLOCK) AS T USING (SELECT @P2 AS [code], @P3 AS [v]) AS S ON T.[code] = S.[code] WHEN MATCHED THEN UPDATE SET T.[v] = S.[v] WHEN NOT MATCHED THEN INSERT ([code], [v]) VALUES (S.[code], S.[v]);\n";
+    let dec = SqlType::Decimal {
+        precision: 18,
+        scale: 4,
+    };
+    run_p(
+        &mut s,
+        upsert,
+        &[
+            p(1, vb, ctx(3)),
+            p(2, nv, name("k1")),
+            p(3, dec, Value::Decimal(12_3400, 4)),
+        ],
+    );
+    run_p(
+        &mut s,
+        upsert,
+        &[
+            p(1, vb, ctx(4)),
+            p(2, nv, name("K1")),
+            p(3, dec, Value::Null),
+        ],
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT code, v FROM dbo.Plain"),
+        vec![vec![st("k1"), Value::Null]]
+    );
+    run_p(
+        &mut s,
+        "WITH CHANGE_TRACKING_CONTEXT (@P1) UPDATE [dbo].[Orders] SET [name] = @P2, [qty] = @P3 WHERE [id] = @P4;\nWITH CHANGE_TRACKING_CONTEXT (@P5) DELETE FROM [dbo].[Orders] WHERE [id] = @P6;\n",
+        &[p(1, vb, ctx(5)), p(2, nv, name("b")), p(3, SqlType::Int, Value::Null), p(4, SqlType::Int, i(1)), p(5, vb, ctx(6)), p(6, SqlType::Int, i(2))],
+    );
+    run_p(&mut s, "SET IDENTITY_INSERT [dbo].[Orders] ON;\nINSERT INTO [dbo].[Orders] ([id], [name]) VALUES (@P1, @P2);\nSET IDENTITY_INSERT [dbo].[Orders] OFF;\n", &[p(1, SqlType::Int, i(40)), p(2, nv, name("forced"))]);
+
+    // Capture, as the agent does it: SNAPSHOT, versions, CHANGETABLE joined to the table.
+    ok(
+        &mut s,
+        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION",
+    );
+    let v = match rows(&mut s, "SELECT CHANGE_TRACKING_CURRENT_VERSION()")
+        .remove(0)
+        .remove(0)
+    {
+        Value::Int(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let c = run_p(
+        &mut s,
+        "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1))",
+        &[p(1, nv, name("[dbo].[Orders]"))],
+    );
+    assert!(matches!(c.sets[0].1[0][0], Value::Int(m) if m <= v));
+    let c = run_p(
+        &mut s,
+        "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT, CT.[id], T.[id], T.[name], T.[qty] FROM CHANGETABLE(CHANGES [dbo].[Orders], @P1) AS CT LEFT OUTER JOIN [dbo].[Orders] AS T ON T.[id] = CT.[id] ORDER BY CT.SYS_CHANGE_VERSION, CT.[id]",
+        &[p(1, SqlType::BigInt, i(0))],
+    );
+    let ops: Vec<(Value, Value, Value, Value)> = c.sets[0]
+        .1
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[5].clone()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (st("I"), ctx(5), i(1), st("b")),
+            (st("D"), ctx(6), i(2), Value::Null),
+            (st("I"), Value::Null, i(40), st("forced")),
+        ]
+    );
+    let c = run_p(
+        &mut s,
+        "SELECT CT.[code] FROM CHANGETABLE(CHANGES [dbo].[Plain], @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT = @P2",
+        &[p(1, SqlType::BigInt, Value::Null), p(2, vb, ctx(4))],
+    );
+    assert_eq!(c.sets[0].1, vec![vec![st("k1")]]);
+    ok(&mut s, "COMMIT TRANSACTION");
+    ok(&mut s, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    ok(&mut s, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION");
+}
