@@ -488,3 +488,52 @@ fn random_statements_never_panic() {
     println!("{succeeded} ran; errors by number: {numbers:?}");
     assert!(succeeded > 1500, "only {succeeded} of 6000 statements ran");
 }
+
+/// Capture of a large change set (bulk load into a tracked table, then the
+/// agent's CHANGETABLE join); prints the timings.
+#[test]
+#[ignore]
+fn capture_throughput() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON");
+    ok(&mut s, "CREATE TABLE T (id INT IDENTITY PRIMARY KEY, name NVARCHAR(50) NOT NULL, qty INT); ALTER TABLE T ENABLE CHANGE_TRACKING");
+    ok(&mut s, "INSERT BULK T (name NVARCHAR(50), qty INT)");
+    let meta = vec![
+        ColumnMeta {
+            name: "name".into(),
+            ty: SqlType::NVarChar(Len::N(50)),
+            nullable: false,
+            identity: false,
+        },
+        ColumnMeta {
+            name: "qty".into(),
+            ty: SqlType::Int,
+            nullable: true,
+            identity: false,
+        },
+    ];
+    let total = 100_000;
+    let mut n = 0;
+    let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+        n += 1;
+        Ok(if n <= total {
+            Some(vec![Value::String(format!("row {n}")), Value::Int(n)])
+        } else {
+            None
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut c = Collect::default();
+    s.bulk_load(&meta, &mut next, &mut c);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    println!("tracked bulk load: {total} rows in {:?}", start.elapsed());
+    let start = std::time::Instant::now();
+    let c = ok(&mut s, "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.id, T.name, T.qty FROM CHANGETABLE(CHANGES T, 0) AS CT LEFT OUTER JOIN T ON T.id = CT.id ORDER BY CT.SYS_CHANGE_VERSION, CT.id");
+    println!(
+        "capture: {} rows in {:?}",
+        c.sets[0].1.len(),
+        start.elapsed()
+    );
+    assert_eq!(c.sets[0].1.len(), total as usize);
+}
