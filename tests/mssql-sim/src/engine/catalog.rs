@@ -96,14 +96,12 @@ pub struct KeyInfo {
 }
 
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // ref_table_id: kept for cascades, not supported yet
 pub struct FkInfo {
     pub name: String,
     pub table_id: i64,
     /// `schema.name` of the referencing table.
     pub table_name: String,
     pub columns: Vec<String>,
-    pub ref_table_id: i64,
     pub ref_table_name: String,
     pub ref_columns: Vec<String>,
 }
@@ -347,7 +345,6 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                     table_id: object_id,
                     table_name: format!("{schema}.{name}"),
                     columns: col_idx.iter().map(|i| columns[*i].name.clone()).collect(),
-                    ref_table_id: ref_id,
                     ref_table_name: table_name_of(conn, ref_id)?.unwrap_or_default(),
                     ref_columns: column_names(conn, ref_id, &ref_ids)?,
                 });
@@ -383,7 +380,6 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
             table_id: child,
             table_name: table_name_of(conn, child)?.unwrap_or_default(),
             columns: column_names(conn, child, &parse_ids(&cols))?,
-            ref_table_id: object_id,
             ref_table_name: format!("{schema}.{name}"),
             ref_columns: parse_ids(&ref_cols)
                 .into_iter()
