@@ -317,6 +317,37 @@ impl Session {
                 if ids.len() != ref_ids.len() {
                     return Err(SqlError::new(8140, 16, 0, format!("The number of columns in the referencing column list for foreign key '{name}' does not match those of the primary key in the referenced table '{}'.", rt.full_name())));
                 }
+                // Existing rows must satisfy the new key (WITH CHECK is the
+                // default: docs/t-sql/statements/alter-table-transact-sql.md).
+                let conds: Vec<String> = columns
+                    .iter()
+                    .zip(&ref_names)
+                    .map(|(c, r)| format!("p.{} = c.{}", quote_ident(r), quote_ident(c)))
+                    .collect();
+                let not_null: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+                    .collect();
+                let orphan = format!(
+                    "SELECT 1 FROM {} AS c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {}) LIMIT 1",
+                    t.sqlite_name(),
+                    not_null.join(" AND "),
+                    rt.sqlite_name(),
+                    conds.join(" AND ")
+                );
+                if self.conn.query_row(&orphan, [], |_| Ok(())).is_ok() {
+                    return Err(SqlError::new(
+                        547,
+                        16,
+                        0,
+                        format!(
+                            "The ALTER TABLE statement conflicted with the FOREIGN KEY constraint \"{name}\". The conflict occurred in database \"{}\", table \"{}\", column '{}'.",
+                            self.st.info.database,
+                            rt.full_name(),
+                            ref_names.first().cloned().unwrap_or_default()
+                        ),
+                    ));
+                }
                 self.insert_constraint(
                     cid,
                     table_id,
@@ -330,6 +361,22 @@ impl Session {
             }
             ConstraintKind::Check(e) => {
                 let sql = self.check_sql(&t, e)?;
+                let bad = format!(
+                    "SELECT 1 FROM {} WHERE NOT ({sql}) LIMIT 1",
+                    t.sqlite_name()
+                );
+                if self.conn.query_row(&bad, [], |_| Ok(())).is_ok() {
+                    return Err(SqlError::new(
+                        547,
+                        16,
+                        0,
+                        format!(
+                            "The ALTER TABLE statement conflicted with the CHECK constraint \"{name}\". The conflict occurred in database \"{}\", table \"{}\".",
+                            self.st.info.database,
+                            t.full_name()
+                        ),
+                    ));
+                }
                 self.insert_constraint(cid, table_id, &name, kind, &[], None, &[], Some(sql))?;
             }
             ConstraintKind::Default { column, expr } => {

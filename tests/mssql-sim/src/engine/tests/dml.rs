@@ -455,3 +455,36 @@ fn output_can_name_source_columns() {
     );
     assert_eq!(c.sets[0].1, vec![vec![i(1), i(70)]]);
 }
+
+#[test]
+fn added_constraints_check_existing_rows() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE P (id INT PRIMARY KEY); CREATE TABLE C (id INT PRIMARY KEY, pid INT, q INT)",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO P VALUES (1); INSERT INTO C VALUES (1, 1, 5), (2, 9, -1)",
+    );
+    let x = err(
+        &mut s,
+        "ALTER TABLE C ADD CONSTRAINT FK_C FOREIGN KEY (pid) REFERENCES P (id)",
+    );
+    assert_eq!(x.number, 547);
+    assert!(
+        x.message.starts_with(
+            "The ALTER TABLE statement conflicted with the FOREIGN KEY constraint \"FK_C\"."
+        ),
+        "{}",
+        x.message
+    );
+    assert_eq!(
+        err(&mut s, "ALTER TABLE C ADD CONSTRAINT CK_q CHECK (q > 0)").number,
+        547
+    );
+    ok(&mut s, "DELETE FROM C WHERE id = 2");
+    ok(&mut s, "ALTER TABLE C ADD CONSTRAINT FK_C FOREIGN KEY (pid) REFERENCES P (id); ALTER TABLE C ADD CONSTRAINT CK_q CHECK (q > 0)");
+    assert_eq!(err(&mut s, "INSERT INTO C VALUES (3, 1, 0)").number, 547);
+}
