@@ -131,7 +131,9 @@ impl Session {
         };
         let tables = vec![t.full_name()];
         let cols = columns.to_vec();
+        self.st.retryable = false;
         let r = self.with_data(true, &tables, move |s, _| s.bulk_rows(&t, &cols, rows), out);
+        self.st.retryable = true;
         match r {
             Ok(n) => {
                 self.st.info.rowcount = n as i64;

@@ -116,6 +116,27 @@ impl Session {
         Ok(())
     }
 
+    /// In a SNAPSHOT transaction, keeps the rows a statement is about to
+    /// modify (rowid first, then the table's columns) for the update-conflict
+    /// check of `txn::retry_on_fresh_snapshot`.
+    pub(super) fn remember_for_snapshot(
+        &mut self,
+        t: &std::sync::Arc<TableInfo>,
+        rows: &[Vec<Value>],
+    ) {
+        if self.st.txn.as_ref().map(|x| x.isolation) != Some(super::Isolation::Snapshot) {
+            return;
+        }
+        let n = t.columns.len();
+        for r in rows {
+            if let (Some(Value::Int(rowid)), Some(vals)) = (r.first(), r.get(1..=n)) {
+                self.st
+                    .snapshot_rows
+                    .push((t.clone(), *rowid, vals.to_vec()));
+            }
+        }
+    }
+
     /// TRUNCATE / DROP: the table's identity starts again at its seed.
     pub(super) fn reset_identity(&self, object_id: i64) {
         self.engine.identity_hwm.lock().remove(&object_id);
@@ -463,6 +484,7 @@ impl Session {
         let mut all_types = vec![Some(SqlType::BigInt)];
         all_types.extend(types.iter().copied());
         let rows = fetch(&self.conn, &sql, &params, &all_types)?;
+        self.remember_for_snapshot(&t, &rows);
         let table_name = self.db_table_name(&t);
         let db = self.st.info.database.clone();
         let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
@@ -557,6 +579,7 @@ impl Session {
         types.extend(extra_types);
         let ncols = t.columns.len();
         let rows = fetch(&self.conn, &sql, &params, &types)?;
+        self.remember_for_snapshot(&t, &rows);
         let db = self.st.info.database.clone();
         let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
         let mut seen = std::collections::HashSet::new();

@@ -208,6 +208,7 @@ impl Session {
             )
         };
         let rows = fetch(&self.conn, &sql, &params, &types)?;
+        self.remember_for_snapshot(&t, &rows);
         let rows2 = if sql2.is_empty() {
             Vec::new()
         } else {

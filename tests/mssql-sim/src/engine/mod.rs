@@ -19,8 +19,11 @@
 //! Known differences from SQL Server (stand-in limits, not goals):
 //! - row-level locking is not emulated: writers serialize on SQLite's write
 //!   lock (a READ COMMITTED transaction takes it at its first statement);
-//! - a SNAPSHOT transaction that writes after any other transaction committed
-//!   since its snapshot gets 3960, even when the rows differ;
+//! - a SNAPSHOT transaction whose first write comes after another
+//!   transaction committed moves to a fresh snapshot when the rows it
+//!   modifies are unchanged (3960 when they changed, as in SQL Server); its
+//!   later reads then see that fresher snapshot. After its first write, any
+//!   further conflict is 3960 even for different rows;
 //! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
 //!   values (both sides of a comparison run here, so equality still means
 //!   equal data);

@@ -32,6 +32,8 @@ pub struct Txn {
     /// commit call change tracking's `on_commit` (a write there would turn a
     /// read-only SNAPSHOT transaction into a writer at COMMIT).
     pub wrote: bool,
+    /// A write statement completed in this transaction.
+    pub has_written: bool,
     pub savepoints: Vec<String>,
 }
 
@@ -52,6 +54,12 @@ pub struct State {
     /// Parsed batches by text: clients send the same parameterized
     /// statements over and over (the parser is pure, so this is safe).
     pub parse_cache: HashMap<String, Arc<Vec<Located>>>,
+    /// Rows the running statement of a SNAPSHOT transaction read in order to
+    /// modify them: (table, rowid, values), for the update-conflict check.
+    pub snapshot_rows: Vec<(Arc<TableInfo>, i64, Vec<Value>)>,
+    /// Whether the running statement may be run again on a fresh snapshot
+    /// (not a bulk load, whose rows cannot be read twice).
+    pub retryable: bool,
     /// BREAK / CONTINUE / RETURN / abort in progress.
     pub flow: super::flow::Flow,
     /// Nesting of TRY blocks being run (errors go to CATCH, not the client).
@@ -82,6 +90,8 @@ impl State {
             lock_timeout_ms: -1,
             restore_generation,
             parse_cache: HashMap::new(),
+            snapshot_rows: Vec::new(),
+            retryable: true,
             flow: super::flow::Flow::Normal,
             try_depth: 0,
         }

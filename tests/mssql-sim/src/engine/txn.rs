@@ -35,6 +35,12 @@ pub fn injected(number: i32, table: &str, st: &State) -> SqlError {
     }
 }
 
+/// SQLite's "cannot upgrade a stale read transaction" (SQLITE_BUSY_SNAPSHOT),
+/// as `sqlerr` maps it (a 3960 whose table is not known yet).
+fn is_stale_snapshot(e: &SqlError) -> bool {
+    e.number == 3960 && e.message.contains("table '?'")
+}
+
 fn snapshot_not_allowed(db: &str) -> SqlError {
     // docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
     SqlError::new(
@@ -71,7 +77,7 @@ impl Session {
         &mut self,
         write: bool,
         tables: &[String],
-        f: impl FnOnce(&mut Session, &mut dyn ResultSink) -> Result<T, SqlError>,
+        mut f: impl FnMut(&mut Session, &mut dyn ResultSink) -> Result<T, SqlError>,
         out: &mut dyn ResultSink,
     ) -> Result<T, SqlError> {
         for t in tables {
@@ -98,10 +104,20 @@ impl Session {
                 txn.sqlite_open = true;
             }
             txn.wrote |= write;
+            let first_write = snapshot && write && !txn.has_written && self.st.retryable;
+            self.st.snapshot_rows.clear();
             self.conn
                 .execute_batch("SAVEPOINT sim_stmt")
                 .map_err(sqlerr)?;
-            let r = f(self, out);
+            let mut r = f(self, out);
+            if first_write && matches!(&r, Err(e) if is_stale_snapshot(e)) {
+                r = self.retry_on_fresh_snapshot(&mut f, out);
+            }
+            if write && r.is_ok() {
+                if let Some(t) = self.st.txn.as_mut() {
+                    t.has_written = true;
+                }
+            }
             match &r {
                 Ok(_) => self
                     .conn
@@ -146,6 +162,60 @@ impl Session {
         })
     }
 
+    /// The first write of a SNAPSHOT transaction found its snapshot stale
+    /// (another transaction committed since it was taken; SQLite cannot
+    /// upgrade such a reader to a writer). SQL Server only fails (3960) when a
+    /// row this statement modifies was changed by that other transaction
+    /// (docs/t-sql/statements/set-transaction-isolation-level-transact-sql.md,
+    /// "update conflict"), so: move to a fresh snapshot, check that every row
+    /// the statement read for modification is unchanged, and run the
+    /// statement again. Later reads of the transaction see the fresher
+    /// snapshot — a stand-in difference, documented in the module docs.
+    fn retry_on_fresh_snapshot<T>(
+        &mut self,
+        f: &mut impl FnMut(&mut Session, &mut dyn ResultSink) -> Result<T, SqlError>,
+        out: &mut dyn ResultSink,
+    ) -> Result<T, SqlError> {
+        let rows = std::mem::take(&mut self.st.snapshot_rows);
+        let _ = self
+            .conn
+            .execute_batch("ROLLBACK TO sim_stmt; RELEASE sim_stmt");
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").map_err(sqlerr)?;
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlerr)?;
+        for (table, rowid, old) in &rows {
+            let cols: Vec<String> = table
+                .columns
+                .iter()
+                .map(|c| super::catalog::quote_ident(&c.name))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM {} WHERE rowid = ?1",
+                cols.join(", "),
+                table.sqlite_name()
+            );
+            let types: Vec<Option<crate::value::SqlType>> =
+                table.columns.iter().map(|c| Some(c.ty)).collect();
+            let now = super::exec_select::fetch(
+                &self.conn,
+                &sql,
+                &[rusqlite::types::Value::Integer(*rowid)],
+                &types,
+            )?;
+            if now.first() != Some(old) {
+                return Err(super::snapshot_conflict(
+                    &table.full_name(),
+                    &self.st.info.database,
+                ));
+            }
+        }
+        self.conn
+            .execute_batch("SAVEPOINT sim_stmt")
+            .map_err(sqlerr)?;
+        f(self, out)
+    }
+
     pub(super) fn begin_transaction(&mut self, out: &mut dyn ResultSink) -> Result<(), SqlError> {
         if let Some(t) = self.st.txn.as_mut() {
             t.depth += 1;
@@ -158,6 +228,7 @@ impl Session {
             depth: 1,
             sqlite_open: false,
             wrote: false,
+            has_written: false,
             savepoints: Vec::new(),
         });
         out.env_change(EnvChange::BeginTransaction(descriptor));

@@ -75,9 +75,12 @@ fn snapshot_isolation_needs_the_database_option_and_keeps_its_snapshot() {
     );
     ok(&mut b, "BEGIN TRAN");
     assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
-    ok(&mut a, "INSERT INTO T VALUES (2, 2)");
+    ok(
+        &mut a,
+        "INSERT INTO T VALUES (2, 2); UPDATE T SET v = 3 WHERE id = 1",
+    );
     assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(1)]]);
-    // Writing after another session committed: update conflict, rolled back.
+    // Writing a row another session changed since: update conflict, rolled back.
     let x = err(&mut b, "UPDATE T SET v = 5 WHERE id = 1");
     assert_eq!(x.number, 3960);
     assert!(
@@ -202,4 +205,50 @@ fn concurrent_writers_queue_instead_of_failing() {
         vec![vec![i(before + 200)]],
         "one version per committed transaction"
     );
+}
+
+#[test]
+fn snapshot_update_conflicts_only_on_rows_changed_by_others() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(
+        &mut a,
+        "ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY, v INT)");
+    ok(&mut a, "INSERT INTO T VALUES (1, 1), (2, 2)");
+    // Different rows: no conflict.
+    ok(
+        &mut b,
+        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRAN",
+    );
+    assert_eq!(
+        rows(&mut b, "SELECT v FROM T WHERE id = 2"),
+        vec![vec![i(2)]]
+    );
+    ok(&mut a, "UPDATE T SET v = 10 WHERE id = 1");
+    ok(&mut b, "UPDATE T SET v = 20 WHERE id = 2");
+    ok(&mut b, "COMMIT");
+    assert_eq!(
+        rows(&mut a, "SELECT v FROM T ORDER BY id"),
+        vec![vec![i(10)], vec![i(20)]]
+    );
+    // The same row: 3960, and the transaction is rolled back.
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(
+        rows(&mut b, "SELECT v FROM T WHERE id = 1"),
+        vec![vec![i(10)]]
+    );
+    ok(&mut a, "UPDATE T SET v = 11 WHERE id = 1");
+    let x = err(&mut b, "UPDATE T SET v = 12 WHERE id = 1");
+    assert_eq!(x.number, 3960);
+    assert!(x.message.contains("'dbo.T'"), "{}", x.message);
+    assert_eq!(b.transaction_descriptor(), 0);
+    // An insert after another commit is no conflict either.
+    ok(&mut b, "BEGIN TRAN");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+    ok(&mut a, "INSERT INTO T VALUES (3, 3)");
+    ok(&mut b, "INSERT INTO T VALUES (4, 4); COMMIT");
+    assert_eq!(rows(&mut a, "SELECT COUNT(*) FROM T"), vec![vec![i(4)]]);
 }
