@@ -104,7 +104,11 @@ impl Session {
                 txn.sqlite_open = true;
             }
             txn.wrote |= write;
-            let first_write = snapshot && write && !txn.has_written && self.st.retryable;
+            let first_write = snapshot
+                && write
+                && !txn.has_written
+                && txn.savepoints.is_empty()
+                && self.st.retryable;
             self.st.snapshot_rows.clear();
             self.conn
                 .execute_batch("SAVEPOINT sim_stmt")
