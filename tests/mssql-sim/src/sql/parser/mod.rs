@@ -14,6 +14,7 @@ mod ddl;
 mod dml;
 mod expr;
 mod flow;
+mod from;
 mod select;
 mod set;
 mod stmt;
