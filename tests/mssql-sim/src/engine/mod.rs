@@ -430,6 +430,12 @@ impl Session {
         self.run_bulk_load(columns, rows, out);
     }
 
+    /// The value a parameter or variable has after the last `execute`: for
+    /// the RETURNVALUE tokens of OUTPUT parameters of an RPC (`@P1` or `P1`).
+    pub fn variable(&self, name: &str) -> Option<(crate::value::SqlType, Value)> {
+        self.st.vars.get(&var_key(name)).cloned()
+    }
+
     /// The descriptor of the open transaction, 0 when none (ALL_HEADERS).
     pub fn transaction_descriptor(&self) -> u64 {
         self.st.txn.as_ref().map(|t| t.descriptor).unwrap_or(0)

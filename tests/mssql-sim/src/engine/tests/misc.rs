@@ -537,3 +537,19 @@ fn capture_throughput() {
     );
     assert_eq!(c.sets[0].1.len(), total as usize);
 }
+
+#[test]
+fn output_parameters_keep_their_values_after_execute() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    let p = [Param {
+        name: "@P1".into(),
+        ty: SqlType::Int,
+        value: Value::Null,
+        output: true,
+    }];
+    let mut c = Collect::default();
+    s.execute("SET @P1 = 41 + 1", &p, &mut c);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(s.variable("@P1"), Some((SqlType::Int, i(42))));
+}
