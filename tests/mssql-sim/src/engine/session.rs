@@ -178,6 +178,27 @@ impl Session {
         stmt: &Statement,
         out: &mut dyn ResultSink,
     ) -> StmtResult {
+        let r = self.run_statement_inner(stmt, out);
+        // @@ROWCOUNT after statements that return no rows
+        // (docs/t-sql/functions/rowcount-transact-sql.md): a simple assignment
+        // sets 1; USE, SET <option>, BEGIN/COMMIT TRANSACTION reset it to 0.
+        if r.is_ok() {
+            match stmt {
+                Statement::SetVariable { .. } => self.st.info.rowcount = 1,
+                Statement::Use(_)
+                | Statement::SetOption { .. }
+                | Statement::SetIsolationLevel(_)
+                | Statement::SetLockTimeout(_)
+                | Statement::SetIdentityInsert { .. }
+                | Statement::BeginTransaction { .. }
+                | Statement::Commit => self.st.info.rowcount = 0,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn run_statement_inner(&mut self, stmt: &Statement, out: &mut dyn ResultSink) -> StmtResult {
         match stmt {
             Statement::BeginTransaction { .. } => self.begin_transaction(out).map(|_| None),
             Statement::Commit => self.commit_transaction(false, out).map(|_| None),

@@ -553,3 +553,30 @@ fn output_parameters_keep_their_values_after_execute() {
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     assert_eq!(s.variable("@P1"), Some((SqlType::Int, i(42))));
 }
+
+#[test]
+fn rowcount_follows_the_documented_rules() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    assert_eq!(
+        rows(&mut s, "INSERT INTO T VALUES (1), (2); SELECT @@ROWCOUNT"),
+        vec![vec![i(2)]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "INSERT INTO T VALUES (3); BEGIN TRAN; SELECT @@ROWCOUNT"
+        ),
+        vec![vec![i(0)]]
+    );
+    ok(&mut s, "COMMIT");
+    assert_eq!(
+        rows(&mut s, "DECLARE @x INT; SET @x = 5; SELECT @@ROWCOUNT"),
+        vec![vec![i(1)]]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM T; SELECT @@ROWCOUNT"),
+        vec![vec![i(3)]]
+    );
+}
