@@ -18,7 +18,8 @@
 //!
 //! Known differences from SQL Server (stand-in limits, not goals):
 //! - row-level locking is not emulated: writers serialize on SQLite's write
-//!   lock (a READ COMMITTED transaction takes it at its first statement);
+//!   lock (a READ COMMITTED transaction takes it at its first write and
+//!   holds it to the end);
 //! - a SNAPSHOT transaction whose first write comes after another
 //!   transaction committed moves to a fresh snapshot when the rows it
 //!   modifies are unchanged (3960 when they changed, as in SQL Server); its

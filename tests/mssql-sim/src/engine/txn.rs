@@ -93,7 +93,17 @@ impl Session {
         {
             return Err(snapshot_not_allowed(&self.st.info.database));
         }
-        let r = if let Some(txn) = self.st.txn.as_mut() {
+        // A READ COMMITTED transaction takes SQLite's write lock only at its
+        // first write: reads before it run on their own, each seeing the last
+        // committed data (READ COMMITTED), without blocking other writers the
+        // way a held write lock would.
+        let joins_txn = self
+            .st
+            .txn
+            .as_ref()
+            .map(|t| t.sqlite_open || write || snapshot)
+            .unwrap_or(false);
+        let r = if let (true, Some(txn)) = (joins_txn, self.st.txn.as_mut()) {
             if !txn.sqlite_open {
                 let begin = if snapshot {
                     "BEGIN DEFERRED"

@@ -252,3 +252,26 @@ fn snapshot_update_conflicts_only_on_rows_changed_by_others() {
     ok(&mut b, "INSERT INTO T VALUES (4, 4); COMMIT");
     assert_eq!(rows(&mut a, "SELECT COUNT(*) FROM T"), vec![vec![i(4)]]);
 }
+
+#[test]
+fn read_committed_reads_take_no_write_lock() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut a, "BEGIN TRAN");
+    assert_eq!(rows(&mut a, "SELECT COUNT(*) FROM T"), vec![vec![i(0)]]);
+    let start = std::time::Instant::now();
+    ok(&mut b, "INSERT INTO T VALUES (1)");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the writer did not wait"
+    );
+    assert_eq!(
+        rows(&mut a, "SELECT COUNT(*) FROM T"),
+        vec![vec![i(1)]],
+        "READ COMMITTED sees the commit"
+    );
+    ok(&mut a, "INSERT INTO T VALUES (2); COMMIT");
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+}
