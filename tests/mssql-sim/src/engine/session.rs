@@ -77,6 +77,7 @@ impl State {
             user: user.to_string(),
             info: SessionInfo {
                 database: database.to_string(),
+                user: user.to_string(),
                 spid,
                 ..SessionInfo::default()
             },

@@ -580,3 +580,14 @@ fn rowcount_follows_the_documented_rules() {
         vec![vec![i(3)]]
     );
 }
+
+#[test]
+fn server_and_session_functions() {
+    let e = engine();
+    let mut s = e.session("ctsync").unwrap();
+    let r = rows(
+        &mut s,
+        "SELECT SUSER_SNAME(), SERVERPROPERTY('ProductVersion'), DB_NAME(), @@SPID",
+    );
+    assert_eq!(r[0][..3], [st("ctsync"), st("15.0.2000.5"), st("testdb")]);
+}

@@ -350,6 +350,40 @@ impl Ctx<'_> {
                 let db = self.session.database.clone();
                 self.bind_value(&Value::String(db), &SqlType::NVarChar(Len::N(128)))
             }
+            "SUSER_SNAME" | "SUSER_NAME" | "SYSTEM_USER" | "ORIGINAL_LOGIN" => {
+                let u = self.session.user.clone();
+                self.bind_value(&Value::String(u), &SqlType::NVarChar(Len::N(128)))
+            }
+            "USER_NAME" | "CURRENT_USER" => self.bind_value(
+                &Value::String("dbo".into()),
+                &SqlType::NVarChar(Len::N(128)),
+            ),
+            "HOST_NAME" | "APP_NAME" => self.bind_value(
+                &Value::String(String::new()),
+                &SqlType::NVarChar(Len::N(128)),
+            ),
+            // docs/t-sql/functions/serverproperty-transact-sql.md: the stand-in
+            // presents itself as SQL Server 2019 Developer Edition.
+            "SERVERPROPERTY" => {
+                need(1)?;
+                let (p, _) = self.eval_const(&args[0])?;
+                let prop = match p {
+                    Value::String(s) => s.to_ascii_lowercase(),
+                    _ => String::new(),
+                };
+                let v = match prop.as_str() {
+                    "productversion" => Value::String("15.0.2000.5".into()),
+                    "productmajorversion" => Value::String("15".into()),
+                    "productlevel" => Value::String("RTM".into()),
+                    "edition" => Value::String("Developer Edition (64-bit)".into()),
+                    "engineedition" => Value::String("3".into()),
+                    "servername" | "machinename" => Value::String("mssql-sim".into()),
+                    "collation" => Value::String("SQL_Latin1_General_CP1_CI_AS".into()),
+                    "isclustered" | "ishadrenabled" => Value::String("0".into()),
+                    _ => Value::Null,
+                };
+                self.bind_value(&v, &SqlType::NVarChar(Len::N(128)))
+            }
             "DB_ID" => self.bind_value(&Value::Int(5), &SqlType::SmallInt),
             "SCHEMA_NAME" => self.bind_value(
                 &Value::String("dbo".into()),

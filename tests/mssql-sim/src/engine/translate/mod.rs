@@ -40,6 +40,8 @@ pub struct TExpr {
 #[derive(Debug, Clone, Default)]
 pub struct SessionInfo {
     pub database: String,
+    /// The login of the session (SUSER_SNAME()).
+    pub user: String,
     pub spid: i64,
     pub rowcount: i64,
     pub trancount: i64,
