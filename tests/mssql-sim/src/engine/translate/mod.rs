@@ -15,6 +15,7 @@ mod expr;
 mod from;
 mod funcs;
 mod query;
+mod sysfuncs;
 
 pub use from::key_columns;
 pub use query::OutCol;
