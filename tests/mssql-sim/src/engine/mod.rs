@@ -44,6 +44,7 @@ mod exec_dml;
 mod exec_select;
 mod flow;
 mod functions;
+mod identity;
 mod merge;
 mod output;
 mod procs;
