@@ -591,3 +591,36 @@ fn server_and_session_functions() {
     );
     assert_eq!(r[0][..3], [st("ctsync"), st("15.0.2000.5"), st("testdb")]);
 }
+
+#[test]
+fn restore_while_another_session_holds_a_transaction() {
+    let e = engine();
+    let mut a = e.session("sa").unwrap();
+    let mut b = e.session("sa").unwrap();
+    ok(
+        &mut a,
+        "ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(&mut a, "CREATE TABLE T (id INT PRIMARY KEY)");
+    ok(&mut a, "INSERT INTO T VALUES (1); EXEC mssql_sim.snapshot_save @name = 's1'; INSERT INTO T VALUES (2)");
+    ok(
+        &mut b,
+        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRAN",
+    );
+    assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
+    let start = std::time::Instant::now();
+    let c = run(&mut a, "EXEC mssql_sim.snapshot_restore @name = 's1'");
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "readers do not block a restore"
+    );
+    // The other session's transaction is gone, as after RESTORE DATABASE.
+    let c = run(&mut b, "SELECT COUNT(*) FROM T");
+    assert!(c
+        .env
+        .iter()
+        .any(|x| matches!(x, EnvChange::RollbackTransaction(_))));
+    assert_eq!(c.sets[0].1, vec![vec![i(1)]]);
+    assert_eq!(b.transaction_descriptor(), 0);
+}
