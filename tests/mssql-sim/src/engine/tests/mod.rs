@@ -3,6 +3,7 @@
 mod ct;
 mod dml;
 mod misc;
+mod perf;
 mod txn;
 
 use super::*;
