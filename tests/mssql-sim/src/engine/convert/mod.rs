@@ -323,6 +323,21 @@ pub fn convert(
             };
             let (lo, hi) = int_range(to);
             if i < lo || i > hi {
+                // An integer that does not fit tinyint/smallint is error 220
+                // with the value; other overflows are 8115
+                // (docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md).
+                if matches!(v, Value::Int(_)) && matches!(to, SqlType::TinyInt | SqlType::SmallInt)
+                {
+                    return Err(SqlError::new(
+                        220,
+                        16,
+                        2,
+                        format!(
+                            "Arithmetic overflow error for data type {}, value = {i}.",
+                            to.base_name()
+                        ),
+                    ));
+                }
                 return Err(overflow(to, from));
             }
             Ok(Value::Int(i))

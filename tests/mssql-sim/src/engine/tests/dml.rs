@@ -250,7 +250,22 @@ fn conversion_errors() {
     let e = engine();
     let mut s = e.session("sa").unwrap();
     ok(&mut s, "CREATE TABLE T (a TINYINT, b INT)");
-    assert_eq!(err(&mut s, "INSERT INTO T (a) VALUES (300)").number, 8115);
+    let x = err(&mut s, "INSERT INTO T (a) VALUES (300)");
+    assert_eq!(
+        (x.number, x.message.as_str()),
+        (
+            220,
+            "Arithmetic overflow error for data type tinyint, value = 300."
+        )
+    );
+    assert_eq!(
+        err(
+            &mut s,
+            "INSERT INTO T (b) VALUES (CAST(3000000000 AS BIGINT))"
+        )
+        .number,
+        8115
+    );
     assert_eq!(err(&mut s, "INSERT INTO T (b) VALUES ('abc')").number, 245);
     assert_eq!(err(&mut s, "SELECT CAST('x' AS INT)").number, 245);
 }

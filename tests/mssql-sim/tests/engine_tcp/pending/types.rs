@@ -190,11 +190,10 @@ async fn out_of_range_values_raise_sql_server_errors() {
         msg,
         "String or binary data would be truncated in table 'testdb.dbo.Small', column 's'. Truncated value: 'toolo'."
     );
+    // An integer too big for tinyint is 220 in SQL Server; other overflows 8115.
     assert_eq!(
-        error_of(&mut c, "INSERT INTO dbo.Small (id, t) VALUES (2, 256)")
-            .await
-            .0,
-        8115
+        error_of(&mut c, "INSERT INTO dbo.Small (id, t) VALUES (2, 256)").await,
+        (220, "Arithmetic overflow error for data type tinyint, value = 256.".to_string())
     );
     assert_eq!(
         error_of(&mut c, "INSERT INTO dbo.Small (id, d) VALUES (3, 1000)")
