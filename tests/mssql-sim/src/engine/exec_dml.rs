@@ -58,7 +58,16 @@ fn direct(
         Expr::Literal(Literal::Integer(s)) => s
             .parse::<i64>()
             .ok()
-            .map(|i| (Value::Int(i), Some(SqlType::BigInt))),
+            // Typed as the translator types integer literals: int, or bigint
+            // when it does not fit.
+            .map(|i| {
+                let ty = if i32::try_from(i).is_ok() {
+                    SqlType::Int
+                } else {
+                    SqlType::BigInt
+                };
+                (Value::Int(i), Some(ty))
+            }),
         Expr::Literal(Literal::String { value, national }) => Some((
             Value::String(value.clone()),
             Some(if *national {

@@ -503,3 +503,23 @@ fn added_constraints_check_existing_rows() {
     ok(&mut s, "ALTER TABLE C ADD CONSTRAINT FK_C FOREIGN KEY (pid) REFERENCES P (id); ALTER TABLE C ADD CONSTRAINT CK_q CHECK (q > 0)");
     assert_eq!(err(&mut s, "INSERT INTO C VALUES (3, 1, 0)").number, 547);
 }
+
+#[test]
+fn numeric_overflow_text_names_the_source_type() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE D (d DECIMAL(5,2))");
+    let x = err(&mut s, "INSERT INTO D VALUES (1000)");
+    assert_eq!(
+        (x.number, x.message.as_str()),
+        (
+            8115,
+            "Arithmetic overflow error converting int to data type numeric."
+        )
+    );
+    let x = err(&mut s, "INSERT INTO D VALUES (1000.5)");
+    assert_eq!(
+        x.message,
+        "Arithmetic overflow error converting numeric to data type numeric."
+    );
+}
