@@ -183,6 +183,15 @@ pub(crate) fn sqlerr(e: rusqlite::Error) -> SqlError {
             return SqlError::new(1222, 16, 56, "Lock request time out period exceeded.");
         }
     }
+    if msg.contains("integer overflow") {
+        // SQLite's SUM over 64-bit integers overflowed.
+        return SqlError::new(
+            8115,
+            16,
+            2,
+            "Arithmetic overflow error converting expression to data type bigint.",
+        );
+    }
     SqlError::new(50000, 16, 1, format!("mssql-sim storage error: {msg}"))
 }
 

@@ -462,3 +462,14 @@ fn restore_while_another_session_holds_a_transaction() {
     assert_eq!(c.sets[0].1, vec![vec![i(1)]]);
     assert_eq!(b.transaction_descriptor(), 0);
 }
+
+#[test]
+fn bigint_sum_overflow_is_8115() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE B (v BIGINT); INSERT INTO B VALUES (9223372036854775807), (1)",
+    );
+    assert_eq!(err(&mut s, "SELECT SUM(v) FROM B").number, 8115);
+}
