@@ -523,3 +523,31 @@ fn numeric_overflow_text_names_the_source_type() {
         "Arithmetic overflow error converting numeric to data type numeric."
     );
 }
+
+#[test]
+fn aggregates_of_decimals_compare_exactly() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE A (g INT, n DECIMAL(10,2), w DECIMAL(30,4))",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO A VALUES (1, 50.25, 1.5), (1, 60.00, 2.5), (2, 5.00, 100)",
+    );
+    let r = rows(
+        &mut s,
+        "SELECT g, SUM(n), AVG(w) FROM A GROUP BY g HAVING SUM(n) > 100 ORDER BY g",
+    );
+    assert_eq!(
+        r,
+        vec![vec![
+            i(1),
+            Value::Decimal(11025, 2),
+            Value::Decimal(2_000000, 6)
+        ]]
+    );
+    let r = rows(&mut s, "SELECT g FROM A GROUP BY g HAVING AVG(w) > 50");
+    assert_eq!(r, vec![vec![i(2)]]);
+}

@@ -97,24 +97,35 @@ impl Ctx<'_> {
                     Some(SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::Bit) => {
                         Some(SqlType::Int)
                     }
-                    Some(SqlType::Decimal { scale, .. }) => {
-                        if upper == "AVG" {
-                            Some(SqlType::Decimal {
-                                precision: 38,
-                                scale: scale.max(6),
-                            })
+                    // SQL Server returns decimal(38, s) (avg: scale at least 6).
+                    // Narrow inputs keep SQLite's integer storage (precision
+                    // 18), so that comparisons with the result stay exact.
+                    Some(SqlType::Decimal { precision, scale }) => {
+                        let p = if precision <= 18 { 18 } else { 38 };
+                        let s = if upper == "AVG" {
+                            scale.max(6).min(p)
                         } else {
-                            Some(SqlType::Decimal {
-                                precision: 38,
-                                scale,
-                            })
-                        }
+                            scale
+                        };
+                        Some(SqlType::Decimal {
+                            precision: p,
+                            scale: s,
+                        })
                     }
                     Some(SqlType::Real) => Some(SqlType::Float),
                     other => other,
                 };
                 if upper == "AVG" {
                     match (&a.ty, &ty) {
+                        (Some(at @ SqlType::Decimal { precision, .. }), Some(rt)) if *precision > 18 && win.is_empty() => TExpr {
+                            sql: format!(
+                                "sim_arith('/', sim_dec_sum({d}{x}), '{}', COUNT({d}{x}), 'int', '{}')",
+                                type_code(&SqlType::Decimal { precision: 38, scale: match at { SqlType::Decimal { scale, .. } => *scale, _ => 0 } }),
+                                type_code(rt),
+                                x = a.sql
+                            ),
+                            ty,
+                        },
                         (
                             Some(SqlType::Decimal { scale: s1, .. }),
                             Some(SqlType::Decimal { scale: s2, .. }),
