@@ -20,6 +20,25 @@ impl Session {
     ) -> StmtResult {
         let tables = touched_tables(stmt);
         let write = !matches!(stmt, Statement::Query(_));
+        let ddl = matches!(
+            stmt,
+            Statement::CreateTable(_)
+                | Statement::DropTable { .. }
+                | Statement::CreateIndex(_)
+                | Statement::DropIndex { .. }
+                | Statement::AlterTable { .. }
+                | Statement::CreateSchema(_)
+                | Statement::DropSchema(_)
+        );
+        if ddl && self.st.txn.as_ref().map(|t| t.isolation) == Some(super::Isolation::Snapshot) {
+            // docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
+            return Err(SqlError::new(
+                3964,
+                16,
+                1,
+                "Transaction failed because this DDL statement is not allowed inside a snapshot isolation transaction. Since metadata is not versioned, a metadata change can lead to inconsistency if mixed within snapshot isolation.",
+            ));
+        }
         let stmt = stmt.clone();
         self.with_data(
             write,

@@ -275,3 +275,19 @@ fn read_committed_reads_take_no_write_lock() {
     ok(&mut a, "INSERT INTO T VALUES (2); COMMIT");
     assert_eq!(rows(&mut b, "SELECT COUNT(*) FROM T"), vec![vec![i(2)]]);
 }
+
+#[test]
+fn ddl_is_refused_inside_snapshot_transactions() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON",
+    );
+    ok(
+        &mut s,
+        "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRAN",
+    );
+    assert_eq!(err(&mut s, "CREATE TABLE X (id INT)").number, 3964);
+    ok(&mut s, "ROLLBACK");
+}
