@@ -147,10 +147,6 @@ impl Session {
             if out.cancelled() || self.st.flow != super::flow::Flow::Normal {
                 break;
             }
-            let latency = self.engine.opts.controls.latency();
-            if !latency.is_zero() {
-                std::thread::sleep(latency);
-            }
             // Outside TRY, exec_stmt reports errors itself and returns Ok.
             let _ = self.exec_stmt(&located.stmt, located.line, out);
         }
