@@ -8,14 +8,64 @@
 //!
 //! Threading: one [`Session`] per client connection, used from one thread at a
 //! time (it is `Send`, not `Sync`). The [`Engine`] is shared by all sessions.
+//!
+//! How it works (see the module docs for details): `translate` turns the AST
+//! into SQLite SQL with bound parameters and infers SQL Server types; `types`
+//! stores every SQL Server type in a SQLite form that round-trips and sorts
+//! exactly; `catalog` keeps our own metadata; `rows` writes rows with SQL
+//! Server's constraint errors and records change tracking; `txn` and `flow`
+//! give transactions, savepoints per statement and batch control flow.
+//!
+//! Known differences from SQL Server (stand-in limits, not goals):
+//! - row-level locking is not emulated: writers serialize on SQLite's write
+//!   lock (a READ COMMITTED transaction takes it at its first write and
+//!   holds it to the end);
+//! - a SNAPSHOT transaction whose first write comes after another
+//!   transaction committed moves to a fresh snapshot when the rows it
+//!   modifies are unchanged (3960 when they changed, as in SQL Server); its
+//!   later reads then see that fresher snapshot. After its first write, any
+//!   further conflict is 3960 even for different rows;
+//! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
+//!   values (both sides of a comparison run here, so equality still means
+//!   equal data);
+//! - not supported (error 102 naming the construct): OUTPUT ... INTO, table
+//!   variables, ALTER COLUMN, cascading foreign keys; `#temp` tables are
+//!   ordinary tables.
 
 pub mod change_tracking;
+
+mod catalog;
+mod convert;
+mod datefuncs;
+mod dispatch;
+mod exec_alter;
+mod exec_ddl;
+mod exec_dml;
+mod exec_select;
+mod flow;
+mod functions;
+mod identity;
+mod merge;
+mod output;
+mod procs;
+mod rows;
+mod session;
+mod snapshot;
+mod translate;
+mod txn;
+mod types;
+mod views;
 
 use crate::controls::Controls;
 use crate::error::SqlError;
 use crate::value::{ColumnMeta, Param, Value};
+use parking_lot::Mutex;
+use rusqlite::{Connection, ErrorCode};
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How to open a database.
 #[derive(Debug, Clone)]
@@ -91,57 +141,225 @@ pub trait ResultSink {
 pub type BulkRows<'a> = dyn FnMut() -> Result<Option<Vec<Value>>, SqlError> + 'a;
 
 /// A database shared by all sessions of one stand-in.
+///
+/// Every session has its own SQLite connection on the same file in WAL mode.
+/// Readers never block; writers serialize on SQLite's single write lock (a
+/// session waits up to its lock timeout for it). SQL Server's row-level
+/// locking is not emulated: two transactions writing different rows of the
+/// same or different tables wait for each other here, where SQL Server would
+/// let them run side by side.
 pub struct Engine {
-    _private: (),
+    opts: EngineOptions,
+    path: PathBuf,
+    snapshot_dir: PathBuf,
+    _tempdir: Option<tempfile::TempDir>,
+    /// Connection for engine-wide operations (cleanup, snapshots).
+    admin: Mutex<Connection>,
+    spid_seq: AtomicI64,
+    descriptor_seq: AtomicU64,
+    /// Bumped by a snapshot restore: sessions drop their open transactions.
+    restore_generation: AtomicU64,
+    log: Mutex<Option<std::fs::File>>,
+    /// Last identity value handed out per table. Identity values are not
+    /// reused after a failed or rolled-back insert ("Reuse of values",
+    /// docs/t-sql/statements/create-table-transact-sql-identity-property.md),
+    /// while the counter in SQLite rolls back with the transaction: the next
+    /// value is taken past both.
+    identity_hwm: Mutex<std::collections::HashMap<i64, i64>>,
+}
+
+/// Maps a SQLite error to a SQL Server error.
+pub(crate) fn sqlerr(e: rusqlite::Error) -> SqlError {
+    let msg = e.to_string();
+    if let Some(d) = functions::decode_error(&msg) {
+        return d;
+    }
+    if let rusqlite::Error::SqliteFailure(fe, _) = &e {
+        if fe.extended_code == rusqlite::ffi::SQLITE_BUSY_SNAPSHOT {
+            return snapshot_conflict("?", "?");
+        }
+        if matches!(fe.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) {
+            // docs/relational-databases/errors-events/mssqlserver-1222-database-engine-error.md
+            return SqlError::new(1222, 16, 56, "Lock request time out period exceeded.");
+        }
+    }
+    if msg.contains("integer overflow") {
+        // SQLite's SUM over 64-bit integers overflowed.
+        return SqlError::new(
+            8115,
+            16,
+            2,
+            "Arithmetic overflow error converting expression to data type bigint.",
+        );
+    }
+    SqlError::new(50000, 16, 1, format!("mssql-sim storage error: {msg}"))
+}
+
+/// A construct SQL Server accepts but the stand-in does not: reported as a
+/// syntax error (number 102), as SIM-SPEC asks for anything outside the
+/// supported subset, naming the construct.
+pub(crate) fn unsupported(what: &str) -> SqlError {
+    SqlError::new(
+        102,
+        15,
+        1,
+        format!("Incorrect syntax near '{what}': mssql-sim does not support it."),
+    )
+}
+
+/// Error 3960. docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
+pub(crate) fn snapshot_conflict(table: &str, db: &str) -> SqlError {
+    SqlError::new(
+        3960,
+        16,
+        2,
+        format!(
+            "Snapshot isolation transaction aborted due to update conflict. You cannot use snapshot isolation to access table '{table}' directly or indirectly in database '{db}' to update, delete, or insert the row that has been modified or deleted by another transaction. Retry the transaction or change the isolation level for the update/delete statement."
+        ),
+    )
+}
+
+fn open_connection(path: &std::path::Path) -> Result<Connection, SqlError> {
+    let conn = Connection::open(path).map_err(sqlerr)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+    )
+    .map_err(sqlerr)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(sqlerr)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    functions::register(&conn).map_err(sqlerr)?;
+    datefuncs::register(&conn).map_err(sqlerr)?;
+    Ok(conn)
 }
 
 impl Engine {
     /// Opens (creating if needed) the database described by `opts`.
     pub fn open(opts: EngineOptions) -> Result<Arc<Engine>, SqlError> {
-        let _ = opts;
-        Err(SqlError::new(
-            40000,
-            16,
-            1,
-            "mssql-sim: the engine is not built yet",
-        ))
+        let io = |e: std::io::Error| SqlError::new(50000, 16, 1, format!("mssql-sim: {e}"));
+        let (path, tempdir, snapshot_dir) = match &opts.data_file {
+            Some(p) => {
+                let mut snap = p.clone().into_os_string();
+                snap.push(".snapshots");
+                (p.clone(), None, PathBuf::from(snap))
+            }
+            None => {
+                let dir = tempfile::TempDir::new().map_err(io)?;
+                let p = dir.path().join("data.sqlite");
+                let snap = dir.path().join("snapshots");
+                (p, Some(dir), snap)
+            }
+        };
+        std::fs::create_dir_all(&snapshot_dir).map_err(io)?;
+        let admin = open_connection(&path)?;
+        admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
+        admin
+            .execute(
+                "INSERT INTO sim_meta(key, value) VALUES ('database_name', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [&opts.database],
+            )
+            .map_err(sqlerr)?;
+        views::create_all(&admin).map_err(sqlerr)?;
+        change_tracking::init_schema(&admin)?;
+        let log = match &opts.log_statements {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(io)?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(Engine {
+            opts,
+            path,
+            snapshot_dir,
+            _tempdir: tempdir,
+            admin: Mutex::new(admin),
+            spid_seq: AtomicI64::new(51),
+            descriptor_seq: AtomicU64::new(1),
+            restore_generation: AtomicU64::new(0),
+            log: Mutex::new(log),
+            identity_hwm: Mutex::new(std::collections::HashMap::new()),
+        }))
     }
 
     /// The database name (`DB_NAME()`).
     pub fn database(&self) -> &str {
-        ""
+        &self.opts.database
+    }
+
+    pub fn controls(&self) -> &Arc<Controls> {
+        &self.opts.controls
     }
 
     /// Opens a session for a logged-in user (after LOGIN7 succeeded).
     pub fn session(self: &Arc<Self>, user: &str) -> Result<Session, SqlError> {
-        let _ = user;
-        Err(SqlError::new(40000, 16, 1, "not built yet"))
+        let conn = open_connection(&self.path)?;
+        let spid = self.spid_seq.fetch_add(1, Ordering::SeqCst);
+        Ok(Session {
+            engine: Arc::clone(self),
+            conn,
+            st: session::State::new(
+                user,
+                spid,
+                self.database(),
+                self.restore_generation.load(Ordering::SeqCst),
+            ),
+        })
+    }
+
+    fn next_descriptor(&self) -> u64 {
+        self.descriptor_seq.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn log_statement(&self, sql: &str, params: &[Param]) {
+        let mut guard = self.log.lock();
+        if let Some(f) = guard.as_mut() {
+            let ps: Vec<String> = params
+                .iter()
+                .map(|p| format!("{}={:?}", p.name, p.value))
+                .collect();
+            // A failing log write must not fail the statement.
+            let _ = writeln!(f, "{}\t{}", sql.replace('\n', " "), ps.join(", "));
+        }
     }
 
     /// Change-tracking cleanup now: raises every tracked table's min valid
     /// version to the current version, as if retention had passed.
     pub fn ct_cleanup(&self) -> Result<(), SqlError> {
-        Ok(())
+        let conn = self.admin.lock();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlerr)?;
+        match change_tracking::cleanup(&conn) {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(sqlerr),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Saves the whole database, versions included, under `name`.
     pub fn snapshot_save(&self, name: &str) -> Result<(), SqlError> {
-        let _ = name;
-        Ok(())
+        snapshot::save(&self.admin.lock(), &self.snapshot_dir, name)
     }
 
     /// Restores a saved snapshot, as a RESTORE DATABASE would: open
     /// transactions of other sessions are lost (the server drops them).
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
-        let _ = name;
-        Ok(())
+        self.restore_generation.fetch_add(1, Ordering::SeqCst);
+        self.identity_hwm.lock().clear();
+        snapshot::restore(&mut self.admin.lock(), &self.snapshot_dir, name)
     }
 }
 
 /// One client's session: open transaction, SET options, IDENTITY_INSERT,
 /// SCOPE_IDENTITY, @@ROWCOUNT.
 pub struct Session {
-    _private: (),
+    engine: Arc<Engine>,
+    conn: Connection,
+    st: session::State,
 }
 
 impl Session {
@@ -149,22 +367,66 @@ impl Session {
     /// RPC with its bound parameters. Every statement ends with exactly one
     /// `done` on the sink.
     pub fn execute(&mut self, sql: &str, params: &[Param], out: &mut dyn ResultSink) {
-        let _ = (sql, params, out);
+        self.engine.log_statement(sql, params);
+        // A safety net: a bug in the stand-in must cost the request, not the
+        // connection's thread. The open transaction is rolled back, since its
+        // state is unknown after a panic.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_batch(sql, params, out)
+        }));
+        if r.is_err() {
+            tracing::error!(sql, "mssql-sim engine panicked while running a batch");
+            if let Some(t) = self.st.txn.take() {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                out.env_change(EnvChange::RollbackTransaction(t.descriptor));
+            }
+            self.st.flow = flow::Flow::Normal;
+            self.st.try_depth = 0;
+            out.error(&SqlError::new(
+                50000,
+                16,
+                1,
+                "mssql-sim internal error while running this batch (see the stand-in's log).",
+            ));
+            out.done(Done {
+                count: None,
+                error: true,
+                in_transaction: false,
+            });
+        }
     }
 
     /// Transaction-manager request TM_BEGIN_XACT (MS-TDS 2.2.6.8).
     pub fn tm_begin(&mut self, isolation: Option<Isolation>, out: &mut dyn ResultSink) {
-        let _ = (isolation, out);
+        self.check_restored(out);
+        if let Some(i) = isolation {
+            self.st.isolation = i;
+        }
+        let r = self.begin_transaction(out);
+        self.finish_tm(r, out);
     }
 
     /// TM_COMMIT_XACT.
     pub fn tm_commit(&mut self, out: &mut dyn ResultSink) {
-        let _ = out;
+        self.check_restored(out);
+        let r = self.commit_transaction(true, out);
+        self.finish_tm(r, out);
+    }
+
+    /// TM_SAVE_XACT: a named savepoint in the open transaction.
+    pub fn tm_save(&mut self, name: &str, out: &mut dyn ResultSink) {
+        self.check_restored(out);
+        let r = self.save_transaction(name);
+        self.finish_tm(r, out);
     }
 
     /// TM_ROLLBACK_XACT.
     pub fn tm_rollback(&mut self, out: &mut dyn ResultSink) {
-        let _ = out;
+        self.check_restored(out);
+        let r = self.rollback_transaction(None, out);
+        self.finish_tm(r, out);
     }
 
     /// The rows of a BULK LOAD message (packet 0x07) that follows an
@@ -176,14 +438,38 @@ impl Session {
         rows: &mut BulkRows<'_>,
         out: &mut dyn ResultSink,
     ) {
-        let _ = (columns, rows, out);
+        self.run_bulk_load(columns, rows, out);
+    }
+
+    /// The value a parameter or variable has after the last `execute`: for
+    /// the RETURNVALUE tokens of OUTPUT parameters of an RPC (`@P1` or `P1`).
+    pub fn variable(&self, name: &str) -> Option<(crate::value::SqlType, Value)> {
+        self.st.vars.get(&var_key(name)).cloned()
     }
 
     /// The descriptor of the open transaction, 0 when none (ALL_HEADERS).
     pub fn transaction_descriptor(&self) -> u64 {
-        0
+        self.st.txn.as_ref().map(|t| t.descriptor).unwrap_or(0)
     }
 
     /// Rolls back whatever is open; called when the connection closes.
-    pub fn close(&mut self) {}
+    pub fn close(&mut self) {
+        if self.st.txn.take().is_some() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Key of a variable or parameter in the session's map: `@P1`, `p1` → `p1`.
+pub(crate) fn var_key(name: &str) -> String {
+    name.trim_start_matches('@').to_ascii_lowercase()
 }

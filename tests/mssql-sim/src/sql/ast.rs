@@ -131,6 +131,31 @@ pub enum Statement {
         severity: Option<Expr>,
         state: Expr,
     },
+    /// `WHILE cond stmt` (while-transact-sql.md).
+    While {
+        condition: Expr,
+        body: Box<Statement>,
+    },
+    /// `BREAK`: leaves the innermost WHILE (the parser checks there is one).
+    Break,
+    /// `CONTINUE`: restarts the innermost WHILE (the parser checks there is one).
+    Continue,
+    /// `RETURN` (without a value: a value is error 178 outside procedures):
+    /// ends the batch.
+    Return,
+    /// `BEGIN TRY ... END TRY BEGIN CATCH ... END CATCH` (try-catch-transact-sql.md).
+    TryCatch {
+        try_block: Vec<Located>,
+        catch_block: Vec<Located>,
+    },
+    /// `THROW` without arguments, inside a CATCH block: raises the caught
+    /// error again (the parser checks it is in a CATCH block, error 10704).
+    Rethrow,
+    /// `WAITFOR DELAY 'hh:mm:ss[.mmm]'` (a string or variable; waitfor-transact-sql.md).
+    /// Lets tests hold a request open, e.g. to cancel it with ATTENTION.
+    WaitFor {
+        delay: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -271,8 +296,8 @@ pub enum TableFactor {
         alias: String,
         columns: Vec<String>,
     },
-    /// `CHANGETABLE(CHANGES t, @v) AS CT` (the alias is required, error 102
-    /// style otherwise, as in SQL Server).
+    /// `CHANGETABLE(CHANGES t, @v) AS CT` (the alias is required: error 22104
+    /// otherwise, as in SQL Server).
     ChangeTableChanges {
         table: ObjectName,
         since: Expr,

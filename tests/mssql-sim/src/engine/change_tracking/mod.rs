@@ -8,18 +8,53 @@
 //!   undoes what was recorded, with no bookkeeping here;
 //! - key values are passed in the engine's SQLite storage form
 //!   (`rusqlite::types::Value`), in key-column order;
-//! - the engine calls [`on_commit`] right before it sends COMMIT to SQLite.
+//! - the engine calls [`on_commit`] right before it sends COMMIT to SQLite;
+//! - an UPDATE that changes a primary-key value is reported to [`record`] as a
+//!   [`Op::Delete`] of the old key followed by an [`Op::Insert`] of the new key,
+//!   because "if a primary key value changes, it is considered to be a delete
+//!   of the old value and an insert of the new value"
+//!   (docs/relational-databases/system-functions/changetable-transact-sql.md).
+//!
+//! Storage (all in the main SQLite database, so snapshots and restarts keep it):
+//! - `sim_ct_database`: one row: enabled, retention, auto cleanup, the current
+//!   version and a `pending` flag (this write transaction truncated a tracked
+//!   table, so it takes a version without change rows);
+//! - `sim_ct_tables`: one row per tracked table;
+//! - `sim_ct_changes_<object_id>`: the change history of one table, one row per
+//!   recorded row change (not one per key), so that CHANGETABLE can fold the
+//!   history relative to *any* `last_sync_version`.
+//!
+//! Versions. A change row gets `current_version + 1` when it is recorded, and
+//! [`on_commit`] raises `current_version` by one when the transaction recorded
+//! anything. This is the same as giving every pending row a version at commit
+//! time, without rewriting a million rows at the end of a bulk load: a write
+//! transaction holds SQLite's single write lock from its first write to its
+//! COMMIT or ROLLBACK, so no other transaction can commit (and take
+//! `current_version + 1`) in between; versions therefore follow commit order.
+//! A row whose version is above `current_version` is *pending*: it belongs to
+//! the running transaction and is invisible to CHANGETABLE and
+//! CHANGE_TRACKING_CURRENT_VERSION until the commit, as
+//! docs/relational-databases/system-functions/change-tracking-current-version-transact-sql.md
+//! ("the last committed transaction") requires. A rollback removes the rows.
 //!
 //! Sources: docs/relational-databases/track-changes/about-change-tracking-sql-server.md,
 //! docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
+//! docs/relational-databases/track-changes/enable-and-disable-change-tracking-sql-server.md,
 //! docs/relational-databases/system-functions/changetable-transact-sql.md.
-//!
-//! THIS FILE IS A STUB owned by the change-tracking helper (branch sim-ct).
+
+mod errors;
+mod fold;
+mod store;
+#[cfg(test)]
+mod tests;
 
 use crate::error::SqlError;
 use crate::sql::ast::AlterDatabaseAction;
 use rusqlite::types::Value as DbValue;
 use rusqlite::Connection;
+
+pub use errors::{check_context, context_too_long, MAX_CONTEXT_LEN};
+pub use fold::{column_in_mask, column_in_mask_checked, encode_mask};
 
 /// A key column of a tracked table.
 #[derive(Debug, Clone)]
@@ -64,20 +99,17 @@ pub enum Columns {
 /// Creates the side tables and the `sys.change_tracking_*` views if missing.
 /// Called once when the database is opened.
 pub fn init_schema(conn: &Connection) -> Result<(), SqlError> {
-    let _ = conn;
-    Ok(())
+    store::init_schema(conn)
 }
 
 /// `ALTER DATABASE ... SET CHANGE_TRACKING ...` (errors 5088, 5089, 22115 ...).
 pub fn alter_database(conn: &Connection, action: &AlterDatabaseAction) -> Result<(), SqlError> {
-    let _ = (conn, action);
-    Ok(())
+    store::alter_database(conn, action)
 }
 
 /// Whether the database tracks changes.
 pub fn database_enabled(conn: &Connection) -> Result<bool, SqlError> {
-    let _ = conn;
-    Ok(false)
+    Ok(store::settings(conn)?.enabled)
 }
 
 /// `ALTER TABLE t ENABLE CHANGE_TRACKING` (errors 4997, 4996, 1718 ...).
@@ -86,23 +118,24 @@ pub fn enable_table(
     table: &TableRef<'_>,
     track_columns_updated: bool,
 ) -> Result<(), SqlError> {
-    let _ = (conn, table, track_columns_updated);
-    Ok(())
+    store::enable_table(conn, table, track_columns_updated)
 }
 
 /// `ALTER TABLE t DISABLE CHANGE_TRACKING`, and DROP TABLE of a tracked table.
+/// Error 4998 when the table is not tracked.
 pub fn disable_table(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
-    let _ = (conn, object_id);
-    Ok(())
+    store::disable_table(conn, object_id)
 }
 
 /// Whether a table is tracked; `Some(track_columns_updated)`.
 pub fn table_tracking(conn: &Connection, object_id: i64) -> Result<Option<bool>, SqlError> {
-    let _ = (conn, object_id);
-    Ok(None)
+    Ok(store::tracked_table(conn, object_id)?.map(|t| t.track_columns_updated))
 }
 
 /// Records one row change of the current SQLite write transaction.
+/// `context` is the statement's `WITH CHANGE_TRACKING_CONTEXT` value (error
+/// 22109 when longer than 128 bytes; the engine may check earlier with
+/// [`check_context`]).
 pub fn record(
     conn: &Connection,
     object_id: i64,
@@ -111,27 +144,29 @@ pub fn record(
     columns: &Columns,
     context: Option<&[u8]>,
 ) -> Result<(), SqlError> {
-    let _ = (conn, object_id, key, op, columns, context);
-    Ok(())
+    store::record(conn, object_id, key, op, columns, context)
 }
 
 /// Right before COMMIT: if this transaction recorded changes, the database's
 /// current version becomes their version.
 pub fn on_commit(conn: &Connection) -> Result<(), SqlError> {
-    let _ = conn;
-    Ok(())
+    store::on_commit(conn)
 }
 
 /// `CHANGE_TRACKING_CURRENT_VERSION()`: `None` when the database does not track.
 pub fn current_version(conn: &Connection) -> Result<Option<i64>, SqlError> {
-    let _ = conn;
-    Ok(None)
+    let s = store::settings(conn)?;
+    Ok(s.enabled.then_some(s.current_version))
 }
 
 /// `CHANGE_TRACKING_MIN_VALID_VERSION(object_id)`: `None` if untracked.
 pub fn min_valid_version(conn: &Connection, object_id: i64) -> Result<Option<i64>, SqlError> {
-    let _ = (conn, object_id);
-    Ok(None)
+    // NULL when the database does not track or the object is not a tracked
+    // table: docs/relational-databases/system-functions/change-tracking-min-valid-version-transact-sql.md
+    if !store::settings(conn)?.enabled {
+        return Ok(None);
+    }
+    Ok(store::tracked_table(conn, object_id)?.map(|t| t.min_valid_version))
 }
 
 /// `CHANGETABLE(CHANGES t, since)`: (re)creates the TEMP table `temp_name` with
@@ -144,39 +179,33 @@ pub fn materialize_changes(
     since: Option<i64>,
     temp_name: &str,
 ) -> Result<(), SqlError> {
-    let _ = (conn, table, since, temp_name);
-    Ok(())
+    fold::materialize_changes(conn, table, since, temp_name)
 }
 
 /// `CHANGETABLE(VERSION t, (keys), (values))`: (re)creates TEMP table
-/// `temp_name` with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns,
-/// exactly one row.
+/// `temp_name` with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns:
+/// one row when the user table has that key, none otherwise ("An empty result
+/// set is returned if a nonexistent primary key is specified",
+/// docs/relational-databases/system-functions/changetable-transact-sql.md).
+/// The user table is read as the SQLite table named `table.name` (the engine
+/// stores user tables under their `schema.name`, see `catalog.rs`).
 pub fn materialize_version(
     conn: &Connection,
     table: &TableRef<'_>,
     key: &[DbValue],
     temp_name: &str,
 ) -> Result<(), SqlError> {
-    let _ = (conn, table, key, temp_name);
-    Ok(())
-}
-
-/// `CHANGE_TRACKING_IS_COLUMN_IN_MASK(column_id, mask)`.
-pub fn column_in_mask(column_id: i64, mask: Option<&[u8]>) -> Option<bool> {
-    let _ = (column_id, mask);
-    None
+    fold::materialize_version(conn, table, key, temp_name)
 }
 
 /// TRUNCATE TABLE of a tracked table: its min valid version moves past every
 /// change so far.
 pub fn truncate(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
-    let _ = (conn, object_id);
-    Ok(())
+    store::truncate(conn, object_id)
 }
 
 /// Cleanup now (test control): drop all change rows and raise every tracked
 /// table's min valid version to the current version.
 pub fn cleanup(conn: &Connection) -> Result<(), SqlError> {
-    let _ = conn;
-    Ok(())
+    store::cleanup(conn)
 }

@@ -1,0 +1,264 @@
+//! Statements that touch data or schema, run inside the per-statement
+//! transaction wrapper; INSERT BULK and the BULK LOAD rows.
+
+use super::catalog::{self, TableInfo};
+use super::convert::{self, Target};
+use super::rows::{Verb, Writer};
+use super::session::StmtResult;
+use super::txn::touched_tables;
+use super::{sqlerr, BulkRows, Done, ResultSink, Session};
+use crate::error::SqlError;
+use crate::sql::ast::Statement;
+use crate::value::{ColumnMeta, Value};
+use std::sync::Arc;
+
+impl Session {
+    pub(super) fn run_data_statement(
+        &mut self,
+        stmt: &Statement,
+        out: &mut dyn ResultSink,
+    ) -> StmtResult {
+        let tables = touched_tables(stmt);
+        let write = !matches!(stmt, Statement::Query(_));
+        let ddl = matches!(
+            stmt,
+            Statement::CreateTable(_)
+                | Statement::DropTable { .. }
+                | Statement::CreateIndex(_)
+                | Statement::DropIndex { .. }
+                | Statement::AlterTable { .. }
+                | Statement::CreateSchema(_)
+                | Statement::DropSchema(_)
+        );
+        if ddl && self.st.txn.as_ref().map(|t| t.isolation) == Some(super::Isolation::Snapshot) {
+            // docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
+            return Err(SqlError::new(
+                3964,
+                16,
+                1,
+                "Transaction failed because this DDL statement is not allowed inside a snapshot isolation transaction. Since metadata is not versioned, a metadata change can lead to inconsistency if mixed within snapshot isolation.",
+            ));
+        }
+        let stmt = stmt.clone();
+        self.with_data(
+            write,
+            &tables,
+            move |s, out| s.data_statement(&stmt, None, out),
+            out,
+        )
+    }
+
+    fn data_statement(
+        &mut self,
+        stmt: &Statement,
+        ctx: Option<&[u8]>,
+        out: &mut dyn ResultSink,
+    ) -> StmtResult {
+        match stmt {
+            Statement::Query(q) => self.exec_select(q, out),
+            Statement::Insert(i) => self.exec_insert(i, ctx, out),
+            Statement::Update(u) => self.exec_update(u, ctx, out),
+            Statement::Delete(d) => self.exec_delete(d, ctx, out),
+            Statement::Merge(m) => self.exec_merge(m, ctx, out),
+            Statement::WithChangeTrackingContext { context, statement } => {
+                let bytes = {
+                    let mut c =
+                        super::translate::Ctx::new(&self.conn, &self.st.vars, &self.st.info);
+                    c.scopes.push(Vec::new());
+                    let (v, ty) = c.eval_const(context)?;
+                    match convert::convert(
+                        &v,
+                        ty.as_ref(),
+                        &crate::value::SqlType::VarBinary(crate::value::Len::Max),
+                        Target::Expr,
+                    )? {
+                        Value::Binary(b) => Some(b),
+                        _ => None,
+                    }
+                };
+                // The context is varbinary(128) and not NULL:
+                // docs/relational-databases/system-functions/with-change-tracking-context-transact-sql.md
+                match &bytes {
+                    Some(b) => super::change_tracking::check_context(b)?,
+                    None => return Err(super::change_tracking::context_too_long()),
+                }
+                if matches!(statement.as_ref(), Statement::Query(_)) {
+                    return Err(SqlError::new(22108, 16, 1, "The CHANGE_TRACKING_CONTEXT WITH clause cannot be used with a SELECT statement."));
+                }
+                self.data_statement(statement, bytes.as_deref(), out)
+            }
+            Statement::CreateTable(c) => self.create_table(c).map(|_| None),
+            Statement::DropTable { names, if_exists } => {
+                self.drop_table(names, *if_exists).map(|_| None)
+            }
+            Statement::TruncateTable(n) => self.truncate_table(n).map(|_| None),
+            Statement::CreateSchema(n) => self.create_schema(n).map(|_| None),
+            Statement::DropSchema(n) => self.drop_schema(n).map(|_| None),
+            Statement::CreateIndex(ci) => self.create_index(ci).map(|_| None),
+            Statement::DropIndex {
+                name,
+                table,
+                if_exists,
+            } => self.drop_index(name, table, *if_exists).map(|_| None),
+            Statement::AlterTable { table, action } => {
+                self.alter_table(table, action).map(|_| None)
+            }
+            Statement::AlterDatabase { database, action } => self
+                .alter_database(database.as_deref(), action)
+                .map(|_| None),
+            Statement::InsertBulk { table, columns } => {
+                let t = catalog::resolve(&self.conn, table)?;
+                for (c, _) in columns {
+                    if t.column_index(c).is_none() {
+                        return Err(crate::error::invalid_column(c));
+                    }
+                }
+                self.st.pending_bulk = Some((t, columns.iter().map(|(c, _)| c.clone()).collect()));
+                Ok(None)
+            }
+            other => Err(SqlError::new(
+                40000,
+                16,
+                1,
+                format!("mssql-sim cannot run this statement here: {other:?}")
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+            )),
+        }
+    }
+
+    /// BULK LOAD rows after INSERT BULK: one prepared INSERT, one transaction
+    /// (or the open one), the same conversions and constraints as INSERT.
+    /// Identity values are generated unless the client sends the identity
+    /// column (as with the KEEPIDENTITY hint).
+    pub(super) fn run_bulk_load(
+        &mut self,
+        columns: &[ColumnMeta],
+        rows: &mut BulkRows<'_>,
+        out: &mut dyn ResultSink,
+    ) {
+        let Some((t, _)) = self.st.pending_bulk.take() else {
+            let e = SqlError::new(4804, 16, 1, "While reading current row from host, a premature end-of-message was encountered--an incoming data stream was interrupted when the server expected to see more data.");
+            out.error(&e);
+            out.done(Done {
+                count: None,
+                error: true,
+                in_transaction: self.in_transaction(),
+            });
+            return;
+        };
+        let tables = vec![t.full_name()];
+        let cols = columns.to_vec();
+        self.st.retryable = false;
+        let r = self.with_data(true, &tables, move |s, _| s.bulk_rows(&t, &cols, rows), out);
+        self.st.retryable = true;
+        match r {
+            Ok(n) => {
+                self.st.info.rowcount = n as i64;
+                out.done(Done {
+                    count: Some(n),
+                    error: false,
+                    in_transaction: self.in_transaction(),
+                })
+            }
+            Err(e) => {
+                out.error(&e);
+                out.done(Done {
+                    count: None,
+                    error: true,
+                    in_transaction: self.in_transaction(),
+                })
+            }
+        }
+    }
+
+    fn bulk_rows(
+        &mut self,
+        t: &Arc<TableInfo>,
+        columns: &[ColumnMeta],
+        rows: &mut BulkRows<'_>,
+    ) -> Result<u64, SqlError> {
+        let map: Vec<Option<usize>> = columns.iter().map(|c| t.column_index(&c.name)).collect();
+        let table_name = format!("{}.{}", self.st.info.database, t.full_name());
+        let db = self.st.info.database.clone();
+        let mut n = 0u64;
+        let has_identity_given = t
+            .identity
+            .map(|ii| map.contains(&Some(ii)))
+            .unwrap_or(false);
+        let defaults: Vec<Value> = t
+            .columns
+            .iter()
+            .map(super::exec_dml::default_value)
+            .collect::<Result<_, _>>()?;
+        let w = Writer::new(&self.conn, t, &db, None)?;
+        // The identity counter is kept in memory for the load and stored once.
+        let mut last_identity: Option<i64> = match t.identity {
+            Some(ii) => {
+                let inc = t.columns[ii].identity.map(|x| x.1).unwrap_or(1);
+                let hwm = self.engine.identity_hwm.lock().get(&t.object_id).copied();
+                catalog::identity_max(catalog::last_identity(&self.conn, t.object_id)?, hwm, inc)
+            }
+            None => None,
+        };
+        let mut identity_moved = false;
+        while let Some(vals) = rows()? {
+            let mut row = defaults.clone();
+            for (i, v) in vals.into_iter().enumerate() {
+                let (Some(Some(ci)), Some(meta)) = (map.get(i), columns.get(i)) else {
+                    continue;
+                };
+                let c = &t.columns[*ci];
+                row[*ci] = if meta.ty == c.ty || v.is_null() {
+                    v
+                } else {
+                    convert::convert(
+                        &v,
+                        Some(&meta.ty),
+                        &c.ty,
+                        Target::Column {
+                            table: &table_name,
+                            column: &c.name,
+                        },
+                    )?
+                };
+            }
+            if let Some(ii) = t.identity {
+                let (seed, inc) = t.columns[ii].identity.unwrap_or((1, 1));
+                if !has_identity_given {
+                    let next = match last_identity {
+                        None => seed,
+                        Some(l) => l.checked_add(inc).ok_or_else(|| SqlError::new(8115, 16, 1, "Arithmetic overflow error converting IDENTITY to data type bigint."))?,
+                    };
+                    row[ii] = convert::convert(
+                        &Value::Int(next),
+                        Some(&crate::value::SqlType::BigInt),
+                        &t.columns[ii].ty,
+                        Target::Expr,
+                    )?;
+                    last_identity = Some(next);
+                    identity_moved = true;
+                } else if let Value::Int(v) = row[ii] {
+                    let beyond = match last_identity {
+                        None => true,
+                        Some(l) => (inc > 0 && v > l) || (inc < 0 && v < l),
+                    };
+                    if beyond {
+                        last_identity = Some(v);
+                        identity_moved = true;
+                    }
+                }
+            }
+            w.insert(&row, Verb::Insert)?;
+            n += 1;
+        }
+        if let (true, Some(l)) = (identity_moved, last_identity) {
+            catalog::set_identity(&self.conn, t.object_id, l)?;
+            self.engine.identity_hwm.lock().insert(t.object_id, l);
+            self.st.info.scope_identity = Some(l);
+        }
+        let _ = sqlerr;
+        Ok(n)
+    }
+}

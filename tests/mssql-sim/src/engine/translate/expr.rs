@@ -1,0 +1,559 @@
+//! Expressions.
+
+use super::arith::concat_type;
+use super::{cast_to, common_type, is_string, unify, Ctx, TExpr};
+use crate::engine::convert::parse_decimal;
+use crate::engine::types::{to_storage, type_code};
+use crate::error::{self, SqlError};
+use crate::sql::ast::{BinaryOp, Expr, Literal, UnaryOp};
+use crate::value::{Len, SqlType, Value};
+use rusqlite::types::Value as DbValue;
+
+pub(super) fn not_supported(what: &str) -> SqlError {
+    crate::engine::unsupported(what)
+}
+
+impl Ctx<'_> {
+    /// Binds a typed value.
+    pub fn bind_value(&mut self, v: &Value, ty: &SqlType) -> TExpr {
+        let sql = self.bind(to_storage(v, ty));
+        TExpr { sql, ty: Some(*ty) }
+    }
+
+    pub fn literal(&mut self, lit: &Literal) -> Result<TExpr, SqlError> {
+        Ok(match lit {
+            Literal::Null => TExpr {
+                sql: "NULL".into(),
+                ty: None,
+            },
+            Literal::Integer(s) => match s.parse::<i64>() {
+                Ok(i) => {
+                    let ty = if i32::try_from(i).is_ok() {
+                        SqlType::Int
+                    } else {
+                        SqlType::BigInt
+                    };
+                    self.bind_value(&Value::Int(i), &ty)
+                }
+                Err(_) => self.decimal_literal(s)?,
+            },
+            Literal::Decimal(s) => self.decimal_literal(s)?,
+            Literal::Float(s) => {
+                let f: f64 = s.parse().map_err(|_| error::syntax_near(s))?;
+                self.bind_value(&Value::Float(f), &SqlType::Float)
+            }
+            Literal::Money(s) => {
+                let (u, sc) = parse_decimal(s).ok_or_else(|| error::syntax_near(s))?;
+                let u = crate::engine::convert::rescale(u, sc, 4)
+                    .ok_or_else(|| error::syntax_near(s))?;
+                self.bind_value(&Value::Decimal(u, 4), &SqlType::Money)
+            }
+            Literal::String { value, national } => {
+                let n = value.chars().count().clamp(1, 8000) as u16;
+                let ty = if *national {
+                    SqlType::NVarChar(if n > 4000 { Len::Max } else { Len::N(n) })
+                } else {
+                    SqlType::VarChar(Len::N(n))
+                };
+                self.bind_value(&Value::String(value.clone()), &ty)
+            }
+            Literal::Binary(b) => {
+                let n = b.len().clamp(1, 8000) as u16;
+                self.bind_value(&Value::Binary(b.clone()), &SqlType::VarBinary(Len::N(n)))
+            }
+        })
+    }
+
+    fn decimal_literal(&mut self, s: &str) -> Result<TExpr, SqlError> {
+        let (u, scale) = parse_decimal(s).ok_or_else(|| error::syntax_near(s))?;
+        let digits = u.unsigned_abs().to_string().len() as u8;
+        let precision = digits.max(scale).max(1);
+        Ok(self.bind_value(
+            &Value::Decimal(u, scale),
+            &SqlType::Decimal { precision, scale },
+        ))
+    }
+
+    /// Resolves a column reference against the scopes, innermost first.
+    pub fn column(&mut self, parts: &[String]) -> Result<TExpr, SqlError> {
+        let Some(col) = parts.last() else {
+            return Err(error::invalid_column(""));
+        };
+        let qual: Option<String> = if parts.len() > 1 {
+            Some(parts[..parts.len() - 1].join("."))
+        } else {
+            None
+        };
+        for scope in self.scopes.iter().rev() {
+            let mut found: Option<TExpr> = None;
+            for src in scope {
+                if let Some(q) = &qual {
+                    let qlast = parts[parts.len() - 2].as_str();
+                    if !src
+                        .names
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(q) || n.eq_ignore_ascii_case(qlast))
+                    {
+                        continue;
+                    }
+                }
+                if let Some((name, ty, _)) = src
+                    .columns
+                    .iter()
+                    .find(|(n, _, _)| n.eq_ignore_ascii_case(col))
+                {
+                    if found.is_some() {
+                        return Err(SqlError::new(
+                            209,
+                            16,
+                            1,
+                            format!("Ambiguous column name '{col}'."),
+                        ));
+                    }
+                    found = Some(TExpr {
+                        sql: format!(
+                            "{}.{}",
+                            src.sql_alias,
+                            crate::engine::catalog::quote_ident(name)
+                        ),
+                        ty: *ty,
+                    });
+                }
+            }
+            if let Some(f) = found {
+                return Ok(f);
+            }
+        }
+        if let Some(q) = qual {
+            let known = self
+                .scopes
+                .iter()
+                .flatten()
+                .any(|s| s.names.iter().any(|n| n.eq_ignore_ascii_case(&q)));
+            if !known {
+                return Err(SqlError::new(
+                    4104,
+                    16,
+                    1,
+                    format!(
+                        "The multi-part identifier \"{}\" could not be bound.",
+                        parts.join(".")
+                    ),
+                ));
+            }
+        }
+        Err(error::invalid_column(col))
+    }
+
+    pub fn variable(&mut self, name: &str) -> Result<TExpr, SqlError> {
+        let key = crate::engine::var_key(name);
+        let Some((ty, v)) = self.vars.get(&key).cloned() else {
+            return Err(SqlError::new(
+                137,
+                15,
+                2,
+                format!("Must declare the scalar variable \"{name}\"."),
+            ));
+        };
+        Ok(self.bind_value(&v, &ty))
+    }
+
+    fn global(&mut self, name: &str) -> Result<TExpr, SqlError> {
+        let s = self.session.clone();
+        Ok(match name {
+            "ROWCOUNT" => self.bind_value(&Value::Int(s.rowcount), &SqlType::Int),
+            "TRANCOUNT" => self.bind_value(&Value::Int(s.trancount), &SqlType::Int),
+            "SPID" => self.bind_value(&Value::Int(s.spid), &SqlType::SmallInt),
+            "IDENTITY" => {
+                let v = s
+                    .identity
+                    .map(|i| Value::Decimal(i as i128, 0))
+                    .unwrap_or(Value::Null);
+                self.bind_value(
+                    &v,
+                    &SqlType::Decimal {
+                        precision: 38,
+                        scale: 0,
+                    },
+                )
+            }
+            "ERROR" => self.bind_value(&Value::Int(0), &SqlType::Int),
+            "VERSION" => self.bind_value(
+                &Value::String("Microsoft SQL Server 2019 (mssql-sim stand-in)".into()),
+                &SqlType::NVarChar(Len::N(300)),
+            ),
+            "SERVERNAME" => self.bind_value(
+                &Value::String("mssql-sim".into()),
+                &SqlType::NVarChar(Len::N(128)),
+            ),
+            _ => return Err(error::syntax_near(&format!("@@{name}"))),
+        })
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> Result<TExpr, SqlError> {
+        match e {
+            Expr::Column(parts) => self.column(parts),
+            Expr::Literal(l) => self.literal(l),
+            Expr::Variable(v) => self.variable(v),
+            Expr::Global(g) => self.global(&g.to_ascii_uppercase()),
+            Expr::Nested(inner) => {
+                let t = self.expr(inner)?;
+                Ok(TExpr {
+                    sql: format!("({})", t.sql),
+                    ty: t.ty,
+                })
+            }
+            Expr::Unary { op, expr } => {
+                let t = self.expr(expr)?;
+                Ok(match op {
+                    UnaryOp::Not => TExpr {
+                        sql: format!("(NOT {})", t.sql),
+                        ty: Some(SqlType::Bit),
+                    },
+                    UnaryOp::Minus => match t.ty {
+                        Some(SqlType::Decimal { .. } | SqlType::Money | SqlType::SmallMoney)
+                            if crate::engine::types::storage_decl(
+                                t.ty.as_ref().unwrap_or(&SqlType::Int),
+                            ) == "TEXT" =>
+                        {
+                            let ty = t.ty;
+                            let zero = self.bind_value(&Value::Int(0), &SqlType::Int);
+                            self.arith("-", zero, TExpr { sql: t.sql, ty })?
+                        }
+                        _ => TExpr {
+                            sql: format!("(-{})", t.sql),
+                            ty: t.ty,
+                        },
+                    },
+                    UnaryOp::Plus => t,
+                    UnaryOp::BitNot => TExpr {
+                        sql: format!("(~{})", t.sql),
+                        ty: t.ty,
+                    },
+                })
+            }
+            Expr::Binary { left, op, right } => self.binary(left, *op, right),
+            Expr::IsNull { expr, negated } => {
+                let t = self.expr(expr)?;
+                Ok(TExpr {
+                    sql: format!("({} IS {}NULL)", t.sql, if *negated { "NOT " } else { "" }),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let t = self.expr(expr)?;
+                let mut items = Vec::new();
+                let mut lhs = t.clone();
+                for item in list {
+                    let i = self.expr(item)?;
+                    let (l, r) = unify(t.clone(), i);
+                    lhs = l;
+                    items.push(collated(&r));
+                }
+                Ok(TExpr {
+                    sql: format!(
+                        "({} {}IN ({}))",
+                        lhs.sql,
+                        if *negated { "NOT " } else { "" },
+                        items.join(", ")
+                    ),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => {
+                let t = self.expr(expr)?;
+                let (sql, cols) = self.query(subquery)?;
+                let lhs = match cols.first().and_then(|c| c.ty) {
+                    Some(ct) => {
+                        unify(
+                            t,
+                            TExpr {
+                                sql: String::new(),
+                                ty: Some(ct),
+                            },
+                        )
+                        .0
+                    }
+                    None => t,
+                };
+                Ok(TExpr {
+                    sql: format!(
+                        "({} {}IN ({sql}))",
+                        lhs.sql,
+                        if *negated { "NOT " } else { "" }
+                    ),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
+                let t = self.expr(expr)?;
+                let lo = self.expr(low)?;
+                let hi = self.expr(high)?;
+                let (t1, lo) = unify(t.clone(), lo);
+                let (_, hi) = unify(t, hi);
+                Ok(TExpr {
+                    sql: format!(
+                        "({} {}BETWEEN {} AND {})",
+                        t1.sql,
+                        if *negated { "NOT " } else { "" },
+                        collated(&lo),
+                        collated(&hi)
+                    ),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                negated,
+            } => {
+                let t = self.expr(expr)?;
+                let t = if is_string(&t.ty) {
+                    t
+                } else {
+                    cast_to(t, &SqlType::NVarChar(Len::Max))
+                };
+                let p = self.expr(pattern)?;
+                let esc = match escape {
+                    Some(e) => format!(" ESCAPE {}", self.expr(e)?.sql),
+                    None => String::new(),
+                };
+                Ok(TExpr {
+                    sql: format!(
+                        "({} {}LIKE {}{esc})",
+                        t.sql,
+                        if *negated { "NOT " } else { "" },
+                        p.sql
+                    ),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::Case {
+                operand,
+                branches,
+                else_result,
+            } => {
+                let op = match operand {
+                    Some(o) => Some(self.expr(o)?),
+                    None => None,
+                };
+                let mut whens = Vec::new();
+                let mut results = Vec::new();
+                for (w, r) in branches {
+                    let w = self.expr(w)?;
+                    let w = match &op {
+                        Some(o) => {
+                            let (l, r) = unify(o.clone(), w);
+                            format!("{} = {}", l.sql, collated(&r))
+                        }
+                        None => w.sql,
+                    };
+                    whens.push(w);
+                    results.push(self.expr(r)?);
+                }
+                let mut else_t = match else_result {
+                    Some(e) => Some(self.expr(e)?),
+                    None => None,
+                };
+                let mut ty: Option<SqlType> = None;
+                for r in results.iter().chain(else_t.iter()) {
+                    if let Some(t) = &r.ty {
+                        ty = Some(match ty {
+                            None => *t,
+                            Some(cur) => common_type(&cur, t),
+                        });
+                    }
+                }
+                let mut sql = String::from("(CASE");
+                for (w, r) in whens.iter().zip(results) {
+                    let r = match &ty {
+                        Some(t) => cast_to(r, t),
+                        None => r,
+                    };
+                    sql.push_str(&format!(" WHEN {w} THEN {}", r.sql));
+                }
+                if let Some(e) = else_t.take() {
+                    let e = match &ty {
+                        Some(t) => cast_to(e, t),
+                        None => e,
+                    };
+                    sql.push_str(&format!(" ELSE {}", e.sql));
+                }
+                sql.push_str(" END)");
+                Ok(TExpr { sql, ty })
+            }
+            Expr::Function {
+                name,
+                args,
+                distinct,
+                star,
+                over,
+            } => self.function(name, args, *distinct, *star, over.as_deref()),
+            Expr::Cast {
+                expr,
+                data_type,
+                try_,
+            }
+            | Expr::Convert {
+                data_type,
+                expr,
+                try_,
+                ..
+            } => {
+                let to = crate::engine::types::parse_type(data_type)?;
+                let t = self.expr(expr)?;
+                Ok(match &t.ty {
+                    Some(from) if from == &to => t,
+                    None => TExpr {
+                        sql: t.sql,
+                        ty: Some(to),
+                    },
+                    Some(from) => TExpr {
+                        sql: format!(
+                            "sim_cast({}, '{}', '{}', {})",
+                            t.sql,
+                            type_code(from),
+                            type_code(&to),
+                            *try_ as i32
+                        ),
+                        ty: Some(to),
+                    },
+                })
+            }
+            Expr::Subquery(q) => {
+                let (sql, cols) = self.query(q)?;
+                Ok(TExpr {
+                    sql: format!("({sql})"),
+                    ty: cols.first().and_then(|c| c.ty),
+                })
+            }
+            Expr::Exists { subquery, negated } => {
+                let (sql, _) = self.query(subquery)?;
+                Ok(TExpr {
+                    sql: format!("({}EXISTS ({sql}))", if *negated { "NOT " } else { "" }),
+                    ty: Some(SqlType::Bit),
+                })
+            }
+            Expr::MergeAction => Err(SqlError::new(
+                10713,
+                15,
+                1,
+                "$action can only be used in the OUTPUT clause of a MERGE statement.",
+            )),
+            Expr::Default => Err(error::syntax_keyword("DEFAULT")),
+        }
+    }
+
+    fn binary(&mut self, left: &Expr, op: BinaryOp, right: &Expr) -> Result<TExpr, SqlError> {
+        let l = self.expr(left)?;
+        let r = self.expr(right)?;
+        let cmp = |sym: &str, l: TExpr, r: TExpr| {
+            let (l, r) = unify(l, r);
+            TExpr {
+                sql: format!("({} {sym} {})", l.sql, collated_pair(&l, &r)),
+                ty: Some(SqlType::Bit),
+            }
+        };
+        Ok(match op {
+            BinaryOp::And => TExpr {
+                sql: format!("({} AND {})", l.sql, r.sql),
+                ty: Some(SqlType::Bit),
+            },
+            BinaryOp::Or => TExpr {
+                sql: format!("({} OR {})", l.sql, r.sql),
+                ty: Some(SqlType::Bit),
+            },
+            BinaryOp::Eq => cmp("=", l, r),
+            BinaryOp::NotEq => cmp("<>", l, r),
+            BinaryOp::Lt => cmp("<", l, r),
+            BinaryOp::LtEq => cmp("<=", l, r),
+            BinaryOp::Gt => cmp(">", l, r),
+            BinaryOp::GtEq => cmp(">=", l, r),
+            BinaryOp::Plus if is_string(&l.ty) || is_string(&r.ty) => {
+                let ty = match (&l.ty, &r.ty) {
+                    (Some(a), Some(b)) if a.is_string() && b.is_string() => concat_type(a, b),
+                    (Some(a), _) if a.is_string() => *a,
+                    (_, Some(b)) => *b,
+                    _ => SqlType::NVarChar(Len::Max),
+                };
+                let l = cast_to(l, &SqlType::NVarChar(Len::Max));
+                let r = cast_to(r, &SqlType::NVarChar(Len::Max));
+                TExpr {
+                    sql: format!("({} || {})", l.sql, r.sql),
+                    ty: Some(ty),
+                }
+            }
+            BinaryOp::Plus => self.arith("+", l, r)?,
+            BinaryOp::Minus => self.arith("-", l, r)?,
+            BinaryOp::Multiply => self.arith("*", l, r)?,
+            BinaryOp::Divide => self.arith("/", l, r)?,
+            BinaryOp::Modulo => self.arith("%", l, r)?,
+            BinaryOp::BitAnd => TExpr {
+                sql: format!("({} & {})", l.sql, r.sql),
+                ty: l.ty.or(r.ty),
+            },
+            BinaryOp::BitOr => TExpr {
+                sql: format!("({} | {})", l.sql, r.sql),
+                ty: l.ty.or(r.ty),
+            },
+            BinaryOp::BitXor => TExpr {
+                sql: format!("(({0} | {1}) - ({0} & {1}))", l.sql, r.sql),
+                ty: l.ty.or(r.ty),
+            },
+        })
+    }
+
+    /// Evaluates a constant expression now (for CHANGETABLE's version,
+    /// OBJECT_ID's argument, ...).
+    pub fn eval_const(&mut self, e: &Expr) -> Result<(Value, Option<SqlType>), SqlError> {
+        let saved = std::mem::take(&mut self.params);
+        let inline = std::mem::replace(&mut self.inline, false);
+        let res = self.expr(e);
+        let params = std::mem::replace(&mut self.params, saved);
+        self.inline = inline;
+        let t = res?;
+        let v: DbValue = self
+            .conn
+            .prepare_cached(&format!("SELECT {}", t.sql))
+            .and_then(|mut st| {
+                st.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+            })
+            .map_err(crate::engine::sqlerr)?;
+        let value = match &t.ty {
+            Some(ty) => crate::engine::types::from_storage((&v).into(), ty)?,
+            None => Value::Null,
+        };
+        Ok((value, t.ty))
+    }
+}
+
+/// Right operand of a string comparison with the case-insensitive collation.
+pub fn collated(r: &TExpr) -> String {
+    if is_string(&r.ty) {
+        format!("{} COLLATE MSSQL_CI", r.sql)
+    } else {
+        r.sql.clone()
+    }
+}
+
+fn collated_pair(l: &TExpr, r: &TExpr) -> String {
+    if is_string(&l.ty) || is_string(&r.ty) {
+        format!("{} COLLATE MSSQL_CI", r.sql)
+    } else {
+        r.sql.clone()
+    }
+}

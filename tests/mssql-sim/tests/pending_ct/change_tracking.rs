@@ -1,0 +1,348 @@
+//! Change Tracking through tiberius over TCP: the cases of the unit tests in
+//! `src/engine/change_tracking/tests/`, driven by T-SQL as ctsync sends it.
+//! Each test names the Microsoft page it follows (paths under `docs/` of
+//! MicrosoftDocs/sql-docs).
+//!
+//! PENDING: moves to `tests/change_tracking.rs` once the server (branch
+//! sim-tds) and the shared harness `tests/common/mod.rs` are committed.
+
+mod common;
+
+use common::*;
+use tiberius::ColumnData;
+
+/// Database name in ALTER DATABASE statements: the current one.
+const SET_CT_ON: &str =
+    "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)";
+
+fn big(c: &ColumnData<'_>) -> Option<i64> {
+    match c {
+        ColumnData::I64(v) => *v,
+        ColumnData::I32(v) => v.map(i64::from),
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+fn txt(c: &ColumnData<'_>) -> Option<String> {
+    match c {
+        ColumnData::String(v) => v.as_ref().map(|s| s.to_string()),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn bin(c: &ColumnData<'_>) -> Option<Vec<u8>> {
+    match c {
+        ColumnData::Binary(v) => v.as_ref().map(|b| b.to_vec()),
+        other => panic!("expected binary, got {other:?}"),
+    }
+}
+
+fn bit(c: &ColumnData<'_>) -> Option<bool> {
+    match c {
+        ColumnData::Bit(v) => *v,
+        other => panic!("expected bit, got {other:?}"),
+    }
+}
+
+async fn current(c: &mut Conn) -> Option<i64> {
+    big(&rows(c, "SELECT CHANGE_TRACKING_CURRENT_VERSION()").await[0][0])
+}
+
+/// A tracked `dbo.T (id INT PRIMARY KEY, name NVARCHAR(20), qty INT)` with
+/// column tracking; returns the version right after enabling.
+async fn tracked_table(c: &mut Conn) -> i64 {
+    exec(c, SET_CT_ON).await;
+    exec(
+        c,
+        "CREATE TABLE dbo.T (id INT PRIMARY KEY, name NVARCHAR(20), qty INT);
+         ALTER TABLE dbo.T ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = ON)",
+    )
+    .await;
+    current(c).await.expect("tracking is on")
+}
+
+/// (id, operation, version, creation version) since `since`, ordered by id.
+async fn ops(c: &mut Conn, since: &str) -> Vec<(i64, String, Option<i64>, Option<i64>)> {
+    rows(
+        c,
+        &format!(
+            "SELECT CT.id, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_CREATION_VERSION
+             FROM CHANGETABLE(CHANGES dbo.T, {since}) AS CT ORDER BY CT.id"
+        ),
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            big(&r[0]).expect("key"),
+            txt(&r[1]).expect("operation"),
+            big(&r[2]),
+            big(&r[3]),
+        )
+    })
+    .collect()
+}
+
+fn op(id: i64, o: &str, v: i64, created: Option<i64>) -> (i64, String, Option<i64>, Option<i64>) {
+    (id, o.to_string(), Some(v), created)
+}
+
+// docs/relational-databases/system-functions/change-tracking-current-version-transact-sql.md
+// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md (Version Numbers)
+#[tokio::test]
+async fn one_version_per_committed_transaction() {
+    let server = start();
+    let mut c = connect(&server).await;
+    assert_eq!(current(&mut c).await, None, "NULL while the database does not track");
+    let v0 = tracked_table(&mut c).await;
+    assert_eq!(v0, 0);
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)").await;
+    assert_eq!(current(&mut c).await, Some(1));
+    exec(
+        &mut c,
+        "BEGIN TRAN; INSERT INTO dbo.T VALUES (3, N'c', 3); UPDATE dbo.T SET qty = 5 WHERE id = 1; COMMIT",
+    )
+    .await;
+    assert_eq!(current(&mut c).await, Some(2));
+    assert_eq!(
+        ops(&mut c, "0").await,
+        vec![op(1, "I", 2, Some(1)), op(2, "I", 1, Some(1)), op(3, "I", 2, Some(2))]
+    );
+}
+
+// change-tracking-current-version-transact-sql.md: "the last committed transaction".
+#[tokio::test]
+async fn uncommitted_changes_are_invisible() {
+    let server = start();
+    let mut a = connect(&server).await;
+    let mut b = connect(&server).await;
+    let v0 = tracked_table(&mut a).await;
+    exec(&mut a, "BEGIN TRAN; INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    assert_eq!(current(&mut a).await, Some(v0), "the writer's own version does not move");
+    assert!(ops(&mut a, "0").await.is_empty());
+    assert_eq!(current(&mut b).await, Some(v0));
+    exec(&mut a, "COMMIT").await;
+    assert_eq!(current(&mut b).await, Some(v0 + 1));
+    assert_eq!(ops(&mut b, "0").await, vec![op(1, "I", v0 + 1, Some(v0 + 1))]);
+}
+
+#[tokio::test]
+async fn rollback_and_failed_statements_leave_no_trace() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "BEGIN TRAN; INSERT INTO dbo.T VALUES (1, N'a', 1); ROLLBACK").await;
+    assert_eq!(current(&mut c).await, Some(v0));
+    exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
+    // A duplicate key fails the whole statement: row 3 is not tracked.
+    assert_eq!(error_of(&mut c, "INSERT INTO dbo.T VALUES (3, N'c', 3), (2, N'x', 0)").await.0, 2627);
+    assert_eq!(current(&mut c).await, Some(v0 + 1));
+    assert_eq!(ops(&mut c, "NULL").await, vec![op(2, "I", v0 + 1, Some(v0 + 1))]);
+}
+
+// docs/relational-databases/system-functions/changetable-transact-sql.md:
+// insert at 10, update at 15: baseline 12 → U, baseline 8 → I.
+#[tokio::test]
+async fn insert_then_update_is_insert_before_and_update_after() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "UPDATE dbo.T SET qty = 2 WHERE id = 1").await;
+    let (vi, vu) = (v0 + 1, v0 + 2);
+    assert_eq!(ops(&mut c, &v0.to_string()).await, vec![op(1, "I", vu, Some(vi))]);
+    assert_eq!(ops(&mut c, &vi.to_string()).await, vec![op(1, "U", vu, Some(vi))]);
+    assert!(ops(&mut c, &vu.to_string()).await.is_empty());
+}
+
+// changetable-transact-sql.md folding: the last change is a delete → D.
+#[tokio::test]
+async fn insert_then_delete_is_a_delete() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "DELETE FROM dbo.T WHERE id = 1").await;
+    assert_eq!(ops(&mut c, &v0.to_string()).await, vec![op(1, "D", v0 + 2, Some(v0 + 1))]);
+}
+
+// changetable-transact-sql.md: "If you delete a row and then insert a row that
+// has the old primary key, the change is seen as an update to all columns".
+#[tokio::test]
+async fn delete_then_reinsert_is_an_update_of_all_columns() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "DELETE FROM dbo.T WHERE id = 1").await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'b', 2)").await;
+    let r = rows(
+        &mut c,
+        &format!(
+            "SELECT CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_COLUMNS FROM CHANGETABLE(CHANGES dbo.T, {}) AS CT",
+            v0 + 1
+        ),
+    )
+    .await;
+    assert_eq!(txt(&r[0][0]).as_deref(), Some("U"));
+    assert_eq!(bin(&r[0][1]), None);
+}
+
+// changetable-transact-sql.md: "If a primary key value changes, it is
+// considered to be a delete of the old value and an insert of the new value."
+#[tokio::test]
+async fn update_of_a_key_is_delete_and_insert() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "UPDATE dbo.T SET id = 10 WHERE id = 1").await;
+    assert_eq!(
+        ops(&mut c, &(v0 + 1).to_string()).await,
+        vec![op(1, "D", v0 + 2, Some(v0 + 1)), op(10, "I", v0 + 2, Some(v0 + 2))]
+    );
+}
+
+// changetable-transact-sql.md (SYS_CHANGE_COLUMNS) and
+// docs/relational-databases/system-functions/change-tracking-is-column-in-mask-transact-sql.md
+#[tokio::test]
+async fn change_columns_and_column_in_mask() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)").await;
+    let base = v0 + 1;
+    exec(&mut c, "UPDATE dbo.T SET qty = 5 WHERE id = 1").await;
+    exec(&mut c, "UPDATE dbo.T SET name = N'x', qty = 6 WHERE id = 2").await;
+    let r = rows(
+        &mut c,
+        &format!(
+            "SELECT CT.id, CT.SYS_CHANGE_COLUMNS,
+                CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID('dbo.T'), 'qty', 'ColumnId'), CT.SYS_CHANGE_COLUMNS),
+                CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID('dbo.T'), 'name', 'ColumnId'), CT.SYS_CHANGE_COLUMNS)
+             FROM CHANGETABLE(CHANGES dbo.T, {base}) AS CT ORDER BY CT.id"
+        ),
+    )
+    .await;
+    // Row 1: only qty (column 3) → mask of one id.
+    assert_eq!(bin(&r[0][1]), Some(vec![0, 0, 0, 0, 3, 0, 0, 0]));
+    assert_eq!((bit(&r[0][2]), bit(&r[0][3])), (Some(true), Some(false)));
+    // Row 2: every non-key column in one update → NULL ("All nonprimary key
+    // columns were updated in one operation").
+    assert_eq!(bin(&r[1][1]), None);
+    // A second update of row 1 adds name: the union since the baseline.
+    exec(&mut c, "UPDATE dbo.T SET name = N'y' WHERE id = 1").await;
+    let r = rows(
+        &mut c,
+        &format!("SELECT CT.SYS_CHANGE_COLUMNS FROM CHANGETABLE(CHANGES dbo.T, {base}) AS CT WHERE CT.id = 1"),
+    )
+    .await;
+    assert_eq!(bin(&r[0][0]), Some(vec![0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]));
+    // Inserts report NULL.
+    let r = rows(
+        &mut c,
+        &format!("SELECT CT.SYS_CHANGE_COLUMNS FROM CHANGETABLE(CHANGES dbo.T, {v0}) AS CT WHERE CT.id = 1"),
+    )
+    .await;
+    assert_eq!(bin(&r[0][0]), None);
+}
+
+// docs/relational-databases/system-functions/with-change-tracking-context-transact-sql.md
+// and changetable-transact-sql.md (CHANGETABLE(VERSION ...)).
+#[tokio::test]
+async fn context_and_version_of_a_row() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(&mut c, "WITH CHANGE_TRACKING_CONTEXT (0x0102) INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
+    let r = rows(
+        &mut c,
+        &format!("SELECT CT.id, CT.SYS_CHANGE_CONTEXT FROM CHANGETABLE(CHANGES dbo.T, {v0}) AS CT ORDER BY CT.id"),
+    )
+    .await;
+    assert_eq!(bin(&r[0][1]), Some(vec![1, 2]));
+    assert_eq!(bin(&r[1][1]), None);
+    let r = rows(
+        &mut c,
+        "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_CONTEXT, CT.id FROM CHANGETABLE(VERSION dbo.T, (id), (1)) AS CT",
+    )
+    .await;
+    assert_eq!((big(&r[0][0]), bin(&r[0][1])), (Some(v0 + 1), Some(vec![1, 2])));
+    // varbinary(128) at most: 22109.
+    let long = format!("0x{}", "AB".repeat(129));
+    let (n, _) = error_of(
+        &mut c,
+        &format!("WITH CHANGE_TRACKING_CONTEXT ({long}) INSERT INTO dbo.T VALUES (3, N'c', 3)"),
+    )
+    .await;
+    assert_eq!(n, 22109);
+    assert_eq!(current(&mut c).await, Some(v0 + 2), "the failed statement took no version");
+}
+
+// docs/relational-databases/system-functions/change-tracking-min-valid-version-transact-sql.md
+// and changetable-transact-sql.md (TRUNCATE TABLE: "The validation fails if
+// the table has been truncated").
+#[tokio::test]
+async fn min_valid_version_after_cleanup_and_truncate() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    let min = "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.T'))";
+    assert_eq!(big(&rows(&mut c, min).await[0][0]), Some(v0));
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
+    exec(&mut c, "EXEC mssql_sim.ct_cleanup").await;
+    assert_eq!(big(&rows(&mut c, min).await[0][0]), Some(v0 + 2));
+    assert!(ops(&mut c, "NULL").await.is_empty(), "cleanup dropped the change rows");
+    let before = current(&mut c).await.expect("tracking");
+    exec(&mut c, "TRUNCATE TABLE dbo.T").await;
+    let after_min = big(&rows(&mut c, min).await[0][0]).expect("tracked");
+    assert!(after_min > before, "a client at {before} must fail validation (min {after_min})");
+    assert_eq!(
+        big(&rows(&mut c, "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.Nope'))").await[0][0]),
+        None
+    );
+}
+
+// Error numbers and texts: docs/relational-databases/errors-events/
+// (1718, 4996, 4997, 5088, 22105).
+#[tokio::test]
+async fn errors_follow_sql_server() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(&mut c, "CREATE TABLE dbo.K (id INT PRIMARY KEY); CREATE TABLE dbo.H (id INT)").await;
+    let (n, m) = error_of(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await;
+    assert_eq!(n, 1718, "{m}");
+    exec(&mut c, SET_CT_ON).await;
+    assert_eq!(error_of(&mut c, SET_CT_ON).await.0, 5088);
+    let (n, m) = error_of(&mut c, "ALTER TABLE dbo.H ENABLE CHANGE_TRACKING").await;
+    assert_eq!(n, 4997);
+    assert!(m.contains("Change tracking requires a primary key on the table"), "{m}");
+    exec(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await;
+    assert_eq!(error_of(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await.0, 4996);
+    let (n, m) = error_of(&mut c, "SELECT * FROM CHANGETABLE(CHANGES dbo.H, 0) AS CT").await;
+    assert_eq!(n, 22105);
+    assert!(m.starts_with("Change tracking is not enabled on table"), "{m}");
+}
+
+// docs/relational-databases/system-catalog-views/change-tracking-catalog-views-sys-change-tracking-databases.md
+// docs/relational-databases/system-catalog-views/change-tracking-catalog-views-sys-change-tracking-tables.md
+#[tokio::test]
+async fn catalog_views() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    let r = rows(
+        &mut c,
+        "SELECT retention_period, retention_period_units_desc FROM sys.change_tracking_databases",
+    )
+    .await;
+    assert_eq!((big(&r[0][0]), txt(&r[0][1]).as_deref()), (Some(2), Some("DAYS")));
+    let r = rows(
+        &mut c,
+        "SELECT min_valid_version FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID('dbo.T')",
+    )
+    .await;
+    assert_eq!(big(&r[0][0]), Some(v0));
+}
