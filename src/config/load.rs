@@ -6,7 +6,7 @@ use super::raw::RawConfig;
 use super::{validate, Config, ConfigError, LogFormat};
 use figment::error::{Actual, Kind};
 use figment::providers::{Format, Serialized, Yaml};
-use figment::value::{Dict, Map};
+use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -87,7 +87,34 @@ pub fn load_with_env(
     let raw: RawConfig = figment
         .extract_lossy()
         .map_err(|e| ConfigError::Invalid(from_figment(e)))?;
-    validate::validate(raw).map_err(ConfigError::Invalid)
+    validate::validate(raw).map_err(|mut problems| {
+        // Say where each offending value came from (file, variable, flag).
+        for p in problems.iter_mut().filter(|p| p.origin.is_none()) {
+            p.origin = origin_of(&figment, &p.key);
+        }
+        ConfigError::Invalid(problems)
+    })
+}
+
+/// Which layer supplied the value at `key` (`tables[1].references.x`):
+/// figment's own lookup does not step into lists, so walk the merged value.
+fn origin_of(figment: &Figment, key: &str) -> Option<String> {
+    let dotted = key.replace('[', ".").replace(']', "");
+    let segments: Vec<&str> = dotted.split('.').collect();
+    let (first, rest) = segments.split_first()?;
+    let mut value = figment.find_value(first).ok()?;
+    for s in rest {
+        value = match value {
+            Value::Dict(_, d) => d.get(*s)?.clone(),
+            Value::Array(_, a) => a.get(s.parse::<usize>().ok()?)?.clone(),
+            _ => return None,
+        };
+    }
+    let m = figment.get_metadata(value.tag())?;
+    Some(match &m.source {
+        Some(source) => source.to_string(),
+        None => m.interpolate(&Profile::Default, &segments),
+    })
 }
 
 /// The environment layer: `CTSYNC_SERVERS__A__PORT=1433` sets
@@ -225,12 +252,32 @@ fn actual(a: &Actual) -> String {
     }
 }
 
+/// serde's names of Rust types, in the operator's words.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number from 0 to 255".to_string(),
+        "u16" => "a whole number from 0 to 65535".to_string(),
+        "u32" => "a whole number from 0 to 4294967295".to_string(),
+        "u64" | "usize" => "a whole number, 0 or more".to_string(),
+        "a sequence" => "a list, e.g. [a, b]".to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn one_of(allowed: &[&str]) -> String {
     allowed
         .iter()
         .map(|a| format!("`{a}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// figment puts the field of an unknown-key error into the path itself, and
+/// that of a missing-key error only into the kind: add it when absent.
+fn push_field(path: &mut Vec<String>, field: &str) {
+    if path.last().map(String::as_str) != Some(field) {
+        path.push(field.to_string());
+    }
 }
 
 fn from_figment(errors: figment::Error) -> Vec<Problem> {
@@ -240,7 +287,7 @@ fn from_figment(errors: figment::Error) -> Vec<Problem> {
             let mut path = e.path.clone();
             let (value, message) = match &e.kind {
                 Kind::UnknownField(field, allowed) => {
-                    path.push(field.clone());
+                    push_field(&mut path, field);
                     let message = if allowed.is_empty() {
                         "unknown key; this section takes no keys".to_string()
                     } else {
@@ -249,7 +296,7 @@ fn from_figment(errors: figment::Error) -> Vec<Problem> {
                     (None, message)
                 }
                 Kind::MissingField(field) => {
-                    path.push(field.to_string());
+                    push_field(&mut path, field);
                     (None, "missing; this key is required".to_string())
                 }
                 Kind::UnknownVariant(v, allowed) => (
@@ -257,13 +304,13 @@ fn from_figment(errors: figment::Error) -> Vec<Problem> {
                     format!("not an allowed value; allowed: {}", one_of(allowed)),
                 ),
                 Kind::InvalidType(a, expected) | Kind::InvalidValue(a, expected) => {
-                    (Some(actual(a)), format!("expected {expected}"))
+                    (Some(actual(a)), format!("expected {}", plain(expected)))
                 }
                 Kind::InvalidLength(n, expected) => {
                     (None, format!("has {n} elements; expected {expected}"))
                 }
                 Kind::DuplicateField(f) => {
-                    path.push(f.to_string());
+                    push_field(&mut path, f);
                     (None, "given twice".to_string())
                 }
                 other => (None, other.to_string()),
