@@ -18,3 +18,14 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), crate::error::Error> {
     };
     result.map_err(|e| crate::error::Error::Logging(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_filter_is_an_error_not_a_panic() {
+        let e = init("info,ctsync=loud", LogFormat::Json).unwrap_err();
+        assert!(e.to_string().contains("ctsync=loud"), "{e}");
+    }
+}

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// Key path, e.g. `servers.a.port` or `tables[2].force_id`.
+    /// Key path, e.g. `servers.a.port` or `tables[2].force_id`; empty for a
+    /// problem of the whole file.
     pub key: String,
     /// The value found, as the operator would write it; `None` when there is
     /// none (a missing key) or it must not be shown (a password).
@@ -36,11 +37,15 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.key)?;
-        if let Some(v) = &self.value {
-            write!(f, " = {v}")?;
+        // An empty key is a problem of the whole file (YAML syntax).
+        if !self.key.is_empty() {
+            write!(f, "`{}`", self.key)?;
+            if let Some(v) = &self.value {
+                write!(f, " = {v}")?;
+            }
+            f.write_str(": ")?;
         }
-        write!(f, ": {}", self.message)?;
+        f.write_str(&self.message)?;
         if let Some(o) = &self.origin {
             write!(f, " (from {o})")?;
         }

@@ -315,11 +315,7 @@ fn from_figment(errors: figment::Error) -> Vec<Problem> {
                 }
                 other => (None, other.to_string()),
             };
-            let key = if path.is_empty() {
-                "(config)".to_string()
-            } else {
-                key_path(&path)
-            };
+            let key = key_path(&path);
             // A password's value is never shown, even when it is the wrong
             // type.
             let value = if key.ends_with("password") {

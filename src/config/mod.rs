@@ -148,9 +148,10 @@ fn references<S: Serializer>(r: &BTreeMap<String, TableName>, s: S) -> Result<S:
 }
 
 impl TableConfig {
-    /// The directions this table flows in.
-    pub fn directions(&self) -> &'static [Direction] {
-        self.direction.directions()
+    /// The directions this table flows in (owned, so callers can iterate
+    /// by value and use `contains`).
+    pub fn directions(&self) -> Vec<Direction> {
+        self.direction.directions().to_vec()
     }
 
     /// Whether `column` (case-insensitively, as SQL Server's default

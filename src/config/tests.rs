@@ -2,6 +2,9 @@
 //! `figment::Jail`: its own working directory and an environment restored
 //! afterwards, serialized with the other jailed tests.
 
+// figment's error type is large; it only travels through these tests.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 use std::path::Path;
@@ -102,7 +105,7 @@ fn the_base_config_loads_with_defaults() {
     assert_eq!(orders.initial, Initial::None);
     assert_eq!(orders.on_expired, OnExpired::Reinit);
     let lines = &c.tables[2];
-    assert_eq!(lines.directions(), &[crate::model::Direction::AToB]);
+    assert_eq!(lines.directions(), vec![crate::model::Direction::AToB]);
     assert_eq!(lines.references["order_id"].name, "Orders");
     assert!(c.table("DBO.users").is_some());
     assert_eq!(c.context_prefix(), b"ctsync:edge-01:".to_vec());
@@ -117,6 +120,8 @@ fn password_never_in_debug_or_display() {
     let shown = c.redacted().to_string();
     assert!(!shown.contains(PW_A) && !shown.contains(PW_B), "{shown}");
     assert_eq!(c.redacted()["servers"]["a"]["password"], "***");
+    let client = format!("{:?}", c.tiberius_config(crate::model::Side::A));
+    assert!(!client.contains(PW_A), "{client}");
 }
 
 #[test]
@@ -431,8 +436,13 @@ fn missing_file_and_bad_yaml() {
         }
         Ok(())
     });
-    let (_, text) = problems("agent_id: [unclosed\n", &[]);
+    let (ps, text) = problems("agent_id: [unclosed\n", &[]);
     assert!(text.contains("config.yaml"), "{text}");
+    assert_eq!(ps.len(), 1);
+    assert!(
+        text.starts_with("invalid config: ") && text.contains("line 2"),
+        "{text}"
+    );
 }
 
 #[test]

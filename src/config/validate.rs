@@ -30,11 +30,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             "must be a directory path",
         ));
     }
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log_level) {
+    if let Err(m) = check_log_level(&raw.log_level) {
         p.push(Problem::new(
             "log_level",
             Some(shown(&raw.log_level)),
-            format!("{e}; allowed: error, warn, info, debug, trace, or filter directives like `info,ctsync=debug`"),
+            format!("{m}; allowed: off, error, warn, info, debug, trace, or directives like `info,ctsync=debug`"),
         ));
     }
     let a = server("a", raw.servers.a, &mut p);
@@ -89,6 +89,19 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         }),
         _ => Err(p),
     }
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A log filter must parse, and a lone word must be a level: `EnvFilter`
+/// would take a misspelt `infoo` as a target name and silently log nothing.
+fn check_log_level(level: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    let lone_word = !level.contains([',', '=', ':', '[']);
+    if lone_word && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim())) {
+        return Err("not a log level".to_string());
+    }
+    Ok(())
 }
 
 fn check_agent_id(id: &str, p: &mut Vec<Problem>) {
@@ -553,6 +566,16 @@ fn direction_name(d: DirectionConfig) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels() {
+        for ok in ["info", "DEBUG", "info,ctsync=debug", "ctsync=trace", "off"] {
+            assert!(check_log_level(ok).is_ok(), "{ok}");
+        }
+        for bad in ["infoo", "", "info,ctsync=loud"] {
+            assert!(check_log_level(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn table_names() {
