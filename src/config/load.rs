@@ -16,10 +16,14 @@ use std::path::{Path, PathBuf};
 pub const ENV_PREFIX: &str = "CTSYNC_";
 
 /// Variables with the prefix that are not config keys: the `--config` flag's
-/// own variable, and the test suites' connection settings
-/// (`CTSYNC_TEST_MSSQL`).
+/// own variable, and those of the test, demo and benchmark scripts
+/// (`CTSYNC_TEST_MSSQL`, `CTSYNC_DEMO_KEEP`, ...). Every other `CTSYNC_*`
+/// variable must name a config key, so a misspelt one is an error.
 fn is_reserved(rest: &str) -> bool {
-    rest == "CONFIG" || rest.starts_with("TEST_")
+    rest == "CONFIG"
+        || ["TEST_", "DEMO_", "BENCH_"]
+            .iter()
+            .any(|p| rest.starts_with(p))
 }
 
 /// The command-line layer: flags that, when given, win over every other

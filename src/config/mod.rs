@@ -9,6 +9,7 @@
 
 mod error;
 mod load;
+mod names;
 mod raw;
 pub mod secret;
 mod validate;

@@ -269,6 +269,7 @@ fn environment_overrides_a_nested_key() {
         ("CTSYNC_SYNC__ENABLE_CHANGE_TRACKING", "true"),
         ("CTSYNC_CONFIG", "ignored.yaml"),
         ("CTSYNC_TEST_MSSQL", "server=x"),
+        ("CTSYNC_DEMO_KEEP", "1"),
     ];
     load_in_jail(&yaml, &env, Overrides::default(), |r| {
         let c = r.unwrap_or_else(|e| panic!("{e}"));
