@@ -252,6 +252,7 @@ fn actual(a: &Actual) -> String {
         Actual::Float(n) => n.to_string(),
         Actual::Seq => "a list".to_string(),
         Actual::Map => "a map".to_string(),
+        Actual::Unit | Actual::Option => "empty".to_string(),
         other => other.to_string(),
     }
 }
@@ -264,6 +265,9 @@ fn plain(expected: &str) -> String {
         "u32" => "a whole number from 0 to 4294967295".to_string(),
         "u64" | "usize" => "a whole number, 0 or more".to_string(),
         "a sequence" => "a list, e.g. [a, b]".to_string(),
+        "a map" => "a map, e.g. { key: value }".to_string(),
+        s if s.starts_with("struct ") => "a section of keys".to_string(),
+        s if s.starts_with("enum ") => "one of the documented values".to_string(),
         other => other.to_string(),
     }
 }

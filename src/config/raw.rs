@@ -6,7 +6,7 @@
 use super::{
     DirectionConfig, Encrypt, Initial, LogFormat, OnExpired, OneShotMode, Secret, SideName,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -24,11 +24,11 @@ pub struct RawConfig {
     #[serde(default = "default_log_format")]
     pub log_format: LogFormat,
     pub servers: RawServers,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub sync: RawSync,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub tables: Vec<RawTable>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub targets: RawTargets,
 }
 
@@ -116,7 +116,7 @@ pub struct RawTable {
     pub columns: Option<Vec<String>>,
     #[serde(default = "default_direction")]
     pub direction: DirectionConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub references: BTreeMap<String, String>,
     #[serde(default = "default_initial")]
     pub initial: Initial,
@@ -141,6 +141,16 @@ pub struct RawCsv {
     pub source: SideName,
     #[serde(default = "default_max_workers")]
     pub max_workers: u64,
+}
+
+/// A key written with nothing after it (`sync:` with every sub-key
+/// commented out) means its defaults, not an error.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 fn default_state_dir() -> PathBuf {

@@ -447,6 +447,25 @@ fn missing_file_and_bad_yaml() {
 }
 
 #[test]
+fn empty_sections_mean_defaults_and_plain_yaml_words_work() {
+    let yaml = base()
+        .replace("encrypt: not_supported", "encrypt: on")
+        .replace("encrypt: \"off\"", "encrypt: off")
+        + "sync:\ntargets:\n";
+    let c = ok(&yaml);
+    assert_eq!(c.servers.a.encrypt, Encrypt::On);
+    assert_eq!(c.servers.b.encrypt, Encrypt::Off);
+    assert_eq!(c.sync.poll_interval_ms, 1000);
+    assert!(c.targets.csv.is_none());
+    let (ps, text) = problems(&(base() + "sync: 5\n"), &[]);
+    assert!(
+        at(&ps, "sync").message.contains("a section of keys"),
+        "{text}"
+    );
+    assert!(!text.contains("Raw"), "{text}");
+}
+
+#[test]
 fn csv_target() {
     let c = ok(&format!(
         "{}\ntargets: {{ csv: {{ directory: ./export }} }}\n",
