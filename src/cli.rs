@@ -1,0 +1,280 @@
+//! The command line: parsing only. Each command's work lives with its module.
+
+use crate::config::{LogFormat, Overrides};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ctsync",
+    version,
+    about = "Keeps tables of two SQL Server databases in sync through Change Tracking",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The YAML configuration file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "CTSYNC_CONFIG",
+        default_value = "config.yaml"
+    )]
+    pub config: PathBuf,
+    /// Directory of the state store (overrides `state_dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Log line format (overrides `log_format`).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `info,ctsync=debug` (overrides `log_level`).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The flags that form the last config layer.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            state_dir: self.state_dir.clone(),
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent until SIGINT/SIGTERM.
+    Run,
+    /// Check config, connectivity, tables, keys, permissions and Change
+    /// Tracking; print what is wrong and how to fix it; exit non-zero on any
+    /// problem.
+    Check,
+    /// Show per table and direction the watermark, queue, parked operations,
+    /// mappings, last times and errors (asks the running agent, or opens the
+    /// store when it is stopped).
+    Inspect(InspectArgs),
+    /// List, retry or drop parked operations.
+    Parked {
+        #[command(subcommand)]
+        action: ParkedCommand,
+    },
+    /// Read a server's schema and print a `tables:` section for config.yaml.
+    Discover(DiscoverArgs),
+    /// One-shot sync for cron-style runs.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    #[value(name = "a_to_b")]
+    AToB,
+    #[value(name = "b_to_a")]
+    BToA,
+}
+
+impl DirectionArg {
+    pub fn direction(self) -> crate::model::Direction {
+        match self {
+            DirectionArg::AToB => crate::model::Direction::AToB,
+            DirectionArg::BToA => crate::model::Direction::BToA,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SideArg {
+    A,
+    B,
+}
+
+impl SideArg {
+    pub fn side(self) -> crate::model::Side {
+        match self {
+            SideArg::A => crate::model::Side::A,
+            SideArg::B => crate::model::Side::B,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this table (`schema.name`).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Only this direction.
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
+    /// List the table's queued and parked operations.
+    #[arg(long, requires = "table", conflicts_with = "key")]
+    pub queue: bool,
+    /// Show the mapping of this key (comma-separated for composite keys).
+    #[arg(long, value_name = "KEY", requires = "table")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParkedCommand {
+    /// List parked operations with their errors.
+    List(ParkedFilter),
+    /// Put parked operations back at the head of their queue.
+    Retry(ParkedTarget),
+    /// Delete parked operations for good.
+    Drop(ParkedTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct ParkedFilter {
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["id", "all"]))]
+pub struct ParkedTarget {
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
+    /// The parked operation's id, as `parked list` shows it.
+    #[arg(value_name = "ID")]
+    pub id: Option<u64>,
+    /// Every parked operation (of `--table`/`--direction` when given).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The server whose schema is read.
+    #[arg(long, value_enum, default_value = "a")]
+    pub server: SideArg,
+    /// Only tables matching this pattern (`schema.table`, `*` wildcards);
+    /// repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Leave out tables matching this pattern; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Write the `tables:` section into the --config file, keeping its other
+    /// keys and comments, instead of printing it.
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Do the initial load if needed, drain all changes up to the current
+    /// version, and exit (the only mode; required for clarity).
+    #[arg(long, required = true)]
+    pub once: bool,
+    /// Only these tables; repeatable (default: all).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ctsync").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_after_the_subcommand() {
+        let c = parse(&[
+            "run",
+            "--config",
+            "x.yaml",
+            "--state-dir",
+            "/s",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Run));
+        assert_eq!(c.config, PathBuf::from("x.yaml"));
+        let o = c.overrides();
+        assert_eq!(o.state_dir, Some(PathBuf::from("/s")));
+        assert_eq!(o.log_format, Some(LogFormat::Json));
+        assert_eq!(o.log_level.as_deref(), Some("debug"));
+        assert!(parse(&["run", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn inspect_options() {
+        let c = parse(&["inspect", "--json", "--table", "dbo.Users", "--queue"]).unwrap();
+        let Command::Inspect(a) = c.command else {
+            panic!("not inspect")
+        };
+        assert!(a.json && a.queue);
+        assert_eq!(a.table.as_deref(), Some("dbo.Users"));
+        assert!(
+            parse(&["inspect", "--queue"]).is_err(),
+            "--queue needs --table"
+        );
+        let c = parse(&["inspect", "--table", "t", "--key", "1,2"]).unwrap();
+        let Command::Inspect(a) = c.command else {
+            panic!("not inspect")
+        };
+        assert_eq!(a.key.as_deref(), Some("1,2"));
+    }
+
+    #[test]
+    fn parked_commands() {
+        let c = parse(&["parked", "retry", "--table", "dbo.Users", "42"]).unwrap();
+        let Command::Parked {
+            action: ParkedCommand::Retry(t),
+        } = c.command
+        else {
+            panic!("not parked retry")
+        };
+        assert_eq!((t.id, t.all), (Some(42), false));
+        let c = parse(&["parked", "drop", "--all"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Parked {
+                action: ParkedCommand::Drop(ParkedTarget { all: true, .. })
+            }
+        ));
+        assert!(
+            parse(&["parked", "drop"]).is_err(),
+            "ID or --all is required"
+        );
+        assert!(parse(&["parked", "drop", "7", "--all"]).is_err());
+        assert!(parse(&["parked", "list", "--direction", "b_to_a"]).is_ok());
+    }
+
+    #[test]
+    fn sync_needs_once_and_discover_defaults_to_a() {
+        assert!(parse(&["sync"]).is_err());
+        assert!(matches!(
+            parse(&["sync", "--once"]).unwrap().command,
+            Command::Sync(SyncArgs { once: true, .. })
+        ));
+        let Command::Discover(d) = parse(&["discover"]).unwrap().command else {
+            panic!("not discover")
+        };
+        assert_eq!(d.server, SideArg::A);
+        assert!(!d.write);
+    }
+}

@@ -1,0 +1,325 @@
+//! The agent's configuration: `config.yaml.example` documents every key.
+//!
+//! Layers, later wins: built-in defaults (serde defaults on [`raw`]'s
+//! structs) → the YAML file (`--config`) → environment variables `CTSYNC_*`
+//! with `__` for nesting (`CTSYNC_SERVERS__A__PASSWORD`) → command-line flags
+//! ([`Overrides`]). The merged value is deserialized strictly (unknown keys
+//! are errors) and then validated as a whole ([`validate`]); every problem is
+//! reported with its key path, the value and what is allowed.
+
+mod error;
+mod load;
+mod names;
+mod raw;
+pub mod secret;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+#[allow(unused_imports)] // named by callers that list problems
+pub use error::{ConfigError, Problem};
+pub use load::{load, Overrides};
+pub use secret::Secret;
+
+use crate::model::{Direction, Side};
+use crate::mssql::ident::TableName;
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Names this agent; its writes carry `ctsync:<agent_id>:<op>` as their
+    /// change tracking context.
+    pub agent_id: String,
+    pub state_dir: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub servers: Servers,
+    pub sync: SyncConfig,
+    pub tables: Vec<TableConfig>,
+    pub targets: Targets,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Servers {
+    pub a: ServerConfig,
+    pub b: ServerConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Resolved at load (inline, environment or `password_file`). Shown as
+    /// `***` when the config is displayed; the value is never serialized.
+    #[serde(serialize_with = "redact")]
+    pub password: Secret,
+    /// Where the password was read from, when it came from a file.
+    pub password_file: Option<PathBuf>,
+    pub encrypt: Encrypt,
+    pub trust_server_certificate: bool,
+    /// Bounds the TCP connect and, separately, the TLS and login handshake.
+    pub connect_timeout_ms: u64,
+    /// Bounds each wait for the server's next response; 0 waits forever.
+    pub command_timeout_ms: u64,
+    pub application_name: String,
+}
+
+fn redact<S: Serializer>(_: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret::REDACTED)
+}
+
+/// `servers.<side>.encrypt`, mapped to tiberius' `EncryptionLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encrypt {
+    /// Encrypt everything; fail if the server cannot.
+    Required,
+    /// TDS 8.0: TLS before the prelogin (SQL Server 2022 `Encrypt=Strict`).
+    Strict,
+    /// Encrypt everything if the server can.
+    On,
+    /// Encrypt only the login packet.
+    Off,
+    /// No encryption at all (the login password travels in clear).
+    NotSupported,
+}
+
+impl Encrypt {
+    pub fn level(self) -> tiberius::EncryptionLevel {
+        match self {
+            Encrypt::Required => tiberius::EncryptionLevel::Required,
+            Encrypt::Strict => tiberius::EncryptionLevel::Strict,
+            Encrypt::On => tiberius::EncryptionLevel::On,
+            Encrypt::Off => tiberius::EncryptionLevel::Off,
+            Encrypt::NotSupported => tiberius::EncryptionLevel::NotSupported,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncConfig {
+    pub poll_interval_ms: u64,
+    pub batch_size: usize,
+    pub enable_change_tracking: bool,
+    pub retry: RetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetryConfig {
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Attempts of an operation failing with a permanent error (or an
+    /// unclassified one) before it is parked. Transient errors retry forever.
+    pub max_attempts: u32,
+}
+
+/// One synced table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableConfig {
+    #[serde(rename = "table", serialize_with = "table_name")]
+    pub name: TableName,
+    pub key: Vec<String>,
+    pub identity: bool,
+    pub force_id: bool,
+    /// `None`: every column of the table.
+    pub columns: Option<Vec<String>>,
+    pub direction: DirectionConfig,
+    /// Column → the listed table whose id map translates its values.
+    #[serde(serialize_with = "references")]
+    pub references: BTreeMap<String, TableName>,
+    pub initial: Initial,
+    pub on_expired: OnExpired,
+    /// What `ctsync sync --once` (and a CSV export) does with this table.
+    pub mode: OneShotMode,
+}
+
+fn table_name<S: Serializer>(t: &TableName, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+fn references<S: Serializer>(r: &BTreeMap<String, TableName>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(r.iter().map(|(c, t)| (c, t.to_string())))
+}
+
+impl TableConfig {
+    /// The directions this table flows in (owned, so callers can iterate
+    /// by value and use `contains`).
+    pub fn directions(&self) -> Vec<Direction> {
+        self.direction.directions().to_vec()
+    }
+
+    /// Whether `column` (case-insensitively, as SQL Server's default
+    /// collations compare names) is synced.
+    pub fn syncs_column(&self, column: &str) -> bool {
+        match &self.columns {
+            None => true,
+            Some(list) => list.iter().any(|c| c.eq_ignore_ascii_case(column)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectionConfig {
+    AToB,
+    BToA,
+    Both,
+}
+
+impl DirectionConfig {
+    pub fn directions(self) -> &'static [Direction] {
+        match self {
+            DirectionConfig::AToB => &[Direction::AToB],
+            DirectionConfig::BToA => &[Direction::BToA],
+            DirectionConfig::Both => &[Direction::AToB, Direction::BToA],
+        }
+    }
+
+    pub fn includes(self, d: Direction) -> bool {
+        self.directions().contains(&d)
+    }
+}
+
+/// `tables[].initial`: how the two sides get to a common start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Initial {
+    /// Start from the current version; rows with equal keys on both sides
+    /// are taken as the same row.
+    None,
+    /// Copy every row of the source inside a SNAPSHOT transaction.
+    Full,
+    /// Copy (and map) only the N most recent rows by key.
+    Latest(u64),
+}
+
+/// `tables[].on_expired`: what happens when a table's history is gone
+/// (watermark older than its min valid version, a restore, a failover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpired {
+    Reinit,
+    Stop,
+}
+
+/// `tables[].mode`: the one-shot job `ctsync sync --once` runs per table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneShotMode {
+    /// Reload everything.
+    Full,
+    /// Only changes since the watermark; an error if there is none.
+    Incremental,
+    /// Full the first time, incremental after.
+    FullIncremental,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `targets`: where captured changes go besides (or instead of) the other
+/// server.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Targets {
+    pub csv: Option<CsvTarget>,
+}
+
+/// `targets.csv`: export the tables of `source` as CSV files instead of
+/// syncing them to the other server.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsvTarget {
+    pub directory: PathBuf,
+    pub source: SideName,
+    pub max_workers: usize,
+}
+
+/// A server named in the config (`a` or `b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideName {
+    A,
+    B,
+}
+
+impl SideName {
+    pub fn side(self) -> Side {
+        match self {
+            SideName::A => Side::A,
+            SideName::B => Side::B,
+        }
+    }
+}
+
+impl Config {
+    pub fn server(&self, side: Side) -> &ServerConfig {
+        match side {
+            Side::A => &self.servers.a,
+            Side::B => &self.servers.b,
+        }
+    }
+
+    /// The configured table named `name` (`schema.name`, compared
+    /// case-insensitively).
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables
+            .iter()
+            .find(|t| t.name.to_string().eq_ignore_ascii_case(name))
+    }
+
+    /// The change tracking context prefix of this agent's writes.
+    pub fn context_prefix(&self) -> Vec<u8> {
+        format!("ctsync:{}:", self.agent_id).into_bytes()
+    }
+
+    /// Bound of the TCP connect to `side` (the handshake after it has its own
+    /// bound of the same length, set in [`Config::tiberius_config`]).
+    pub fn connect_timeout(&self, side: Side) -> Duration {
+        Duration::from_millis(self.server(side).connect_timeout_ms)
+    }
+
+    /// The client configuration for `side`: host, port, database, SQL
+    /// Server authentication, encryption, certificate trust, application
+    /// name and timeouts.
+    pub fn tiberius_config(&self, side: Side) -> tiberius::Config {
+        let s = self.server(side);
+        let mut c = tiberius::Config::new();
+        c.host(&s.host);
+        c.port(s.port);
+        c.database(&s.database);
+        c.authentication(tiberius::AuthMethod::sql_server(
+            &s.user,
+            s.password.expose(),
+        ));
+        c.encryption(s.encrypt.level());
+        if s.trust_server_certificate {
+            c.trust_cert();
+        }
+        c.application_name(&s.application_name);
+        c.handshake_timeout(Some(Duration::from_millis(s.connect_timeout_ms)));
+        c.command_timeout(match s.command_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        });
+        c
+    }
+
+    /// The whole configuration as JSON for logs and `check`, passwords shown
+    /// as `***`.
+    pub fn redacted(&self) -> serde_json::Value {
+        // Serializing these plain structs cannot fail; fall back to a note
+        // rather than panic if it ever did.
+        serde_json::to_value(self)
+            .unwrap_or_else(|e| serde_json::Value::String(format!("(config not shown: {e})")))
+    }
+}
