@@ -7,6 +7,8 @@ mod control;
 mod link;
 mod model;
 mod mssql;
+#[allow(dead_code)]
+mod store;
 
 fn main() {
     let arg = std::env::args().nth(1);

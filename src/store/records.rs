@@ -1,0 +1,370 @@
+//! The records the store keeps and how they are laid out on disk: key
+//! layouts, versioned value enums, and the checksummed encoding every value
+//! goes through. The format is described in the module doc of [`super`].
+
+use super::StoreError;
+use crate::model::{Direction, Operation, Side, SqlValue};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Longest configured table name the store accepts as part of a key. Table
+/// names are `schema.name` with SQL Server's 128-character parts, so this
+/// is generous; it bounds key sizes.
+pub const TABLE_NAME_MAX: usize = 1024;
+
+// ---------------------------------------------------------------- encoding
+
+/// bincode 2 `standard()` config: little-endian varints. Values only; keys
+/// are laid out by hand (big-endian) so that sled orders them.
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes a record as `crc32(body) (4 bytes, big-endian) || body`.
+pub fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+    let body = bincode::serde::encode_to_vec(value, config()).map_err(|e| StoreError::Encode {
+        tree,
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes and verifies a record; any mismatch is [`StoreError::Corrupt`]
+/// naming the tree and key, never a panic.
+pub fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree,
+        key: key_text(key),
+        reason,
+    };
+    if bytes.len() < 4 {
+        return Err(corrupt(format!(
+            "record of {} bytes is too short",
+            bytes.len()
+        )));
+    }
+    let (crc, body) = bytes.split_at(4);
+    let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let actual = crc32fast::hash(body);
+    if stored != actual {
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
+        )));
+    }
+    let (value, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
+        .map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    if used != body.len() {
+        return Err(corrupt(format!(
+            "{} trailing bytes after the record",
+            body.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// A key for error messages: printable ASCII as is, other bytes as `\xNN`.
+pub fn key_text(key: &[u8]) -> String {
+    let mut s = String::with_capacity(key.len());
+    for &b in key {
+        if b.is_ascii_graphic() || b == b' ' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------- keys
+
+pub fn direction_byte(d: Direction) -> u8 {
+    match d {
+        Direction::AToB => 0,
+        Direction::BToA => 1,
+    }
+}
+
+pub fn direction_from_byte(b: u8) -> Option<Direction> {
+    match b {
+        0 => Some(Direction::AToB),
+        1 => Some(Direction::BToA),
+        _ => None,
+    }
+}
+
+pub fn side_byte(s: Side) -> u8 {
+    match s {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn push_table(out: &mut Vec<u8>, table: &str) -> Result<(), StoreError> {
+    if table.is_empty() || table.len() > TABLE_NAME_MAX {
+        return Err(StoreError::InvalidTable {
+            table: table.chars().take(64).collect(),
+        });
+    }
+    // Length-prefixed so that `dbo.A` is never a prefix of `dbo.AB`'s keys.
+    out.extend_from_slice(&(table.len() as u16).to_be_bytes());
+    out.extend_from_slice(table.as_bytes());
+    Ok(())
+}
+
+/// `direction (1) || table_len (u16 BE) || table`: the prefix of one
+/// queue's keys (in `queue`, `parked`, `failures`, `parked_keys`) and the key
+/// of its `queues` and `phases` records.
+pub fn queue_prefix(d: Direction, table: &str) -> Result<Vec<u8>, StoreError> {
+    let mut k = Vec::with_capacity(3 + table.len() + 8);
+    k.push(direction_byte(d));
+    push_table(&mut k, table)?;
+    Ok(k)
+}
+
+/// `queue_prefix || seq (u64 BE)`: big-endian so sled iterates in order.
+pub fn seq_key(prefix: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The sequence number at the end of a `seq_key`.
+pub fn seq_of(key: &[u8]) -> Option<u64> {
+    let tail = key.len().checked_sub(8).map(|at| &key[at..])?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(tail);
+    Some(u64::from_be_bytes(b))
+}
+
+/// Decodes a `queue_prefix` (as found in `queues` keys).
+pub fn parse_queue_prefix(key: &[u8]) -> Option<(Direction, String)> {
+    let (&d, rest) = key.split_first()?;
+    let d = direction_from_byte(d)?;
+    if rest.len() < 2 {
+        return None;
+    }
+    let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+    let name = rest.get(2..2 + len)?;
+    if rest.len() != 2 + len {
+        return None;
+    }
+    Some((d, String::from_utf8(name.to_vec()).ok()?))
+}
+
+/// `side (1) || table_len || table`: a watermark's key.
+pub fn watermark_key(side: Side, table: &str) -> Result<Vec<u8>, StoreError> {
+    let mut k = vec![side_byte(side)];
+    push_table(&mut k, table)?;
+    Ok(k)
+}
+
+/// `table_len || table`: a table's record in `tables`.
+pub fn table_key(table: &str) -> Result<Vec<u8>, StoreError> {
+    let mut k = Vec::new();
+    push_table(&mut k, table)?;
+    Ok(k)
+}
+
+/// The bytes a row key is compared by: its bincode encoding (no checksum;
+/// it is part of a key, and sled checks its own pages).
+pub fn row_key_bytes(key: &[SqlValue]) -> Result<Vec<u8>, StoreError> {
+    bincode::serde::encode_to_vec(key, config()).map_err(|e| StoreError::Encode {
+        tree: "idmap",
+        message: e.to_string(),
+    })
+}
+
+/// `table_len || table || side (1) || row key bytes`: the mapping of a key
+/// as it exists on `side` to the key of the same row on the other side.
+pub fn idmap_key(table: &str, side: Side, key: &[SqlValue]) -> Result<Vec<u8>, StoreError> {
+    let mut k = Vec::new();
+    push_table(&mut k, table)?;
+    k.push(side_byte(side));
+    k.extend_from_slice(&row_key_bytes(key)?);
+    Ok(k)
+}
+
+/// `queue_prefix || row key bytes`: a key of a queue that has parked ops.
+pub fn parked_key_key(prefix: &[u8], row_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + row_key.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(row_key);
+    k
+}
+
+// ---------------------------------------------------------------- records
+
+/// One queued operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueuedOp {
+    V1 { op: Operation, enqueued_ms: u64 },
+}
+
+/// [`QueuedOp`] by reference, so enqueue encodes without cloning the op.
+/// Must stay field-for-field identical to `QueuedOp` (bincode encodes a
+/// variant by index and its fields in order; `queued_op_ref_encodes_as_owned`
+/// checks it).
+#[derive(Debug, Serialize)]
+pub enum QueuedOpRef<'a> {
+    V1 { op: &'a Operation, enqueued_ms: u64 },
+}
+
+/// The per-queue state, rewritten in every transaction that changes the
+/// queue so that its counters never drift from the entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueStateV1 {
+    /// The seq the next enqueued op gets (seqs are never reused).
+    pub next_seq: u64,
+    /// Ops in `queue`.
+    pub depth: u64,
+    /// Ops in `parked`.
+    pub parked: u64,
+    /// Distinct keys in `parked_keys`.
+    pub parked_keys: u64,
+    /// Seq range written to the target whose outcome is not known yet.
+    pub inflight: Option<(u64, u64)>,
+    pub last_capture_ms: Option<u64>,
+    pub last_apply_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueState {
+    V1(QueueStateV1),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WatermarkRec {
+    V1 { version: i64, updated_ms: u64 },
+}
+
+/// The other side's key of a mapped row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MappedKey {
+    V1 { key: Vec<SqlValue> },
+}
+
+/// Per-table facts that do not belong to one direction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TableRec {
+    V1 { mapped_keys: u64 },
+}
+
+/// Failures of one op that is still queued (attempts so far).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FailureRec {
+    V1 {
+        attempts: u32,
+        first_ms: u64,
+        last_ms: u64,
+        number: u32,
+        message: String,
+    },
+}
+
+/// A dead-lettered op, keyed by its original seq so retry restores order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ParkedRec {
+    V1 {
+        /// Store-wide id operators use (`ctsync parked retry ID`).
+        id: u64,
+        op: Operation,
+        /// The error of the op that failed; for ops parked behind it, that
+        /// op's error too.
+        number: u32,
+        message: String,
+        attempts: u32,
+        first_failure_ms: u64,
+        last_failure_ms: u64,
+        parked_ms: u64,
+        /// `Some(id)`: parked only because the op `id` on the same key is.
+        behind: Option<u64>,
+    },
+}
+
+/// A key of a queue with parked ops: later ops on it are parked on arrival.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ParkedKeyRec {
+    V1 { head_id: u64, count: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PhaseRec {
+    V1(super::Phase),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ServerRec {
+    V1(super::ServerIdentity),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CounterRec {
+    V1 { next: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_checksum() {
+        let rec = WatermarkRec::V1 {
+            version: 42,
+            updated_ms: 7,
+        };
+        let mut bytes = encode("watermarks", &rec).unwrap();
+        let back: WatermarkRec = decode("watermarks", b"k", &bytes).unwrap();
+        assert!(matches!(back, WatermarkRec::V1 { version: 42, .. }));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        let err = decode::<WatermarkRec>("watermarks", b"k\x01", &bytes).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("watermarks") && text.contains("k\\x01"),
+            "{text}"
+        );
+        assert!(decode::<WatermarkRec>("watermarks", b"k", &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn queued_op_ref_encodes_as_owned() {
+        let op = Operation {
+            kind: crate::model::OpKind::Insert,
+            key: vec![SqlValue::I32(5)],
+            row: Some(vec![SqlValue::I32(5), SqlValue::String("x".into())]),
+            version: 9,
+        };
+        let a = encode(
+            "queue",
+            &QueuedOpRef::V1 {
+                op: &op,
+                enqueued_ms: 3,
+            },
+        )
+        .unwrap();
+        let b = encode("queue", &QueuedOp::V1 { op, enqueued_ms: 3 }).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn seq_keys_sort_numerically_and_tables_do_not_share_prefixes() {
+        let p = queue_prefix(Direction::AToB, "dbo.A").unwrap();
+        assert!(seq_key(&p, 255) < seq_key(&p, 256));
+        assert_eq!(seq_of(&seq_key(&p, 1 << 40)), Some(1 << 40));
+        let q = queue_prefix(Direction::AToB, "dbo.AB").unwrap();
+        assert!(!seq_key(&q, 1).starts_with(&p));
+        assert_eq!(
+            parse_queue_prefix(&p),
+            Some((Direction::AToB, "dbo.A".to_string()))
+        );
+        assert!(queue_prefix(Direction::AToB, "").is_err());
+    }
+}
