@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 
 /// Where a (direction, table) is in its life.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "phase", rename_all = "snake_case")]
+// Externally tagged (serde default): bincode cannot decode internally
+// tagged enums. JSON shows `{"reinit": {"reason": ..}}` or `"streaming"`.
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Configured, nothing done yet.
     #[default]
