@@ -1,10 +1,10 @@
 //! Failure counting and the dead-letter list: parking an op (and later ops
 //! on its key), listing, retrying and dropping parked ops.
 
-use super::queue::{load_state, next_parked_id, save_state};
+use super::queue::{apply_writes, load_state, next_parked_id, rewrite, save_state, ChunkWrite};
 use super::records::{
     self, decode, parked_key_key, parse_queue_prefix, queue_prefix, row_key_bytes, seq_key, seq_of,
-    FailureRec, ParkedKeyRec, ParkedRec, QueuedOp,
+    FailureRec, ParkedKeyRec, ParkedRec, QueuedEntry,
 };
 use super::{now_ms, Store, StoreError};
 use crate::model::{Direction, Operation};
@@ -50,12 +50,6 @@ pub enum ParkedSelect {
     All,
 }
 
-/// Longest queue scan a park does to find later ops on the same key.
-/// Parking is rare; this bounds its cost on a huge queue. Ops beyond it are
-/// still parked: enqueue routes a parked key's ops, and the applier's next
-/// failure on one parks it behind the same key.
-const PARK_SCAN_MAX: usize = 2_000_000;
-
 impl Store {
     /// Counts a permanent failure of queued op `seq`. Below `max_attempts`
     /// it stays at the head (returns `None`); at `max_attempts` it is parked
@@ -74,7 +68,18 @@ impl Store {
         let key = seq_key(&prefix, seq);
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(QueuedOp::V1 { op, .. }) = self.trees.queue.get::<QueuedOp>(&key)? else {
+        let Some(chunk_key) = self.chunk_key_at(&prefix, seq)? else {
+            return Ok(None);
+        };
+        let op = match self.chunks(&prefix, chunk_key).next() {
+            Some(chunk) => chunk?
+                .entries
+                .into_iter()
+                .find(|e| e.seq == seq)
+                .map(|e| e.op),
+            None => None,
+        };
+        let Some(op) = op else {
             return Ok(None);
         };
         let now = now_ms();
@@ -105,28 +110,36 @@ impl Store {
             return Ok(None);
         }
         // Later ops on the same key, found before the transaction (sled
-        // transactions cannot iterate; the queue lock keeps them put).
-        let mut behind: Vec<(sled::IVec, Operation)> = Vec::new();
-        for item in self
-            .trees
-            .queue
-            .tree
-            .scan_prefix(&prefix)
-            .take(PARK_SCAN_MAX)
-        {
-            let (k, v) = item?;
-            if k == key {
+        // transactions cannot iterate; the queue lock keeps them put). This
+        // reads the whole queue, which is fine for a rare event.
+        let mut behind: Vec<(Vec<u8>, Operation)> = Vec::new();
+        let mut writes: Vec<ChunkWrite> = Vec::new();
+        for chunk in self.chunks(&prefix, 0) {
+            let chunk = chunk?;
+            if !chunk
+                .entries
+                .iter()
+                .any(|e| e.seq == seq || e.op.key == op.key)
+            {
                 continue;
             }
-            let QueuedOp::V1 { op: other, .. } = decode("queue", &k, &v)?;
-            if other.key == op.key {
-                behind.push((k, other));
+            let mut rest = Vec::with_capacity(chunk.entries.len());
+            for e in chunk.entries {
+                if e.seq == seq {
+                    continue;
+                }
+                if e.op.key == op.key {
+                    behind.push((seq_key(&prefix, e.seq), e.op));
+                } else {
+                    rest.push(e);
+                }
             }
+            writes.push((chunk.key, rewrite(rest)?));
         }
         let parked_key = parked_key_key(&prefix, &row_key_bytes(&op.key)?);
         self.tx(|tx| {
             let head_id = next_parked_id(tx)?;
-            tx.queue.remove(&key)?;
+            apply_writes(tx, &writes)?;
             tx.failures.remove(&key)?;
             tx.parked.put(
                 &key,
@@ -144,7 +157,6 @@ impl Store {
             )?;
             for (k, other) in &behind {
                 let id = next_parked_id(tx)?;
-                tx.queue.remove(k)?;
                 tx.failures.remove(k)?;
                 tx.parked.put(
                     k,
@@ -228,19 +240,13 @@ impl Store {
             let lock = self.queue_lock(&prefix);
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             let keys = distinct_row_keys(&prefix, &entries)?;
+            let writes = self.placements(&prefix, &entries)?;
             self.tx(|tx| {
                 let mut state = load_state(tx, &prefix)?;
                 for e in &entries {
-                    let k = seq_key(&prefix, e.seq);
-                    tx.parked.remove(&k)?;
-                    tx.queue.put(
-                        &k,
-                        &QueuedOp::V1 {
-                            op: e.op.clone(),
-                            enqueued_ms: now_ms(),
-                        },
-                    )?;
+                    tx.parked.remove(&seq_key(&prefix, e.seq))?;
                 }
+                apply_writes(tx, &writes)?;
                 for pk in &keys {
                     if tx.parked_keys.remove(pk)? {
                         state.parked_keys = state.parked_keys.saturating_sub(1);
@@ -310,6 +316,47 @@ impl Store {
             self.flush_durable()?;
         }
         Ok(total)
+    }
+
+    /// Where retried ops go back: each into the chunk whose seq range
+    /// holds it (it was taken from there), or a chunk of its own keyed by
+    /// its seq when it is past every chunk's range, so chunks stay
+    /// disjoint and in order. `entries` are in seq order.
+    fn placements(
+        &self,
+        prefix: &[u8],
+        entries: &[ParkedEntry],
+    ) -> Result<Vec<ChunkWrite>, StoreError> {
+        let now = now_ms();
+        let mut touched: BTreeMap<u64, Vec<QueuedEntry>> = BTreeMap::new();
+        for e in entries {
+            let entry = QueuedEntry {
+                seq: e.seq,
+                op: e.op.clone(),
+                enqueued_ms: now,
+            };
+            if let Some(ck) = self.chunk_key_at(prefix, e.seq)? {
+                if !touched.contains_key(&ck) {
+                    let loaded = match self.chunks(prefix, ck).next() {
+                        Some(c) => c?.entries,
+                        None => Vec::new(),
+                    };
+                    touched.insert(ck, loaded);
+                }
+                if let Some(list) = touched.get_mut(&ck) {
+                    if list.last().is_some_and(|l| e.seq < l.seq) {
+                        let at = list.partition_point(|x| x.seq < e.seq);
+                        list.insert(at, entry);
+                        continue;
+                    }
+                }
+            }
+            touched.insert(e.seq, vec![entry]);
+        }
+        touched
+            .into_iter()
+            .map(|(k, list)| Ok((sled::IVec::from(seq_key(prefix, k)), rewrite(list)?)))
+            .collect()
     }
 
     /// The parked ops a selection names, grouped by queue, in seq order.

@@ -2,8 +2,9 @@
 //! completion of an applied batch.
 
 use super::records::{
-    self, encode, parked_key_key, queue_prefix, row_key_bytes, seq_key, seq_of, watermark_key,
-    ParkedKeyRec, ParkedRec, QueueState, QueueStateV1, QueuedOp, QueuedOpRef, WatermarkRec,
+    self, build_chunks, decode, encode, entry_bytes, parked_key_key, queue_prefix, row_key_bytes,
+    seq_key, watermark_key, ParkedKeyRec, ParkedRec, QueueChunk, QueueState, QueueStateV1,
+    QueuedEntry, QueuedEntryRef, WatermarkRec,
 };
 use super::{abort, idmap, now_ms, Store, StoreError, Tx, TxResult};
 use crate::model::{Direction, Operation, Side, SqlValue};
@@ -35,7 +36,65 @@ pub(super) fn next_parked_id(tx: &Tx<'_>) -> TxResult<u64> {
     Ok(next)
 }
 
+/// A decoded queue chunk.
+pub(super) struct Chunk {
+    pub key: sled::IVec,
+    pub entries: Vec<QueuedEntry>,
+}
+
+/// A change to one chunk, prepared outside a transaction (under the queue
+/// lock) and applied inside it: `None` removes the chunk.
+pub(super) type ChunkWrite = (sled::IVec, Option<Vec<u8>>);
+
+/// The new value of a chunk that keeps `entries` (`None` if none are left).
+/// The key stays: it is at most the first remaining seq, and below every
+/// seq of the next chunk, so the order holds.
+pub(super) fn rewrite(entries: Vec<QueuedEntry>) -> Result<Option<Vec<u8>>, StoreError> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    encode("queue", &QueueChunk::V1 { entries }).map(Some)
+}
+
+pub(super) fn apply_writes(tx: &Tx<'_>, writes: &[ChunkWrite]) -> TxResult<()> {
+    for (k, v) in writes {
+        match v {
+            Some(v) => {
+                tx.queue.tree.insert(k, v.as_slice())?;
+            }
+            None => {
+                tx.queue.remove(k)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
+    /// The chunks of a queue whose key is ≥ `from_key`, in order.
+    pub(super) fn chunks<'a>(
+        &'a self,
+        prefix: &[u8],
+        from_key: u64,
+    ) -> impl Iterator<Item = Result<Chunk, StoreError>> + 'a {
+        let range = seq_key(prefix, from_key)..=seq_key(prefix, u64::MAX);
+        self.trees.queue.tree.range(range).map(|item| {
+            let (key, v) = item?;
+            let QueueChunk::V1 { entries } = decode("queue", &key, &v)?;
+            Ok(Chunk { key, entries })
+        })
+    }
+
+    /// The key of the chunk that holds (or would hold) `seq`: the last one
+    /// keyed at or below it.
+    pub(super) fn chunk_key_at(&self, prefix: &[u8], seq: u64) -> Result<Option<u64>, StoreError> {
+        let range = seq_key(prefix, 0)..=seq_key(prefix, seq);
+        match self.trees.queue.tree.range(range).next_back() {
+            Some(item) => Ok(records::seq_of(&item?.0)),
+            None => Ok(None),
+        }
+    }
+
     /// The queue's state outside a transaction.
     pub(super) fn read_state(&self, prefix: &[u8]) -> Result<QueueStateV1, StoreError> {
         Ok(match self.trees.queues.get::<QueueState>(prefix)? {
@@ -75,33 +134,37 @@ impl Store {
         let prefix = queue_prefix(direction, table)?;
         let wm_key = watermark_key(side, table)?;
         let now = now_ms();
-        // Encoding is pure, so it happens once, outside the transaction
-        // closure that sled may run again on a conflict.
-        let encoded = ops
-            .iter()
-            .map(|op| {
-                encode(
-                    "queue",
-                    &QueuedOpRef::V1 {
-                        op,
-                        enqueued_ms: now,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the queue lock only park/retry/drop change `parked_keys`,
-        // and they take this lock too, so this read stays true.
-        let row_keys = if self.read_state(&prefix)?.parked_keys > 0 {
-            Some(
-                ops.iter()
-                    .map(|op| row_key_bytes(&op.key))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-        } else {
-            None
-        };
+        // Under the queue lock only this method moves `next_seq`, and only
+        // park/retry/drop (which take the lock too) change `parked_keys`,
+        // so what is read here still holds in the transaction. Everything
+        // is encoded here, once: sled may run the closure again.
+        let before = self.read_state(&prefix)?;
+        let first_seq = before.next_seq;
+        let mut queued = Vec::with_capacity(ops.len());
+        let mut to_park = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let seq = first_seq + i as u64;
+            if before.parked_keys > 0 {
+                let pk = parked_key_key(&prefix, &row_key_bytes(&op.key)?);
+                if self.trees.parked_keys.tree.contains_key(&pk)? {
+                    to_park.push((seq, op, pk));
+                    continue;
+                }
+            }
+            let entry = QueuedEntryRef {
+                seq,
+                op,
+                enqueued_ms: now,
+            };
+            queued.push((seq, entry_bytes(&entry)?));
+        }
+        let n_queued = queued.len() as u64;
+        let chunks: Vec<(Vec<u8>, Vec<u8>)> = build_chunks(queued)
+            .into_iter()
+            .map(|(seq, v)| (seq_key(&prefix, seq), v))
+            .collect();
         self.tx(|tx| {
             let mut state = load_state(tx, &prefix)?;
             if let Some(WatermarkRec::V1 {
@@ -117,57 +180,39 @@ impl Store {
                     }));
                 }
             }
-            let mut seq = state.next_seq;
-            let (mut queued, mut parked) = (0u64, 0u64);
-            for (i, bytes) in encoded.iter().enumerate() {
-                let parked_key = match &row_keys {
-                    Some(rks) => {
-                        let pk = parked_key_key(&prefix, &rks[i]);
-                        tx.parked_keys
-                            .get::<ParkedKeyRec>(&pk)?
-                            .map(|rec| (pk, rec))
-                    }
-                    None => None,
+            debug_assert_eq!(state.next_seq, first_seq);
+            for (k, v) in &chunks {
+                tx.queue.tree.insert(k.as_slice(), v.as_slice())?;
+            }
+            for (seq, op, pk) in &to_park {
+                let Some(ParkedKeyRec::V1 { head_id, count }) = tx.parked_keys.get(pk)? else {
+                    continue;
                 };
-                match parked_key {
-                    Some((pk, ParkedKeyRec::V1 { head_id, count })) => {
-                        let id = next_parked_id(tx)?;
-                        let rec = ParkedRec::V1 {
-                            id,
-                            op: ops[i].clone(),
-                            number: 0,
-                            message: format!(
-                                "parked behind parked operation {head_id} on the same key"
-                            ),
-                            attempts: 0,
-                            first_failure_ms: now,
-                            last_failure_ms: now,
-                            parked_ms: now,
-                            behind: Some(head_id),
-                        };
-                        tx.parked.put(&seq_key(&prefix, seq), &rec)?;
-                        tx.parked_keys.put(
-                            &pk,
-                            &ParkedKeyRec::V1 {
-                                head_id,
-                                count: count + 1,
-                            },
-                        )?;
-                        parked += 1;
-                    }
-                    None => {
-                        tx.queue
-                            .tree
-                            .insert(seq_key(&prefix, seq), bytes.as_slice())?;
-                        queued += 1;
-                    }
-                }
-                seq += 1;
+                let id = next_parked_id(tx)?;
+                let rec = ParkedRec::V1 {
+                    id,
+                    op: (*op).clone(),
+                    number: 0,
+                    message: format!("parked behind parked operation {head_id} on the same key"),
+                    attempts: 0,
+                    first_failure_ms: now,
+                    last_failure_ms: now,
+                    parked_ms: now,
+                    behind: Some(head_id),
+                };
+                tx.parked.put(&seq_key(&prefix, *seq), &rec)?;
+                tx.parked_keys.put(
+                    pk,
+                    &ParkedKeyRec::V1 {
+                        head_id,
+                        count: count + 1,
+                    },
+                )?;
             }
             self.fault_point("fail_after_enqueue")?;
-            state.next_seq = seq;
-            state.depth += queued;
-            state.parked += parked;
+            state.next_seq = first_seq + ops.len() as u64;
+            state.depth += n_queued;
+            state.parked += to_park.len() as u64;
             state.last_capture_ms = Some(now);
             save_state(tx, &prefix, &state)?;
             tx.watermarks.put(
@@ -205,22 +250,19 @@ impl Store {
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let mut out = Vec::with_capacity(max.min(4096));
-        let end = seq_key(&prefix, u64::MAX);
-        for item in self
-            .trees
-            .queue
-            .tree
-            .range(seq_key(&prefix, from_seq)..=end)
-            .take(max)
-        {
-            let (k, v) = item?;
-            let QueuedOp::V1 { op, .. } = records::decode("queue", &k, &v)?;
-            let seq = seq_of(&k).ok_or_else(|| StoreError::Corrupt {
-                tree: "queue",
-                key: records::key_text(&k),
-                reason: "key has no sequence number".into(),
-            })?;
-            out.push((seq, op));
+        if max == 0 {
+            return Ok(out);
+        }
+        let start = self.chunk_key_at(&prefix, from_seq)?.unwrap_or(from_seq);
+        for chunk in self.chunks(&prefix, start) {
+            for e in chunk?.entries {
+                if e.seq >= from_seq {
+                    out.push((e.seq, e.op));
+                    if out.len() >= max {
+                        return Ok(out);
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -286,13 +328,26 @@ impl Store {
         let source = direction.source();
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        // sled transactions cannot iterate: collect the keys first. The
-        // queue lock keeps the range unchanged until the transaction.
-        let range = seq_key(&prefix, 0)..=seq_key(&prefix, through);
-        let mut done = Vec::new();
-        for item in self.trees.queue.tree.range(range.clone()) {
-            done.push(item?.0);
+        // sled transactions cannot iterate: prepare the chunk changes
+        // first. The queue lock keeps the queue unchanged until the
+        // transaction.
+        let mut writes: Vec<ChunkWrite> = Vec::new();
+        let mut removed = 0u64;
+        for chunk in self.chunks(&prefix, 0) {
+            let Chunk { key, entries } = chunk?;
+            if records::seq_of(&key).is_none_or(|k| k > through) {
+                break;
+            }
+            let before = entries.len();
+            let rest: Vec<QueuedEntry> = entries.into_iter().filter(|e| e.seq > through).collect();
+            removed += (before - rest.len()) as u64;
+            let partial = !rest.is_empty();
+            writes.push((key, rewrite(rest)?));
+            if partial {
+                break;
+            }
         }
+        let range = seq_key(&prefix, 0)..=seq_key(&prefix, through);
         let mut failed = Vec::new();
         for item in self.trees.failures.tree.range(range) {
             failed.push(item?.0);
@@ -300,12 +355,7 @@ impl Store {
         let now = now_ms();
         self.tx(|tx| {
             let mut state = load_state(tx, &prefix)?;
-            let mut removed = 0u64;
-            for k in &done {
-                if tx.queue.remove(k)? {
-                    removed += 1;
-                }
-            }
+            apply_writes(tx, &writes)?;
             for k in &failed {
                 tx.failures.remove(k)?;
             }

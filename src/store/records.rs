@@ -201,19 +201,94 @@ pub fn parked_key_key(prefix: &[u8], row_key: &[u8]) -> Vec<u8> {
 
 // ---------------------------------------------------------------- records
 
-/// One queued operation.
+/// One queued operation with its seq.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum QueuedOp {
-    V1 { op: Operation, enqueued_ms: u64 },
+pub struct QueuedEntry {
+    pub seq: u64,
+    pub op: Operation,
+    pub enqueued_ms: u64,
 }
 
-/// [`QueuedOp`] by reference, so enqueue encodes without cloning the op.
-/// Must stay field-for-field identical to `QueuedOp` (bincode encodes a
-/// variant by index and its fields in order; `queued_op_ref_encodes_as_owned`
-/// checks it).
+/// [`QueuedEntry`] by reference, so enqueue encodes without cloning the op.
+/// Must stay field-for-field identical to it (bincode writes fields in
+/// order; `chunk_built_by_hand_decodes` checks it).
 #[derive(Debug, Serialize)]
-pub enum QueuedOpRef<'a> {
-    V1 { op: &'a Operation, enqueued_ms: u64 },
+pub struct QueuedEntryRef<'a> {
+    pub seq: u64,
+    pub op: &'a Operation,
+    pub enqueued_ms: u64,
+}
+
+/// A run of queued operations stored as one sled value, keyed by the seq
+/// of its first op when written. Entries are in seq order and chunks never
+/// overlap, so iterating chunks in key order yields the queue in order.
+/// Why chunks: sled splits a leaf past 16 entries and keeps metadata in
+/// memory for every page, so one key per op made resident memory grow with
+/// the queue (~12 bytes/op); a chunk of up to [`CHUNK_OPS`] ops divides that
+/// by as much.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueChunk {
+    V1 { entries: Vec<QueuedEntry> },
+}
+
+/// Most ops in a chunk. Below 251 so the entry count is one varint byte in
+/// the hand-built encoding of [`chunk_bytes`].
+pub const CHUNK_OPS: usize = 128;
+/// A chunk is closed once it reaches this many encoded bytes (an op larger
+/// than this gets a chunk of its own), keeping values well below the size
+/// where sled stores them as separate blob files.
+pub const CHUNK_BYTES: usize = 32 * 1024;
+const _: () = assert!(CHUNK_OPS < 251);
+
+/// The stored value of a chunk made of already-encoded `QueuedEntry`s:
+/// checksum, then bincode's encoding of `QueueChunk::V1 { entries }` —
+/// variant index 0 (one varint byte), entry count (one varint byte, below
+/// 251), the entries.
+pub fn chunk_bytes(entries: &[Vec<u8>]) -> Vec<u8> {
+    debug_assert!(!entries.is_empty() && entries.len() <= CHUNK_OPS);
+    let len: usize = entries.iter().map(Vec::len).sum();
+    let mut body = Vec::with_capacity(len + 2);
+    body.push(0);
+    body.push(entries.len() as u8);
+    for e in entries {
+        body.extend_from_slice(e);
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The bincode encoding of one entry (no checksum: it goes into a chunk).
+pub fn entry_bytes(entry: &QueuedEntryRef<'_>) -> Result<Vec<u8>, StoreError> {
+    bincode::serde::encode_to_vec(entry, config()).map_err(|e| StoreError::Encode {
+        tree: "queue",
+        message: e.to_string(),
+    })
+}
+
+/// Groups encoded entries (with their seqs) into chunks: (first seq, value).
+pub fn build_chunks(entries: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut first = 0u64;
+    let mut run: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    for (seq, e) in entries {
+        if !run.is_empty() && (run.len() >= CHUNK_OPS || bytes + e.len() > CHUNK_BYTES) {
+            out.push((first, chunk_bytes(&run)));
+            run.clear();
+            bytes = 0;
+        }
+        if run.is_empty() {
+            first = seq;
+        }
+        bytes += e.len();
+        run.push(e);
+    }
+    if !run.is_empty() {
+        out.push((first, chunk_bytes(&run)));
+    }
+    out
 }
 
 /// The per-queue state, rewritten in every transaction that changes the
@@ -335,23 +410,51 @@ mod tests {
     }
 
     #[test]
-    fn queued_op_ref_encodes_as_owned() {
-        let op = Operation {
-            kind: crate::model::OpKind::Insert,
-            key: vec![SqlValue::I32(5)],
-            row: Some(vec![SqlValue::I32(5), SqlValue::String("x".into())]),
-            version: 9,
-        };
-        let a = encode(
-            "queue",
-            &QueuedOpRef::V1 {
-                op: &op,
-                enqueued_ms: 3,
-            },
-        )
-        .unwrap();
-        let b = encode("queue", &QueuedOp::V1 { op, enqueued_ms: 3 }).unwrap();
-        assert_eq!(a, b);
+    fn chunk_built_by_hand_decodes() {
+        let ops: Vec<Operation> = (0..300)
+            .map(|i| Operation {
+                kind: crate::model::OpKind::Insert,
+                key: vec![SqlValue::I32(i)],
+                row: Some(vec![
+                    SqlValue::I32(i),
+                    SqlValue::String("x".repeat(i as usize)),
+                ]),
+                version: 9,
+            })
+            .collect();
+        let entries: Vec<(u64, Vec<u8>)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let seq = 1000 + i as u64;
+                let e = QueuedEntryRef {
+                    seq,
+                    op,
+                    enqueued_ms: 3,
+                };
+                (seq, entry_bytes(&e).unwrap())
+            })
+            .collect();
+        let chunks = build_chunks(entries);
+        assert!(chunks.len() >= 3, "300 ops make several chunks");
+        let mut next = 1000u64;
+        for (first, bytes) in &chunks {
+            assert_eq!(*first, next);
+            let QueueChunk::V1 { entries } = decode("queue", b"k", bytes).unwrap();
+            assert!(!entries.is_empty() && entries.len() <= CHUNK_OPS);
+            assert!(bytes.len() <= CHUNK_BYTES + 400);
+            for e in &entries {
+                assert_eq!(e.seq, next);
+                assert_eq!(e.op, ops[(next - 1000) as usize]);
+                next += 1;
+            }
+            // The same chunk encoded by serde is byte-identical.
+            assert_eq!(
+                &encode("queue", &QueueChunk::V1 { entries }).unwrap(),
+                bytes
+            );
+        }
+        assert_eq!(next, 1300);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::idmap::put_pair;
 use super::queue::{load_state, save_state};
 use super::records::{
-    parse_queue_prefix, queue_prefix, side_byte, watermark_key, PhaseRec, ServerRec,
+    parse_queue_prefix, queue_prefix, side_byte, watermark_key, PhaseRec, ServerRec, CHUNK_OPS,
 };
 use super::{Store, StoreError};
 use crate::model::{Direction, Side, SqlValue};
@@ -192,11 +192,31 @@ impl Store {
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.tx(|tx| tx.phases.put(&prefix, &PhaseRec::V1(phase.clone())))?;
-        for (named, is_queue, is_parked) in [
-            (&self.trees.queue, true, false),
-            (&self.trees.parked, false, true),
-            (&self.trees.failures, false, false),
-            (&self.trees.parked_keys, false, false),
+        // Queue chunks, counting their ops for the depth counter.
+        loop {
+            let mut keys = Vec::new();
+            let mut ops = 0u64;
+            for chunk in self.chunks(&prefix, 0).take(RESET_CHUNK / CHUNK_OPS) {
+                let chunk = chunk?;
+                ops += chunk.entries.len() as u64;
+                keys.push(chunk.key);
+            }
+            if keys.is_empty() {
+                break;
+            }
+            self.tx(|tx| {
+                for k in &keys {
+                    tx.queue.remove(k)?;
+                }
+                let mut state = load_state(tx, &prefix)?;
+                state.depth = state.depth.saturating_sub(ops);
+                save_state(tx, &prefix, &state)
+            })?;
+        }
+        for named in [
+            &self.trees.parked,
+            &self.trees.failures,
+            &self.trees.parked_keys,
         ] {
             loop {
                 let keys = named
@@ -210,7 +230,6 @@ impl Store {
                 }
                 self.tx(|tx| {
                     let tree = match named.name {
-                        "queue" => &tx.queue,
                         "parked" => &tx.parked,
                         "failures" => &tx.failures,
                         _ => &tx.parked_keys,
@@ -222,12 +241,12 @@ impl Store {
                         }
                     }
                     let mut state = load_state(tx, &prefix)?;
-                    if is_queue {
-                        state.depth = state.depth.saturating_sub(removed);
-                    } else if is_parked {
-                        state.parked = state.parked.saturating_sub(removed);
-                    } else if named.name == "parked_keys" {
-                        state.parked_keys = state.parked_keys.saturating_sub(removed);
+                    match named.name {
+                        "parked" => state.parked = state.parked.saturating_sub(removed),
+                        "parked_keys" => {
+                            state.parked_keys = state.parked_keys.saturating_sub(removed)
+                        }
+                        _ => {}
                     }
                     save_state(tx, &prefix, &state)
                 })?;

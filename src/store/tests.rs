@@ -196,14 +196,11 @@ fn complete_batch_removes_and_maps_atomically() {
 fn flipped_byte_is_reported_as_corrupt_with_tree_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
-    s.enqueue_batch(
-        D,
-        T,
-        &[op(OpKind::Insert, 1, 1), op(OpKind::Insert, 2, 1)],
-        Side::A,
-        1,
-    )
-    .unwrap();
+    // Two batches: two chunks, keyed by their first seqs 1 and 2.
+    s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 1)], Side::A, 1)
+        .unwrap();
+    s.enqueue_batch(D, T, &[op(OpKind::Insert, 2, 1)], Side::A, 1)
+        .unwrap();
     let key = records::seq_key(&records::queue_prefix(D, T).unwrap(), 2);
     let mut v = s.trees.queue.tree.get(&key).unwrap().unwrap().to_vec();
     let mid = v.len() / 2;
@@ -532,4 +529,50 @@ fn blobs_are_synced_too() {
     drop(s);
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.peek_batch(D, T, 1).unwrap()[0].1, big);
+}
+
+#[test]
+fn large_batches_span_chunks_and_complete_part_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let n = records::CHUNK_OPS as i32 * 3 + 7;
+    let ops: Vec<_> = (0..n).map(|i| op(OpKind::Insert, i, 1)).collect();
+    s.enqueue_batch(D, T, &ops, Side::A, 1).unwrap();
+    assert!(s.trees.queue.tree.len() >= 4);
+    let all = s.peek_batch(D, T, usize::MAX).unwrap();
+    assert_eq!(seqs(&all), (1..=n as u64).collect::<Vec<_>>());
+    // Complete through the middle of the second chunk.
+    let through = records::CHUNK_OPS as u64 + 10;
+    s.complete_batch(D, T, through, &[], &[]).unwrap();
+    let rest = s.peek_batch(D, T, 3).unwrap();
+    assert_eq!(seqs(&rest), vec![through + 1, through + 2, through + 3]);
+    assert_eq!(s.status(D, T).unwrap().queue_depth, n as u64 - through);
+    // Paging from a seq inside a chunk.
+    let page = s.list_queue(D, T, 300, 2).unwrap();
+    assert_eq!(seqs(&page), vec![300, 301]);
+    assert_eq!(s.list_queue(D, T, 1, 1).unwrap()[0].0, through + 1);
+    // Park an op in the middle of a chunk with another op of its key in a
+    // later chunk, then retry: both go back into place.
+    let mut more = vec![op(OpKind::Update, 200, 2)];
+    more.extend((1000..1010).map(|i| op(OpKind::Insert, i, 2)));
+    s.enqueue_batch(D, T, &more, Side::A, 2).unwrap();
+    let target = 201u64; // key 200
+    assert_eq!(
+        s.record_failure(D, T, target, &fail(1), 1).unwrap(),
+        Some(2)
+    );
+    let q = s.peek_batch(D, T, usize::MAX).unwrap();
+    assert!(!q.iter().any(|(_, o)| o.key == vec![SqlValue::I32(200)]));
+    assert_eq!(q.len() as u64, s.status(D, T).unwrap().queue_depth);
+    assert_eq!(s.retry_parked(Some(T), ParkedSelect::All).unwrap(), 2);
+    let q2 = s.peek_batch(D, T, usize::MAX).unwrap();
+    let mut expect: Vec<u64> = seqs(&q);
+    expect.push(target);
+    expect.push(n as u64 + 1);
+    expect.sort();
+    assert_eq!(seqs(&q2), expect);
+    assert_eq!(q2.len() as u64, s.status(D, T).unwrap().queue_depth);
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(seqs(&s.peek_batch(D, T, usize::MAX).unwrap()), expect);
 }
