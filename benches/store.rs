@@ -48,11 +48,20 @@ fn op(i: u64) -> Operation {
 }
 
 fn rss_kb() -> u64 {
+    status_kb("VmRSS:")
+}
+
+/// Peak resident size so far.
+fn hwm_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
@@ -138,18 +147,29 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let cache: u64 = std::env::var("CTSYNC_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(|mb: u64| mb << 20)
+        .unwrap_or(store::CACHE_BYTES);
     let dir = bench_dir("rss");
-    let store = Store::open(dir.path()).expect("open");
+    let store = Store::open_with_cache(dir.path(), cache).expect("open");
     println!(
-        "resident memory with ops queued (VmRSS), sled cache {} MB:",
-        store::CACHE_BYTES >> 20
+        "resident memory with ops queued, sled cache {} MB (VmRSS now / VmHWM peak of the process):",
+        cache >> 20
     );
-    println!("  {:>9} queued: {:>6} kB", 0, rss_kb());
-    let step = total / 4;
+    println!("  {:>9} queued: {:>6} kB / {:>6} kB", 0, rss_kb(), hwm_kb());
+    let steps = 8;
+    let step = total / steps;
     let t = Instant::now();
-    for k in 0..4 {
+    for k in 0..steps {
         enqueue(&store, k * step, step);
-        println!("  {:>9} queued: {:>6} kB", (k + 1) * step, rss_kb());
+        println!(
+            "  {:>9} queued: {:>6} kB / {:>6} kB",
+            (k + 1) * step,
+            rss_kb(),
+            hwm_kb()
+        );
     }
     let secs = t.elapsed().as_secs_f64();
     let head = store
@@ -160,7 +180,7 @@ fn main() {
         "  queue depth {} (counter), head seq {:?}, enqueue {:.0} ops/s, on disk {} MB; RSS after peek {} kB",
         status.queue_depth,
         head.first().map(|(s, _)| *s),
-        (4 * step) as f64 / secs,
+        (steps * step) as f64 / secs,
         store_size_mb(dir.path()),
         rss_kb()
     );

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 /// A permanent error of one op, as the applier saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureInfo {
-    /// SQL Server error number; 0 when the error did not come from SQL
-    /// Server (e.g. a value the target cannot take).
-    pub number: u32,
+    /// SQL Server error number; `None` when the error did not come from
+    /// SQL Server (e.g. a value the target cannot take).
+    pub number: Option<u32>,
     pub message: String,
 }
 
@@ -29,7 +29,7 @@ pub struct ParkedEntry {
     pub table: String,
     pub seq: u64,
     pub op: Operation,
-    pub error_number: u32,
+    pub error_number: Option<u32>,
     pub error: String,
     pub attempts: u32,
     pub first_failure_ms: u64,

@@ -192,7 +192,7 @@ impl Store {
                 let rec = ParkedRec::V1 {
                     id,
                     op: (*op).clone(),
-                    number: 0,
+                    number: None,
                     message: format!("parked behind parked operation {head_id} on the same key"),
                     attempts: 0,
                     first_failure_ms: now,

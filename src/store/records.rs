@@ -233,11 +233,11 @@ pub enum QueueChunk {
 
 /// Most ops in a chunk. Below 251 so the entry count is one varint byte in
 /// the hand-built encoding of [`chunk_bytes`].
-pub const CHUNK_OPS: usize = 128;
+pub const CHUNK_OPS: usize = 64;
 /// A chunk is closed once it reaches this many encoded bytes (an op larger
 /// than this gets a chunk of its own), keeping values well below the size
 /// where sled stores them as separate blob files.
-pub const CHUNK_BYTES: usize = 32 * 1024;
+pub const CHUNK_BYTES: usize = 6 * 1024;
 const _: () = assert!(CHUNK_OPS < 251);
 
 /// The stored value of a chunk made of already-encoded `QueuedEntry`s:
@@ -339,7 +339,7 @@ pub enum FailureRec {
         attempts: u32,
         first_ms: u64,
         last_ms: u64,
-        number: u32,
+        number: Option<u32>,
         message: String,
     },
 }
@@ -353,7 +353,7 @@ pub enum ParkedRec {
         op: Operation,
         /// The error of the op that failed; for ops parked behind it, that
         /// op's error too.
-        number: u32,
+        number: Option<u32>,
         message: String,
         attempts: u32,
         first_failure_ms: u64,
