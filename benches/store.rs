@@ -105,7 +105,41 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// In a fresh process (as an agent restarting on a full queue): open,
+/// drain 20 batches, report resident memory.
+fn reopen_child(dir: &std::path::Path) {
+    let t = Instant::now();
+    let store = Store::open(dir).expect("reopen");
+    let opened = t.elapsed().as_secs_f64();
+    let rss_open = rss_kb();
+    for _ in 0..20 {
+        let ops = store
+            .peek_batch(Direction::AToB, TABLE, BATCH)
+            .expect("peek");
+        let Some((through, _)) = ops.last() else {
+            break;
+        };
+        store
+            .complete_batch(Direction::AToB, TABLE, *through, &[], &[])
+            .expect("complete");
+    }
+    let depth = store
+        .status(Direction::AToB, TABLE)
+        .expect("status")
+        .queue_depth;
+    println!(
+        "  fresh process reopening it: open {opened:.2} s, VmRSS {rss_open} kB after open, \
+         {} kB after draining 20 batches (depth now {depth}); peak VmHWM {} kB",
+        rss_kb(),
+        hwm_kb()
+    );
+}
+
 fn main() {
+    if let Some(dir) = std::env::var_os("CTSYNC_BENCH_REOPEN") {
+        reopen_child(std::path::Path::new(&dir));
+        return;
+    }
     // cargo bench passes --bench; a filter argument is accepted and ignored.
     let dir = bench_dir("enqueue");
     let store = Store::open(dir.path()).expect("open");
@@ -184,6 +218,15 @@ fn main() {
         store_size_mb(dir.path()),
         rss_kb()
     );
+    drop(store);
+    match std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .env("CTSYNC_BENCH_REOPEN", dir.path())
+            .status()
+    }) {
+        Ok(st) if st.success() => {}
+        other => println!("  reopen in a fresh process failed: {other:?}"),
+    }
 }
 
 fn store_size_mb(dir: &std::path::Path) -> u64 {

@@ -40,7 +40,7 @@
 //! | `meta`        | `format_version`             | u32 BE, no checksum (read first, whatever the format) |
 //! | `meta`        | `next_parked_id`             | `CounterRec` |
 //! | `watermarks`  | side, table                  | `WatermarkRec` (last captured CT version) |
-//! | `queue`       | dir, table, first seq (u64 BE) | `QueueChunk`: up to 64 ops (≤ 6 KiB) with their seqs |
+//! | `queue`       | dir, table, first seq (u64 BE) | `QueueChunk`: up to 32 ops (≈ 2 KiB) with their seqs |
 //! | `queues`      | dir, table                   | `QueueState`: next seq, depth, parked, in-flight range, last times, last error |
 //! | `idmap`       | table, side, rowkey          | `MappedKey`: the same row's key on the other side |
 //! | `tables`      | table                        | `TableRec`: mapped key count |
@@ -50,9 +50,9 @@
 //! | `phases`      | dir, table                   | `PhaseRec` |
 //! | `servers`     | side                         | `ServerRec`: database identity, last current version |
 //!
-//! Queued ops are stored in chunks, one chunk per sled value: sled splits a
-//! leaf past 16 entries and keeps per-page metadata in memory, so one key
-//! per op made resident memory grow with the queue. A chunk is keyed by the
+//! Queued ops are stored in small chunks, one chunk per sled value, which
+//! keeps resident memory flat whatever the queue length (see
+//! `records::QueueChunk` for the measurements behind the sizes). A chunk is keyed by the
 //! seq of its first op when written; its ops are in seq order, chunks never
 //! overlap, so chunks in key order are the queue in order. Completing part
 //! of a chunk rewrites it with the rest under the same key; parking takes

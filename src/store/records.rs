@@ -222,10 +222,15 @@ pub struct QueuedEntryRef<'a> {
 /// A run of queued operations stored as one sled value, keyed by the seq
 /// of its first op when written. Entries are in seq order and chunks never
 /// overlap, so iterating chunks in key order yields the queue in order.
-/// Why chunks: sled splits a leaf past 16 entries and keeps metadata in
-/// memory for every page, so one key per op made resident memory grow with
-/// the queue (~12 bytes/op); a chunk of up to [`CHUNK_OPS`] ops divides that
-/// by as much.
+///
+/// Why chunks, and why small ones (measured with `benches/store.rs`):
+/// sled keeps in-memory metadata for every page and splits a leaf past 16
+/// entries, so one key per op made resident memory grow with the queue
+/// (~12 bytes per op). But sled's cache is 256 shards of
+/// `cache_capacity / 256`, and a shard keeps a page larger than its share,
+/// so big chunks (leaves of 17 × 6–32 KiB) held 256 large leaves and grew
+/// to ~60 MB. Chunks of ≤ 2 KiB give leaves of ~34 KiB: RSS stays flat at
+/// ~33 MB from 0.5 to 4 million queued ops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueChunk {
     V1 { entries: Vec<QueuedEntry> },
@@ -233,11 +238,10 @@ pub enum QueueChunk {
 
 /// Most ops in a chunk. Below 251 so the entry count is one varint byte in
 /// the hand-built encoding of [`chunk_bytes`].
-pub const CHUNK_OPS: usize = 64;
-/// A chunk is closed once it reaches this many encoded bytes (an op larger
-/// than this gets a chunk of its own), keeping values well below the size
-/// where sled stores them as separate blob files.
-pub const CHUNK_BYTES: usize = 6 * 1024;
+pub const CHUNK_OPS: usize = 32;
+/// A chunk is closed once it would pass this many encoded bytes (an op
+/// larger than this gets a chunk of its own). See [`QueueChunk`].
+pub const CHUNK_BYTES: usize = 2 * 1024;
 const _: () = assert!(CHUNK_OPS < 251);
 
 /// The stored value of a chunk made of already-encoded `QueuedEntry`s:
