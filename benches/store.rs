@@ -7,7 +7,9 @@
 //! `state_dir` would be: `$CTSYNC_BENCH_DIR` or a temporary directory under
 //! the target directory (never tmpfs, where fsync costs nothing).
 //! `CTSYNC_BENCH_QUEUED` overrides the 1,000,000 of the memory run.
-#![allow(dead_code)]
+// The store's unit-test module is compiled here too (cargo sets cfg(test)
+// for benches) without its #[test] functions, leaving its imports unused.
+#![allow(dead_code, unused_imports)]
 
 #[path = "../src/model.rs"]
 mod model;

@@ -280,7 +280,14 @@ impl Store {
     }
 
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        // The store holds captured row images: private to the agent's user
+        // when ctsync creates the directory (an existing one is left as the
+        // operator made it).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
         })?;

@@ -336,12 +336,12 @@ impl Store {
                 enqueued_ms: now,
             };
             if let Some(ck) = self.chunk_key_at(prefix, e.seq)? {
-                if !touched.contains_key(&ck) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(ck) {
                     let loaded = match self.chunks(prefix, ck).next() {
                         Some(c) => c?.entries,
                         None => Vec::new(),
                     };
-                    touched.insert(ck, loaded);
+                    slot.insert(loaded);
                 }
                 if let Some(list) = touched.get_mut(&ck) {
                     if list.last().is_some_and(|l| e.seq < l.seq) {

@@ -185,8 +185,11 @@ impl Store {
                 tx.queue.tree.insert(k.as_slice(), v.as_slice())?;
             }
             for (seq, op, pk) in &to_park {
-                let Some(ParkedKeyRec::V1 { head_id, count }) = tx.parked_keys.get(pk)? else {
-                    continue;
+                // Present when routed (the queue lock keeps it); if it were
+                // not, the op is still parked rather than lost.
+                let (head_id, count) = match tx.parked_keys.get::<ParkedKeyRec>(pk)? {
+                    Some(ParkedKeyRec::V1 { head_id, count }) => (head_id, count),
+                    None => (0, 0),
                 };
                 let id = next_parked_id(tx)?;
                 let rec = ParkedRec::V1 {
