@@ -581,3 +581,50 @@ fn large_batches_span_chunks_and_complete_part_of_one() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(seqs(&s.peek_batch(D, T, usize::MAX).unwrap()), expect);
 }
+
+#[test]
+fn concurrent_capture_and_apply_keep_order_and_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let producer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for b in 0..100i64 {
+                let ops: Vec<_> = (0..20)
+                    .map(|i| op(OpKind::Insert, (b * 20 + i) as i32, b))
+                    .collect();
+                s.enqueue_batch(D, T, &ops, Side::A, b).unwrap();
+            }
+        })
+    };
+    let mut applied = Vec::new();
+    let mut drain = |applied: &mut Vec<u64>| -> bool {
+        let batch = s.peek_batch(D, T, 37).unwrap();
+        let Some((through, _)) = batch.last() else {
+            return false;
+        };
+        let k = |i: i32| vec![SqlValue::I32(i)];
+        // Map every 10th key, as inserts into an identity table would.
+        let mapped: Vec<_> = ids(&batch)
+            .into_iter()
+            .filter(|i| i % 10 == 0)
+            .map(|i| (k(i), k(i + 100_000)))
+            .collect();
+        s.complete_batch(D, T, *through, &mapped, &[]).unwrap();
+        applied.extend(seqs(&batch));
+        true
+    };
+    while !producer.is_finished() {
+        if !drain(&mut applied) {
+            std::thread::yield_now();
+        }
+    }
+    producer.join().unwrap();
+    while drain(&mut applied) {}
+    assert_eq!(applied, (1..=2000).collect::<Vec<u64>>());
+    let st = s.status(D, T).unwrap();
+    assert_eq!(
+        (st.queue_depth, st.mapped_keys, st.watermark),
+        (0, 200, Some(99))
+    );
+}
