@@ -15,17 +15,25 @@
 //!   [`Store::mark_inflight`], [`Store::clear_inflight`],
 //!   [`Store::complete_batch`], [`Store::record_failure`],
 //!   [`Store::retry_parked`], [`Store::drop_parked`], [`Store::set_phase`],
-//!   [`Store::save_load_chunk`], [`Store::set_server`] and
-//!   [`Store::reset_queue`]. One durable flush per call, i.e. per batch,
-//!   never per row. Reads never flush.
+//!   [`Store::save_load_chunk`], [`Store::record_mappings`],
+//!   [`Store::set_server`] and [`Store::reset_queue`]. One durable flush
+//!   per call, i.e. per batch, never per row. Reads never flush. These
+//!   block on fsync: call them from a blocking context
+//!   (`tokio::task::spawn_blocking`) when latency of other tasks matters.
 //! * Every value carries a CRC32 checksum verified on each read; a mismatch
 //!   or an undecodable value is [`StoreError::Corrupt`] naming the tree and
 //!   the key, never a panic and never a guess.
 //! * One process at a time: sled locks `state_dir/db`; a second open fails
 //!   with [`StoreError::Locked`] ("another ctsync is running").
-//! * Bounded memory: sled's page cache is capped ([`CACHE_BYTES`]); queue
-//!   depth and other counts are kept in counters, never computed by scans,
-//!   and reads page through the queue (`peek_batch` takes a maximum).
+//! * Bounded memory: sled's page cache is capped ([`CACHE_BYTES`]), queued
+//!   ops are stored in small chunks (see below), queue depth and other
+//!   counts are kept in counters, never computed by scans, and reads page
+//!   through the queue (`peek_batch` takes a maximum). Measured by
+//!   `cargo bench --bench store`: ~33 MB resident, flat from 0.5 to 4
+//!   million queued ops; ~12 MB for a fresh process reopening 4 million.
+//!   Exceptions, both rare operator-driven events: parking an op scans its
+//!   queue (to park the same key's later ops with it), and `parked` lists
+//!   are read whole.
 //!
 //! # On-disk format (format version [`FORMAT_VERSION`])
 //!
