@@ -529,6 +529,8 @@ fn blobs_are_synced_too() {
     ]);
     s.enqueue_batch(D, T, std::slice::from_ref(&big), Side::A, 1)
         .unwrap();
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+    assert!(blobs > 0, "a 2 MB op is stored by sled as a blob file");
     drop(s);
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.peek_batch(D, T, 1).unwrap()[0].1, big);
@@ -627,4 +629,40 @@ fn concurrent_capture_and_apply_keep_order_and_counters() {
         (st.queue_depth, st.mapped_keys, st.watermark),
         (0, 200, Some(99))
     );
+}
+
+#[test]
+fn several_ops_of_a_parked_key_in_one_batch_are_all_parked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 1)], Side::A, 1)
+        .unwrap();
+    assert_eq!(s.record_failure(D, T, 1, &fail(2601), 1).unwrap(), Some(1));
+    let batch = [
+        op(OpKind::Update, 1, 2),
+        op(OpKind::Insert, 2, 2),
+        op(OpKind::Update, 1, 2),
+    ];
+    s.enqueue_batch(D, T, &batch, Side::A, 2).unwrap();
+    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![3]);
+    let parked = s.parked(Some(T), 10).unwrap();
+    assert_eq!(
+        parked.iter().map(|p| p.seq).collect::<Vec<_>>(),
+        vec![1, 2, 4]
+    );
+    assert!(parked[1..].iter().all(|p| p.behind == Some(parked[0].id)));
+    // Dropping two of three leaves the key parked; the third unparks it.
+    s.drop_parked(None, ParkedSelect::Id(parked[0].id)).unwrap();
+    s.drop_parked(None, ParkedSelect::Id(parked[1].id)).unwrap();
+    s.enqueue_batch(D, T, &[op(OpKind::Delete, 1, 3)], Side::A, 3)
+        .unwrap();
+    assert_eq!(s.status(D, T).unwrap().parked, 2);
+    assert_eq!(
+        s.retry_parked(None, ParkedSelect::Id(parked[2].id))
+            .unwrap(),
+        2
+    );
+    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![3, 4, 5]);
+    let st = s.status(D, T).unwrap();
+    assert_eq!((st.queue_depth, st.parked, st.parked_keys), (3, 0, 0));
 }
