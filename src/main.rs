@@ -17,6 +17,8 @@ mod link;
 mod logging;
 mod model;
 mod mssql;
+#[allow(dead_code)]
+mod store;
 
 use clap::Parser;
 use std::process::ExitCode;

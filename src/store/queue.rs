@@ -1,0 +1,380 @@
+//! The queues: enqueue with the watermark, peek, in-flight marks, and
+//! completion of an applied batch.
+
+use super::records::{
+    self, build_chunks, decode, encode, entry_bytes, parked_key_key, queue_prefix, row_key_bytes,
+    seq_key, watermark_key, ParkedKeyRec, ParkedRec, QueueChunk, QueueState, QueueStateV1,
+    QueuedEntry, QueuedEntryRef, WatermarkRec,
+};
+use super::{abort, idmap, now_ms, Store, StoreError, Tx, TxResult};
+use crate::model::{Direction, Operation, Side, SqlValue};
+
+/// The queue's state record (a fresh one if the queue never had any).
+pub(super) fn load_state(tx: &Tx<'_>, prefix: &[u8]) -> TxResult<QueueStateV1> {
+    Ok(match tx.queues.get::<QueueState>(prefix)? {
+        Some(QueueState::V1(s)) => s,
+        None => QueueStateV1 {
+            next_seq: 1,
+            ..QueueStateV1::default()
+        },
+    })
+}
+
+pub(super) fn save_state(tx: &Tx<'_>, prefix: &[u8], state: &QueueStateV1) -> TxResult<()> {
+    tx.queues.put(prefix, &QueueState::V1(state.clone()))
+}
+
+/// Takes the next store-wide parked id.
+pub(super) fn next_parked_id(tx: &Tx<'_>) -> TxResult<u64> {
+    const KEY: &[u8] = b"next_parked_id";
+    let next = match tx.meta.get::<records::CounterRec>(KEY)? {
+        Some(records::CounterRec::V1 { next }) => next,
+        None => 1,
+    };
+    tx.meta
+        .put(KEY, &records::CounterRec::V1 { next: next + 1 })?;
+    Ok(next)
+}
+
+/// A decoded queue chunk.
+pub(super) struct Chunk {
+    pub key: sled::IVec,
+    pub entries: Vec<QueuedEntry>,
+}
+
+/// A change to one chunk, prepared outside a transaction (under the queue
+/// lock) and applied inside it: `None` removes the chunk.
+pub(super) type ChunkWrite = (sled::IVec, Option<Vec<u8>>);
+
+/// The new value of a chunk that keeps `entries` (`None` if none are left).
+/// The key stays: it is at most the first remaining seq, and below every
+/// seq of the next chunk, so the order holds.
+pub(super) fn rewrite(entries: Vec<QueuedEntry>) -> Result<Option<Vec<u8>>, StoreError> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    encode("queue", &QueueChunk::V1 { entries }).map(Some)
+}
+
+pub(super) fn apply_writes(tx: &Tx<'_>, writes: &[ChunkWrite]) -> TxResult<()> {
+    for (k, v) in writes {
+        match v {
+            Some(v) => {
+                tx.queue.tree.insert(k, v.as_slice())?;
+            }
+            None => {
+                tx.queue.remove(k)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The chunks of a queue whose key is ≥ `from_key`, in order.
+    pub(super) fn chunks<'a>(
+        &'a self,
+        prefix: &[u8],
+        from_key: u64,
+    ) -> impl Iterator<Item = Result<Chunk, StoreError>> + 'a {
+        let range = seq_key(prefix, from_key)..=seq_key(prefix, u64::MAX);
+        self.trees.queue.tree.range(range).map(|item| {
+            let (key, v) = item?;
+            let QueueChunk::V1 { entries } = decode("queue", &key, &v)?;
+            Ok(Chunk { key, entries })
+        })
+    }
+
+    /// The key of the chunk that holds (or would hold) `seq`: the last one
+    /// keyed at or below it.
+    pub(super) fn chunk_key_at(&self, prefix: &[u8], seq: u64) -> Result<Option<u64>, StoreError> {
+        let range = seq_key(prefix, 0)..=seq_key(prefix, seq);
+        match self.trees.queue.tree.range(range).next_back() {
+            Some(item) => Ok(records::seq_of(&item?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// The queue's state outside a transaction.
+    pub(super) fn read_state(&self, prefix: &[u8]) -> Result<QueueStateV1, StoreError> {
+        Ok(match self.trees.queues.get::<QueueState>(prefix)? {
+            Some(QueueState::V1(s)) => s,
+            None => QueueStateV1 {
+                next_seq: 1,
+                ..QueueStateV1::default()
+            },
+        })
+    }
+
+    /// The last captured change-tracking version of `table` on `side`.
+    pub fn watermark(&self, side: Side, table: &str) -> Result<Option<i64>, StoreError> {
+        let key = watermark_key(side, table)?;
+        Ok(self
+            .trees
+            .watermarks
+            .get::<WatermarkRec>(&key)?
+            .map(|WatermarkRec::V1 { version, .. }| version))
+    }
+
+    /// Appends `ops` (in order) to the queue of (`direction`, `table`) and
+    /// sets the watermark of `table` on `side` to `version`, in one
+    /// transaction, then makes it durable. Ops whose key has parked ops go
+    /// to `parked` behind them instead. An empty `ops` only moves the
+    /// watermark. The watermark never goes back
+    /// ([`StoreError::WatermarkBackwards`]; use [`Store::reset_queue`]).
+    pub fn enqueue_batch(
+        &self,
+        direction: Direction,
+        table: &str,
+        ops: &[Operation],
+        side: Side,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        debug_assert_eq!(direction.source(), side);
+        let prefix = queue_prefix(direction, table)?;
+        let wm_key = watermark_key(side, table)?;
+        let now = now_ms();
+        let lock = self.queue_lock(&prefix);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the queue lock only this method moves `next_seq`, and only
+        // park/retry/drop (which take the lock too) change `parked_keys`,
+        // so what is read here still holds in the transaction. Everything
+        // is encoded here, once: sled may run the closure again.
+        let before = self.read_state(&prefix)?;
+        let first_seq = before.next_seq;
+        let mut queued = Vec::with_capacity(ops.len());
+        let mut to_park = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let seq = first_seq + i as u64;
+            if before.parked_keys > 0 {
+                let pk = parked_key_key(&prefix, &row_key_bytes(&op.key)?);
+                if self.trees.parked_keys.tree.contains_key(&pk)? {
+                    to_park.push((seq, op, pk));
+                    continue;
+                }
+            }
+            let entry = QueuedEntryRef {
+                seq,
+                op,
+                enqueued_ms: now,
+            };
+            queued.push((seq, entry_bytes(&entry)?));
+        }
+        let n_queued = queued.len() as u64;
+        let chunks: Vec<(Vec<u8>, Vec<u8>)> = build_chunks(queued)
+            .into_iter()
+            .map(|(seq, v)| (seq_key(&prefix, seq), v))
+            .collect();
+        self.tx(|tx| {
+            let mut state = load_state(tx, &prefix)?;
+            if let Some(WatermarkRec::V1 {
+                version: current, ..
+            }) = tx.watermarks.get(&wm_key)?
+            {
+                if version < current {
+                    return Err(abort(StoreError::WatermarkBackwards {
+                        side: side.as_str(),
+                        table: table.to_string(),
+                        current,
+                        new: version,
+                    }));
+                }
+            }
+            debug_assert_eq!(state.next_seq, first_seq);
+            for (k, v) in &chunks {
+                tx.queue.tree.insert(k.as_slice(), v.as_slice())?;
+            }
+            for (seq, op, pk) in &to_park {
+                // Present when routed (the queue lock keeps it); if it were
+                // not, the op is still parked rather than lost.
+                let (head_id, count) = match tx.parked_keys.get::<ParkedKeyRec>(pk)? {
+                    Some(ParkedKeyRec::V1 { head_id, count }) => (head_id, count),
+                    None => (0, 0),
+                };
+                let id = next_parked_id(tx)?;
+                let rec = ParkedRec::V1 {
+                    id,
+                    op: (*op).clone(),
+                    number: None,
+                    message: format!("parked behind parked operation {head_id} on the same key"),
+                    attempts: 0,
+                    first_failure_ms: now,
+                    last_failure_ms: now,
+                    parked_ms: now,
+                    behind: Some(head_id),
+                };
+                tx.parked.put(&seq_key(&prefix, *seq), &rec)?;
+                tx.parked_keys.put(
+                    pk,
+                    &ParkedKeyRec::V1 {
+                        head_id,
+                        count: count + 1,
+                    },
+                )?;
+            }
+            self.fault_point("fail_after_enqueue")?;
+            state.next_seq = first_seq + ops.len() as u64;
+            state.depth += n_queued;
+            state.parked += to_park.len() as u64;
+            state.last_capture_ms = Some(now);
+            save_state(tx, &prefix, &state)?;
+            tx.watermarks.put(
+                &wm_key,
+                &WatermarkRec::V1 {
+                    version,
+                    updated_ms: now,
+                },
+            )?;
+            Ok(())
+        })?;
+        drop(_guard);
+        self.flush_durable()
+    }
+
+    /// The first `max` queued ops of (`direction`, `table`), in order, with
+    /// their seqs. Parked ops are not in the queue, so this is exactly what
+    /// the applier must apply next.
+    pub fn peek_batch(
+        &self,
+        direction: Direction,
+        table: &str,
+        max: usize,
+    ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        self.list_queue(direction, table, 0, max)
+    }
+
+    /// Up to `max` queued ops with seq ≥ `from_seq` (paging for `inspect`).
+    pub fn list_queue(
+        &self,
+        direction: Direction,
+        table: &str,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        let prefix = queue_prefix(direction, table)?;
+        let mut out = Vec::with_capacity(max.min(4096));
+        if max == 0 {
+            return Ok(out);
+        }
+        let start = self.chunk_key_at(&prefix, from_seq)?.unwrap_or(from_seq);
+        for chunk in self.chunks(&prefix, start) {
+            for e in chunk?.entries {
+                if e.seq >= from_seq {
+                    out.push((e.seq, e.op));
+                    if out.len() >= max {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that ops `from..=through` are being written to the target
+    /// (durable before the write starts).
+    pub fn mark_inflight(
+        &self,
+        direction: Direction,
+        table: &str,
+        from: u64,
+        through: u64,
+    ) -> Result<(), StoreError> {
+        if from > through {
+            return Err(StoreError::InvalidRange { from, through });
+        }
+        self.set_inflight(direction, table, Some((from, through)))
+    }
+
+    /// The in-flight range, if a write's outcome is unknown.
+    pub fn inflight(
+        &self,
+        direction: Direction,
+        table: &str,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        Ok(self.read_state(&queue_prefix(direction, table)?)?.inflight)
+    }
+
+    /// Forgets the in-flight range (the write is known not to have landed).
+    pub fn clear_inflight(&self, direction: Direction, table: &str) -> Result<(), StoreError> {
+        self.set_inflight(direction, table, None)
+    }
+
+    fn set_inflight(
+        &self,
+        direction: Direction,
+        table: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<(), StoreError> {
+        let prefix = queue_prefix(direction, table)?;
+        self.tx(|tx| {
+            let mut state = load_state(tx, &prefix)?;
+            state.inflight = range;
+            save_state(tx, &prefix, &state)
+        })?;
+        self.flush_durable()
+    }
+
+    /// An applied batch: removes every queued op with seq ≤ `through`,
+    /// records `mapped` (source key, new target key) in both directions of
+    /// the id map, drops the mappings of `unmapped` source keys, forgets
+    /// failure counts of the removed ops and clears the in-flight range —
+    /// one transaction, then durable.
+    pub fn complete_batch(
+        &self,
+        direction: Direction,
+        table: &str,
+        through: u64,
+        mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
+        unmapped: &[Vec<SqlValue>],
+    ) -> Result<(), StoreError> {
+        let prefix = queue_prefix(direction, table)?;
+        let source = direction.source();
+        let lock = self.queue_lock(&prefix);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        // sled transactions cannot iterate: prepare the chunk changes
+        // first. The queue lock keeps the queue unchanged until the
+        // transaction.
+        let mut writes: Vec<ChunkWrite> = Vec::new();
+        let mut removed = 0u64;
+        for chunk in self.chunks(&prefix, 0) {
+            let Chunk { key, entries } = chunk?;
+            if records::seq_of(&key).is_none_or(|k| k > through) {
+                break;
+            }
+            let before = entries.len();
+            let rest: Vec<QueuedEntry> = entries.into_iter().filter(|e| e.seq > through).collect();
+            removed += (before - rest.len()) as u64;
+            let partial = !rest.is_empty();
+            writes.push((key, rewrite(rest)?));
+            if partial {
+                break;
+            }
+        }
+        let range = seq_key(&prefix, 0)..=seq_key(&prefix, through);
+        let mut failed = Vec::new();
+        for item in self.trees.failures.tree.range(range) {
+            failed.push(item?.0);
+        }
+        let now = now_ms();
+        self.tx(|tx| {
+            let mut state = load_state(tx, &prefix)?;
+            apply_writes(tx, &writes)?;
+            for k in &failed {
+                tx.failures.remove(k)?;
+            }
+            self.fault_point("fail_after_remove")?;
+            for (key, other) in mapped {
+                idmap::put_pair(tx, table, source, key, other)?;
+            }
+            for key in unmapped {
+                idmap::remove_pair(tx, table, source, key)?;
+            }
+            state.depth = state.depth.saturating_sub(removed);
+            state.inflight = None;
+            state.last_apply_ms = Some(now);
+            save_state(tx, &prefix, &state)
+        })?;
+        drop(_guard);
+        self.flush_durable()
+    }
+}
