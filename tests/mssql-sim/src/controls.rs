@@ -7,7 +7,8 @@
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
@@ -19,6 +20,12 @@ pub struct Controls {
     latency_ms: AtomicU64,
     /// Upper-cased table name (`DBO.ORDERS`) -> (error number, remaining count).
     fail_next: Mutex<HashMap<String, (i32, u32)>>,
+    /// Clones of every open client socket, so `drop_connections` can cut
+    /// them all at once like a network failure would.
+    connections: Mutex<HashMap<u64, TcpStream>>,
+    next_connection: AtomicU64,
+    /// Whether received statements are appended to the statement log.
+    log_statements: AtomicBool,
 }
 
 impl Controls {
@@ -31,6 +38,45 @@ impl Controls {
         self.drop_generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Cuts every open client connection now (a link cut): their sockets are
+    /// shut down, so clients see the connection reset on their next read.
+    pub fn drop_connections(&self) {
+        self.bump_drop_generation();
+        let conns: Vec<TcpStream> = self.connections.lock().drain().map(|(_, s)| s).collect();
+        for s in conns {
+            // The peer may already be gone; nothing to do then.
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Records an open connection (the server calls this); `None` when the
+    /// socket cannot be cloned, in which case the connection is refused.
+    pub fn register_connection(&self, s: &TcpStream) -> Option<u64> {
+        let clone = s.try_clone().ok()?;
+        let id = self.next_connection.fetch_add(1, Ordering::SeqCst);
+        self.connections.lock().insert(id, clone);
+        Some(id)
+    }
+
+    pub fn unregister_connection(&self, id: u64) {
+        self.connections.lock().remove(&id);
+    }
+
+    /// Number of client connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.lock().len()
+    }
+
+    pub fn set_log_statements(&self, on: bool) {
+        self.log_statements.store(on, Ordering::SeqCst);
+    }
+
+    pub fn log_statements(&self) -> bool {
+        self.log_statements.load(Ordering::SeqCst)
+    }
+
+    /// Refuses new connections for `d`: they are accepted and closed at once,
+    /// so clients see the connection fail.
     pub fn refuse_for(&self, d: Duration) {
         *self.refuse_until.lock() = Some(Instant::now() + d);
     }

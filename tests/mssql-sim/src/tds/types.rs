@@ -1,0 +1,959 @@
+//! TYPE_INFO and values on the wire (MS-TDS 2.2.5.4 data type definitions,
+//! 2.2.5.5 type info rules), in both directions: the server encodes result
+//! columns the way SQL Server does, and decodes what clients send in RPC
+//! parameters and BULK LOAD rows.
+
+use super::src::{Src, TdsError};
+use crate::value::{Len, SqlType, Value};
+
+// Fixed-length types (MS-TDS 2.2.5.4.1).
+pub const NULLTYPE: u8 = 0x1F;
+pub const INT1: u8 = 0x30;
+pub const BIT: u8 = 0x32;
+pub const INT2: u8 = 0x34;
+pub const INT4: u8 = 0x38;
+pub const DATETIM4: u8 = 0x3A;
+pub const FLT4: u8 = 0x3B;
+pub const MONEY: u8 = 0x3C;
+pub const DATETIME: u8 = 0x3D;
+pub const FLT8: u8 = 0x3E;
+pub const MONEY4: u8 = 0x7A;
+pub const INT8: u8 = 0x7F;
+// Variable-length types (MS-TDS 2.2.5.4.2).
+pub const GUIDTYPE: u8 = 0x24;
+pub const INTN: u8 = 0x26;
+pub const DATEN: u8 = 0x28;
+pub const TIMEN: u8 = 0x29;
+pub const DATETIME2N: u8 = 0x2A;
+pub const DATETIMEOFFSETN: u8 = 0x2B;
+pub const BITN: u8 = 0x68;
+pub const DECIMALN: u8 = 0x6A;
+pub const NUMERICN: u8 = 0x6C;
+pub const FLTN: u8 = 0x6D;
+pub const MONEYN: u8 = 0x6E;
+pub const DATETIMN: u8 = 0x6F;
+pub const BIGVARBIN: u8 = 0xA5;
+pub const BIGVARCHR: u8 = 0xA7;
+pub const BIGBINARY: u8 = 0xAD;
+pub const BIGCHAR: u8 = 0xAF;
+pub const NVARCHAR: u8 = 0xE7;
+pub const NCHAR: u8 = 0xEF;
+
+/// SQL_Latin1_General_CP1_CI_AS, SQL Server's default server collation:
+/// LCID 0x0409 with IgnoreCase/IgnoreKana/IgnoreWidth flags and sort id 52
+/// (code page 1252). MS-TDS 2.2.5.1.2 (COLLATION).
+pub const COLLATION: [u8; 5] = [0x09, 0x04, 0xD0, 0x00, 0x34];
+
+/// Largest single value the stand-in accepts from a client (a PLP value or
+/// the sum of its chunks): 64 MiB, far more than ctsync's tests use.
+pub const MAX_VALUE_BYTES: usize = 64 << 20;
+
+/// Days from 0001-01-01 to 1900-01-01, the epoch of datetime/smalldatetime.
+const DAYS_TO_1900: i32 = 693_595;
+
+/// A decoded TYPE_INFO: the wire code plus what decoding its values needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireType {
+    pub code: u8,
+    /// Max length in bytes (0xFFFF for PLP types), or the fixed size.
+    pub len: u32,
+    pub precision: u8,
+    pub scale: u8,
+    /// The SQL type; `None` for NULLTYPE (a NULL whose type comes from the
+    /// parameter declarations).
+    pub ty: Option<SqlType>,
+}
+
+impl WireType {
+    fn plp(&self) -> bool {
+        matches!(self.code, BIGVARBIN | BIGVARCHR | NVARCHAR) && self.len == 0xFFFF
+    }
+}
+
+/// Reads a TYPE_INFO (the types tiberius and common drivers send).
+pub fn read_type_info<S: Src + ?Sized>(src: &mut S) -> Result<WireType, TdsError> {
+    let code = src.u8()?;
+    let mut w = WireType {
+        code,
+        len: 0,
+        precision: 0,
+        scale: 0,
+        ty: None,
+    };
+    let fixed = |w: &mut WireType, len: u32, ty: SqlType| {
+        w.len = len;
+        w.ty = Some(ty);
+    };
+    match code {
+        NULLTYPE => {}
+        INT1 => fixed(&mut w, 1, SqlType::TinyInt),
+        BIT => fixed(&mut w, 1, SqlType::Bit),
+        INT2 => fixed(&mut w, 2, SqlType::SmallInt),
+        INT4 => fixed(&mut w, 4, SqlType::Int),
+        INT8 => fixed(&mut w, 8, SqlType::BigInt),
+        DATETIM4 => fixed(&mut w, 4, SqlType::SmallDateTime),
+        DATETIME => fixed(&mut w, 8, SqlType::DateTime),
+        FLT4 => fixed(&mut w, 4, SqlType::Real),
+        FLT8 => fixed(&mut w, 8, SqlType::Float),
+        MONEY => fixed(&mut w, 8, SqlType::Money),
+        MONEY4 => fixed(&mut w, 4, SqlType::SmallMoney),
+        INTN | BITN | FLTN | MONEYN | DATETIMN | GUIDTYPE => {
+            w.len = src.u8()? as u32;
+            w.ty = Some(match (code, w.len) {
+                (INTN, 1) => SqlType::TinyInt,
+                (INTN, 2) => SqlType::SmallInt,
+                (INTN, 4) => SqlType::Int,
+                (INTN, 8) => SqlType::BigInt,
+                (BITN, 1) => SqlType::Bit,
+                (FLTN, 4) => SqlType::Real,
+                (FLTN, 8) => SqlType::Float,
+                (MONEYN, 4) => SqlType::SmallMoney,
+                (MONEYN, 8) => SqlType::Money,
+                (DATETIMN, 4) => SqlType::SmallDateTime,
+                (DATETIMN, 8) => SqlType::DateTime,
+                (GUIDTYPE, 16) => SqlType::UniqueIdentifier,
+                (c, l) => {
+                    return Err(TdsError::protocol(format!(
+                        "type 0x{c:02X} with invalid length {l}"
+                    )))
+                }
+            });
+        }
+        DECIMALN | NUMERICN => {
+            w.len = src.u8()? as u32;
+            w.precision = src.u8()?;
+            w.scale = src.u8()?;
+            if !(1..=38).contains(&w.precision)
+                || w.scale > w.precision
+                || !(5..=17).contains(&w.len)
+            {
+                return Err(TdsError::protocol(
+                    "invalid decimal precision, scale or length",
+                ));
+            }
+            w.ty = Some(SqlType::Decimal {
+                precision: w.precision,
+                scale: w.scale,
+            });
+        }
+        DATEN => {
+            w.len = 3;
+            w.ty = Some(SqlType::Date);
+        }
+        TIMEN | DATETIME2N | DATETIMEOFFSETN => {
+            w.scale = src.u8()?;
+            if w.scale > 7 {
+                return Err(TdsError::protocol("time scale above 7"));
+            }
+            w.ty = Some(match code {
+                TIMEN => SqlType::Time(w.scale),
+                DATETIME2N => SqlType::DateTime2(w.scale),
+                _ => SqlType::DateTimeOffset(w.scale),
+            });
+        }
+        BIGVARBIN | BIGBINARY | BIGVARCHR | BIGCHAR | NVARCHAR | NCHAR => {
+            let len = src.u16_le()?;
+            w.len = len as u32;
+            if matches!(code, BIGVARCHR | BIGCHAR | NVARCHAR | NCHAR) {
+                let mut coll = [0u8; 5];
+                src.fill(&mut coll)?;
+            }
+            let n = |chars: u16| -> Result<u16, TdsError> {
+                if chars == 0 {
+                    Err(TdsError::protocol("zero-length character or binary type"))
+                } else {
+                    Ok(chars)
+                }
+            };
+            let vlen = |max: u16| -> Result<Len, TdsError> {
+                if len == 0xFFFF {
+                    Ok(Len::Max)
+                } else {
+                    Ok(Len::N(n(max)?))
+                }
+            };
+            w.ty = Some(match code {
+                BIGVARBIN => SqlType::VarBinary(vlen(len)?),
+                BIGBINARY => SqlType::Binary(n(len)?),
+                BIGVARCHR => SqlType::VarChar(vlen(len)?),
+                BIGCHAR => SqlType::Char(n(len)?),
+                NVARCHAR => SqlType::NVarChar(vlen(len / 2)?),
+                _ => SqlType::NChar(n(len / 2)?),
+            });
+        }
+        other => {
+            return Err(TdsError::protocol(format!(
+                "data type 0x{other:02X} is not supported by the stand-in"
+            )))
+        }
+    }
+    Ok(w)
+}
+
+/// Reads one value of type `w` (a TYPE_VARBYTE). Strings and binaries are
+/// bounded by the declared length or [`MAX_VALUE_BYTES`].
+pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, TdsError> {
+    let ty = match w.ty {
+        None => return Ok(Value::Null),
+        Some(t) => t,
+    };
+    // Fixed-length wire types carry no length prefix.
+    let len = match w.code {
+        INT1 | BIT | INT2 | INT4 | INT8 | DATETIM4 | DATETIME | FLT4 | FLT8 | MONEY | MONEY4 => {
+            w.len as usize
+        }
+        BIGVARBIN | BIGBINARY | BIGVARCHR | BIGCHAR | NVARCHAR | NCHAR => {
+            let raw = if w.plp() {
+                match read_plp(src)? {
+                    None => return Ok(Value::Null),
+                    Some(b) => b,
+                }
+            } else {
+                let l = src.u16_le()?;
+                if l == 0xFFFF {
+                    return Ok(Value::Null);
+                }
+                if l as u32 > w.len {
+                    return Err(TdsError::protocol("value longer than its declared type"));
+                }
+                src.bytes(l as usize)?
+            };
+            return Ok(match w.code {
+                BIGVARBIN | BIGBINARY => Value::Binary(raw),
+                NVARCHAR | NCHAR => Value::String(super::src::utf16_to_string(&raw)?),
+                _ => Value::String(cp1252_decode(&raw)),
+            });
+        }
+        _ => {
+            let l = src.u8()? as usize;
+            if l == 0 {
+                return Ok(Value::Null);
+            }
+            l
+        }
+    };
+    let mut b = [0u8; 17];
+    if len > b.len() {
+        return Err(TdsError::protocol("value length too large for its type"));
+    }
+    let b = &mut b[..len];
+    src.fill(b)?;
+    let bad = || TdsError::protocol(format!("invalid value length {len} for {ty}"));
+    let v = match ty {
+        SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Bit => {
+            let v = match len {
+                1 => b[0] as i64,
+                2 => i16::from_le_bytes([b[0], b[1]]) as i64,
+                4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+                8 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                _ => return Err(bad()),
+            };
+            if ty == SqlType::Bit {
+                Value::Int((v != 0) as i64)
+            } else {
+                Value::Int(v)
+            }
+        }
+        SqlType::Real | SqlType::Float => match len {
+            4 => Value::Float(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
+            8 => Value::Float(f64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ])),
+            _ => return Err(bad()),
+        },
+        SqlType::Money | SqlType::SmallMoney => match len {
+            // money: the high 4 bytes first, then the low 4 (MS-TDS 2.2.5.5.1.4).
+            8 => {
+                let hi = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
+                let lo = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as i64;
+                Value::Decimal(((hi << 32) | lo) as i128, 4)
+            }
+            4 => Value::Decimal(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i128, 4),
+            _ => return Err(bad()),
+        },
+        SqlType::Decimal { scale, .. } => {
+            if len < 2 {
+                return Err(bad());
+            }
+            let mut mag = [0u8; 16];
+            mag[..len - 1].copy_from_slice(&b[1..]);
+            let m = u128::from_le_bytes(mag);
+            if m > i128::MAX as u128 {
+                return Err(TdsError::protocol("decimal magnitude out of range"));
+            }
+            let m = m as i128;
+            Value::Decimal(if b[0] == 0 { -m } else { m }, scale)
+        }
+        SqlType::UniqueIdentifier => {
+            if len != 16 {
+                return Err(bad());
+            }
+            let mut g = [0u8; 16];
+            g.copy_from_slice(b);
+            Value::Guid(guid_swap(g))
+        }
+        SqlType::Date => {
+            if len != 3 {
+                return Err(bad());
+            }
+            Value::Date(le3(b))
+        }
+        SqlType::Time(s) => {
+            if len != time_len(s) {
+                return Err(bad());
+            }
+            Value::Time(time_ticks(b, s))
+        }
+        SqlType::DateTime2(s) => {
+            let tl = time_len(s);
+            if len != tl + 3 {
+                return Err(bad());
+            }
+            Value::DateTime {
+                days: le3(&b[tl..]),
+                ticks: time_ticks(&b[..tl], s),
+            }
+        }
+        SqlType::DateTimeOffset(s) => {
+            let tl = time_len(s);
+            if len != tl + 5 {
+                return Err(bad());
+            }
+            Value::DateTimeOffset {
+                days: le3(&b[tl..tl + 3]),
+                ticks: time_ticks(&b[..tl], s),
+                offset_minutes: i16::from_le_bytes([b[tl + 3], b[tl + 4]]),
+            }
+        }
+        SqlType::DateTime | SqlType::SmallDateTime => match len {
+            8 => {
+                let days = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                let frac = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as i64;
+                // 1/300 s units to 100 ns ticks, rounded.
+                Value::DateTime {
+                    days: days.saturating_add(DAYS_TO_1900),
+                    ticks: (frac * 100_000 + 1) / 3,
+                }
+            }
+            4 => {
+                let days = u16::from_le_bytes([b[0], b[1]]) as i32;
+                let mins = u16::from_le_bytes([b[2], b[3]]) as i64;
+                Value::DateTime {
+                    days: days + DAYS_TO_1900,
+                    ticks: mins * 600_000_000,
+                }
+            }
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    Ok(v)
+}
+
+/// A PLP value (MS-TDS 2.2.5.2.3): total length (or unknown), then chunks
+/// each prefixed with a u32 length, ended by a zero-length chunk.
+fn read_plp<S: Src + ?Sized>(src: &mut S) -> Result<Option<Vec<u8>>, TdsError> {
+    let total = src.u64_le()?;
+    if total == u64::MAX {
+        return Ok(None);
+    }
+    if total != u64::MAX - 1 && total > MAX_VALUE_BYTES as u64 {
+        return Err(TdsError::protocol(
+            "PLP value above the stand-in's size limit",
+        ));
+    }
+    let mut out = Vec::new();
+    loop {
+        let chunk = src.u32_le()? as usize;
+        if chunk == 0 {
+            break;
+        }
+        if out.len() + chunk > MAX_VALUE_BYTES {
+            return Err(TdsError::protocol(
+                "PLP value above the stand-in's size limit",
+            ));
+        }
+        let start = out.len();
+        out.resize(start + chunk, 0);
+        src.fill(&mut out[start..])?;
+    }
+    Ok(Some(out))
+}
+
+fn le3(b: &[u8]) -> i32 {
+    i32::from_le_bytes([b[0], b[1], b[2], 0])
+}
+
+/// Bytes of a time(s) value: 3 for scale 0..=2, 4 for 3..=4, 5 for 5..=7
+/// (docs/t-sql/data-types/time-transact-sql.md).
+pub fn time_len(scale: u8) -> usize {
+    match scale {
+        0..=2 => 3,
+        3..=4 => 4,
+        _ => 5,
+    }
+}
+
+fn pow10(n: u8) -> i64 {
+    10i64.pow(n as u32)
+}
+
+fn time_ticks(b: &[u8], scale: u8) -> i64 {
+    let mut v = [0u8; 8];
+    v[..b.len()].copy_from_slice(b);
+    let inc = i64::from_le_bytes(v);
+    inc.saturating_mul(pow10(7 - scale.min(7)))
+}
+
+/// SQL Server stores a GUID's first three groups little-endian.
+pub fn guid_swap(g: [u8; 16]) -> [u8; 16] {
+    [
+        g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13],
+        g[14], g[15],
+    ]
+}
+
+/// Windows-1252 bytes 0x80..=0x9F; the rest of the page equals Latin-1.
+const CP1252_HIGH: [u16; 32] = [
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039,
+    0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+];
+
+pub fn cp1252_decode(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| match c {
+            0x80..=0x9F => char::from_u32(CP1252_HIGH[(c - 0x80) as usize] as u32).unwrap_or('?'),
+            _ => c as char,
+        })
+        .collect()
+}
+
+/// Encodes into code page 1252; characters outside it become `?`, as SQL
+/// Server does when converting nvarchar to a varchar of that collation.
+pub fn cp1252_encode(s: &str, out: &mut Vec<u8>) {
+    for ch in s.chars() {
+        let c = ch as u32;
+        let b = if c < 0x80 || (0xA0..=0xFF).contains(&c) {
+            c as u8
+        } else {
+            match CP1252_HIGH.iter().position(|&u| u as u32 == c) {
+                Some(i) => 0x80 + i as u8,
+                None => b'?',
+            }
+        };
+        out.push(b);
+    }
+}
+
+fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Bytes of a decimal(p) magnitude (MS-TDS 2.2.5.5.1.6).
+fn decimal_bytes(precision: u8) -> usize {
+    match precision {
+        0..=9 => 4,
+        10..=19 => 8,
+        20..=28 => 12,
+        _ => 16,
+    }
+}
+
+/// Writes the TYPE_INFO SQL Server uses for a result column of this type.
+/// NOT NULL columns of fixed-size types use the fixed-length codes (INT4,
+/// FLT8, ...), nullable ones the nullable variants (INTN, FLTN, ...), as SQL
+/// Server does.
+pub fn write_type_info(out: &mut Vec<u8>, ty: &SqlType, nullable: bool) {
+    let fixed_or = |out: &mut Vec<u8>, fixed: u8, var: u8, len: u8| {
+        if nullable {
+            out.push(var);
+            out.push(len);
+        } else {
+            out.push(fixed);
+        }
+    };
+    match *ty {
+        SqlType::TinyInt => fixed_or(out, INT1, INTN, 1),
+        SqlType::SmallInt => fixed_or(out, INT2, INTN, 2),
+        SqlType::Int => fixed_or(out, INT4, INTN, 4),
+        SqlType::BigInt => fixed_or(out, INT8, INTN, 8),
+        SqlType::Bit => fixed_or(out, BIT, BITN, 1),
+        SqlType::Real => fixed_or(out, FLT4, FLTN, 4),
+        SqlType::Float => fixed_or(out, FLT8, FLTN, 8),
+        SqlType::Money => fixed_or(out, MONEY, MONEYN, 8),
+        SqlType::SmallMoney => fixed_or(out, MONEY4, MONEYN, 4),
+        SqlType::DateTime => fixed_or(out, DATETIME, DATETIMN, 8),
+        SqlType::SmallDateTime => fixed_or(out, DATETIM4, DATETIMN, 4),
+        SqlType::Decimal { precision, scale } => {
+            out.extend_from_slice(&[
+                DECIMALN,
+                1 + decimal_bytes(precision) as u8,
+                precision,
+                scale,
+            ]);
+        }
+        SqlType::UniqueIdentifier => out.extend_from_slice(&[GUIDTYPE, 16]),
+        SqlType::Date => out.push(DATEN),
+        SqlType::Time(s) => out.extend_from_slice(&[TIMEN, s]),
+        SqlType::DateTime2(s) => out.extend_from_slice(&[DATETIME2N, s]),
+        SqlType::DateTimeOffset(s) => out.extend_from_slice(&[DATETIMEOFFSETN, s]),
+        SqlType::NVarChar(l) => {
+            out.push(NVARCHAR);
+            put_u16(out, max_len(l, 2));
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::VarChar(l) => {
+            out.push(BIGVARCHR);
+            put_u16(out, max_len(l, 1));
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::NChar(n) => {
+            out.push(NCHAR);
+            put_u16(out, n.saturating_mul(2));
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::Char(n) => {
+            out.push(BIGCHAR);
+            put_u16(out, n);
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::VarBinary(l) => {
+            out.push(BIGVARBIN);
+            put_u16(out, max_len(l, 1));
+        }
+        SqlType::Binary(n) => {
+            out.push(BIGBINARY);
+            put_u16(out, n);
+        }
+    }
+}
+
+fn max_len(l: Len, unit: u16) -> u16 {
+    match l {
+        Len::Max => 0xFFFF,
+        Len::N(n) => n.saturating_mul(unit).min(8000),
+    }
+}
+
+fn is_plp(ty: &SqlType) -> bool {
+    matches!(
+        ty,
+        SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)
+    )
+}
+
+/// Rescales an unscaled decimal to `to` digits, rounding half away from zero.
+pub fn rescale(v: i128, from: u8, to: u8) -> i128 {
+    if from == to {
+        v
+    } else if to > from {
+        v.saturating_mul(10i128.saturating_pow((to - from) as u32))
+    } else {
+        let f = 10i128.saturating_pow((from - to) as u32);
+        let half = f / 2;
+        if v >= 0 {
+            v.saturating_add(half) / f
+        } else {
+            v.saturating_sub(half) / f
+        }
+    }
+}
+
+fn as_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Decimal(d, s) => rescale(*d, *s, 0) as i64,
+        _ => 0,
+    }
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Float(f) => *f,
+        Value::Int(i) => *i as f64,
+        Value::Decimal(d, s) => *d as f64 / 10f64.powi(*s as i32),
+        _ => 0.0,
+    }
+}
+
+fn as_decimal(v: &Value, scale: u8) -> i128 {
+    match v {
+        Value::Decimal(d, s) => rescale(*d, *s, scale),
+        Value::Int(i) => rescale(*i as i128, 0, scale),
+        Value::Float(f) => (f * 10f64.powi(scale as i32)).round() as i128,
+        _ => 0,
+    }
+}
+
+fn date_parts(v: &Value) -> (i32, i64, i16) {
+    match v {
+        Value::Date(d) => (*d, 0, 0),
+        Value::Time(t) => (0, *t, 0),
+        Value::DateTime { days, ticks } => (*days, *ticks, 0),
+        Value::DateTimeOffset {
+            days,
+            ticks,
+            offset_minutes,
+        } => (*days, *ticks, *offset_minutes),
+        _ => (0, 0, 0),
+    }
+}
+
+fn write_time(out: &mut Vec<u8>, ticks: i64, scale: u8) {
+    let s = scale.min(7);
+    let inc = ticks.max(0) / pow10(7 - s);
+    out.extend_from_slice(&inc.to_le_bytes()[..time_len(s)]);
+}
+
+fn write_date(out: &mut Vec<u8>, days: i32) {
+    out.extend_from_slice(&days.max(0).to_le_bytes()[..3]);
+}
+
+/// Writes one value of a result column (or a RETURNVALUE). The engine
+/// guarantees the value matches the column type; a mismatch is coerced rather
+/// than allowed to corrupt the stream.
+pub fn write_value(out: &mut Vec<u8>, ty: &SqlType, nullable: bool, v: &Value) {
+    debug_assert!(nullable || !v.is_null(), "NULL in a NOT NULL column");
+    let null = v.is_null();
+    if null && is_plp(ty) {
+        out.extend_from_slice(&u64::MAX.to_le_bytes());
+        return;
+    }
+    match *ty {
+        SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Bit => {
+            let size = match ty {
+                SqlType::TinyInt | SqlType::Bit => 1,
+                SqlType::SmallInt => 2,
+                SqlType::Int => 4,
+                _ => 8,
+            };
+            if nullable {
+                if null {
+                    out.push(0);
+                    return;
+                }
+                out.push(size as u8);
+            }
+            let mut i = as_i64(v);
+            if *ty == SqlType::Bit {
+                i = (i != 0) as i64;
+            }
+            out.extend_from_slice(&i.to_le_bytes()[..size]);
+        }
+        SqlType::Real | SqlType::Float => {
+            let size = if *ty == SqlType::Real { 4 } else { 8 };
+            if nullable {
+                if null {
+                    out.push(0);
+                    return;
+                }
+                out.push(size);
+            }
+            if size == 4 {
+                out.extend_from_slice(&(as_f64(v) as f32).to_le_bytes());
+            } else {
+                out.extend_from_slice(&as_f64(v).to_le_bytes());
+            }
+        }
+        SqlType::Money | SqlType::SmallMoney => {
+            let size = if *ty == SqlType::Money { 8 } else { 4 };
+            if nullable {
+                if null {
+                    out.push(0);
+                    return;
+                }
+                out.push(size);
+            }
+            let m = as_decimal(v, 4);
+            if size == 8 {
+                let m = m as i64;
+                out.extend_from_slice(&((m >> 32) as i32).to_le_bytes());
+                out.extend_from_slice(&(m as u32).to_le_bytes());
+            } else {
+                out.extend_from_slice(&(m as i32).to_le_bytes());
+            }
+        }
+        SqlType::DateTime | SqlType::SmallDateTime => {
+            let size = if *ty == SqlType::DateTime { 8 } else { 4 };
+            if nullable {
+                if null {
+                    out.push(0);
+                    return;
+                }
+                out.push(size);
+            }
+            let (mut days, ticks, _) = date_parts(v);
+            days -= DAYS_TO_1900;
+            if size == 8 {
+                // 100 ns ticks to 1/300 s, rounded (datetime-transact-sql.md).
+                let mut frac = (ticks * 3 + 50_000) / 100_000;
+                if frac >= 300 * 86_400 {
+                    days += 1;
+                    frac -= 300 * 86_400;
+                }
+                out.extend_from_slice(&days.to_le_bytes());
+                out.extend_from_slice(&(frac as u32).to_le_bytes());
+            } else {
+                let mut mins = (ticks + 300_000_000) / 600_000_000;
+                if mins >= 1440 {
+                    days += 1;
+                    mins -= 1440;
+                }
+                out.extend_from_slice(&(days.clamp(0, u16::MAX as i32) as u16).to_le_bytes());
+                out.extend_from_slice(&(mins as u16).to_le_bytes());
+            }
+        }
+        SqlType::Decimal { precision, scale } => {
+            if null {
+                out.push(0);
+                return;
+            }
+            let n = decimal_bytes(precision);
+            out.push(1 + n as u8);
+            let d = as_decimal(v, scale);
+            out.push(if d < 0 { 0 } else { 1 });
+            out.extend_from_slice(&d.unsigned_abs().to_le_bytes()[..n]);
+        }
+        SqlType::UniqueIdentifier => match v {
+            Value::Guid(g) => {
+                out.push(16);
+                out.extend_from_slice(&guid_swap(*g));
+            }
+            _ => out.push(0),
+        },
+        SqlType::Date => {
+            if null {
+                out.push(0);
+                return;
+            }
+            out.push(3);
+            write_date(out, date_parts(v).0);
+        }
+        SqlType::Time(s) => {
+            if null {
+                out.push(0);
+                return;
+            }
+            out.push(time_len(s) as u8);
+            write_time(out, date_parts(v).1, s);
+        }
+        SqlType::DateTime2(s) => {
+            if null {
+                out.push(0);
+                return;
+            }
+            let (d, t, _) = date_parts(v);
+            out.push(time_len(s) as u8 + 3);
+            write_time(out, t, s);
+            write_date(out, d);
+        }
+        SqlType::DateTimeOffset(s) => {
+            if null {
+                out.push(0);
+                return;
+            }
+            let (d, t, o) = date_parts(v);
+            out.push(time_len(s) as u8 + 5);
+            write_time(out, t, s);
+            write_date(out, d);
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        SqlType::NVarChar(_)
+        | SqlType::NChar(_)
+        | SqlType::VarChar(_)
+        | SqlType::Char(_)
+        | SqlType::VarBinary(_)
+        | SqlType::Binary(_) => {
+            if null {
+                out.extend_from_slice(&0xFFFFu16.to_le_bytes());
+                return;
+            }
+            let plp = is_plp(ty);
+            // Reserve the length, write the data in place, then patch the
+            // length: no temporary buffer per value.
+            let len_at = out.len();
+            if plp {
+                out.extend_from_slice(&[0u8; 12]);
+            } else {
+                out.extend_from_slice(&[0u8; 2]);
+            }
+            let data_at = out.len();
+            match (ty, v) {
+                (SqlType::NVarChar(_) | SqlType::NChar(_), Value::String(s)) => {
+                    for u in s.encode_utf16() {
+                        out.extend_from_slice(&u.to_le_bytes());
+                    }
+                }
+                (SqlType::VarChar(_) | SqlType::Char(_), Value::String(s)) => cp1252_encode(s, out),
+                (_, Value::Binary(b)) => out.extend_from_slice(b),
+                (_, Value::String(s)) => out.extend_from_slice(s.as_bytes()),
+                _ => {}
+            }
+            let n = out.len() - data_at;
+            if plp {
+                // Known total length, one chunk, then the terminator.
+                out[len_at..len_at + 8].copy_from_slice(&(n as u64).to_le_bytes());
+                out[len_at + 8..len_at + 12].copy_from_slice(&(n as u32).to_le_bytes());
+                if n > 0 {
+                    out.extend_from_slice(&0u32.to_le_bytes());
+                } else {
+                    // The zero-length chunk already is the terminator.
+                }
+            } else {
+                let n = n.min(0xFFFE) as u16;
+                out[len_at..len_at + 2].copy_from_slice(&n.to_le_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tds::src::Cur;
+
+    fn round_trip(ty: SqlType, nullable: bool, v: Value) {
+        let mut ti = Vec::new();
+        write_type_info(&mut ti, &ty, nullable);
+        let w = read_type_info(&mut Cur::new(&ti)).expect("type info");
+        assert_eq!(w.ty, Some(ty));
+        let mut buf = Vec::new();
+        write_value(&mut buf, &ty, nullable, &v);
+        let mut c = Cur::new(&buf);
+        let back = read_value(&mut c, &w).expect("value");
+        assert!(c.is_empty(), "{ty}: trailing bytes");
+        assert_eq!(back, v, "{ty}");
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        round_trip(SqlType::Int, true, Value::Int(-5));
+        round_trip(SqlType::Int, false, Value::Int(7));
+        round_trip(SqlType::Int, true, Value::Null);
+        round_trip(SqlType::BigInt, true, Value::Int(i64::MIN));
+        round_trip(SqlType::TinyInt, false, Value::Int(255));
+        round_trip(SqlType::SmallInt, true, Value::Int(-32768));
+        round_trip(SqlType::Bit, true, Value::Int(1));
+        round_trip(SqlType::Float, true, Value::Float(1.5e300));
+        round_trip(SqlType::Real, false, Value::Float(0.25));
+        round_trip(SqlType::Money, true, Value::Decimal(-1234567, 4));
+        round_trip(SqlType::SmallMoney, false, Value::Decimal(99999, 4));
+        round_trip(
+            SqlType::Decimal {
+                precision: 38,
+                scale: 10,
+            },
+            true,
+            Value::Decimal(-(10i128.pow(37)), 10),
+        );
+        round_trip(
+            SqlType::Decimal {
+                precision: 5,
+                scale: 2,
+            },
+            true,
+            Value::Decimal(1250, 2),
+        );
+        round_trip(
+            SqlType::NVarChar(Len::N(10)),
+            true,
+            Value::String("héllo 🦀".into()),
+        );
+        round_trip(
+            SqlType::NVarChar(Len::Max),
+            true,
+            Value::String("x".repeat(10_000)),
+        );
+        round_trip(
+            SqlType::NVarChar(Len::Max),
+            true,
+            Value::String(String::new()),
+        );
+        round_trip(SqlType::NVarChar(Len::Max), true, Value::Null);
+        round_trip(
+            SqlType::VarChar(Len::N(20)),
+            true,
+            Value::String("café €".into()),
+        );
+        round_trip(SqlType::VarChar(Len::Max), true, Value::Null);
+        round_trip(SqlType::Char(3), true, Value::String("ab ".into()));
+        round_trip(SqlType::NChar(3), false, Value::String("ab ".into()));
+        round_trip(
+            SqlType::VarBinary(Len::N(4)),
+            true,
+            Value::Binary(vec![1, 2, 3]),
+        );
+        round_trip(
+            SqlType::VarBinary(Len::Max),
+            true,
+            Value::Binary(vec![9; 9000]),
+        );
+        round_trip(SqlType::Binary(2), true, Value::Null);
+        round_trip(
+            SqlType::UniqueIdentifier,
+            true,
+            Value::Guid([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
+        );
+        round_trip(SqlType::Date, true, Value::Date(738_000));
+        round_trip(SqlType::Time(7), true, Value::Time(863_999_999_999));
+        round_trip(SqlType::Time(0), true, Value::Time(3_600 * 10_000_000));
+        round_trip(
+            SqlType::DateTime2(3),
+            true,
+            Value::DateTime {
+                days: 738_000,
+                ticks: 12_345_670_000,
+            },
+        );
+        round_trip(
+            SqlType::DateTimeOffset(7),
+            true,
+            Value::DateTimeOffset {
+                days: 738_000,
+                ticks: 1,
+                offset_minutes: -330,
+            },
+        );
+        round_trip(
+            SqlType::DateTime,
+            true,
+            Value::DateTime {
+                days: 738_000,
+                ticks: 30_000 * 100_000 / 3,
+            },
+        );
+        round_trip(
+            SqlType::SmallDateTime,
+            false,
+            Value::DateTime {
+                days: 738_000,
+                ticks: 600_000_000 * 61,
+            },
+        );
+    }
+
+    #[test]
+    fn truncated_values_are_errors() {
+        let w = WireType {
+            code: INTN,
+            len: 4,
+            precision: 0,
+            scale: 0,
+            ty: Some(SqlType::Int),
+        };
+        assert!(read_value(&mut Cur::new(&[4, 1, 2]), &w).is_err());
+        let w = WireType {
+            code: NVARCHAR,
+            len: 0xFFFF,
+            precision: 0,
+            scale: 0,
+            ty: Some(SqlType::NVarChar(Len::Max)),
+        };
+        let mut b = (u64::MAX - 1).to_le_bytes().to_vec();
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_value(&mut Cur::new(&b), &w).is_err());
+        assert!(read_type_info(&mut Cur::new(&[0x99])).is_err());
+    }
+}
