@@ -103,7 +103,7 @@ impl Session {
         };
         let controls = self.engine.opts.controls.clone();
         match name {
-            "drop_connections" => controls.bump_drop_generation(),
+            "drop_connections" => controls.bump_drop_generation(), // the network layer cuts the sockets after this reply (server/conn.rs)
             "refuse_connections" => {
                 let s = int(arg("seconds", 0)).ok_or_else(|| missing("seconds"))?;
                 controls.refuse_for(Duration::from_secs(s.clamp(0, 86_400) as u64));

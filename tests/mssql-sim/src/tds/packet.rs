@@ -94,6 +94,11 @@ impl<R: Read> PacketReader<R> {
         let Some(first) = self.header()? else {
             return Ok(None);
         };
+        self.rest_of_message(first, max).map(Some)
+    }
+
+    /// Reads the rest of a message whose first header was already read.
+    pub fn rest_of_message(&mut self, first: Header, max: usize) -> Result<Message, TdsError> {
         let mut data = Vec::new();
         let mut h = first;
         loop {
@@ -115,11 +120,11 @@ impl<R: Read> PacketReader<R> {
                 return Err(TdsError::protocol("packet type changed inside a message"));
             }
         }
-        Ok(Some(Message {
+        Ok(Message {
             ty: first.ty,
             status: h.status,
             data,
-        }))
+        })
     }
 
     /// A streaming view of a message whose first header was already read,

@@ -1,9 +1,9 @@
 //! DML through tiberius: statements, constraints, SQL Server's error numbers
 //! and texts, identity, OUTPUT, MERGE, bulk load.
 
-mod engine_tcp;
+mod common;
 
-use engine_tcp::*;
+use common::*;
 use tiberius::{IntoRow, Query};
 
 #[tokio::test]

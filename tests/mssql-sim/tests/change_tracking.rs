@@ -2,9 +2,6 @@
 //! `src/engine/change_tracking/tests/`, driven by T-SQL as ctsync sends it.
 //! Each test names the Microsoft page it follows (paths under `docs/` of
 //! MicrosoftDocs/sql-docs).
-//!
-//! PENDING: moves to `tests/change_tracking.rs` once the server (branch
-//! sim-tds) and the shared harness `tests/common/mod.rs` are committed.
 
 mod common;
 

@@ -1,10 +1,10 @@
 //! Every type of SIM-SPEC "Types that must round-trip exactly", and NULL of
 //! each, through tiberius and the TDS layer into the engine and back.
 
-mod engine_tcp;
+mod common;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
-use engine_tcp::*;
+use common::*;
 use tiberius::numeric::Numeric;
 use tiberius::{Query, Uuid};
 

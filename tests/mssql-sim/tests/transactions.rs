@@ -1,9 +1,9 @@
 //! Transactions through tiberius: statements and the transaction manager,
 //! rollback of failed statements, XACT_ABORT, SNAPSHOT isolation.
 
-mod engine_tcp;
+mod common;
 
-use engine_tcp::*;
+use common::*;
 use tiberius::IsolationLevel;
 
 #[tokio::test]

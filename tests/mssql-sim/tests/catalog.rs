@@ -1,8 +1,8 @@
 //! Catalog views and functions through tiberius.
 
-mod engine_tcp;
+mod common;
 
-use engine_tcp::*;
+use common::*;
 use tiberius::ColumnData;
 
 #[tokio::test]

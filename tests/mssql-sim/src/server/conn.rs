@@ -1,0 +1,410 @@
+//! One client connection: PRELOGIN, LOGIN7, then requests until the client
+//! leaves, the connection is cut by a test control, or the client sends
+//! something that cannot be framed.
+//!
+//! What a client sends never panics the server nor affects other
+//! connections: a request that decodes badly gets SQL Server's error 4002-like
+//! answer on this connection (its message boundary is known, so the stream
+//! stays in step); a packet that cannot be framed (bad header, truncated
+//! message, a message past [`MAX_MESSAGE_BYTES`]) closes this connection only,
+//! which is what SQL Server does on a TDS stream it cannot follow.
+
+use super::{BackendSession, Shared};
+use crate::engine::{Done, ResultSink};
+use crate::error::{cannot_open_database, login_failed, SqlError};
+use crate::tds::bulk;
+use crate::tds::login;
+use crate::tds::packet::{
+    write_packets, Header, PacketReader, DEFAULT_PACKET_SIZE, MAX_PACKET_SIZE, MIN_PACKET_SIZE,
+    PT_ATTENTION, PT_BULK_LOAD, PT_LOGIN7, PT_PRELOGIN, PT_REPLY, PT_RPC, PT_SQL_BATCH,
+    PT_TRANSACTION_MANAGER,
+};
+use crate::tds::prelogin;
+use crate::tds::reply::{Mode, Reply};
+use crate::tds::rpc::{self, TmRequest};
+use crate::tds::tokens::{self, DONE_ATTN, DONE_ERROR, TK_DONE};
+use crate::tds::TdsError;
+use crate::value::{Param, Value};
+use std::io::{BufReader, BufWriter, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest request (SQL batch, RPC, LOGIN7) buffered whole. Bulk load
+/// rows are streamed and not subject to it. 64 MiB holds 2,100 parameters of
+/// several kilobytes each with room to spare; anything larger is refused by
+/// closing the connection rather than buffering without bound.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A client that sends nothing for this long during login is dropped, so a
+/// half-open socket cannot hold a connection slot forever.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) fn serve(stream: TcpStream, shared: Arc<Shared>) {
+    let id = shared.controls.register_connection(&stream);
+    if let Some(id) = id {
+        let _ = stream.set_nodelay(true);
+        // Reading and writing go through separate handles of the socket;
+        // if the kernel refuses a duplicate, the connection is closed.
+        if let Some(mut conn) = Conn::new(stream, &shared) {
+            if let Err(e) = conn.run() {
+                tracing::debug!("connection closed: {e}");
+            }
+            if let Some(s) = conn.session.as_mut() {
+                s.close();
+            }
+        }
+        shared.controls.unregister_connection(id);
+    }
+    shared.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+struct Conn<'a> {
+    reader: PacketReader<BufReader<TcpStream>>,
+    writer: BufWriter<TcpStream>,
+    raw: TcpStream,
+    shared: &'a Shared,
+    packet_size: usize,
+    session: Option<Box<dyn BackendSession>>,
+    generation: u64,
+}
+
+impl<'a> Conn<'a> {
+    fn new(stream: TcpStream, shared: &'a Shared) -> Option<Conn<'a>> {
+        let r = stream.try_clone().ok()?;
+        let w = stream.try_clone().ok()?;
+        Some(Conn {
+            reader: PacketReader::new(BufReader::with_capacity(64 * 1024, r)),
+            writer: BufWriter::with_capacity(64 * 1024, w),
+            raw: stream,
+            shared,
+            packet_size: DEFAULT_PACKET_SIZE,
+            session: None,
+            generation: shared.controls.drop_generation(),
+        })
+    }
+
+    fn run(&mut self) -> Result<(), TdsError> {
+        self.raw.set_read_timeout(Some(LOGIN_TIMEOUT))?;
+        if !self.login()? {
+            return Ok(());
+        }
+        self.raw.set_read_timeout(None)?;
+        loop {
+            if self.dropped() {
+                return Ok(());
+            }
+            let Some(h) = self.reader.header()? else {
+                return Ok(());
+            };
+            let before = self.shared.controls.drop_generation();
+            if h.ty == PT_BULK_LOAD {
+                self.bulk_load(h)?;
+            } else {
+                let msg = self.reader.rest_of_message(h, MAX_MESSAGE_BYTES)?;
+                self.request(h.ty, &msg.data)?;
+            }
+            // `EXEC mssql_sim.drop_connections` only bumps the generation
+            // (the engine does not own sockets): cut every connection now,
+            // after this one's reply went out.
+            if self.shared.controls.drop_generation() != before {
+                self.shared.controls.drop_connections();
+                return Ok(());
+            }
+        }
+    }
+
+    fn dropped(&self) -> bool {
+        self.shared.controls.drop_generation() != self.generation
+    }
+
+    /// PRELOGIN (optional) and LOGIN7. `Ok(false)` when the login failed and
+    /// the connection is to be closed.
+    fn login(&mut self) -> Result<bool, TdsError> {
+        let mut msg = match self.reader.message(MAX_MESSAGE_BYTES)? {
+            Some(m) => m,
+            None => return Ok(false),
+        };
+        if msg.ty == PT_PRELOGIN {
+            let client = prelogin::parse(&msg.data)?;
+            if client.encryption == Some(prelogin::ENCRYPT_REQ) {
+                // We answer ENCRYPT_NOT_SUP; a client that requires TLS
+                // closes the connection itself (SIM-SPEC: no TLS).
+                tracing::debug!("client requires encryption, which the stand-in does not offer");
+            }
+            let mut id = 1u8;
+            write_packets(
+                &mut self.writer,
+                PT_PRELOGIN_REPLY,
+                &prelogin::response(),
+                DEFAULT_PACKET_SIZE,
+                &mut id,
+                true,
+            )?;
+            self.writer.flush()?;
+            msg = match self.reader.message(MAX_MESSAGE_BYTES)? {
+                Some(m) => m,
+                None => return Ok(false),
+            };
+        }
+        if msg.ty != PT_LOGIN7 {
+            return Err(TdsError::protocol(format!(
+                "expected LOGIN7, got packet type 0x{:02X}",
+                msg.ty
+            )));
+        }
+        let l = login::parse(&msg.data)?;
+        let cfg = &self.shared.config;
+        let mut out = Vec::new();
+        // Login names compare case-insensitively under the default
+        // collation; passwords are case-sensitive.
+        let user_ok = l.user.eq_ignore_ascii_case(&cfg.user) && l.password == cfg.password;
+        let db = self.shared.backend.database();
+        let db_ok = l.database.is_empty() || l.database.eq_ignore_ascii_case(&db);
+        if !user_ok || !db_ok {
+            let e = if user_ok { cannot_open_database(&l.database, &l.user) } else { login_failed(&l.user) };
+            tokens::error(&mut out, &e);
+            if !user_ok {
+                // docs: MSSQLSERVER_18456 — the client sees only 18456 with
+                // state 1; the real reason goes to the server's log.
+                tracing::info!(user = %l.user, "login failed: wrong user or password");
+            } else {
+                tokens::error(&mut out, &login_failed(&l.user));
+            }
+            tokens::done(&mut out, TK_DONE, DONE_ERROR, 0, 0);
+            let mut id = 1u8;
+            write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+            self.writer.flush()?;
+            return Ok(false);
+        }
+        let session = match self.shared.backend.open_session(&l.user) {
+            Ok(s) => s,
+            Err(e) => {
+                tokens::error(&mut out, &e);
+                tokens::done(&mut out, TK_DONE, DONE_ERROR, 0, 0);
+                let mut id = 1u8;
+                write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+                self.writer.flush()?;
+                return Ok(false);
+            }
+        };
+        self.session = Some(session);
+        let requested = l.packet_size as usize;
+        self.packet_size = if requested == 0 {
+            DEFAULT_PACKET_SIZE
+        } else {
+            requested.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE)
+        };
+        // What SQL Server sends after a successful login (MS-TDS 4.2):
+        // database, collation and language changes, the informational
+        // messages, LOGINACK, packet size, DONE.
+        tokens::env_strings(&mut out, 1, &db, "master");
+        tokens::info(&mut out, 5701, &format!("Changed database context to '{db}'."));
+        // SQL_Latin1_General_CP1_CI_AS: LCID 0x0409, flags 0xD0, sort id 52.
+        tokens::env_bytes(&mut out, 7, &[0x09, 0x04, 0xD0, 0x00, 0x34], &[]);
+        tokens::env_strings(&mut out, 2, "us_english", "");
+        tokens::info(&mut out, 5703, "Changed language setting to us_english.");
+        tokens::login_ack(&mut out);
+        tokens::env_strings(
+            &mut out,
+            4,
+            &self.packet_size.to_string(),
+            &DEFAULT_PACKET_SIZE.to_string(),
+        );
+        tokens::done(&mut out, TK_DONE, 0, 0, 0);
+        let mut id = 1u8;
+        write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+        self.writer.flush()?;
+        Ok(true)
+    }
+
+    fn reply(&mut self, mode: Mode) -> Reply<'_, BufWriter<TcpStream>> {
+        let latency = self.shared.controls.latency();
+        Reply::new(&mut self.writer, self.packet_size, mode).with_latency(latency)
+    }
+
+    fn request(&mut self, ty: u8, data: &[u8]) -> Result<(), TdsError> {
+        match ty {
+            PT_SQL_BATCH => match rpc::batch(data) {
+                Ok((_desc, text)) => {
+                    let mut session = self.take_session()?;
+                    let mut reply = self.reply(Mode::Batch);
+                    session.execute(&text, &[], &mut reply);
+                    let r = reply.finish();
+                    self.session = Some(session);
+                    r?;
+                }
+                Err(e) => self.bad_request(&e)?,
+            },
+            PT_RPC => match rpc::rpc(data) {
+                Ok(call) => self.rpc(call)?,
+                Err(e) => self.bad_request(&e)?,
+            },
+            PT_TRANSACTION_MANAGER => match rpc::transaction_manager(data) {
+                Ok(tm) => {
+                    let mut session = self.take_session()?;
+                    let mut reply = self.reply(Mode::Batch);
+                    match tm {
+                        TmRequest::Begin(iso) => session.tm_begin(iso, &mut reply),
+                        TmRequest::Commit { then_begin } => {
+                            session.tm_commit(&mut reply);
+                            if let Some(iso) = then_begin {
+                                session.tm_begin(iso, &mut reply);
+                            }
+                        }
+                        TmRequest::Rollback { then_begin } => {
+                            session.tm_rollback(&mut reply);
+                            if let Some(iso) = then_begin {
+                                session.tm_begin(iso, &mut reply);
+                            }
+                        }
+                    }
+                    let r = reply.finish();
+                    self.session = Some(session);
+                    r?;
+                }
+                Err(e) => self.bad_request(&e)?,
+            },
+            PT_ATTENTION => {
+                // The request it meant to cancel has already been answered
+                // (requests run to completion on this thread); acknowledge
+                // with DONE_ATTN as MS-TDS 2.2.1.7 requires.
+                let mut out = Vec::new();
+                tokens::done(&mut out, TK_DONE, DONE_ATTN, 0, 0);
+                let mut id = 1u8;
+                write_packets(&mut self.writer, PT_REPLY, &out, self.packet_size, &mut id, true)?;
+                self.writer.flush()?;
+            }
+            other => {
+                return Err(TdsError::protocol(format!(
+                    "unexpected packet type 0x{other:02X} after login"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn take_session(&mut self) -> Result<Box<dyn BackendSession>, TdsError> {
+        self.session
+            .take()
+            .ok_or_else(|| TdsError::protocol("request before login"))
+    }
+
+    /// A request whose message was framed correctly but does not decode:
+    /// an error on this request, and the connection goes on.
+    fn bad_request(&mut self, e: &TdsError) -> Result<(), TdsError> {
+        let err = SqlError::new(
+            4002,
+            16,
+            1,
+            format!("The incoming tabular data stream (TDS) protocol stream is incorrect: {e}"),
+        );
+        let mut reply = self.reply(Mode::Batch);
+        reply.error(&err);
+        reply.done(Done { count: None, error: true, in_transaction: false });
+        reply.finish()?;
+        Ok(())
+    }
+
+    fn rpc(&mut self, call: rpc::Rpc) -> Result<(), TdsError> {
+        let mut session = self.take_session()?;
+        let mut reply = self.reply(Mode::Rpc);
+        if call.proc_name.eq_ignore_ascii_case("sp_executesql") {
+            match call.params.first().map(|p| &p.value) {
+                Some(Value::String(sql)) => {
+                    let sql = sql.clone();
+                    let params: &[Param] = call.params.get(2..).unwrap_or(&[]);
+                    session.execute(&sql, params, &mut reply);
+                }
+                _ => {
+                    reply.error(&SqlError::new(
+                        214,
+                        16,
+                        2,
+                        "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.",
+                    ));
+                    reply.done(Done { count: None, error: true, in_transaction: false });
+                }
+            }
+        } else if call.proc_name.starts_with('#') {
+            // sp_prepare/sp_execute and friends by id: not emulated.
+            reply.error(&SqlError::new(
+                2812,
+                16,
+                62,
+                format!(
+                    "Could not find stored procedure '{}' (the stand-in runs sp_executesql and named procedures only).",
+                    call.proc_name
+                ),
+            ));
+            reply.done(Done { count: None, error: true, in_transaction: false });
+        } else {
+            // A procedure called by name (python-tds' callproc): run it as
+            // EXEC with the parameters bound by name.
+            let args: Vec<String> = call
+                .params
+                .iter()
+                .filter(|p| !p.name.is_empty())
+                .map(|p| format!("{n} = {n}", n = p.name))
+                .collect();
+            let sql = format!("EXEC {} {}", call.proc_name, args.join(", "));
+            session.execute(&sql, &call.params, &mut reply);
+        }
+        let r = reply.finish();
+        self.session = Some(session);
+        r?;
+        Ok(())
+    }
+
+    fn bulk_load(&mut self, h: Header) -> Result<(), TdsError> {
+        let mut session = self.take_session()?;
+        let latency = self.shared.controls.latency();
+        let mut reply = Reply::new(&mut self.writer, self.packet_size, Mode::Batch).with_latency(latency);
+        let mut stream = self.reader.stream(h);
+        let mut framing: Option<TdsError> = None;
+        match bulk::read_columns(&mut stream) {
+            Ok((cols, wire)) => {
+                let mut next = || match bulk::next_row(&mut stream, &wire) {
+                    Ok(r) => Ok(r),
+                    Err(e) => {
+                        let err = SqlError::new(
+                            4804,
+                            16,
+                            1,
+                            format!("While reading current row from host, a premature end-of-message was encountered--an incoming data stream was interrupted when the server expected to see more data: {e}"),
+                        );
+                        framing = Some(e);
+                        Err(err)
+                    }
+                };
+                session.bulk_load(&cols, &mut next, &mut reply);
+            }
+            Err(e) => {
+                reply.error(&SqlError::new(
+                    4002,
+                    16,
+                    1,
+                    format!("The incoming tabular data stream (TDS) protocol stream is incorrect: {e}"),
+                ));
+                reply.done(Done { count: None, error: true, in_transaction: false });
+            }
+        }
+        // An I/O error inside the rows means the stream is gone.
+        if let Some(TdsError::Io(e)) = framing {
+            self.session = Some(session);
+            return Err(TdsError::Io(e));
+        }
+        // Skip what the engine did not read (rows after an error), so the
+        // next request starts at a packet boundary.
+        let drained = stream.drain();
+        let r = reply.finish();
+        self.session = Some(session);
+        drained?;
+        r?;
+        Ok(())
+    }
+}
+
+/// PRELOGIN responses travel in a TABULAR RESULT packet (MS-TDS 2.2.6.5).
+const PT_PRELOGIN_REPLY: u8 = PT_REPLY;
