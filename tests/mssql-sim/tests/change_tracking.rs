@@ -90,10 +90,18 @@ fn op(id: i64, o: &str, v: i64, created: Option<i64>) -> (i64, String, Option<i6
 async fn one_version_per_committed_transaction() {
     let server = start();
     let mut c = connect(&server).await;
-    assert_eq!(current(&mut c).await, None, "NULL while the database does not track");
+    assert_eq!(
+        current(&mut c).await,
+        None,
+        "NULL while the database does not track"
+    );
     let v0 = tracked_table(&mut c).await;
     assert_eq!(v0, 0);
-    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)").await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)",
+    )
+    .await;
     assert_eq!(current(&mut c).await, Some(1));
     exec(
         &mut c,
@@ -103,7 +111,11 @@ async fn one_version_per_committed_transaction() {
     assert_eq!(current(&mut c).await, Some(2));
     assert_eq!(
         ops(&mut c, "0").await,
-        vec![op(1, "I", 2, Some(1)), op(2, "I", 1, Some(1)), op(3, "I", 2, Some(2))]
+        vec![
+            op(1, "I", 2, Some(1)),
+            op(2, "I", 1, Some(1)),
+            op(3, "I", 2, Some(2))
+        ]
     );
 }
 
@@ -115,12 +127,19 @@ async fn uncommitted_changes_are_invisible() {
     let mut b = connect(&server).await;
     let v0 = tracked_table(&mut a).await;
     exec(&mut a, "BEGIN TRAN; INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
-    assert_eq!(current(&mut a).await, Some(v0), "the writer's own version does not move");
+    assert_eq!(
+        current(&mut a).await,
+        Some(v0),
+        "the writer's own version does not move"
+    );
     assert!(ops(&mut a, "0").await.is_empty());
     assert_eq!(current(&mut b).await, Some(v0));
     exec(&mut a, "COMMIT").await;
     assert_eq!(current(&mut b).await, Some(v0 + 1));
-    assert_eq!(ops(&mut b, "0").await, vec![op(1, "I", v0 + 1, Some(v0 + 1))]);
+    assert_eq!(
+        ops(&mut b, "0").await,
+        vec![op(1, "I", v0 + 1, Some(v0 + 1))]
+    );
 }
 
 #[tokio::test]
@@ -128,13 +147,28 @@ async fn rollback_and_failed_statements_leave_no_trace() {
     let server = start();
     let mut c = connect(&server).await;
     let v0 = tracked_table(&mut c).await;
-    exec(&mut c, "BEGIN TRAN; INSERT INTO dbo.T VALUES (1, N'a', 1); ROLLBACK").await;
+    exec(
+        &mut c,
+        "BEGIN TRAN; INSERT INTO dbo.T VALUES (1, N'a', 1); ROLLBACK",
+    )
+    .await;
     assert_eq!(current(&mut c).await, Some(v0));
     exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
     // A duplicate key fails the whole statement: row 3 is not tracked.
-    assert_eq!(error_of(&mut c, "INSERT INTO dbo.T VALUES (3, N'c', 3), (2, N'x', 0)").await.0, 2627);
+    assert_eq!(
+        error_of(
+            &mut c,
+            "INSERT INTO dbo.T VALUES (3, N'c', 3), (2, N'x', 0)"
+        )
+        .await
+        .0,
+        2627
+    );
     assert_eq!(current(&mut c).await, Some(v0 + 1));
-    assert_eq!(ops(&mut c, "NULL").await, vec![op(2, "I", v0 + 1, Some(v0 + 1))]);
+    assert_eq!(
+        ops(&mut c, "NULL").await,
+        vec![op(2, "I", v0 + 1, Some(v0 + 1))]
+    );
 }
 
 // docs/relational-databases/system-functions/changetable-transact-sql.md:
@@ -147,8 +181,14 @@ async fn insert_then_update_is_insert_before_and_update_after() {
     exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
     exec(&mut c, "UPDATE dbo.T SET qty = 2 WHERE id = 1").await;
     let (vi, vu) = (v0 + 1, v0 + 2);
-    assert_eq!(ops(&mut c, &v0.to_string()).await, vec![op(1, "I", vu, Some(vi))]);
-    assert_eq!(ops(&mut c, &vi.to_string()).await, vec![op(1, "U", vu, Some(vi))]);
+    assert_eq!(
+        ops(&mut c, &v0.to_string()).await,
+        vec![op(1, "I", vu, Some(vi))]
+    );
+    assert_eq!(
+        ops(&mut c, &vi.to_string()).await,
+        vec![op(1, "U", vu, Some(vi))]
+    );
     assert!(ops(&mut c, &vu.to_string()).await.is_empty());
 }
 
@@ -160,7 +200,10 @@ async fn insert_then_delete_is_a_delete() {
     let v0 = tracked_table(&mut c).await;
     exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
     exec(&mut c, "DELETE FROM dbo.T WHERE id = 1").await;
-    assert_eq!(ops(&mut c, &v0.to_string()).await, vec![op(1, "D", v0 + 2, Some(v0 + 1))]);
+    assert_eq!(
+        ops(&mut c, &v0.to_string()).await,
+        vec![op(1, "D", v0 + 2, Some(v0 + 1))]
+    );
 }
 
 // changetable-transact-sql.md: "If you delete a row and then insert a row that
@@ -196,7 +239,10 @@ async fn update_of_a_key_is_delete_and_insert() {
     exec(&mut c, "UPDATE dbo.T SET id = 10 WHERE id = 1").await;
     assert_eq!(
         ops(&mut c, &(v0 + 1).to_string()).await,
-        vec![op(1, "D", v0 + 2, Some(v0 + 1)), op(10, "I", v0 + 2, Some(v0 + 2))]
+        vec![
+            op(1, "D", v0 + 2, Some(v0 + 1)),
+            op(10, "I", v0 + 2, Some(v0 + 2))
+        ]
     );
 }
 
@@ -207,7 +253,11 @@ async fn change_columns_and_column_in_mask() {
     let server = start();
     let mut c = connect(&server).await;
     let v0 = tracked_table(&mut c).await;
-    exec(&mut c, "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)").await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2)",
+    )
+    .await;
     let base = v0 + 1;
     exec(&mut c, "UPDATE dbo.T SET qty = 5 WHERE id = 1").await;
     exec(&mut c, "UPDATE dbo.T SET name = N'x', qty = 6 WHERE id = 2").await;
@@ -234,7 +284,10 @@ async fn change_columns_and_column_in_mask() {
         &format!("SELECT CT.SYS_CHANGE_COLUMNS FROM CHANGETABLE(CHANGES dbo.T, {base}) AS CT WHERE CT.id = 1"),
     )
     .await;
-    assert_eq!(bin(&r[0][0]), Some(vec![0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]));
+    assert_eq!(
+        bin(&r[0][0]),
+        Some(vec![0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])
+    );
     // Inserts report NULL.
     let r = rows(
         &mut c,
@@ -251,7 +304,11 @@ async fn context_and_version_of_a_row() {
     let server = start();
     let mut c = connect(&server).await;
     let v0 = tracked_table(&mut c).await;
-    exec(&mut c, "WITH CHANGE_TRACKING_CONTEXT (0x0102) INSERT INTO dbo.T VALUES (1, N'a', 1)").await;
+    exec(
+        &mut c,
+        "WITH CHANGE_TRACKING_CONTEXT (0x0102) INSERT INTO dbo.T VALUES (1, N'a', 1)",
+    )
+    .await;
     exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
     let r = rows(
         &mut c,
@@ -265,7 +322,10 @@ async fn context_and_version_of_a_row() {
         "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_CONTEXT, CT.id FROM CHANGETABLE(VERSION dbo.T, (id), (1)) AS CT",
     )
     .await;
-    assert_eq!((big(&r[0][0]), bin(&r[0][1])), (Some(v0 + 1), Some(vec![1, 2])));
+    assert_eq!(
+        (big(&r[0][0]), bin(&r[0][1])),
+        (Some(v0 + 1), Some(vec![1, 2]))
+    );
     // varbinary(128) at most: 22109.
     let long = format!("0x{}", "AB".repeat(129));
     let (n, _) = error_of(
@@ -274,7 +334,11 @@ async fn context_and_version_of_a_row() {
     )
     .await;
     assert_eq!(n, 22109);
-    assert_eq!(current(&mut c).await, Some(v0 + 2), "the failed statement took no version");
+    assert_eq!(
+        current(&mut c).await,
+        Some(v0 + 2),
+        "the failed statement took no version"
+    );
 }
 
 // docs/relational-databases/system-functions/change-tracking-min-valid-version-transact-sql.md
@@ -291,13 +355,23 @@ async fn min_valid_version_after_cleanup_and_truncate() {
     exec(&mut c, "INSERT INTO dbo.T VALUES (2, N'b', 2)").await;
     exec(&mut c, "EXEC mssql_sim.ct_cleanup").await;
     assert_eq!(big(&rows(&mut c, min).await[0][0]), Some(v0 + 2));
-    assert!(ops(&mut c, "NULL").await.is_empty(), "cleanup dropped the change rows");
+    assert!(
+        ops(&mut c, "NULL").await.is_empty(),
+        "cleanup dropped the change rows"
+    );
     let before = current(&mut c).await.expect("tracking");
     exec(&mut c, "TRUNCATE TABLE dbo.T").await;
     let after_min = big(&rows(&mut c, min).await[0][0]).expect("tracked");
-    assert!(after_min > before, "a client at {before} must fail validation (min {after_min})");
+    assert!(
+        after_min > before,
+        "a client at {before} must fail validation (min {after_min})"
+    );
     assert_eq!(
-        big(&rows(&mut c, "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.Nope'))").await[0][0]),
+        big(&rows(
+            &mut c,
+            "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID('dbo.Nope'))"
+        )
+        .await[0][0]),
         None
     );
 }
@@ -308,19 +382,34 @@ async fn min_valid_version_after_cleanup_and_truncate() {
 async fn errors_follow_sql_server() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.K (id INT PRIMARY KEY); CREATE TABLE dbo.H (id INT)").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.K (id INT PRIMARY KEY); CREATE TABLE dbo.H (id INT)",
+    )
+    .await;
     let (n, m) = error_of(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await;
     assert_eq!(n, 1718, "{m}");
     exec(&mut c, SET_CT_ON).await;
     assert_eq!(error_of(&mut c, SET_CT_ON).await.0, 5088);
     let (n, m) = error_of(&mut c, "ALTER TABLE dbo.H ENABLE CHANGE_TRACKING").await;
     assert_eq!(n, 4997);
-    assert!(m.contains("Change tracking requires a primary key on the table"), "{m}");
+    assert!(
+        m.contains("Change tracking requires a primary key on the table"),
+        "{m}"
+    );
     exec(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await;
-    assert_eq!(error_of(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING").await.0, 4996);
+    assert_eq!(
+        error_of(&mut c, "ALTER TABLE dbo.K ENABLE CHANGE_TRACKING")
+            .await
+            .0,
+        4996
+    );
     let (n, m) = error_of(&mut c, "SELECT * FROM CHANGETABLE(CHANGES dbo.H, 0) AS CT").await;
     assert_eq!(n, 22105);
-    assert!(m.starts_with("Change tracking is not enabled on table"), "{m}");
+    assert!(
+        m.starts_with("Change tracking is not enabled on table"),
+        "{m}"
+    );
 }
 
 // docs/relational-databases/system-catalog-views/change-tracking-catalog-views-sys-change-tracking-databases.md
@@ -335,7 +424,10 @@ async fn catalog_views() {
         "SELECT retention_period, retention_period_units_desc FROM sys.change_tracking_databases",
     )
     .await;
-    assert_eq!((big(&r[0][0]), txt(&r[0][1]).as_deref()), (Some(2), Some("DAYS")));
+    assert_eq!(
+        (big(&r[0][0]), txt(&r[0][1]).as_deref()),
+        (Some(2), Some("DAYS"))
+    );
     let r = rows(
         &mut c,
         "SELECT min_valid_version FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID('dbo.T')",

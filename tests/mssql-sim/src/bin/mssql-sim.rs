@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "A SQL Server stand-in that speaks TDS (for tests only)")]
+#[command(
+    version,
+    about = "A SQL Server stand-in that speaks TDS (for tests only)"
+)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:1433")]

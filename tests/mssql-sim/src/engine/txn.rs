@@ -87,7 +87,10 @@ impl Session {
         }
         self.st.info.trancount = self.st.txn.as_ref().map(|t| t.depth as i64).unwrap_or(0);
         let snapshot = self.current_isolation() == Isolation::Snapshot;
+        // 3952 is raised when a statement reads the database's data; a
+        // statement without tables (`IF @@TRANCOUNT > 0 ROLLBACK`) runs.
         if snapshot
+            && !tables.is_empty()
             && !(self.st.txn.as_ref().map(|t| t.sqlite_open).unwrap_or(false))
             && !self.snapshot_allowed()?
         {

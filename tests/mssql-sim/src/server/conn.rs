@@ -163,7 +163,11 @@ impl<'a> Conn<'a> {
         let db = self.shared.backend.database();
         let db_ok = l.database.is_empty() || l.database.eq_ignore_ascii_case(&db);
         if !user_ok || !db_ok {
-            let e = if user_ok { cannot_open_database(&l.database, &l.user) } else { login_failed(&l.user) };
+            let e = if user_ok {
+                cannot_open_database(&l.database, &l.user)
+            } else {
+                login_failed(&l.user)
+            };
             tokens::error(&mut out, &e);
             if !user_ok {
                 // docs: MSSQLSERVER_18456 — the client sees only 18456 with
@@ -174,7 +178,14 @@ impl<'a> Conn<'a> {
             }
             tokens::done(&mut out, TK_DONE, DONE_ERROR, 0, 0);
             let mut id = 1u8;
-            write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+            write_packets(
+                &mut self.writer,
+                PT_REPLY,
+                &out,
+                DEFAULT_PACKET_SIZE,
+                &mut id,
+                true,
+            )?;
             self.writer.flush()?;
             return Ok(false);
         }
@@ -184,7 +195,14 @@ impl<'a> Conn<'a> {
                 tokens::error(&mut out, &e);
                 tokens::done(&mut out, TK_DONE, DONE_ERROR, 0, 0);
                 let mut id = 1u8;
-                write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+                write_packets(
+                    &mut self.writer,
+                    PT_REPLY,
+                    &out,
+                    DEFAULT_PACKET_SIZE,
+                    &mut id,
+                    true,
+                )?;
                 self.writer.flush()?;
                 return Ok(false);
             }
@@ -200,7 +218,11 @@ impl<'a> Conn<'a> {
         // database, collation and language changes, the informational
         // messages, LOGINACK, packet size, DONE.
         tokens::env_strings(&mut out, 1, &db, "master");
-        tokens::info(&mut out, 5701, &format!("Changed database context to '{db}'."));
+        tokens::info(
+            &mut out,
+            5701,
+            &format!("Changed database context to '{db}'."),
+        );
         // SQL_Latin1_General_CP1_CI_AS: LCID 0x0409, flags 0xD0, sort id 52.
         tokens::env_bytes(&mut out, 7, &[0x09, 0x04, 0xD0, 0x00, 0x34], &[]);
         tokens::env_strings(&mut out, 2, "us_english", "");
@@ -214,7 +236,14 @@ impl<'a> Conn<'a> {
         );
         tokens::done(&mut out, TK_DONE, 0, 0, 0);
         let mut id = 1u8;
-        write_packets(&mut self.writer, PT_REPLY, &out, DEFAULT_PACKET_SIZE, &mut id, true)?;
+        write_packets(
+            &mut self.writer,
+            PT_REPLY,
+            &out,
+            DEFAULT_PACKET_SIZE,
+            &mut id,
+            true,
+        )?;
         self.writer.flush()?;
         Ok(true)
     }
@@ -273,7 +302,14 @@ impl<'a> Conn<'a> {
                 let mut out = Vec::new();
                 tokens::done(&mut out, TK_DONE, DONE_ATTN, 0, 0);
                 let mut id = 1u8;
-                write_packets(&mut self.writer, PT_REPLY, &out, self.packet_size, &mut id, true)?;
+                write_packets(
+                    &mut self.writer,
+                    PT_REPLY,
+                    &out,
+                    self.packet_size,
+                    &mut id,
+                    true,
+                )?;
                 self.writer.flush()?;
             }
             other => {
@@ -302,7 +338,11 @@ impl<'a> Conn<'a> {
         );
         let mut reply = self.reply(Mode::Batch);
         reply.error(&err);
-        reply.done(Done { count: None, error: true, in_transaction: false });
+        reply.done(Done {
+            count: None,
+            error: true,
+            in_transaction: false,
+        });
         reply.finish()?;
         Ok(())
     }
@@ -324,7 +364,11 @@ impl<'a> Conn<'a> {
                         2,
                         "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.",
                     ));
-                    reply.done(Done { count: None, error: true, in_transaction: false });
+                    reply.done(Done {
+                        count: None,
+                        error: true,
+                        in_transaction: false,
+                    });
                 }
             }
         } else if call.proc_name.starts_with('#') {
@@ -338,7 +382,11 @@ impl<'a> Conn<'a> {
                     call.proc_name
                 ),
             ));
-            reply.done(Done { count: None, error: true, in_transaction: false });
+            reply.done(Done {
+                count: None,
+                error: true,
+                in_transaction: false,
+            });
         } else {
             // A procedure called by name (python-tds' callproc): run it as
             // EXEC with the parameters bound by name.
@@ -360,7 +408,8 @@ impl<'a> Conn<'a> {
     fn bulk_load(&mut self, h: Header) -> Result<(), TdsError> {
         let mut session = self.take_session()?;
         let latency = self.shared.controls.latency();
-        let mut reply = Reply::new(&mut self.writer, self.packet_size, Mode::Batch).with_latency(latency);
+        let mut reply =
+            Reply::new(&mut self.writer, self.packet_size, Mode::Batch).with_latency(latency);
         let mut stream = self.reader.stream(h);
         let mut framing: Option<TdsError> = None;
         match bulk::read_columns(&mut stream) {
@@ -385,9 +434,15 @@ impl<'a> Conn<'a> {
                     4002,
                     16,
                     1,
-                    format!("The incoming tabular data stream (TDS) protocol stream is incorrect: {e}"),
+                    format!(
+                        "The incoming tabular data stream (TDS) protocol stream is incorrect: {e}"
+                    ),
                 ));
-                reply.done(Done { count: None, error: true, in_transaction: false });
+                reply.done(Done {
+                    count: None,
+                    error: true,
+                    in_transaction: false,
+                });
             }
         }
         // An I/O error inside the rows means the stream is gone.

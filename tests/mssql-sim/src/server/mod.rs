@@ -51,7 +51,10 @@ impl SimConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Engine(#[from] SqlError),
     #[error("cannot start the accept thread: {0}")]
@@ -83,7 +86,12 @@ pub trait BackendSession: Send {
     fn tm_commit(&mut self, out: &mut dyn ResultSink);
     fn tm_rollback(&mut self, out: &mut dyn ResultSink);
     /// BULK LOAD rows after an `INSERT BULK` statement.
-    fn bulk_load(&mut self, columns: &[ColumnMeta], rows: &mut BulkRows<'_>, out: &mut dyn ResultSink);
+    fn bulk_load(
+        &mut self,
+        columns: &[ColumnMeta],
+        rows: &mut BulkRows<'_>,
+        out: &mut dyn ResultSink,
+    );
     /// The open transaction's descriptor, 0 when none.
     fn transaction_descriptor(&self) -> u64;
     fn close(&mut self);
@@ -111,7 +119,12 @@ impl BackendSession for Session {
     fn tm_rollback(&mut self, out: &mut dyn ResultSink) {
         Session::tm_rollback(self, out)
     }
-    fn bulk_load(&mut self, columns: &[ColumnMeta], rows: &mut BulkRows<'_>, out: &mut dyn ResultSink) {
+    fn bulk_load(
+        &mut self,
+        columns: &[ColumnMeta],
+        rows: &mut BulkRows<'_>,
+        out: &mut dyn ResultSink,
+    ) {
         Session::bulk_load(self, columns, rows, out)
     }
     fn transaction_descriptor(&self) -> u64 {
@@ -168,11 +181,14 @@ impl SimServer {
         controls: Arc<Controls>,
         engine: Option<Arc<Engine>>,
     ) -> Result<SimServer, SimError> {
-        let listener = TcpListener::bind(config.listen)
-            .map_err(|source| SimError::Listen { addr: config.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SimError::Listen { addr: config.listen, source })?;
+        let listener = TcpListener::bind(config.listen).map_err(|source| SimError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
             config,
             backend,
@@ -181,7 +197,12 @@ impl SimServer {
             stopping: AtomicBool::new(false),
         });
         let handle = spawn_accept(listener, shared.clone())?;
-        Ok(SimServer { addr, shared, engine, accept: Mutex::new(Some(handle)) })
+        Ok(SimServer {
+            addr,
+            shared,
+            engine,
+            accept: Mutex::new(Some(handle)),
+        })
     }
 
     /// The bound address (the real port when started on port 0).

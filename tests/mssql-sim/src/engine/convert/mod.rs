@@ -388,12 +388,15 @@ pub fn convert(
                 _ => return Err(not_allowed(from, to)),
             }
             .ok_or_else(|| overflow(to, from))?;
-            let max = match to {
-                SqlType::Money => i64::MAX as i128,
-                SqlType::SmallMoney => i32::MAX as i128,
-                _ => pow10(precision as u32) - 1,
+            // money is a scaled 64-bit integer, smallmoney a 32-bit one
+            // (docs/t-sql/data-types/money-and-smallmoney-transact-sql.md):
+            // their ranges are asymmetric, down to -922,337,203,685,477.5808.
+            let (min, max) = match to {
+                SqlType::Money => (i64::MIN as i128, i64::MAX as i128),
+                SqlType::SmallMoney => (i32::MIN as i128, i32::MAX as i128),
+                _ => (-(pow10(precision as u32) - 1), pow10(precision as u32) - 1),
             };
-            if u.abs() > max {
+            if u < min || u > max {
                 return Err(overflow(to, from));
             }
             Ok(Value::Decimal(u, scale))
