@@ -1,23 +1,17 @@
 //! ctsync: keeps tables of two SQL Server databases in sync through Change Tracking.
+mod agent;
 mod apply;
 mod backoff;
 mod capture;
-// Parsed here; the commands' bodies are wired by the agent.
-#[allow(dead_code)]
 mod cli;
-// Used by the agent modules, which are wired separately.
-#[allow(dead_code)]
+mod commands;
 mod config;
-#[allow(dead_code)]
 mod control;
-#[allow(dead_code)]
 mod error;
 mod link;
-#[allow(dead_code)]
 mod logging;
 mod model;
 mod mssql;
-#[allow(dead_code)]
 mod store;
 
 use clap::Parser;
@@ -33,8 +27,10 @@ fn main() -> ExitCode {
         return fail(&e);
     }
     tracing::debug!(config = %config.redacted(), "configuration loaded");
-    eprintln!("ctsync: the agent is not wired yet; the configuration is valid");
-    ExitCode::from(2)
+    match commands::execute(&cli.command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
 }
 
 fn fail(e: &error::Error) -> ExitCode {

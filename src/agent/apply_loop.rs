@@ -83,7 +83,11 @@ impl Applier {
                         _ = shutdown.changed() => {}
                     }
                 }
-                Err(StepError::Write { error, batch_len, head_seq }) => {
+                Err(StepError::Write {
+                    error,
+                    batch_len,
+                    head_seq,
+                }) => {
                     let kind = error_kind(&error);
                     match kind {
                         ErrorKind::Permanent if batch_len > 1 => {
@@ -116,7 +120,8 @@ impl Applier {
                     // Stop this applier loudly rather than risk order.
                     tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
                         "state store failed; this table's applier stops");
-                    self.shared.set_last_error(self.direction, &self.table.name, &e.to_string());
+                    self.shared
+                        .set_last_error(self.direction, &self.table.name, &e.to_string());
                     return;
                 }
                 Err(StepError::Shutdown) => break,
@@ -164,7 +169,8 @@ impl Applier {
         let (steps, hold) = plan::plan(&ops, &self.table, self.direction, &StoreMaps(store))?;
         if steps.is_empty() {
             if let Some(Hold::Reference { seq, column, table }) = &hold {
-                self.shared.note_waiting(self.direction, &self.table.name, *seq, column, table);
+                self.shared
+                    .note_waiting(self.direction, &self.table.name, *seq, column, table);
             }
             return Ok(Progress::Held);
         }
@@ -195,7 +201,8 @@ impl Applier {
             &written.mapped,
             &written.unmapped,
         )?;
-        self.shared.applied(self.direction, &self.table.name, steps.len());
+        self.shared
+            .applied(self.direction, &self.table.name, steps.len());
         if !written.mapped.is_empty() {
             // Appliers of tables that reference this one may be waiting.
             self.shared.wake_all();
@@ -215,7 +222,11 @@ impl Applier {
         let Some((from, through)) = store.inflight(self.direction, &self.table.name)? else {
             return Ok(());
         };
-        let ops = store.peek_batch(self.direction, &self.table.name, (through - from + 1) as usize)?;
+        let ops = store.peek_batch(
+            self.direction,
+            &self.table.name,
+            (through - from + 1) as usize,
+        )?;
         let prefix = self.shared.context_prefix.clone();
         // The inserts of the batch: operations with a row whose key had no
         // mapping (planning made them inserts). The batch was one target
@@ -223,7 +234,11 @@ impl Applier {
         let mut landed = Vec::new();
         let maps = StoreMaps(&store);
         for (seq, op) in ops.iter().filter(|(s, _)| *s >= from && *s <= through) {
-            if op.row.is_none() || maps.translate(&self.table.name, self.direction, &op.key)?.is_some() {
+            if op.row.is_none()
+                || maps
+                    .translate(&self.table.name, self.direction, &op.key)?
+                    .is_some()
+            {
                 continue;
             }
             let Some(conn) = self.link.get(shutdown).await else {

@@ -89,8 +89,12 @@ impl Capturer {
             match result {
                 TableCapture::Start { version } => {
                     store.enqueue_batch(direction, name, &[], self.side, version)?;
-                    tracing::info!(server = self.side.as_str(), table = name, version,
-                        "first capture: streaming changes from the current version");
+                    tracing::info!(
+                        server = self.side.as_str(),
+                        table = name,
+                        version,
+                        "first capture: streaming changes from the current version"
+                    );
                 }
                 TableCapture::Changes {
                     ops,
@@ -102,13 +106,25 @@ impl Capturer {
                         // quiet table does not fall behind the retention
                         // period, but only when the version moved.
                         if store.watermark(self.side, name)? != Some(through_version) {
-                            store.enqueue_batch(direction, name, &[], self.side, through_version)?;
+                            store.enqueue_batch(
+                                direction,
+                                name,
+                                &[],
+                                self.side,
+                                through_version,
+                            )?;
                         }
                         continue;
                     }
                     store.enqueue_batch(direction, name, &ops, self.side, through_version)?;
-                    tracing::debug!(server = self.side.as_str(), table = name,
-                        captured = ops.len(), skipped_own, through_version, "captured");
+                    tracing::debug!(
+                        server = self.side.as_str(),
+                        table = name,
+                        captured = ops.len(),
+                        skipped_own,
+                        through_version,
+                        "captured"
+                    );
                     self.shared.captured(direction, name, ops.len());
                 }
                 TableCapture::Expired {
@@ -120,8 +136,13 @@ impl Capturer {
                          changes were cleaned up (retention passed, or the table was truncated); \
                          the table must be re-initialised"
                     );
-                    tracing::error!(server = self.side.as_str(), table = name, watermark, min_valid,
-                        "table stopped: {reason}");
+                    tracing::error!(
+                        server = self.side.as_str(),
+                        table = name,
+                        watermark,
+                        min_valid,
+                        "table stopped: {reason}"
+                    );
                     self.shared.stop_table(direction, name, &reason);
                 }
             }

@@ -76,7 +76,14 @@ impl Shared {
         self.status.set_capture_error(side, error);
     }
 
-    pub fn note_waiting(&self, direction: Direction, table: &str, seq: u64, column: &str, on: &str) {
+    pub fn note_waiting(
+        &self,
+        direction: Direction,
+        table: &str,
+        seq: u64,
+        column: &str,
+        on: &str,
+    ) {
         self.status.set_waiting(
             direction,
             table,
@@ -95,11 +102,9 @@ impl Shared {
 
 /// Runs until `shutdown` turns true, then returns after every loop ended.
 pub async fn run(
-    config: Config,
-    store: Arc<Store>,
+    shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), setup::SetupError> {
-    let shared = Arc::new(Shared::new(config, store));
     let plan = setup::prepare(&shared, shutdown.clone()).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for capturer in plan.capturers {
@@ -114,7 +119,14 @@ pub async fn run(
             tracing::error!(error = %e, "a loop of the agent ended abnormally");
         }
     }
-    shared.store.flush_durable().map_err(setup::SetupError::Store)?;
+    let store = shared.store.clone();
+    tokio::task::spawn_blocking(move || store.flush_durable())
+        .await
+        .map_err(|e| setup::SetupError::Check {
+            side: "-",
+            message: format!("final flush: {e}"),
+        })?
+        .map_err(setup::SetupError::Store)?;
     tracing::info!("ctsync stopped; state is durable");
     Ok(())
 }

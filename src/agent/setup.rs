@@ -44,7 +44,10 @@ pub struct Plan {
     pub appliers: Vec<Applier>,
 }
 
-fn sql_err(side: Side, context: impl Into<String>) -> impl FnOnce(tiberius::error::Error) -> SetupError {
+fn sql_err(
+    side: Side,
+    context: impl Into<String>,
+) -> impl FnOnce(tiberius::error::Error) -> SetupError {
     let context = context.into();
     move |source| SetupError::Sql {
         side: side.as_str(),
@@ -71,7 +74,8 @@ pub async fn prepare(
     for side in [Side::A, Side::B] {
         let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
         let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
-        let (found, problems) = check_server(conn, config, side, config.sync.enable_change_tracking).await?;
+        let (found, problems) =
+            check_server(conn, config, side, config.sync.enable_change_tracking).await?;
         if !problems.is_empty() {
             return Err(SetupError::Check {
                 side: side.as_str(),
@@ -116,7 +120,12 @@ pub async fn prepare(
             capturers.push(Capturer {
                 side,
                 tables,
-                link: Link::new(side, "capture", config.tiberius_config(side), backoff(config)),
+                link: Link::new(
+                    side,
+                    "capture",
+                    config.tiberius_config(side),
+                    backoff(config),
+                ),
                 shared: shared.clone(),
             });
         }
@@ -145,10 +154,11 @@ fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTab
                 .position(|c| c.name.eq_ignore_ascii_case(column))?;
             // Only identity-mapped tables change keys between the servers;
             // a reference to any other table is written as is.
-            let r = config
-                .tables
-                .iter()
-                .find(|x| x.name.to_string().eq_ignore_ascii_case(&referenced.to_string()))?;
+            let r = config.tables.iter().find(|x| {
+                x.name
+                    .to_string()
+                    .eq_ignore_ascii_case(&referenced.to_string())
+            })?;
             (r.identity && !r.force_id).then(|| (pos, r.name.to_string()))
         })
         .collect();
@@ -180,10 +190,11 @@ pub async fn check_server(
         .await
         .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
         .and_then(|r| r.get::<i64, _>(0));
-    let db_statement = statements::enable_database_tracking(&database).map_err(|e| SetupError::Check {
-        side: side.as_str(),
-        message: format!("database name: {e}"),
-    })?;
+    let db_statement =
+        statements::enable_database_tracking(&database).map_err(|e| SetupError::Check {
+            side: side.as_str(),
+            message: format!("database name: {e}"),
+        })?;
     if current.is_none() {
         if enable {
             exec(conn, side, &db_statement).await?;
@@ -203,10 +214,11 @@ pub async fn check_server(
         .map_err(sql_err(side, "reading sys.databases"))?
         .and_then(|r| r.get::<u8, _>(0));
     if snapshot != Some(1) {
-        let stmt = statements::enable_snapshot_isolation(&database).map_err(|e| SetupError::Check {
-            side: side.as_str(),
-            message: format!("database name: {e}"),
-        })?;
+        let stmt =
+            statements::enable_snapshot_isolation(&database).map_err(|e| SetupError::Check {
+                side: side.as_str(),
+                message: format!("database name: {e}"),
+            })?;
         if enable {
             exec(conn, side, &stmt).await?;
             tracing::info!(server = side.as_str(), database = %database, "allowed snapshot isolation on the database");
@@ -231,10 +243,16 @@ pub async fn check_server(
                 let tracked: i32 = conn
                     .query(statements::TABLE_TRACKED, &[&shape.name.quoted().as_str()])
                     .await
-                    .map_err(sql_err(side, format!("checking change tracking on {}", t.name)))?
+                    .map_err(sql_err(
+                        side,
+                        format!("checking change tracking on {}", t.name),
+                    ))?
                     .into_row()
                     .await
-                    .map_err(sql_err(side, format!("checking change tracking on {}", t.name)))?
+                    .map_err(sql_err(
+                        side,
+                        format!("checking change tracking on {}", t.name),
+                    ))?
                     .and_then(|r| r.get::<i32, _>(0))
                     .unwrap_or(0);
                 if tracked == 0 {
@@ -314,11 +332,18 @@ async fn table_shape(
         Some(list) => list
             .iter()
             .filter_map(|c| {
-                let found = columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)).cloned();
+                let found = columns
+                    .iter()
+                    .find(|x| x.name.eq_ignore_ascii_case(c))
+                    .cloned();
                 if found.is_none() {
                     problems.push(format!(
                         "table {name} has no column {c} (listed in `columns`); it has: {}",
-                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 found
@@ -341,7 +366,10 @@ async fn table_shape(
         .filter_map(|r| r.get::<&str, _>(0).map(str::to_string))
         .collect();
     let same_key = pk.len() == t.key.len()
-        && pk.iter().zip(&t.key).all(|(a, b)| a.eq_ignore_ascii_case(b));
+        && pk
+            .iter()
+            .zip(&t.key)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
     if pk.is_empty() {
         problems.push(format!(
             "table {name} has no primary key; change tracking needs one (error 4997): add a primary key on ({})",
@@ -356,7 +384,9 @@ async fn table_shape(
     }
     for k in &t.key {
         if !selected.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
-            problems.push(format!("table {name}: key column {k} must be among the synced columns"));
+            problems.push(format!(
+                "table {name}: key column {k} must be among the synced columns"
+            ));
         }
     }
     if t.identity {

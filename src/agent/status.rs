@@ -71,7 +71,10 @@ impl Status {
     }
 
     pub fn set_capture_error(&self, side: Side, e: &str) {
-        let mut m = self.capture_errors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .capture_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         m.insert(side, e.to_string());
     }
 

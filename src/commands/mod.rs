@@ -1,0 +1,36 @@
+//! The commands of the binary, each a thin layer over the domain modules:
+//! `run` ([`run`]), `inspect` and `parked` ([`inspect`], answered by
+//! [`report`] in the agent or from the store), `check` ([`check`]).
+
+pub mod check;
+pub mod inspect;
+pub mod report;
+pub mod run;
+
+use crate::cli::Command;
+use crate::config::Config;
+use crate::error::Error;
+
+/// Runs one command to completion on a Tokio runtime.
+pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ctsync")
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })?;
+    runtime.block_on(async move {
+        match command {
+            Command::Run => run::run(config).await,
+            Command::Check => check::check(&config).await,
+            Command::Inspect(args) => inspect::inspect(&config, args).await,
+            Command::Parked { action } => inspect::parked(&config, action).await,
+            Command::Discover(_) | Command::Sync(_) => Err(Error::Failed(
+                "this command is not available yet in this version (table lifecycle: issue 4)"
+                    .into(),
+            )),
+        }
+    })
+}

@@ -1,0 +1,226 @@
+//! Answers to `inspect` and `parked` requests, computed from the state store
+//! (and, inside a running agent, its live status). The same function serves
+//! the control socket of a running agent and a command run while the agent
+//! is stopped, so both show the same thing.
+//!
+//! Never shows a password: only table names, keys, operations, counters,
+//! times and error texts.
+
+use crate::agent::status::Status;
+use crate::config::Config;
+use crate::control::{Reply, Request};
+use crate::model::{Direction, Side, SqlValue};
+use crate::store::{ParkedSelect, Store, StoreError};
+use serde_json::{json, Value};
+
+/// Most queued operations `inspect --queue` lists (per direction).
+pub const QUEUE_LIST_MAX: usize = 1_000;
+/// Most parked operations listed at once.
+pub const PARKED_LIST_MAX: usize = 10_000;
+
+/// `status` is the running agent's live status, `None` when the store was
+/// opened by the command itself.
+pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: Request) -> Reply {
+    let r = match request {
+        Request::Inspect {
+            table, queue: true, ..
+        } => queue(store, config, table.as_deref()),
+        Request::Inspect {
+            table: Some(t),
+            key: Some(k),
+            ..
+        } => key(store, config, &t, &k),
+        Request::Inspect { table, .. } => overview(store, status, config, table.as_deref()),
+        Request::ParkedList { table } => store
+            .parked(table.as_deref(), PARKED_LIST_MAX)
+            .map(|p| json!({ "parked": p }))
+            .map_err(|e| e.to_string()),
+        Request::ParkedRetry { table, id, all } => select(id, all).and_then(|sel| {
+            store
+                .retry_parked(table.as_deref(), sel)
+                .map(|n| json!({ "retried": n }))
+                .map_err(|e| e.to_string())
+        }),
+        Request::ParkedDrop { table, id, all } => select(id, all).and_then(|sel| {
+            store
+                .drop_parked(table.as_deref(), sel)
+                .map(|n| json!({ "dropped": n }))
+                .map_err(|e| e.to_string())
+        }),
+    };
+    match r {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("agent_running".into(), json!(status.is_some()));
+            }
+            Reply::Ok(v)
+        }
+        Err(e) => Reply::Error(e),
+    }
+}
+
+fn select(id: Option<u64>, all: bool) -> Result<ParkedSelect, String> {
+    match (id, all) {
+        (Some(id), false) => Ok(ParkedSelect::Id(id)),
+        (None, true) => Ok(ParkedSelect::All),
+        _ => Err("give either one parked operation's ID or --all".into()),
+    }
+}
+
+fn configured(config: &Config, table: Option<&str>) -> Result<Vec<(Direction, String)>, String> {
+    let mut out = Vec::new();
+    for t in &config.tables {
+        let name = t.name.to_string();
+        if table.is_some_and(|want| !want.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        for d in t.directions() {
+            out.push((d, name.clone()));
+        }
+    }
+    if out.is_empty() {
+        if let Some(t) = table {
+            let names: Vec<String> = config.tables.iter().map(|t| t.name.to_string()).collect();
+            return Err(format!(
+                "table {t} is not in the configuration; configured tables: {}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn overview(
+    store: &Store,
+    status: Option<&Status>,
+    config: &Config,
+    table: Option<&str>,
+) -> Result<Value, String> {
+    let live = status.map(|s| s.snapshot()).unwrap_or_default();
+    let mut tables = Vec::new();
+    for (d, name) in configured(config, table)? {
+        let st = store.status(d, &name).map_err(|e| e.to_string())?;
+        let mut v = serde_json::to_value(&st).map_err(|e| e.to_string())?;
+        if let (Some(obj), Some(l)) = (v.as_object_mut(), live.get(&format!("{d} {name}"))) {
+            obj.insert("captured_since_start".into(), json!(l.captured_total));
+            obj.insert("applied_since_start".into(), json!(l.applied_total));
+            // Live times are fresher than the stored ones.
+            if l.last_capture_ms.is_some() {
+                obj.insert("last_capture_ms".into(), json!(l.last_capture_ms));
+            }
+            if l.last_apply_ms.is_some() {
+                obj.insert("last_apply_ms".into(), json!(l.last_apply_ms));
+            }
+            if l.last_error.is_some() {
+                obj.insert("last_error".into(), json!(l.last_error));
+            }
+            obj.insert("waiting".into(), json!(l.waiting));
+            if let Some(reason) = &l.stopped {
+                obj.insert("stopped".into(), json!(reason));
+            }
+        }
+        tables.push(v);
+    }
+    let mut servers = serde_json::Map::new();
+    for side in [Side::A, Side::B] {
+        let s = config.server(side);
+        let seen = store.server(side).map_err(|e| e.to_string())?;
+        servers.insert(
+            side.as_str().into(),
+            json!({
+                "host": s.host,
+                "port": s.port,
+                "database": s.database,
+                "last_current_version": seen.as_ref().map(|x| x.last_current_version),
+            }),
+        );
+    }
+    Ok(json!({
+        "agent_id": config.agent_id,
+        "state_dir": config.state_dir.display().to_string(),
+        "servers": servers,
+        "tables": tables,
+    }))
+}
+
+fn queue(store: &Store, config: &Config, table: Option<&str>) -> Result<Value, String> {
+    let Some(table) = table else {
+        return Err("--queue needs --table".into());
+    };
+    let mut queued = Vec::new();
+    for (d, name) in configured(config, Some(table))? {
+        let ops = store
+            .list_queue(d, &name, 0, QUEUE_LIST_MAX)
+            .map_err(|e: StoreError| e.to_string())?;
+        for (seq, op) in ops {
+            queued.push(json!({ "direction": d, "seq": seq, "op": op }));
+        }
+    }
+    let canonical = configured(config, Some(table))?
+        .first()
+        .map(|(_, n)| n.clone())
+        .unwrap_or_else(|| table.to_string());
+    let parked = store
+        .parked(Some(&canonical), PARKED_LIST_MAX)
+        .map_err(|e| e.to_string())?;
+    Ok(json!({ "table": canonical, "queued": queued, "parked": parked }))
+}
+
+/// Candidate typed values for one key part typed by an operator: the store
+/// keys rows by typed values, and the command line only has text.
+fn candidates(text: &str) -> Vec<SqlValue> {
+    let mut out = Vec::new();
+    if let Ok(i) = text.parse::<i64>() {
+        if let Ok(v) = i32::try_from(i) {
+            out.push(SqlValue::I32(v));
+        }
+        out.push(SqlValue::I64(i));
+        if let Ok(v) = i16::try_from(i) {
+            out.push(SqlValue::I16(v));
+        }
+        if let Ok(v) = u8::try_from(i) {
+            out.push(SqlValue::U8(v));
+        }
+    }
+    out.push(SqlValue::String(text.to_string()));
+    out
+}
+
+fn key(store: &Store, config: &Config, table: &str, key_text: &str) -> Result<Value, String> {
+    let name = configured(config, Some(table))?
+        .first()
+        .map(|(_, n)| n.clone())
+        .unwrap_or_else(|| table.to_string());
+    let parts: Vec<&str> = key_text.split(',').map(str::trim).collect();
+    // Composite keys of up to 4 parts: at most 5^4 lookups.
+    if parts.len() > 4 {
+        return Err("--key takes at most 4 comma-separated parts".into());
+    }
+    let mut combos: Vec<Vec<SqlValue>> = vec![Vec::new()];
+    for p in &parts {
+        let c = candidates(p);
+        combos = combos
+            .into_iter()
+            .flat_map(|prefix| {
+                c.iter().map(move |v| {
+                    let mut k = prefix.clone();
+                    k.push(v.clone());
+                    k
+                })
+            })
+            .collect();
+    }
+    let mut found = serde_json::Map::new();
+    for side in [Side::A, Side::B] {
+        for k in &combos {
+            if let Some(other) = store.map_key(&name, side, k).map_err(|e| e.to_string())? {
+                found.insert(
+                    format!("{}_to_{}", side.as_str(), side.other().as_str()),
+                    json!({ "key": k, "maps_to": other }),
+                );
+                break;
+            }
+        }
+    }
+    Ok(json!({ "table": name, "key": key_text, "mappings": found }))
+}

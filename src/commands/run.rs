@@ -1,0 +1,76 @@
+//! `ctsync run`: opens the store, serves the control socket, runs the agent
+//! until SIGINT/SIGTERM, and leaves the store durable.
+
+use super::report;
+use crate::agent::{self, Shared};
+use crate::config::Config;
+use crate::control;
+use crate::error::Error;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+pub async fn run(config: Config) -> Result<(), Error> {
+    let dir = config.state_dir.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        context: format!("creating state_dir {}", dir.display()),
+        source,
+    })?;
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .map_err(|e| Error::other("opening the state store", e))?
+        .map_err(|e| Error::other("opening the state store", e))?;
+    let store = Arc::new(store);
+    let (tx, shutdown) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
+        context: "installing the SIGTERM handler".into(),
+        source,
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|source| Error::Io {
+        context: "installing the SIGINT handler".into(),
+        source,
+    })?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down: finishing the batches in hand"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down: finishing the batches in hand"),
+        }
+        let _ = tx.send(true);
+    });
+
+    let shared = Arc::new(Shared::new(config.clone(), store.clone()));
+    let handler = {
+        let shared = shared.clone();
+        Arc::new(move |request: control::Request| {
+            let mutates = matches!(
+                request,
+                control::Request::ParkedRetry { .. } | control::Request::ParkedDrop { .. }
+            );
+            let reply =
+                report::answer(&shared.store, Some(&shared.status), &shared.config, request);
+            if mutates {
+                // Retried operations are back in their queues: wake the appliers.
+                shared.wake_all();
+            }
+            reply
+        })
+    };
+    let control_dir = config.state_dir.clone();
+    let control_shutdown = shutdown.clone();
+    let control_task = tokio::spawn(async move {
+        if let Err(e) = control::serve(&control_dir, handler, control_shutdown).await {
+            tracing::warn!(error = %e, "control socket unavailable; `ctsync inspect` cannot reach this agent");
+        }
+    });
+    let result = agent::run(shared, shutdown).await;
+    // Normally the socket closed with the shutdown signal; after a failed
+    // start-up nothing else stops it.
+    control_task.abort();
+    let _ = control_task.await;
+    let _ = std::fs::remove_file(control::socket_path(&config.state_dir));
+    match result {
+        Ok(()) | Err(agent::setup::SetupError::Shutdown) => Ok(()),
+        Err(e) => Err(Error::other("ctsync could not start", e)),
+    }
+}
