@@ -7,32 +7,54 @@ use crate::cli::{DirectionArg, InspectArgs, ParkedCommand};
 use crate::config::Config;
 use crate::control::{self, Reply, Request};
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// How long a command waits for an agent that holds the store but does not
+/// answer on its socket yet (it is starting up).
+const AGENT_START_WAIT_MS_MAX: u64 = 10_000;
+
 /// Sends `request` to the running agent, or answers it from the store.
 async fn ask(config: &Config, request: Request) -> Result<Value, Error> {
-    let answer = match control::ask(&config.state_dir, &request)
-        .await
-        .map_err(|e| Error::other("asking the running agent", e))?
-    {
-        Some(reply) => reply,
-        None => {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || -> Result<Reply, Error> {
-                let store = Store::open(&config.state_dir)
-                    .map_err(|e| Error::other("opening the state store", e))?;
-                let reply = report::answer(&store, None, &config, request);
-                // A retry or drop changed the store: make it durable before
-                // saying it is done.
-                store
-                    .flush_durable()
-                    .map_err(|e| Error::other("flushing the state store", e))?;
-                Ok(reply)
-            })
+    let started = std::time::Instant::now();
+    let answer = loop {
+        if let Some(reply) = control::ask(&config.state_dir, &request)
             .await
-            .map_err(|e| Error::other("reading the state store", e))??
+            .map_err(|e| Error::other("asking the running agent", e))?
+        {
+            break reply;
+        }
+        let c = config.clone();
+        let req = request.clone();
+        let local = tokio::task::spawn_blocking(move || -> Result<Option<Reply>, Error> {
+            let store = match Store::open(&c.state_dir) {
+                Ok(s) => s,
+                Err(StoreError::Locked { .. }) => return Ok(None),
+                Err(e) => return Err(Error::other("opening the state store", e)),
+            };
+            let reply = report::answer(&store, None, &c, req);
+            // A retry or drop changed the store: make it durable before
+            // saying it is done.
+            store
+                .flush_durable()
+                .map_err(|e| Error::other("flushing the state store", e))?;
+            Ok(Some(reply))
+        })
+        .await
+        .map_err(|e| Error::other("reading the state store", e))??;
+        match local {
+            Some(reply) => break reply,
+            None if started.elapsed().as_millis() < u128::from(AGENT_START_WAIT_MS_MAX) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            None => {
+                return Err(Error::Failed(format!(
+                    "the state store in {} is held by another process that does not answer on {}; is a ctsync agent starting or stuck?",
+                    config.state_dir.display(),
+                    control::socket_path(&config.state_dir).display()
+                )))
+            }
         }
     };
     match answer {

@@ -17,10 +17,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         context: format!("creating state_dir {}", dir.display()),
         source,
     })?;
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
-        .await
-        .map_err(|e| Error::other("opening the state store", e))?
-        .map_err(|e| Error::other("opening the state store", e))?;
+    let store = open_store(dir).await?;
     let store = Arc::new(store);
     let (tx, shutdown) = watch::channel(false);
     let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
@@ -72,5 +69,28 @@ pub async fn run(config: Config) -> Result<(), Error> {
     match result {
         Ok(()) | Err(agent::setup::SetupError::Shutdown) => Ok(()),
         Err(e) => Err(Error::other("ctsync could not start", e)),
+    }
+}
+
+/// How long `run` waits for a store held by a short command (`inspect` or
+/// `parked` opening it while no agent ran) before giving up.
+const STORE_LOCK_WAIT_MS_MAX: u64 = 10_000;
+
+async fn open_store(dir: std::path::PathBuf) -> Result<Store, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        let d = dir.clone();
+        let r = tokio::task::spawn_blocking(move || Store::open(&d))
+            .await
+            .map_err(|e| Error::other("opening the state store", e))?;
+        match r {
+            Ok(s) => return Ok(s),
+            Err(crate::store::StoreError::Locked { .. })
+                if started.elapsed().as_millis() < u128::from(STORE_LOCK_WAIT_MS_MAX) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(Error::other("opening the state store", e)),
+        }
     }
 }

@@ -40,9 +40,36 @@ impl Ctx<'_> {
     ) -> Result<String, SqlError> {
         let mut parts = Vec::new();
         for twj in from {
+            let first = self.scopes.last().map_or(0, |s| s.len());
             let mut s = self.table_factor(&twj.relation)?;
             for j in &twj.joins {
+                let before = self.scopes.last().map_or(0, |s| s.len());
                 let r = self.table_factor(&j.relation)?;
+                // The outer side of an outer join yields NULLs for rows
+                // without a match, so its columns are nullable in the
+                // result's metadata whatever their table says.
+                let after = self.scopes.last().map_or(0, |s| s.len());
+                let (right, left) = match j.kind {
+                    JoinKind::LeftOuter => (true, false),
+                    JoinKind::RightOuter => (false, true),
+                    JoinKind::FullOuter => (true, true),
+                    _ => (false, false),
+                };
+                if let Some(scope) = self.scopes.last_mut() {
+                    let mut mark = |range: std::ops::Range<usize>| {
+                        for src in scope.iter_mut().take(range.end).skip(range.start) {
+                            for c in src.columns.iter_mut() {
+                                c.2 = true;
+                            }
+                        }
+                    };
+                    if right {
+                        mark(before..after);
+                    }
+                    if left {
+                        mark(first..before);
+                    }
+                }
                 let kw = match j.kind {
                     JoinKind::Inner => "JOIN",
                     JoinKind::LeftOuter => "LEFT JOIN",

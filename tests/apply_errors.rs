@@ -1,0 +1,142 @@
+//! Scenario: errors while applying. Injected deadlocks (1205) on the target
+//! are retried and nothing is lost; a permanent error (a unique index on b that
+//! a's data violates) parks that operation and later operations on the same
+//! key, with its error, while other rows go on; `ctsync inspect` shows it;
+//! after the index is dropped, `ctsync parked retry --all` applies it.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const SCHEMA: &str =
+    "CREATE TABLE dbo.Accounts (id INT NOT NULL PRIMARY KEY, email NVARCHAR(100) NOT NULL, balance INT NOT NULL);";
+const TABLES: &str = "  - table: dbo.Accounts
+    key: [id]
+    direction: a_to_b
+";
+const RETRY: &str = "  retry: { initial_backoff_ms: 20, max_backoff_ms: 200, max_attempts: 3 }\n";
+const VIEW: &str = "SELECT id, email, balance FROM dbo.Accounts ORDER BY id";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_deadlocks_are_retried() {
+    real_server_note();
+    let a = Sim::start("ErrA");
+    let b = Sim::start("ErrB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(&a, &b, RETRY, TABLES);
+    let agent = setup.start_agent();
+    // Through the stand-in's control procedure, as any client would.
+    b.exec("EXEC mssql_sim.fail_next @table = N'dbo.Accounts', @error = 1205, @count = 2")
+        .await;
+    a.exec("INSERT INTO dbo.Accounts VALUES (1, N'a@x', 10), (2, N'b@x', 20);")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        a.rows(VIEW).await == b.rows(VIEW).await
+    })
+    .await;
+    assert!(
+        ok,
+        "deadlocked batch was not retried:\n{}",
+        agent.log_text()
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0));
+    assert!(
+        log.contains("1205"),
+        "the deadlock should be logged:\n{log}"
+    );
+    let out = setup.run_to_end(&["parked", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no parked"),
+        "nothing should be parked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_error_parks_the_key_and_others_go_on() {
+    real_server_note();
+    let a = Sim::start("ParkA");
+    let b = Sim::start("ParkB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    b.exec("INSERT INTO dbo.Accounts VALUES (99, N'taken@x', 0); CREATE UNIQUE INDEX UX_email ON dbo.Accounts (email);")
+        .await;
+    let setup = Setup::new(&a, &b, RETRY, TABLES);
+    let agent = setup.start_agent();
+    a.exec(
+        "INSERT INTO dbo.Accounts VALUES (1, N'one@x', 1), (2, N'taken@x', 2), (3, N'three@x', 3);",
+    )
+    .await;
+    // A later change of the parked key must wait behind it; others go on.
+    a.exec("UPDATE dbo.Accounts SET balance = 22 WHERE id = 2; UPDATE dbo.Accounts SET balance = 33 WHERE id = 3;")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.rows("SELECT id, balance FROM dbo.Accounts WHERE id IN (1, 3) ORDER BY id")
+            .await
+            == vec![
+                vec!["1".to_string(), "1".to_string()],
+                vec!["3".to_string(), "33".to_string()],
+            ]
+    })
+    .await;
+    assert!(ok, "other keys did not go on:\n{}", agent.log_text());
+    assert!(b
+        .rows("SELECT id FROM dbo.Accounts WHERE id = 2")
+        .await
+        .is_empty());
+
+    // inspect (live, from the running agent) shows the parked operation.
+    let out = setup.run_to_end(&["inspect", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("\"parked\":2") || text.contains("\"parked\": 2"),
+        "inspect: {text}"
+    );
+    assert!(
+        text.contains("2601") || text.contains("2627"),
+        "inspect should show the error: {text}"
+    );
+
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+    // Stopped agent: `parked list` reads the store.
+    let out = setup.run_to_end(&["parked", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("UX_email"),
+        "parked list should show SQL Server's message: {text}"
+    );
+
+    b.exec("DROP INDEX UX_email ON dbo.Accounts;").await;
+    let out = setup.run_to_end(&["parked", "retry", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = setup.start_agent();
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.rows("SELECT id, email, balance FROM dbo.Accounts WHERE id = 2")
+            .await
+            == vec![vec![
+                "2".to_string(),
+                "taken@x".to_string(),
+                "22".to_string(),
+            ]]
+    })
+    .await;
+    assert!(
+        ok,
+        "retried operations not applied in order:\n{}",
+        agent.log_text()
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}

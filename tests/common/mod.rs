@@ -1,0 +1,338 @@
+//! What the agent's scenario tests share: two stand-ins ("a" and "b") on
+//! `127.0.0.1:0`, a tiberius client for each, a config file, and the real
+//! `ctsync` binary run as a child process (killed with SIGKILL or stopped with
+//! SIGTERM like an operator or a power cut would).
+//!
+//! The same scenarios run against a real SQL Server when `CTSYNC_TEST_MSSQL`
+//! holds a connection string; see [`real_server_note`].
+
+#![allow(dead_code)]
+
+use mssql_sim::server::{SimConfig, SimServer};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+pub const USER: &str = "sa";
+/// A password the tests look for in every output: it must never appear.
+pub const PASSWORD: &str = "Pw#never-printed-7319";
+
+/// Prints why the real-server variant of a scenario does not run here.
+pub fn real_server_note() {
+    if std::env::var_os("CTSYNC_TEST_MSSQL").is_none() {
+        eprintln!("note: CTSYNC_TEST_MSSQL is not set; scenarios run against mssql-sim only");
+    }
+}
+
+/// One stand-in.
+pub struct Sim {
+    pub server: SimServer,
+    pub database: String,
+}
+
+impl Sim {
+    pub fn start(database: &str) -> Sim {
+        let server = SimServer::start(SimConfig::new(database, USER, PASSWORD))
+            .unwrap_or_else(|e| panic!("stand-in {database} did not start: {e}"));
+        Sim {
+            server,
+            database: database.to_string(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
+    pub async fn client(&self) -> Client<Compat<TcpStream>> {
+        let mut config = Config::new();
+        config.host("127.0.0.1");
+        config.port(self.port());
+        config.database(&self.database);
+        config.authentication(AuthMethod::sql_server(USER, PASSWORD));
+        config.encryption(EncryptionLevel::NotSupported);
+        let tcp = TcpStream::connect(self.server.addr())
+            .await
+            .expect("connect to stand-in");
+        tcp.set_nodelay(true).ok();
+        Client::connect(config, tcp.compat_write())
+            .await
+            .expect("login to stand-in")
+    }
+
+    /// Connects, retrying while the stand-in refuses (a cut link).
+    pub async fn client_retry(&self) -> Client<Compat<TcpStream>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.try_client().await {
+                Ok(c) => return c,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("{}: no connection in 30 s: {e}", self.database)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub async fn try_client(&self) -> Result<Client<Compat<TcpStream>>, String> {
+        let mut config = Config::new();
+        config.host("127.0.0.1");
+        config.port(self.port());
+        config.database(&self.database);
+        config.authentication(AuthMethod::sql_server(USER, PASSWORD));
+        config.encryption(EncryptionLevel::NotSupported);
+        let tcp = TcpStream::connect(self.server.addr())
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).ok();
+        Client::connect(config, tcp.compat_write())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs a batch; panics with the server's message on error.
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.client().await;
+        let stream = c
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {sql}: {e}", self.database));
+        stream
+            .into_results()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {sql}: {e}", self.database));
+    }
+
+    /// Runs a batch and returns the first result set, each cell as text
+    /// (`NULL` for NULL), so tests can compare rows of both sides.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut c = self.client().await;
+        let stream = c
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {sql}: {e}", self.database));
+        let rows = stream
+            .into_first_result()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {sql}: {e}", self.database));
+        rows.into_iter()
+            .map(|r| r.cells().map(|(_, d)| cell(d)).collect())
+            .collect()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let r = self
+            .rows(&format!("SELECT COUNT_BIG(*) FROM {table}"))
+            .await;
+        r[0][0].parse().expect("count")
+    }
+}
+
+pub fn cell(d: &ColumnData<'_>) -> String {
+    fn opt<T: ToString>(v: Option<T>) -> String {
+        v.map_or_else(|| "NULL".to_string(), |x| x.to_string())
+    }
+    match d {
+        ColumnData::U8(v) => opt(*v),
+        ColumnData::I16(v) => opt(*v),
+        ColumnData::I32(v) => opt(*v),
+        ColumnData::I64(v) => opt(*v),
+        ColumnData::F32(v) => opt(*v),
+        ColumnData::F64(v) => opt(*v),
+        ColumnData::Bit(v) => opt(v.map(u8::from)),
+        ColumnData::String(v) => opt(v.as_deref()),
+        ColumnData::Guid(v) => opt(*v),
+        ColumnData::Numeric(v) => opt(*v),
+        ColumnData::Binary(v) => v.as_ref().map_or_else(
+            || "NULL".to_string(),
+            |b| {
+                let mut s = String::from("0x");
+                for x in b.iter() {
+                    let _ = write!(s, "{x:02X}");
+                }
+                s
+            },
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Polls `f` until it returns true or `limit` passes; returns whether it did.
+/// A bound on waiting for convergence, not a performance assertion.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `ctsync` configuration for two stand-ins, written to a temp dir.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// `tables_yaml` is the `tables:` list, indented by two spaces.
+    pub fn new(a: &Sim, b: &Sim, sync_yaml: &str, tables_yaml: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.yaml");
+        let state = dir.path().join("state");
+        let text = format!(
+            "agent_id: test-agent\nstate_dir: {state}\nservers:\n  a: {{ host: 127.0.0.1, port: {pa}, database: {da}, user: {USER}, encrypt: not_supported }}\n  b: {{ host: 127.0.0.1, port: {pb}, database: {db}, user: {USER}, encrypt: not_supported }}\nsync:\n  poll_interval_ms: 100\n  enable_change_tracking: true\n{sync_yaml}tables:\n{tables_yaml}",
+            state = state.display(),
+            pa = a.port(),
+            da = a.database,
+            pb = b.port(),
+            db = b.database,
+        );
+        std::fs::write(&config, text).expect("write config");
+        Setup { dir, config }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ctsync"));
+        c.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("CTSYNC_SERVERS__A__PASSWORD", PASSWORD)
+            .env("CTSYNC_SERVERS__B__PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info");
+        c
+    }
+
+    /// Runs a short command (`check`, `inspect`, `parked ...`) to completion.
+    pub fn run_to_end(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run ctsync");
+        assert_no_password(&out);
+        out
+    }
+
+    /// Starts `ctsync run`; its log goes to `agent-N.log` in the temp dir.
+    pub fn start_agent(&self) -> Agent {
+        let n = std::fs::read_dir(self.dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let log = self.dir.path().join(format!("agent-{n}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let err = file.try_clone().expect("log file");
+        let child = self
+            .command(&["run"])
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("spawn ctsync run");
+        let mut agent = Agent { child, log };
+        self.wait_ready(&mut agent);
+        agent
+    }
+
+    /// Waits until the running agent has a watermark for every table and
+    /// direction (its first capture happened), asking it with the real
+    /// `ctsync inspect --json`. Changes made before that point are, with
+    /// `initial: none`, not part of the sync by design.
+    pub fn wait_ready(&self, agent: &mut Agent) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!("ctsync run exited early ({status}):\n{}", agent.log_text());
+            }
+            let out = self.run_to_end(&["inspect", "--json"]);
+            if out.status.success() {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+                let running = v["agent_running"].as_bool() == Some(true);
+                let tables = v["tables"].as_array().cloned().unwrap_or_default();
+                if running && !tables.is_empty() && tables.iter().all(|t| !t["watermark"].is_null())
+                {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("ctsync run not ready after 60 s:\n{}", agent.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn assert_no_password(out: &Output) {
+    for s in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(s);
+        assert!(!text.contains(PASSWORD), "the password leaked: {text}");
+    }
+}
+
+/// A running `ctsync run`.
+pub struct Agent {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or roll back anything.
+    pub fn kill9(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log_text()
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id() as i32;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(pid, 15);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log_text();
+                assert!(!log.contains(PASSWORD), "the password leaked: {log}");
+                return (status.code(), log);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "ctsync did not stop within 30 s of SIGTERM:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
