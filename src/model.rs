@@ -6,6 +6,7 @@ use std::fmt;
 
 /// One of the two synced servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     A,
     B,
@@ -28,6 +29,9 @@ impl Side {
 
 /// A direction of flow: changes captured on `source` are applied to its other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+// JSON (`inspect --json`) shows `a_to_b`; bincode stores the variant index,
+// so the names do not affect the store's format.
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     AToB,
     BToA,

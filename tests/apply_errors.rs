@@ -32,8 +32,19 @@ async fn injected_deadlocks_are_retried() {
         .await;
     a.exec("INSERT INTO dbo.Accounts VALUES (1, N'a@x', 10), (2, N'b@x', 20);")
         .await;
+    // The agent meets the injected deadlock first (our reads of b would
+    // consume the injected failures too, so wait for the agent to log one).
+    let seen = eventually(Duration::from_secs(20), || async {
+        agent.log_text().contains("1205")
+    })
+    .await;
+    assert!(
+        seen,
+        "the agent never met the deadlock:\n{}",
+        agent.log_text()
+    );
     let ok = eventually(Duration::from_secs(20), || async {
-        a.rows(VIEW).await == b.rows(VIEW).await
+        Ok(a.rows(VIEW).await) == b.try_rows(VIEW).await
     })
     .await;
     assert!(
@@ -69,7 +80,19 @@ async fn permanent_error_parks_the_key_and_others_go_on() {
         "INSERT INTO dbo.Accounts VALUES (1, N'one@x', 1), (2, N'taken@x', 2), (3, N'three@x', 3);",
     )
     .await;
-    // A later change of the parked key must wait behind it; others go on.
+    // Key 2 is parked (after max_attempts), keys 1 and 3 go on.
+    let parked = |n: u64| {
+        let setup = &setup;
+        async move {
+            let out = setup.run_to_end(&["inspect", "--json"]);
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            v["tables"][0]["parked"].as_u64() == Some(n)
+        }
+    };
+    let ok = eventually(Duration::from_secs(20), || parked(1)).await;
+    assert!(ok, "key 2 was not parked:\n{}", agent.log_text());
+    // A later change of the parked key waits behind it; others go on.
     a.exec("UPDATE dbo.Accounts SET balance = 22 WHERE id = 2; UPDATE dbo.Accounts SET balance = 33 WHERE id = 3;")
         .await;
     let ok = eventually(Duration::from_secs(20), || async {
@@ -87,7 +110,9 @@ async fn permanent_error_parks_the_key_and_others_go_on() {
         .await
         .is_empty());
 
-    // inspect (live, from the running agent) shows the parked operation.
+    // inspect (live, from the running agent) shows both operations of key
+    // 2 parked and SQL Server's error.
+    let ok = eventually(Duration::from_secs(20), || parked(2)).await;
     let out = setup.run_to_end(&["inspect", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -96,12 +121,18 @@ async fn permanent_error_parks_the_key_and_others_go_on() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("\"parked\":2") || text.contains("\"parked\": 2"),
-        "inspect: {text}"
+        ok,
+        "the update of key 2 should be parked behind its insert: {text}"
     );
     assert!(
         text.contains("2601") || text.contains("2627"),
-        "inspect should show the error: {text}"
+        "inspect should show the error number: {text}"
+    );
+    let out = setup.run_to_end(&["inspect", "--table", "dbo.Accounts", "--queue"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("UX_email") && text.contains("behind"),
+        "inspect --queue: {text}"
     );
 
     let (code, _) = agent.terminate();

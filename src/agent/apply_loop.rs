@@ -57,6 +57,9 @@ impl Applier {
         let mut backoff = Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms);
         let idle = Duration::from_millis(self.shared.config.sync.poll_interval_ms);
         let mut one_at_a_time = 0usize;
+        // A streak of failed writes is logged once when it starts and once
+        // when it ends, not per retry.
+        let mut failing = false;
         if let Err(e) = self.recover_in_flight(&mut shutdown).await {
             tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
                 "in-flight recovery failed; will retry");
@@ -72,6 +75,11 @@ impl Applier {
             };
             match self.step(max, &mut shutdown).await {
                 Ok(Progress::Applied(n)) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!(direction = %self.direction, table = %self.table.name,
+                            retries = backoff.attempts(), "writes succeed again");
+                    }
                     backoff.reset();
                     one_at_a_time = one_at_a_time.saturating_sub(n);
                     continue;
@@ -89,6 +97,18 @@ impl Applier {
                     head_seq,
                 }) => {
                     let kind = error_kind(&error);
+                    let (number, message) = crate::error::sql_number_and_message(&error);
+                    let described = match number {
+                        Some(n) => format!("error {n}: {message}"),
+                        None => message,
+                    };
+                    self.shared
+                        .set_last_error(self.direction, &self.table.name, &described);
+                    if !failing && kind != ErrorKind::Permanent {
+                        failing = true;
+                        tracing::warn!(direction = %self.direction, table = %self.table.name,
+                            error = %described, "writes failing; retrying with backoff, order kept");
+                    }
                     match kind {
                         ErrorKind::Permanent if batch_len > 1 => {
                             // Find the culprit: go one operation at a time
@@ -148,8 +168,12 @@ impl Applier {
                 tracing::warn!(direction = %self.direction, table = %self.table.name, seq,
                     error_number = number, error = %message, parked,
                     "operation parked after permanent errors; later operations on other keys go on");
+                let described = match number {
+                    Some(n) => format!("error {n}: {message}"),
+                    None => message,
+                };
                 self.shared
-                    .set_last_error(self.direction, &self.table.name, &message);
+                    .set_last_error(self.direction, &self.table.name, &described);
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "recording a failure in the state store failed"),

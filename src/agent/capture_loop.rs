@@ -9,6 +9,7 @@ use crate::capture::{self, CaptureError, TableCapture};
 use crate::link::Link;
 use crate::model::{Direction, Side};
 use crate::mssql::statements::TableShape;
+use crate::store::Phase;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -89,6 +90,7 @@ impl Capturer {
             match result {
                 TableCapture::Start { version } => {
                     store.enqueue_batch(direction, name, &[], self.side, version)?;
+                    store.set_phase(direction, name, &Phase::Streaming)?;
                     tracing::info!(
                         server = self.side.as_str(),
                         table = name,
@@ -143,6 +145,13 @@ impl Capturer {
                         min_valid,
                         "table stopped: {reason}"
                     );
+                    store.set_phase(
+                        direction,
+                        name,
+                        &Phase::Stopped {
+                            reason: reason.clone(),
+                        },
+                    )?;
                     self.shared.stop_table(direction, name, &reason);
                 }
             }

@@ -124,6 +124,21 @@ impl Sim {
             .collect()
     }
 
+    /// Like [`Sim::rows`], but a server error is returned, not a panic (a
+    /// read that meets an injected failure).
+    pub async fn try_rows(&self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        let mut c = self.try_client().await?;
+        let stream = c.simple_query(sql).await.map_err(|e| e.to_string())?;
+        let rows = stream
+            .into_first_result()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.cells().map(|(_, d)| cell(d)).collect())
+            .collect())
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let r = self
             .rows(&format!("SELECT COUNT_BIG(*) FROM {table}"))
