@@ -95,12 +95,20 @@ async fn cut_and_converge(cut_side_is_b: bool) {
         agent.log_text()
     );
     let rows = a.count("dbo.Items").await as u64;
-    assert!(rows >= na + nb, "rows lost: {rows} rows, {} acknowledged", na + nb);
+    assert!(
+        rows >= na + nb,
+        "rows lost: {rows} rows, {} acknowledged",
+        na + nb
+    );
     for s in [&a, &b] {
         let dups = s
             .rows("SELECT COUNT(*) - COUNT(DISTINCT name) FROM dbo.Items")
             .await;
-        assert_eq!(dups[0][0], "0", "a change was applied twice on {}", s.database);
+        assert_eq!(
+            dups[0][0], "0",
+            "a change was applied twice on {}",
+            s.database
+        );
     }
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");

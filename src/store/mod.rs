@@ -266,6 +266,9 @@ struct Trees {
 }
 
 /// The state store. Cheap to share (`Arc<Store>`); all methods take `&self`.
+/// How long [`Store::open`] waits for a lock that is being released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 pub struct Store {
     db: sled::Db,
     dir: PathBuf,
@@ -282,24 +285,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(dir, CACHE_BYTES)
-    }
-
-    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        // The store holds captured row images: private to the agent's user
-        // when ctsync creates the directory (an existing one is left as the
-        // operator made it).
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let db = sled::Config::new()
+    fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+        sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             // LowSpace: sled compacts segments more eagerly, which keeps a
@@ -319,7 +306,39 @@ impl Store {
                     dir: dir.to_path_buf(),
                     source,
                 },
-            })?;
+            })
+    }
+
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, CACHE_BYTES)
+    }
+
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        // The store holds captured row images: private to the agent's user
+        // when ctsync creates the directory (an existing one is left as the
+        // operator made it).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        // sled releases its file lock from a background thread after a
+        // `Db` is dropped, so a reopen in the same process (or right after
+        // another process exited) can briefly see it held: retry for a
+        // moment before reporting another owner.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match Self::open_sled(dir, cache_bytes) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let open = |name: &'static str| -> Result<Named, StoreError> {
             Ok(Named {
                 tree: db.open_tree(name)?,
