@@ -92,7 +92,19 @@ echo "== ctsync run (both ways), log in $work/ctsync.log"
 "$ctsync" run --config "$work/config.yaml" >"$work/ctsync.log" 2>&1 &
 ctsync_pid=$!
 pids+=($ctsync_pid)
-sleep 1
+# Ready when every table has its starting point (its first capture); with
+# `initial: none`, changes before that are not part of the sync.
+ready=0
+for _ in $(seq 1 150); do
+  if "$ctsync" inspect --json --config "$work/config.yaml" 2>/dev/null | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+sys.exit(0 if v.get("agent_running") and all(t.get("watermark") is not None for t in v["tables"]) else 1)'; then
+    ready=1; break
+  fi
+  sleep 0.2
+done
+if [ "$ready" != 1 ]; then echo "ctsync did not start:"; cat "$work/ctsync.log"; exit 1; fi
 
 echo "== changes on a"
 sql_a "INSERT INTO dbo.Customers (name, email) VALUES (N'Ada Lovelace', N'ada@example.com'), (N'Grace Hopper', NULL);
