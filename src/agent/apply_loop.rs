@@ -218,6 +218,7 @@ impl Applier {
                 batch_len: steps.len(),
                 head_seq,
             })?;
+        crate::fault::point("apply_after_target_commit");
         store.complete_batch(
             self.direction,
             &self.table.name,

@@ -118,6 +118,7 @@ impl Capturer {
                         }
                         continue;
                     }
+                    crate::fault::point("capture_before_enqueue");
                     store.enqueue_batch(direction, name, &ops, self.side, through_version)?;
                     tracing::debug!(
                         server = self.side.as_str(),

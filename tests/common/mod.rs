@@ -239,14 +239,23 @@ impl Setup {
 
     /// Starts `ctsync run`; its log goes to `agent-N.log` in the temp dir.
     pub fn start_agent(&self) -> Agent {
+        self.start_agent_with(&[])
+    }
+
+    /// Starts `ctsync run` with extra environment variables (e.g.
+    /// `CTSYNC_TEST_FAULT` to crash it at a named point).
+    pub fn start_agent_with(&self, env: &[(&str, &str)]) -> Agent {
         let n = std::fs::read_dir(self.dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
         let log = self.dir.path().join(format!("agent-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let err = file.try_clone().expect("log file");
-        let child = self
-            .command(&["run"])
+        let mut command = self.command(&["run"]);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err))
             .spawn()
@@ -311,6 +320,19 @@ impl Agent {
     }
 
     /// SIGTERM, then the exit code.
+    /// Waits for the agent to exit by itself (an injected fault); `None`
+    /// if it still runs after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id() as i32;
         // SAFETY: plain kill(2) on our own child's pid.

@@ -1,0 +1,34 @@
+//! Fault injection at named points, for crash tests of the real binary.
+//!
+//! When the environment variable `CTSYNC_TEST_FAULT` names a point, the process
+//! aborts there (like `kill -9`: no destructor, no flush), so a test can
+//! crash the agent at the exact moment that matters — e.g. after the target
+//! committed a batch and before the store recorded it — instead of hoping a
+//! random kill lands there. Unset (always, in production) it costs one
+//! cached lookup.
+//!
+//! Points:
+//! - `apply_after_target_commit`: a batch committed on the target, the
+//!   store does not know yet.
+//! - `capture_before_enqueue`: changes read from the source, not yet queued.
+
+use std::sync::OnceLock;
+
+fn configured() -> Option<&'static str> {
+    static FAULT: OnceLock<Option<String>> = OnceLock::new();
+    FAULT
+        .get_or_init(|| {
+            std::env::var("CTSYNC_TEST_FAULT")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
+}
+
+/// Aborts the process if `point` is the configured fault.
+pub fn point(point: &'static str) {
+    if configured() == Some(point) {
+        eprintln!("ctsync: fault injected at {point}; aborting");
+        std::process::abort();
+    }
+}
