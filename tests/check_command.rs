@@ -40,7 +40,10 @@ async fn check_reports_each_problem_with_its_fix_then_passes() {
     let text = std::fs::read_to_string(&setup.config).expect("config");
     std::fs::write(
         &setup.config,
-        text.replace("enable_change_tracking: true", "enable_change_tracking: false"),
+        text.replace(
+            "enable_change_tracking: true",
+            "enable_change_tracking: false",
+        ),
     )
     .expect("config");
 
@@ -58,7 +61,8 @@ async fn check_reports_each_problem_with_its_fix_then_passes() {
     }
     // Nothing was changed on the servers.
     assert_eq!(
-        a.rows("SELECT COUNT(*) FROM sys.change_tracking_databases").await[0][0],
+        a.rows("SELECT COUNT(*) FROM sys.change_tracking_databases")
+            .await[0][0],
         "0"
     );
 

@@ -74,8 +74,11 @@ pub async fn prepare(
     for side in [Side::A, Side::B] {
         let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
         let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
-        let (found, problems) =
-            check_server(conn, config, side, config.sync.enable_change_tracking).await?;
+        let Checked {
+            shapes: found,
+            problems,
+            ..
+        } = check_server(conn, config, side, config.sync.enable_change_tracking).await?;
         if !problems.is_empty() {
             return Err(SetupError::Check {
                 side: side.as_str(),
@@ -178,8 +181,12 @@ pub async fn check_server(
     config: &Config,
     side: Side,
     enable: bool,
-) -> Result<(Vec<Option<TableShape>>, Problems), SetupError> {
+) -> Result<Checked, SetupError> {
     let mut problems = Vec::new();
+    // What `run` would turn on itself (enable_change_tracking): for `check`
+    // these are notes, not problems.
+    let mut notes = Vec::new();
+    let will_enable = !enable && config.sync.enable_change_tracking;
     let database = config.server(side).database.clone();
     // Database-level change tracking.
     let current: Option<i64> = conn
@@ -200,9 +207,13 @@ pub async fn check_server(
             exec(conn, side, &db_statement).await?;
             tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
         } else {
-            problems.push(format!(
-                "change tracking is off for database {database}; run: {db_statement}"
-            ));
+            let text =
+                format!("change tracking is off for database {database}; run: {db_statement}");
+            if will_enable {
+                notes.push(text)
+            } else {
+                problems.push(text)
+            }
         }
     }
     let snapshot: Option<u8> = conn
@@ -223,9 +234,14 @@ pub async fn check_server(
             exec(conn, side, &stmt).await?;
             tracing::info!(server = side.as_str(), database = %database, "allowed snapshot isolation on the database");
         } else {
-            problems.push(format!(
+            let text = format!(
                 "snapshot isolation is not allowed in database {database} (capture reads under it); run: {stmt}"
-            ));
+            );
+            if will_enable {
+                notes.push(text)
+            } else {
+                problems.push(text)
+            }
         }
     }
     let mut shapes = Vec::with_capacity(config.tables.len());
@@ -261,10 +277,13 @@ pub async fn check_server(
                         exec(conn, side, &stmt).await?;
                         tracing::info!(server = side.as_str(), table = %t.name, "enabled change tracking on the table");
                     } else {
-                        problems.push(format!(
-                            "change tracking is off for table {}; run: {stmt}",
-                            t.name
-                        ));
+                        let text =
+                            format!("change tracking is off for table {}; run: {stmt}", t.name);
+                        if will_enable {
+                            notes.push(text)
+                        } else {
+                            problems.push(text)
+                        }
                     }
                 }
                 shapes.push(Some(shape));
@@ -275,7 +294,21 @@ pub async fn check_server(
             }
         }
     }
-    Ok((shapes, problems))
+    Ok(Checked {
+        shapes,
+        problems,
+        notes,
+    })
+}
+
+/// What [`check_server`] found on one server.
+pub struct Checked {
+    /// Each table's shape on this server (None when the table does not
+    /// involve this server or could not be read).
+    pub shapes: Vec<Option<TableShape>>,
+    pub problems: Problems,
+    /// Settings `run` turns on itself because `enable_change_tracking` is set.
+    pub notes: Vec<String>,
 }
 
 async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupError> {

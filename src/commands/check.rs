@@ -35,11 +35,19 @@ pub async fn check(config: &Config) -> Result<(), Error> {
             }
         };
         match setup::check_server(&mut conn, config, side, false).await {
-            Ok((_, found)) => {
-                if found.is_empty() {
+            Ok(checked) => {
+                for n in &checked.notes {
+                    println!("note: {label}: {n} (`ctsync run` does this itself: enable_change_tracking is set)");
+                }
+                if checked.problems.is_empty() {
                     println!("{label}: ok ({} table(s) checked)", config.tables.len());
                 }
-                problems.extend(found.into_iter().map(|p| format!("{label}: {p}")));
+                problems.extend(
+                    checked
+                        .problems
+                        .into_iter()
+                        .map(|p| format!("{label}: {p}")),
+                );
             }
             Err(SetupError::Sql {
                 context, source, ..
