@@ -229,11 +229,10 @@ fn render_overview(v: &Value) -> String {
         for (side, x) in servers {
             let _ = writeln!(
                 s,
-                "server {side}: {}:{} database {} (last current version {})",
+                "server {side}: {}:{} database {}",
                 opt(&x["host"]),
                 opt(&x["port"]),
                 opt(&x["database"]),
-                opt(&x["last_current_version"])
             );
         }
     }

@@ -26,7 +26,27 @@ fn show(data: &ColumnData<'_>) -> String {
             format!("0x{hex}")
         }),
         ColumnData::Numeric(v) => v.map_or("NULL".into(), |x| x.to_string()),
-        other => format!("{other:?}"),
+        // Dates and times through tiberius' chrono conversions, in ISO 8601.
+        other => {
+            use tiberius::FromSql;
+            match other {
+                ColumnData::DateTime2(_)
+                | ColumnData::DateTime(_)
+                | ColumnData::SmallDateTime(_) => chrono::NaiveDateTime::from_sql(other)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+                ColumnData::Date(_) => chrono::NaiveDate::from_sql(other)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+                ColumnData::Time(_) => chrono::NaiveTime::from_sql(other)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+                _ => format!("{other:?}"),
+            }
+        }
     }
 }
 
