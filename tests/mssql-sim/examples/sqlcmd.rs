@@ -10,7 +10,7 @@ use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel};
 use tokio::net::TcpStream;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
-fn show(data: &ColumnData<'_>) -> String {
+fn show(data: &ColumnData<'static>) -> String {
     match data {
         ColumnData::U8(v) => v.map_or("NULL".into(), |x| x.to_string()),
         ColumnData::I16(v) => v.map_or("NULL".into(), |x| x.to_string()),
