@@ -168,6 +168,33 @@ async fn permanent_error_parks_the_key_and_others_go_on() {
         "retried operations not applied in order:\n{}",
         agent.log_text()
     );
+
+    // Dropping, through the running agent: a row b cannot take (a CHECK
+    // constraint only b has: error 547) is parked, then dropped.
+    b.exec("ALTER TABLE dbo.Accounts ADD CONSTRAINT CK_short CHECK (LEN(email) < 20);")
+        .await;
+    a.exec("INSERT INTO dbo.Accounts VALUES (4, N'a-very-long-address@example.com', 4), (5, N'five@x', 5);")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || parked(1)).await;
+    assert!(ok, "key 4 was not parked:\n{}", agent.log_text());
+    let out = setup.run_to_end(&["parked", "drop", "--all"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("1 operation(s) dropped"),
+        "{text}"
+    );
+    assert!(parked(0).await, "nothing should stay parked");
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.rows("SELECT id FROM dbo.Accounts WHERE id IN (4, 5) ORDER BY id")
+            .await
+            == vec![vec!["5".to_string()]]
+    })
+    .await;
+    assert!(
+        ok,
+        "key 5 should go on, key 4 stay dropped:\n{}",
+        agent.log_text()
+    );
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
 }

@@ -110,6 +110,21 @@ async fn changes_on_both_sides_converge_without_echo() {
     let idb = b.rows("SELECT id FROM dbo.Users WHERE name = N'Ada'").await;
     assert_ne!(ida, idb, "identity ids should be assigned by each server");
     assert!(idb[0][0].parse::<i64>().unwrap_or(0) > 100);
+    // `inspect --key` shows the mapping of Ada's id on a (as JSON too).
+    let out = setup.run_to_end(&[
+        "inspect",
+        "--json",
+        "--table",
+        "dbo.Users",
+        "--key",
+        &ida[0][0],
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        v["mappings"]["a_to_b"]["maps_to"][0]["I32"].to_string(),
+        idb[0][0],
+        "inspect --key: {v}"
+    );
     // The reference on b points at b's own id for Ada.
     let ord_b = b
         .rows("SELECT u.name FROM dbo.Orders o JOIN dbo.Users u ON u.id = o.user_id")
