@@ -10,6 +10,7 @@ mod control;
 mod error;
 mod fault;
 mod link;
+mod load;
 mod logging;
 mod model;
 mod mssql;

@@ -47,6 +47,13 @@ impl Direction {
     pub fn target(self) -> Side {
         self.source().other()
     }
+    /// The opposite direction.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::AToB => Direction::BToA,
+            Direction::BToA => Direction::AToB,
+        }
+    }
     pub fn from_source(source: Side) -> Direction {
         match source {
             Side::A => Direction::AToB,

@@ -21,7 +21,7 @@ use crate::backoff::Backoff;
 use crate::error::ErrorKind;
 use crate::link::Link;
 use crate::model::{Direction, SqlValue};
-use crate::store::{FailureInfo, Store, StoreError};
+use crate::store::{FailureInfo, Phase, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -67,6 +67,24 @@ impl Applier {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            // Changes wait while the table loads (or is stopped): they
+            // apply on top of the copied rows, never before them.
+            match self.shared.store.phase(self.direction, &self.table.name) {
+                Ok(Phase::Streaming) | Ok(Phase::Init) => {}
+                Ok(_) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                        "state store failed; this table's applier stops");
+                    return;
+                }
             }
             let max = if one_at_a_time > 0 {
                 1
@@ -247,6 +265,10 @@ impl Applier {
         let Some((from, through)) = store.inflight(self.direction, &self.table.name)? else {
             return Ok(());
         };
+        if from >= crate::load::LOAD_SEQ_BASE {
+            // A load chunk's writes: the loader recovers those.
+            return Ok(());
+        }
         let ops = store.peek_batch(
             self.direction,
             &self.table.name,

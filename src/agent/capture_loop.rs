@@ -6,6 +6,7 @@
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::capture::{self, CaptureError, TableCapture};
+use crate::config::{Initial, OnExpired};
 use crate::link::Link;
 use crate::model::{Direction, Side};
 use crate::mssql::statements::TableShape;
@@ -74,6 +75,17 @@ impl Capturer {
                 continue;
             }
             let wm = store.watermark(self.side, name)?;
+            match store.phase(direction, name)? {
+                // Being re-initialised: the loader sets the new watermark.
+                Phase::Reinit { .. } | Phase::Stopped { .. } => continue,
+                // An initial load sets the start version itself.
+                Phase::Init | Phase::InitialLoad(_)
+                    if wm.is_none() && self.initial_of(name) != Initial::None =>
+                {
+                    continue
+                }
+                _ => {}
+            }
             active.push((name.as_str(), shape, wm));
         }
         if active.is_empty() {
@@ -139,6 +151,12 @@ impl Capturer {
                          changes were cleaned up (retention passed, or the table was truncated); \
                          the table must be re-initialised"
                     );
+                    if self.on_expired_of(name) == OnExpired::Reinit {
+                        tracing::warn!(server = self.side.as_str(), table = name, watermark, min_valid,
+                            "change history is gone; re-initialising this table (on_expired: reinit)");
+                        store.set_phase(direction, name, &Phase::Reinit { reason })?;
+                        continue;
+                    }
                     tracing::error!(
                         server = self.side.as_str(),
                         table = name,
@@ -158,6 +176,23 @@ impl Capturer {
             }
         }
         Ok(())
+    }
+}
+
+impl Capturer {
+    fn table_config(&self, name: &str) -> Option<&crate::config::TableConfig> {
+        self.shared
+            .config
+            .tables
+            .iter()
+            .find(|t| t.name.to_string() == name)
+    }
+    fn initial_of(&self, name: &str) -> Initial {
+        self.table_config(name).map_or(Initial::None, |t| t.initial)
+    }
+    fn on_expired_of(&self, name: &str) -> OnExpired {
+        self.table_config(name)
+            .map_or(OnExpired::Stop, |t| t.on_expired)
     }
 }
 

@@ -113,6 +113,9 @@ pub async fn run(
     for applier in plan.appliers {
         tasks.spawn(applier.run(shutdown.clone()));
     }
+    for loader in plan.loaders {
+        tasks.spawn(loader.run(shutdown.clone()));
+    }
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {

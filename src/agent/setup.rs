@@ -42,6 +42,7 @@ pub type Problems = Vec<String>;
 pub struct Plan {
     pub capturers: Vec<Capturer>,
     pub appliers: Vec<Applier>,
+    pub loaders: Vec<crate::load::Loader>,
 }
 
 fn sql_err(
@@ -91,6 +92,7 @@ pub async fn prepare(
     }
     let mut capturers = Vec::new();
     let mut appliers = Vec::new();
+    let mut loaders = Vec::new();
     for side in [Side::A, Side::B] {
         let direction = Direction::from_source(side);
         let mut tables = Vec::new();
@@ -105,7 +107,28 @@ pub async fn prepare(
                 continue;
             };
             let name = t.name.to_string();
-            tables.push((name.clone(), source));
+            tables.push((name.clone(), source.clone()));
+            // Every table gets a loader: it idles unless an initial load or
+            // a re-initialisation is due (`initial`, `on_expired`).
+            loaders.push(crate::load::Loader {
+                direction,
+                table: t.clone(),
+                source_shape: source,
+                apply: apply_table(t, target.clone(), config),
+                source: Link::new(
+                    side,
+                    format!("load {name}"),
+                    config.tiberius_config(side),
+                    backoff(config),
+                ),
+                target: Link::new(
+                    side.other(),
+                    format!("load {name}"),
+                    config.tiberius_config(side.other()),
+                    backoff(config),
+                ),
+                shared: shared.clone(),
+            });
             appliers.push(Applier {
                 direction,
                 table: apply_table(t, target, config),
@@ -136,6 +159,7 @@ pub async fn prepare(
     Ok(Plan {
         capturers,
         appliers,
+        loaders,
     })
 }
 

@@ -3,6 +3,7 @@
 //! apply speak typed operations ([`crate::model`]) and call into here.
 
 pub mod ident;
+pub mod load_sql;
 pub mod statements;
 pub mod value;
 

@@ -107,7 +107,7 @@ use std::sync::{Arc, Mutex};
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
-pub use tables::{LoadProgress, Phase, QueueStatus, ServerIdentity};
+pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
 
 /// The store format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -44,6 +44,21 @@ pub struct LoadProgress {
     pub last_key: Option<Vec<SqlValue>>,
     /// Why this load runs, for a re-initialisation.
     pub reason: Option<String>,
+    /// A chunk being written to the target and not yet recorded: after a
+    /// crash its inserts are looked up on the target by context.
+    pub pending: Option<PendingChunk>,
+}
+
+/// The part of a chunk of an identity-mapped table that a crash could leave
+/// on the target without its mappings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PendingChunk {
+    /// (sequence number of the write's context, source key) of each insert.
+    pub inserts: Vec<(u64, Vec<SqlValue>)>,
+    /// The chunk's last source key and its row count: the progress once it
+    /// is known to have landed.
+    pub last_key: Vec<SqlValue>,
+    pub rows: u64,
 }
 
 /// What the agent remembers of a server's database, to notice a restore or

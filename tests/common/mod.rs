@@ -244,7 +244,34 @@ impl Setup {
 
     /// Starts `ctsync run` with extra environment variables (e.g.
     /// `CTSYNC_TEST_FAULT` to crash it at a named point).
+    /// Starts `ctsync run` and waits until `inspect --json` satisfies `ready`
+    /// (for tables whose start is an initial load, not a first capture).
+    pub fn start_agent_until(&self, ready: impl Fn(&serde_json::Value) -> bool) -> Agent {
+        let mut agent = self.spawn_agent(&[]);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!("ctsync run exited early ({status}):\n{}", agent.log_text());
+            }
+            let out = self.run_to_end(&["inspect", "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            if v["agent_running"].as_bool() == Some(true) && ready(&v) {
+                return agent;
+            }
+            if Instant::now() > deadline {
+                panic!("ctsync run not ready after 120 s:\n{}", agent.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
     pub fn start_agent_with(&self, env: &[(&str, &str)]) -> Agent {
+        let mut agent = self.spawn_agent(env);
+        self.wait_ready(&mut agent);
+        agent
+    }
+
+    fn spawn_agent(&self, env: &[(&str, &str)]) -> Agent {
         let n = std::fs::read_dir(self.dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
@@ -260,9 +287,7 @@ impl Setup {
             .stderr(Stdio::from(err))
             .spawn()
             .expect("spawn ctsync run");
-        let mut agent = Agent { child, log };
-        self.wait_ready(&mut agent);
-        agent
+        Agent { child, log }
     }
 
     /// Waits until the running agent has a watermark for every table and

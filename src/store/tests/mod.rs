@@ -325,6 +325,7 @@ fn phases_load_progress_and_servers_persist() {
             rows_total: Some(5000),
             last_key: Some(k(1000)),
             reason: None,
+            pending: None,
         });
         s.save_load_chunk(D, T, &[(k(999), k(5)), (k(1000), k(6))], &p)
             .unwrap();

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 /// Connections served at once; more are accepted and closed immediately.
 pub const MAX_CONNECTIONS: usize = 256;
 
+/// Stack of a connection thread.
+const CONNECTION_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 /// How to start a stand-in.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -312,6 +315,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let sh = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("mssql-sim-conn".into())
+            // Statements are parsed and translated recursively; a long
+            // chain of ORs or nested expressions needs depth. SQL Server
+            // accepts thousands of OR terms, so give each connection room
+            // (virtual memory; only touched pages cost).
+            .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || conn::serve(stream, sh));
         if let Err(e) = spawned {
             tracing::warn!("cannot start a connection thread: {e}");

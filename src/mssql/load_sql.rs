@@ -1,0 +1,152 @@
+//! T-SQL of the initial load (and re-initialisation): key-ordered chunk reads
+//! of the source, the target's existing keys, and existence checks for the
+//! removal of rows only the target has. Identifiers are quoted by
+//! [`super::ident`]; values (chunk size, keys) are bound parameters.
+//!
+//! Key-ordered paging ("keyset pagination") reads each chunk with an index
+//! seek after the last key of the previous chunk, so a chunk costs the same
+//! at the end of a large table as at its start, and a resumed load starts
+//! exactly after the last chunk it finished.
+
+use super::ident::{quote, IdentError};
+use super::statements::TableShape;
+
+/// `SELECT TOP (@P1) <columns> FROM t [WHERE key > (@P2, ...)] ORDER BY key`
+/// (`descending`: `key < ...` and `ORDER BY key DESC`, for `latest: N`).
+/// Parameters: `@P1` = rows, then the last key's values when `after_key`.
+pub fn chunk(shape: &TableShape, after_key: bool, descending: bool) -> Result<String, IdentError> {
+    let cols = shape
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sql = format!(
+        "SELECT TOP (@P1) {} FROM {}",
+        cols.join(", "),
+        shape.name.quoted()
+    );
+    if after_key {
+        sql.push_str(" WHERE ");
+        sql.push_str(&keyset_predicate(shape, 2, descending)?);
+    }
+    sql.push_str(" ORDER BY ");
+    let dir = if descending { " DESC" } else { "" };
+    let order = shape
+        .key
+        .iter()
+        .map(|k| quote(k).map(|q| format!("{q}{dir}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    sql.push_str(&order.join(", "));
+    Ok(sql)
+}
+
+/// `(k1 > @Pn) OR (k1 = @Pn AND k2 > @Pn+1) ...`: rows after a composite
+/// key in key order, parameters numbered from `first`.
+fn keyset_predicate(
+    shape: &TableShape,
+    first: usize,
+    descending: bool,
+) -> Result<String, IdentError> {
+    let cmp = if descending { "<" } else { ">" };
+    let mut alternatives = Vec::with_capacity(shape.key.len());
+    for i in 0..shape.key.len() {
+        let mut parts = Vec::with_capacity(i + 1);
+        for (j, k) in shape.key.iter().enumerate().take(i) {
+            parts.push(format!("{} = @P{}", quote(k)?, first + j));
+        }
+        parts.push(format!("{} {cmp} @P{}", quote(&shape.key[i])?, first + i));
+        alternatives.push(format!("({})", parts.join(" AND ")));
+    }
+    Ok(format!("({})", alternatives.join(" OR ")))
+}
+
+/// `SELECT COUNT_BIG(*) FROM t`: the progress total.
+pub fn count(shape: &TableShape) -> String {
+    format!("SELECT COUNT_BIG(*) FROM {}", shape.name.quoted())
+}
+
+/// The key columns of the rows of `t` whose key is one of `n` keys
+/// (`(k1 = @P1 AND k2 = @P2) OR ...`): which of a chunk's keys exist.
+pub fn existing_keys(shape: &TableShape, n: usize) -> Result<String, IdentError> {
+    let keys = shape
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let width = keys.len();
+    if width == 1 && n > 0 {
+        let params: Vec<String> = (1..=n).map(|i| format!("@P{i}")).collect();
+        return Ok(format!(
+            "SELECT {k} FROM {} WHERE {k} IN ({})",
+            shape.name.quoted(),
+            params.join(", "),
+            k = keys[0]
+        ));
+    }
+    let mut alternatives = Vec::with_capacity(n);
+    for i in 0..n {
+        let parts: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(j, k)| format!("{k} = @P{}", i * width + j + 1))
+            .collect();
+        alternatives.push(format!("({})", parts.join(" AND ")));
+    }
+    Ok(format!(
+        "SELECT {} FROM {} WHERE {}",
+        keys.join(", "),
+        shape.name.quoted(),
+        if alternatives.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            alternatives.join(" OR ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mssql::ident::TableName;
+    use crate::mssql::statements::ColumnShape;
+
+    fn shape(key: &[&str]) -> TableShape {
+        TableShape {
+            name: TableName::new("dbo", "Lines").expect("name"),
+            key: key.iter().map(|k| k.to_string()).collect(),
+            columns: ["order_id", "line_no", "sku"]
+                .iter()
+                .map(|c| ColumnShape {
+                    name: c.to_string(),
+                    data_type: "int".into(),
+                    identity: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn composite_keyset_chunk() {
+        let s = chunk(&shape(&["order_id", "line_no"]), true, false).expect("sql");
+        assert_eq!(
+            s,
+            "SELECT TOP (@P1) [order_id], [line_no], [sku] FROM [dbo].[Lines] WHERE (([order_id] > @P2) OR ([order_id] = @P2 AND [line_no] > @P3)) ORDER BY [order_id], [line_no]"
+        );
+        let s = chunk(&shape(&["order_id"]), false, true).expect("sql");
+        assert!(s.ends_with("ORDER BY [order_id] DESC"), "{s}");
+    }
+
+    #[test]
+    fn existing_keys_binds_every_value() {
+        let s = existing_keys(&shape(&["order_id", "line_no"]), 2).expect("sql");
+        assert!(
+            s.contains(
+                "([order_id] = @P1 AND [line_no] = @P2) OR ([order_id] = @P3 AND [line_no] = @P4)"
+            ),
+            "{s}"
+        );
+        assert!(existing_keys(&shape(&["order_id"]), 0)
+            .expect("sql")
+            .ends_with("WHERE 1 = 0"));
+    }
+}

@@ -1,0 +1,273 @@
+//! Scenario: tables reach a common start (`initial:`) and are re-initialised
+//! when their change history is gone (`on_expired: reinit`), through the real
+//! `ctsync run` against two stand-ins.
+//!
+//! Follows "Work with change tracking": obtaining initial data and validating
+//! the last synchronized version
+//! (docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md).
+
+mod common;
+
+use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE dbo.Big (id INT NOT NULL PRIMARY KEY, name NVARCHAR(40) NOT NULL, qty INT NOT NULL, price DECIMAL(10,2) NULL, note NVARCHAR(40) NULL, at DATETIME2(3) NULL);
+CREATE TABLE dbo.Members (id INT IDENTITY(1,1) PRIMARY KEY, name NVARCHAR(40) NOT NULL);
+CREATE TABLE dbo.Small (id INT NOT NULL PRIMARY KEY, v INT NOT NULL);
+";
+
+/// `n` rows of dbo.Big on `sim`, ids from `from`, through tiberius' bulk
+/// load (fast set-up, not what is measured).
+async fn fill_big(sim: &Sim, from: i64, n: i64) {
+    use tiberius::{ColumnData, TokenRow};
+    let mut c = sim.client().await;
+    let mut req = c.bulk_insert("dbo.Big").await.expect("bulk insert");
+    for v in from..from + n {
+        let mut row = TokenRow::new();
+        row.push(ColumnData::I32(Some(v as i32)));
+        row.push(ColumnData::String(Some(format!("row {v}").into())));
+        row.push(ColumnData::I32(Some((v % 100) as i32)));
+        row.push(ColumnData::Numeric(Some(
+            tiberius::numeric::Numeric::new_with_scale(v as i128 * 25, 2),
+        )));
+        row.push(ColumnData::String(None));
+        row.push(ColumnData::DateTime2(None));
+        req.send(row).await.expect("bulk row");
+    }
+    req.finalize().await.expect("bulk finalize");
+}
+
+fn inspect(setup: &Setup) -> serde_json::Value {
+    let out = setup.run_to_end(&["inspect", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+fn phase_of(v: &serde_json::Value, table: &str, direction: &str) -> serde_json::Value {
+    v["tables"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|x| x["table"] == table && x["direction"] == direction)
+        })
+        .map(|x| x["phase"].clone())
+        .unwrap_or_default()
+}
+
+const VIEW: &str = "SELECT COUNT(*), SUM(CAST(qty AS BIGINT)), MIN(id), MAX(id) FROM dbo.Big";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_load_with_changes_during_the_copy_and_a_crash_resumes() {
+    real_server_note();
+    let rows: i64 = std::env::var("CTSYNC_TEST_LOAD_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let a = Arc::new(Sim::start("LoadA"));
+    let b = Sim::start("LoadB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    fill_big(&a, 1, rows).await;
+    // Rows only b has (deleted by a one-way full load) and a stale copy of
+    // a row a has (updated, not duplicated).
+    b.exec("INSERT INTO dbo.Big (id, name, qty) VALUES (-1, N'only on b', 0), (5, N'stale', 0);")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  batch_size: 1000\n",
+        "  - table: dbo.Big\n    key: [id]\n    direction: a_to_b\n    initial: full\n",
+    );
+
+    // Changes on a while the copy runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (a, stop) = (a.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut c = a.client().await;
+            let mut i = 0i64;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let sql = format!(
+                    "UPDATE dbo.Big SET qty = qty + 1 WHERE id = {u}; DELETE FROM dbo.Big WHERE id = {d}; INSERT INTO dbo.Big (id, name, qty) VALUES ({n}, N'new', 1);",
+                    u = (i * 7919) % rows + 1,
+                    d = (i * 104_729) % rows + 1,
+                    n = rows + i
+                );
+                let _ = c
+                    .simple_query(sql)
+                    .await
+                    .map(|s| async { s.into_results().await });
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    // First run: killed in the middle of the copy.
+    let mut agent = setup.start_agent_until(|v| {
+        let p = phase_of(v, "dbo.Big", "a_to_b");
+        p["initial_load"]["rows_done"].as_u64().unwrap_or(0) > 0
+    });
+    let done_before = loop {
+        let p = phase_of(&inspect(&setup), "dbo.Big", "a_to_b");
+        if let Some(n) = p["initial_load"]["rows_done"].as_u64() {
+            if n >= (rows as u64) / 4 {
+                break n;
+            }
+        } else if p == "streaming" {
+            panic!("the load finished before the kill; use more rows");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = agent.child.kill();
+    let _ = agent.child.wait();
+    let log1 = agent.log_text();
+    assert!(log1.contains("initial load starts"), "{log1}");
+
+    // Second run: resumes after the last finished chunk, not from zero.
+    let agent = setup.start_agent_until(|_| true);
+    let p = phase_of(&inspect(&setup), "dbo.Big", "a_to_b");
+    if let Some(n) = p["initial_load"]["rows_done"].as_u64() {
+        assert!(
+            n >= done_before,
+            "the resumed load went back: {n} < {done_before}"
+        );
+    }
+    let ok = eventually(Duration::from_secs(180), || async {
+        phase_of(&inspect(&setup), "dbo.Big", "a_to_b") == "streaming"
+    })
+    .await;
+    assert!(ok, "load did not finish:\n{}", agent.log_text());
+    stop.store(true, Ordering::SeqCst);
+    writer.await.expect("writer");
+    let ok = eventually(Duration::from_secs(60), || async {
+        a.rows(VIEW).await == b.rows(VIEW).await
+    })
+    .await;
+    assert!(
+        ok,
+        "not identical after the load: a {:?} b {:?}\n{}",
+        a.rows(VIEW).await,
+        b.rows(VIEW).await,
+        agent.log_text()
+    );
+    let log2 = agent.log_text();
+    assert!(
+        !log2.contains("initial load starts"),
+        "the second run started over:\n{log2}"
+    );
+    assert!(
+        b.rows("SELECT id FROM dbo.Big WHERE id = -1")
+            .await
+            .is_empty(),
+        "b-only row kept"
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_n_and_identity_mapping_then_streaming() {
+    real_server_note();
+    let a = Sim::start("LatestA");
+    let b = Sim::start("LatestB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let values: Vec<String> = (1..=50).map(|i| format!("(N'm{i}')")).collect();
+    a.exec(&format!(
+        "INSERT INTO dbo.Members (name) VALUES {};",
+        values.join(", ")
+    ))
+    .await;
+    b.exec("SET IDENTITY_INSERT dbo.Members ON; INSERT INTO dbo.Members (id, name) VALUES (900, N'x'); SET IDENTITY_INSERT dbo.Members OFF; DELETE FROM dbo.Members;").await;
+    let setup = Setup::new(&a, &b, "", "  - table: dbo.Members\n    key: [id]\n    identity: true\n    direction: a_to_b\n    initial: { latest: 10 }\n");
+    let agent = setup.start_agent_until(|v| phase_of(v, "dbo.Members", "a_to_b") == "streaming");
+    let names = b.rows("SELECT name FROM dbo.Members ORDER BY id").await;
+    let expected: Vec<Vec<String>> = (41..=50).rev().map(|i| vec![format!("m{i}")]).collect();
+    assert_eq!(
+        names, expected,
+        "the 10 most recent rows, copied newest first"
+    );
+    let v = inspect(&setup);
+    assert_eq!(v["tables"][0]["mapped_keys"].as_u64(), Some(10), "{v}");
+    // Then changes stream: an update of a copied row reaches its mapped row.
+    a.exec("UPDATE dbo.Members SET name = N'm50 renamed' WHERE id = 50; INSERT INTO dbo.Members (name) VALUES (N'm51');").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.rows("SELECT COUNT(*) FROM dbo.Members WHERE name IN (N'm50 renamed', N'm51')")
+            .await[0][0]
+            == "2"
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    assert_eq!(b.count("dbo.Members").await, 11);
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_history_reinitialises_only_that_table() {
+    real_server_note();
+    let a = Sim::start("ExpA");
+    let b = Sim::start("ExpB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let tables = "  - table: dbo.Small\n    key: [id]\n    direction: a_to_b\n  - table: dbo.Big\n    key: [id]\n    direction: a_to_b\n";
+    let setup = Setup::new(&a, &b, "", tables);
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Small VALUES (1, 1), (2, 2); INSERT INTO dbo.Big (id, name, qty) VALUES (1, N'x', 1);").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.count("dbo.Small").await == 2 && b.count("dbo.Big").await == 1
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+
+    // While the agent is off: changes, then cleanup removes their history
+    // (as retention would), and dbo.Big is truncated.
+    a.exec("UPDATE dbo.Small SET v = 20 WHERE id = 2; INSERT INTO dbo.Small VALUES (3, 3);")
+        .await;
+    a.exec("EXEC mssql_sim.ct_cleanup").await;
+    let agent = setup.start_agent_until(|_| true);
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.rows("SELECT id, v FROM dbo.Small ORDER BY id").await
+            == a.rows("SELECT id, v FROM dbo.Small ORDER BY id").await
+    })
+    .await;
+    assert!(
+        ok,
+        "dbo.Small was not re-initialised:\n{}",
+        agent.log_text()
+    );
+    let log = agent.log_text();
+    assert!(log.contains("re-initialising this table"), "{log}");
+
+    // TRUNCATE: history of that table alone is gone; the other goes on.
+    let before = agent
+        .log_text()
+        .matches("re-initialising this table")
+        .count();
+    a.exec("TRUNCATE TABLE dbo.Big; INSERT INTO dbo.Big (id, name, qty) VALUES (7, N'after', 7);")
+        .await;
+    a.exec("INSERT INTO dbo.Small VALUES (4, 4);").await;
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.rows("SELECT id FROM dbo.Big").await == vec![vec!["7".to_string()]]
+            && b.count("dbo.Small").await == 4
+    })
+    .await;
+    assert!(
+        ok,
+        "after TRUNCATE: b has {:?}\n{}",
+        b.rows("SELECT id FROM dbo.Big").await,
+        agent.log_text()
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        log.matches("re-initialising this table").count() - before,
+        1,
+        "only dbo.Big is re-initialised after its TRUNCATE:\n{log}"
+    );
+}
