@@ -45,6 +45,8 @@ use tokio::sync::watch;
 pub const LOAD_SEQ_BASE: u64 = 1 << 62;
 /// Bound values per chunk request (SQL Server allows 2,100 per request).
 pub const PARAMS_PER_CHUNK_MAX: usize = 1_900;
+/// Rows per bulk-loaded chunk: one durable progress step per chunk.
+pub const BULK_CHUNK_ROWS: usize = 10_000;
 /// At most one progress line per table this often.
 pub const PROGRESS_LOG_MS: u64 = 5_000;
 
@@ -253,14 +255,28 @@ impl Loader {
             (Initial::Latest(n), false) => Some(n),
             _ => None,
         };
+        // Bulk load (much faster than statements) when nothing on the
+        // target could be in the way: a non-identity table whose target has
+        // no row after the last copied key. Otherwise idempotent upserts.
+        let bulk = self.apply.mode == KeyMode::Explicit && !descending && {
+            let key_shape = self.key_shape();
+            let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+            read_chunk(conn, &key_shape, progress.last_key.as_deref(), 1, false)
+                .await
+                .map_err(|e| LoadError::Target(WriteError::Sql(e)))?
+                .is_empty()
+        };
         let width = self.source_shape.columns.len().max(1) + 1;
-        let chunk_rows = self
-            .shared
-            .config
-            .sync
-            .batch_size
-            .min(PARAMS_PER_CHUNK_MAX / width)
-            .max(1);
+        let chunk_rows = if bulk {
+            BULK_CHUNK_ROWS
+        } else {
+            self.shared
+                .config
+                .sync
+                .batch_size
+                .min(PARAMS_PER_CHUNK_MAX / width)
+                .max(1)
+        };
         let mut last_log = Instant::now();
         loop {
             if *shutdown.borrow() {
@@ -285,7 +301,12 @@ impl Loader {
             .map_err(LoadError::Source)?;
             let done = rows.len() < want;
             if let Some(last) = rows.last() {
-                let mapped = self.write_chunk(&rows, &mut progress, shutdown).await?;
+                let mapped = if bulk {
+                    self.bulk_chunk(&rows, shutdown).await?;
+                    Vec::new()
+                } else {
+                    self.write_chunk(&rows, &mut progress, shutdown).await?
+                };
                 progress.pending = None;
                 progress.rows_done += rows.len() as u64;
                 progress.last_key = Some(key_of(&self.source_shape, last));
@@ -437,6 +458,74 @@ impl Loader {
             &landed,
             &Phase::InitialLoad(progress.clone()),
         )?;
+        Ok(())
+    }
+
+    /// The target's key columns as a shape (for key-only reads).
+    fn key_shape(&self) -> TableShape {
+        TableShape {
+            name: self.apply.shape.name.clone(),
+            key: self.apply.shape.key.clone(),
+            columns: self
+                .apply
+                .shape
+                .key_positions()
+                .into_iter()
+                .filter_map(|p| self.apply.shape.columns.get(p).cloned())
+                .collect(),
+        }
+    }
+
+    /// One chunk through tiberius' bulk load (`INSERT BULK`), one statement,
+    /// so all of it lands or none. Not tagged with a change-tracking context
+    /// (bulk load cannot carry one); the rows are older than the start
+    /// version of the other direction's capture, so they are not echoed.
+    async fn bulk_chunk(
+        &mut self,
+        rows: &[Vec<SqlValue>],
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), LoadError> {
+        let table = self.apply.shape.name.quoted();
+        let columns: Vec<String> = self
+            .apply
+            .shape
+            .columns
+            .iter()
+            .map(|c| crate::mssql::ident::quote(&c.name))
+            .collect::<Result<_, _>>()
+            .map_err(|e| LoadError::Data(e.to_string()))?;
+        let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let types: Vec<String> = self
+            .apply
+            .shape
+            .columns
+            .iter()
+            .map(|c| c.data_type.clone())
+            .collect();
+        let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+        let bulk = async {
+            let mut req = conn
+                .bulk_insert_with_options(
+                    &table,
+                    &column_refs,
+                    tiberius::SqlBulkCopyOptions::empty(),
+                    &[],
+                )
+                .await?;
+            for row in rows {
+                let mut token = tiberius::TokenRow::new();
+                for (v, ty) in row.iter().zip(&types) {
+                    token.push(match v {
+                        SqlValue::Null => crate::mssql::value::null_for(ty),
+                        v => to_column(v),
+                    });
+                }
+                req.send(token).await?;
+            }
+            req.finalize().await
+        };
+        bulk.await
+            .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
         Ok(())
     }
 
