@@ -271,3 +271,59 @@ async fn expired_history_reinitialises_only_that_table() {
         "only dbo.Big is re-initialised after its TRUNCATE:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_of_the_source_is_detected_and_reinitialised() {
+    real_server_note();
+    let a = Sim::start("RestA");
+    let b = Sim::start("RestB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Small\n    key: [id]\n    direction: a_to_b\n",
+    );
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Small VALUES (1, 1), (2, 2);").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.count("dbo.Small").await == 2
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    a.exec("EXEC mssql_sim.snapshot_save @name = N'nightly'")
+        .await;
+    a.exec("INSERT INTO dbo.Small VALUES (3, 3); UPDATE dbo.Small SET v = 10 WHERE id = 1;")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.count("dbo.Small").await == 3
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    // The source is put back to last night's backup: its version goes back.
+    a.exec("EXEC mssql_sim.snapshot_restore @name = N'nightly'")
+        .await;
+    let view = "SELECT id, v FROM dbo.Small ORDER BY id";
+    let ok = eventually(Duration::from_secs(30), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(
+        ok,
+        "b does not match the restored a: a {:?} b {:?}\n{}",
+        a.rows(view).await,
+        b.rows(view).await,
+        agent.log_text()
+    );
+    // And it goes on streaming after the re-initialisation.
+    a.exec("INSERT INTO dbo.Small VALUES (9, 9);").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0));
+    assert!(log.contains("went back"), "the log should say why:\n{log}");
+}

@@ -97,7 +97,25 @@ impl Capturer {
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(PollError::Shutdown);
         };
-        let (_current, found) = capture::poll(conn, &request, &prefix).await?;
+        let identity = conn
+            .simple_query(crate::mssql::load_sql::DATABASE_IDENTITY)
+            .await
+            .map_err(|source| CaptureError::Sql {
+                table: "sys.databases".into(),
+                source,
+            })?
+            .into_row()
+            .await
+            .map_err(|source| CaptureError::Sql {
+                table: "sys.databases".into(),
+                source,
+            })?
+            .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
+            .unwrap_or_default();
+        let (current, found) = capture::poll(conn, &request, &prefix).await?;
+        if self.restored(&store, direction, &identity, current)? {
+            return Ok(());
+        }
         for ((name, _, _), result) in active.iter().zip(found) {
             match result {
                 TableCapture::Start { version } => {
@@ -180,6 +198,69 @@ impl Capturer {
 }
 
 impl Capturer {
+    /// Restore or failover detection ("Change tracking and data restore",
+    /// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md):
+    /// the current version going backwards, or another database identity,
+    /// means the history our watermarks refer to is gone. Every table from
+    /// this server is then re-initialised (or stopped, per `on_expired`).
+    /// Returns whether that happened; records what was seen otherwise.
+    fn restored(
+        &self,
+        store: &crate::store::Store,
+        direction: Direction,
+        identity: &str,
+        current: i64,
+    ) -> Result<bool, PollError> {
+        let seen = store.server(self.side)?;
+        let reason = match &seen {
+            Some(s) if current < s.last_current_version => Some(format!(
+                "the change tracking version of server {} went back from {} to {}: the database was restored or failed over",
+                self.side.as_str(),
+                s.last_current_version,
+                current
+            )),
+            Some(s) if !s.identity.is_empty() && !identity.is_empty() && s.identity != identity => Some(format!(
+                "server {} now reaches database {identity}, not {}: a failover or a different database",
+                self.side.as_str(),
+                s.identity
+            )),
+            _ => None,
+        };
+        if let Some(reason) = &reason {
+            tracing::warn!(
+                server = self.side.as_str(),
+                "{reason}; re-initialising its tables"
+            );
+            for (name, _) in &self.tables {
+                let phase = if self.on_expired_of(name) == OnExpired::Reinit {
+                    Phase::Reinit {
+                        reason: reason.clone(),
+                    }
+                } else {
+                    self.shared.stop_table(direction, name, reason);
+                    Phase::Stopped {
+                        reason: reason.clone(),
+                    }
+                };
+                store.set_phase(direction, name, &phase)?;
+            }
+        }
+        let changed = seen
+            .as_ref()
+            .is_none_or(|s| s.last_current_version != current || s.identity != identity);
+        if changed {
+            store.set_server(
+                self.side,
+                &crate::store::ServerIdentity {
+                    identity: identity.to_string(),
+                    last_current_version: current,
+                    seen_ms: super::status::now_ms(),
+                },
+            )?;
+        }
+        Ok(reason.is_some())
+    }
+
     fn table_config(&self, name: &str) -> Option<&crate::config::TableConfig> {
         self.shared
             .config

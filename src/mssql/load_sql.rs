@@ -60,6 +60,13 @@ fn keyset_predicate(
     Ok(format!("({})", alternatives.join(" OR ")))
 }
 
+/// What identifies the database a connection reached, to notice a failover
+/// to another database under the same name (with the current version, whose
+/// going backwards reveals a restore).
+/// docs/relational-databases/system-catalog-views/sys-databases-transact-sql.md
+pub const DATABASE_IDENTITY: &str =
+    "SELECT CONCAT(name, N'#', database_id) FROM sys.databases WHERE name = DB_NAME()";
+
 /// `SELECT COUNT_BIG(*) FROM t`: the progress total.
 pub fn count(shape: &TableShape) -> String {
     format!("SELECT COUNT_BIG(*) FROM {}", shape.name.quoted())
