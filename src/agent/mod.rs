@@ -5,6 +5,7 @@
 
 pub mod apply_loop;
 pub mod capture_loop;
+pub mod once;
 pub mod setup;
 pub mod status;
 

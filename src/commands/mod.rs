@@ -6,6 +6,7 @@ pub mod check;
 pub mod inspect;
 pub mod report;
 pub mod run;
+pub mod sync_once;
 
 use crate::cli::Command;
 use crate::config::Config;
@@ -27,7 +28,8 @@ pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
-            Command::Discover(_) | Command::Sync(_) => Err(Error::Failed(
+            Command::Sync(args) => sync_once::run(config, args).await,
+            Command::Discover(_) => Err(Error::Failed(
                 "this command is not available yet in this version (table lifecycle: issue 4)"
                     .into(),
             )),

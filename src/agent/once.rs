@@ -1,0 +1,179 @@
+//! `ctsync sync --once` between the two servers: for cron-style runs. Does
+//! the initial load where one is due, drains every change up to the current
+//! version read at start, and returns, with the same loops, store and
+//! guarantees as `run`.
+//!
+//! Per table `mode` (the replaced extractor's modes, as one-shot jobs):
+//! `full` reloads everything, `incremental` only applies changes since the
+//! watermark (an error when there is none), `full_incremental` loads fully
+//! the first time and incrementally after.
+
+use super::{setup, Shared};
+use crate::config::OneShotMode;
+use crate::model::{Direction, Side};
+use crate::store::{LoadProgress, Phase};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a one-shot run did, per (direction, table).
+#[derive(Debug, Default)]
+pub struct OnceReport {
+    pub tables: Vec<(Direction, String, u64)>,
+    /// Operations parked (permanent errors) when the run ended.
+    pub parked: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnceError {
+    #[error("table {table}: `mode: incremental` needs a watermark from an earlier run; run it once with `mode: full_incremental` (or `full`)")]
+    NoWatermark { table: String },
+    #[error("table {table} ({direction}) is stopped: {reason}")]
+    Stopped {
+        table: String,
+        direction: Direction,
+        reason: String,
+    },
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot read the current version of server {side}: {source}")]
+    Version {
+        side: &'static str,
+        #[source]
+        source: tiberius::error::Error,
+    },
+    #[error("interrupted before the run completed")]
+    Interrupted,
+}
+
+/// Prepares each table for its mode, runs the agent until everything up to
+/// the versions current at start is applied, then stops it.
+pub async fn run_once(
+    shared: Arc<Shared>,
+    mut interrupt: watch::Receiver<bool>,
+) -> Result<OnceReport, OnceError> {
+    let store = shared.store.clone();
+    for t in &shared.config.tables {
+        let name = t.name.to_string();
+        for d in t.directions() {
+            let has_watermark = store.watermark(d.source(), &name)?.is_some();
+            match t.mode {
+                OneShotMode::Incremental if !has_watermark => {
+                    return Err(OnceError::NoWatermark { table: name })
+                }
+                OneShotMode::Full => {
+                    store.set_phase(
+                        d,
+                        &name,
+                        &Phase::Reinit {
+                            reason: "sync --once, mode full".into(),
+                        },
+                    )?;
+                }
+                OneShotMode::FullIncremental if !has_watermark => {
+                    store.set_phase(d, &name, &Phase::InitialLoad(LoadProgress::default()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    // The versions to drain up to.
+    let mut targets = [0i64; 2];
+    for side in [Side::A, Side::B] {
+        let mut conn = crate::mssql::connect(
+            shared.config.tiberius_config(side),
+            shared.config.connect_timeout(side),
+        )
+        .await
+        .map_err(|source| OnceError::Version {
+            side: side.as_str(),
+            source,
+        })?;
+        targets[side as usize] = conn
+            .simple_query(crate::mssql::statements::CURRENT_VERSION)
+            .await
+            .map_err(|source| OnceError::Version {
+                side: side.as_str(),
+                source,
+            })?
+            .into_row()
+            .await
+            .map_err(|source| OnceError::Version {
+                side: side.as_str(),
+                source,
+            })?
+            .and_then(|r| r.get::<i64, _>(0))
+            .unwrap_or(0);
+    }
+    let (tx, rx) = watch::channel(false);
+    let agent = tokio::spawn(super::run(shared.clone(), rx));
+    let outcome = loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = interrupt.changed() => {}
+        }
+        if *interrupt.borrow() {
+            break Err(OnceError::Interrupted);
+        }
+        if agent.is_finished() {
+            break Err(OnceError::Interrupted);
+        }
+        match drained(&shared, &targets) {
+            Ok(true) => break Ok(()),
+            Ok(false) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = tx.send(true);
+    match agent.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => return Err(OnceError::Interrupted),
+    }
+    outcome?;
+    let mut report = OnceReport::default();
+    for t in &shared.config.tables {
+        let name = t.name.to_string();
+        for d in t.directions() {
+            let s = store.status(d, &name)?;
+            report.parked += s.parked;
+            let applied = shared
+                .status
+                .snapshot()
+                .get(&format!("{d} {name}"))
+                .map_or(0, |x| x.applied_total);
+            report.tables.push((d, name.clone(), applied));
+        }
+    }
+    Ok(report)
+}
+
+/// Whether every table streams with its watermark at or past the start
+/// version of its source and nothing is left in its queue.
+fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<bool, OnceError> {
+    for t in &shared.config.tables {
+        let name = t.name.to_string();
+        for d in t.directions() {
+            let s = shared.store.status(d, &name)?;
+            match &s.phase {
+                Phase::Stopped { reason } => {
+                    return Err(OnceError::Stopped {
+                        table: name,
+                        direction: d,
+                        reason: reason.clone(),
+                    })
+                }
+                Phase::Streaming => {}
+                _ => return Ok(false),
+            }
+            let target = targets[d.source() as usize];
+            if s.watermark.unwrap_or(i64::MIN) < target || s.queue_depth > 0 || s.inflight.is_some()
+            {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
