@@ -25,6 +25,8 @@
 //! [`PARAMS_PER_CHUNK_MAX`] bound values; the progress is logged at most
 //! every [`PROGRESS_LOG_MS`].
 
+mod progress;
+
 use crate::agent::Shared;
 use crate::apply::plan::{self, Action, ApplyTable, Hold, IdMaps, KeyMode, Step};
 use crate::apply::write::{self, WriteError};
@@ -36,7 +38,7 @@ use crate::mssql::value::{from_column, to_column};
 use crate::mssql::{load_sql, Connection};
 use crate::store::{LoadProgress, PendingChunk, Phase, Store, StoreError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Sequence numbers of load writes (their change-tracking contexts) live
@@ -277,7 +279,11 @@ impl Loader {
                 .min(PARAMS_PER_CHUNK_MAX / width)
                 .max(1)
         };
-        let mut last_log = Instant::now();
+        let mut shown = progress::Progress::new(
+            format!("{name} {d}"),
+            progress.rows_total,
+            progress.rows_done,
+        );
         loop {
             if *shutdown.borrow() {
                 return Err(LoadError::Shutdown);
@@ -312,15 +318,12 @@ impl Loader {
                 progress.last_key = Some(key_of(&self.source_shape, last));
                 store.save_load_chunk(d, &name, &mapped, &Phase::InitialLoad(progress.clone()))?;
             }
-            if last_log.elapsed().as_millis() as u64 >= PROGRESS_LOG_MS {
-                last_log = Instant::now();
-                tracing::info!(direction = %d, table = %name, rows_done = progress.rows_done,
-                    rows_total = progress.rows_total, "initial load progress");
-            }
+            shown.update(progress.rows_done, progress.rows_total);
             if done {
                 break;
             }
         }
+        shown.finish();
         let one_way = !self.table.directions().contains(&d.reverse());
         if one_way && limit.is_none() {
             self.remove_target_only(shutdown).await?;
