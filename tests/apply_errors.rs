@@ -23,6 +23,9 @@ async fn injected_deadlocks_are_retried() {
     real_server_note();
     let a = Sim::start("ErrA");
     let b = Sim::start("ErrB");
+    if b.server().is_none() {
+        return; // injected deadlocks need the stand-in
+    }
     a.exec(SCHEMA).await;
     b.exec(SCHEMA).await;
     let setup = Setup::new(&a, &b, RETRY, TABLES);

@@ -211,6 +211,9 @@ async fn expired_history_reinitialises_only_that_table() {
     real_server_note();
     let a = Sim::start("ExpA");
     let b = Sim::start("ExpB");
+    if a.server().is_none() {
+        return; // change-tracking cleanup on demand needs the stand-in
+    }
     a.exec(SCHEMA).await;
     b.exec(SCHEMA).await;
     let tables = "  - table: dbo.Small\n    key: [id]\n    direction: a_to_b\n  - table: dbo.Big\n    key: [id]\n    direction: a_to_b\n";
@@ -277,6 +280,9 @@ async fn restore_of_the_source_is_detected_and_reinitialised() {
     real_server_note();
     let a = Sim::start("RestA");
     let b = Sim::start("RestB");
+    if a.server().is_none() {
+        return; // snapshot save/restore needs the stand-in
+    }
     a.exec(SCHEMA).await;
     b.exec(SCHEMA).await;
     let setup = Setup::new(

@@ -24,44 +24,154 @@ pub const PASSWORD: &str = "Pw#never-printed-7319";
 /// Prints why the real-server variant of a scenario does not run here.
 pub fn real_server_note() {
     if std::env::var_os("CTSYNC_TEST_MSSQL").is_none() {
-        eprintln!("note: CTSYNC_TEST_MSSQL is not set; scenarios run against mssql-sim only");
+        eprintln!("note: CTSYNC_TEST_MSSQL is not set; scenarios run against mssql-sim only (set it to an ADO connection string to run them against a real SQL Server too)");
     }
 }
 
-/// One stand-in.
+/// Where a scenario's server lives: a stand-in here, or a database created
+/// for the test on the real SQL Server named by `CTSYNC_TEST_MSSQL` (an ADO
+/// connection string, e.g. `server=tcp:localhost,1433;user=sa;password=...;
+/// TrustServerCertificate=true`).
+pub enum Backend {
+    Sim(SimServer),
+    Real {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+    },
+}
+
+/// One server of a scenario (a stand-in unless `CTSYNC_TEST_MSSQL` is set).
 pub struct Sim {
-    pub server: SimServer,
+    pub backend: Backend,
     pub database: String,
+}
+
+fn real_server() -> Option<Config> {
+    let ado = std::env::var("CTSYNC_TEST_MSSQL").ok()?;
+    Some(
+        Config::from_ado_string(&ado).unwrap_or_else(|e| {
+            panic!("CTSYNC_TEST_MSSQL is not a valid ADO connection string: {e}")
+        }),
+    )
 }
 
 impl Sim {
     pub fn start(database: &str) -> Sim {
+        if let Some(real) = real_server() {
+            return Sim::start_real(real, database);
+        }
         let server = SimServer::start(SimConfig::new(database, USER, PASSWORD))
             .unwrap_or_else(|e| panic!("stand-in {database} did not start: {e}"));
         Sim {
-            server,
+            backend: Backend::Sim(server),
             database: database.to_string(),
         }
     }
 
+    /// A fresh database on the real server, named after the scenario's.
+    fn start_real(real: Config, database: &str) -> Sim {
+        let ado = std::env::var("CTSYNC_TEST_MSSQL").unwrap_or_default();
+        let field = |name: &str| {
+            ado.split(';')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let (user, password) = (field("user"), field("password"));
+        let addr = real.get_addr().to_string();
+        let (host, port) = addr
+            .rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.parse().unwrap_or(1433)))
+            .unwrap_or((addr.clone(), 1433));
+        let name = format!("ctsync_test_{database}_{}", std::process::id());
+        let create = format!(
+            "IF DB_ID(N'{name}') IS NOT NULL DROP DATABASE [{name}]; CREATE DATABASE [{name}];"
+        );
+        run_on_master(real, &create);
+        Sim {
+            backend: Backend::Real {
+                host,
+                port,
+                user,
+                password,
+            },
+            database: name,
+        }
+    }
+
+    pub fn is_sim(&self) -> bool {
+        matches!(self.backend, Backend::Sim(_))
+    }
+
+    /// The stand-in's test controls; `None` on a real server, where the
+    /// scenario that needs them prints a note and ends.
+    pub fn server(&self) -> Option<&SimServer> {
+        match &self.backend {
+            Backend::Sim(s) => Some(s),
+            Backend::Real { .. } => {
+                eprintln!("note: this scenario needs the stand-in's test controls; skipped on a real SQL Server");
+                None
+            }
+        }
+    }
+
+    pub fn host(&self) -> String {
+        match &self.backend {
+            Backend::Sim(_) => "127.0.0.1".into(),
+            Backend::Real { host, .. } => host.clone(),
+        }
+    }
+
     pub fn port(&self) -> u16 {
-        self.server.addr().port()
+        match &self.backend {
+            Backend::Sim(s) => s.addr().port(),
+            Backend::Real { port, .. } => *port,
+        }
+    }
+
+    pub fn user(&self) -> String {
+        match &self.backend {
+            Backend::Sim(_) => USER.into(),
+            Backend::Real { user, .. } => user.clone(),
+        }
+    }
+
+    pub fn password(&self) -> String {
+        match &self.backend {
+            Backend::Sim(_) => PASSWORD.into(),
+            Backend::Real { password, .. } => password.clone(),
+        }
+    }
+
+    /// `encrypt` for the agent's config: the stand-in offers no TLS.
+    pub fn encrypt_yaml(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sim(_) => "encrypt: not_supported",
+            Backend::Real { .. } => "encrypt: required, trust_server_certificate: true",
+        }
+    }
+
+    fn tiberius_config(&self) -> Config {
+        let mut config = Config::new();
+        config.host(self.host());
+        config.port(self.port());
+        config.database(&self.database);
+        config.authentication(AuthMethod::sql_server(self.user(), self.password()));
+        if self.is_sim() {
+            config.encryption(EncryptionLevel::NotSupported);
+        } else {
+            config.trust_cert();
+        }
+        config
     }
 
     pub async fn client(&self) -> Client<Compat<TcpStream>> {
-        let mut config = Config::new();
-        config.host("127.0.0.1");
-        config.port(self.port());
-        config.database(&self.database);
-        config.authentication(AuthMethod::sql_server(USER, PASSWORD));
-        config.encryption(EncryptionLevel::NotSupported);
-        let tcp = TcpStream::connect(self.server.addr())
+        self.try_client()
             .await
-            .expect("connect to stand-in");
-        tcp.set_nodelay(true).ok();
-        Client::connect(config, tcp.compat_write())
-            .await
-            .expect("login to stand-in")
+            .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", self.database))
     }
 
     /// Connects, retrying while the stand-in refuses (a cut link).
@@ -79,13 +189,8 @@ impl Sim {
     }
 
     pub async fn try_client(&self) -> Result<Client<Compat<TcpStream>>, String> {
-        let mut config = Config::new();
-        config.host("127.0.0.1");
-        config.port(self.port());
-        config.database(&self.database);
-        config.authentication(AuthMethod::sql_server(USER, PASSWORD));
-        config.encryption(EncryptionLevel::NotSupported);
-        let tcp = TcpStream::connect(self.server.addr())
+        let config = self.tiberius_config();
+        let tcp = TcpStream::connect(config.get_addr())
             .await
             .map_err(|e| e.to_string())?;
         tcp.set_nodelay(true).ok();
@@ -147,6 +252,52 @@ impl Sim {
     }
 }
 
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let (Backend::Real { .. }, Some(real)) = (&self.backend, real_server()) {
+            let name = &self.database;
+            run_on_master(
+                real,
+                &format!("ALTER DATABASE [{name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [{name}];"),
+            );
+        }
+    }
+}
+
+/// Runs `sql` on the real server's master database, on a thread of its own
+/// (scenarios create their servers outside async code).
+fn run_on_master(mut config: Config, sql: &str) {
+    let sql = sql.to_string();
+    config.database("master");
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            let tcp = TcpStream::connect(config.get_addr())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut c = Client::connect(config, tcp.compat_write())
+                .await
+                .map_err(|e| e.to_string())?;
+            c.simple_query(sql)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_results()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        })
+    })
+    .join();
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("real SQL Server: {e}"),
+        Err(_) => panic!("real SQL Server: the set-up thread panicked"),
+    }
+}
+
 pub fn cell(d: &ColumnData<'_>) -> String {
     fn opt<T: ToString>(v: Option<T>) -> String {
         v.map_or_else(|| "NULL".to_string(), |x| x.to_string())
@@ -199,6 +350,7 @@ where
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    passwords: [String; 2],
 }
 
 impl Setup {
@@ -208,15 +360,25 @@ impl Setup {
         let config = dir.path().join("config.yaml");
         let state = dir.path().join("state");
         let text = format!(
-            "agent_id: test-agent\nstate_dir: {state}\nservers:\n  a: {{ host: 127.0.0.1, port: {pa}, database: {da}, user: {USER}, encrypt: not_supported }}\n  b: {{ host: 127.0.0.1, port: {pb}, database: {db}, user: {USER}, encrypt: not_supported }}\nsync:\n  poll_interval_ms: 100\n  enable_change_tracking: true\n{sync_yaml}tables:\n{tables_yaml}",
+            "agent_id: test-agent\nstate_dir: {state}\nservers:\n  a: {{ host: {ha}, port: {pa}, database: {da}, user: {ua}, {ea} }}\n  b: {{ host: {hb}, port: {pb}, database: {db}, user: {ub}, {eb} }}\nsync:\n  poll_interval_ms: 100\n  enable_change_tracking: true\n{sync_yaml}tables:\n{tables_yaml}",
             state = state.display(),
+            ha = a.host(),
             pa = a.port(),
             da = a.database,
+            ua = a.user(),
+            ea = a.encrypt_yaml(),
+            hb = b.host(),
             pb = b.port(),
             db = b.database,
+            ub = b.user(),
+            eb = b.encrypt_yaml(),
         );
         std::fs::write(&config, text).expect("write config");
-        Setup { dir, config }
+        Setup {
+            dir,
+            config,
+            passwords: [a.password(), b.password()],
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -224,8 +386,8 @@ impl Setup {
         c.args(args)
             .arg("--config")
             .arg(&self.config)
-            .env("CTSYNC_SERVERS__A__PASSWORD", PASSWORD)
-            .env("CTSYNC_SERVERS__B__PASSWORD", PASSWORD)
+            .env("CTSYNC_SERVERS__A__PASSWORD", &self.passwords[0])
+            .env("CTSYNC_SERVERS__B__PASSWORD", &self.passwords[1])
             .env("RUST_LOG", "info");
         c
     }
