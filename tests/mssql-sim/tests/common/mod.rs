@@ -2,6 +2,8 @@
 //! and tiberius clients connected to it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use mssql_sim::{SimConfig, SimServer};
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, Query};
 use tokio::net::TcpStream;
