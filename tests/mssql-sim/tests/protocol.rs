@@ -71,7 +71,11 @@ fn raw_client_logs_in_runs_a_batch_and_gets_attention_acknowledged() {
     ))
     .expect("send");
     let reply = r.reply().expect("reply");
-    assert_eq!(raw::error_numbers(&reply), vec![156], "156: incorrect syntax near the keyword FROM");
+    assert_eq!(
+        raw::error_numbers(&reply),
+        vec![156],
+        "156: incorrect syntax near the keyword FROM"
+    );
     // ATTENTION is acknowledged by a DONE with the ATTN bit (MS-TDS 2.2.1.7).
     r.send(&raw::packet(raw::ATTENTION, &[])).expect("send");
     let reply = r.reply().expect("reply");

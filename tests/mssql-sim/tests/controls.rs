@@ -1,0 +1,171 @@
+//! The stand-in's test controls, reached as any client would (procedures of
+//! the `mssql_sim` schema over TDS) and through the library.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+async fn tracked(c: &mut Conn) {
+    exec(c, "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)").await;
+    exec(
+        c,
+        "CREATE TABLE dbo.T (id INT PRIMARY KEY, v INT); ALTER TABLE dbo.T ENABLE CHANGE_TRACKING",
+    )
+    .await;
+    exec(c, "CREATE TABLE dbo.U (id INT PRIMARY KEY)").await;
+}
+
+#[tokio::test]
+async fn drop_connections_cuts_every_client_and_new_ones_connect() {
+    let server = start();
+    let mut victim = connect(&server).await;
+    let mut admin = connect(&server).await;
+    exec(&mut admin, "EXEC mssql_sim.drop_connections").await;
+    let r = victim.simple_query("SELECT 1").await;
+    let failed = match r {
+        Ok(s) => s.into_results().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(failed, "a cut connection must fail");
+    let mut fresh = connect(&server).await;
+    assert_eq!(rows(&mut fresh, "SELECT 1").await, vec![vec![int(1)]]);
+    // And through the library.
+    let mut again = connect(&server).await;
+    server.controls().drop_connections();
+    let r = match again.simple_query("SELECT 1").await {
+        Ok(s) => s.into_results().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(
+        r.is_err(),
+        "drop_connections from the library cuts clients too"
+    );
+}
+
+#[tokio::test]
+async fn refuse_connections_for_a_while() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(&mut c, "EXEC mssql_sim.refuse_connections @seconds = 1").await;
+    let addr = server.addr();
+    let refused = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut cfg = tiberius::Config::new();
+        cfg.host("127.0.0.1");
+        cfg.port(addr.port());
+        cfg.authentication(tiberius::AuthMethod::sql_server(USER, PASSWORD));
+        cfg.encryption(tiberius::EncryptionLevel::NotSupported);
+        use tokio_util::compat::TokioAsyncWriteCompatExt;
+        tiberius::Client::connect(cfg, tcp.compat_write())
+            .await
+            .ok()
+    }
+    .await;
+    assert!(refused.is_none(), "connections are refused meanwhile");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut c = connect(&server).await;
+    assert_eq!(rows(&mut c, "SELECT 1").await, vec![vec![int(1)]]);
+}
+
+#[tokio::test]
+async fn latency_delays_replies() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(&mut c, "EXEC mssql_sim.set_latency @ms = 150").await;
+    let t = Instant::now();
+    rows(&mut c, "SELECT 1").await;
+    // A lower bound only: the machine may be slower, never faster.
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    exec(&mut c, "EXEC mssql_sim.set_latency @ms = 0").await;
+}
+
+#[tokio::test]
+async fn fail_next_fails_that_many_statements_on_that_table_only() {
+    let server = start();
+    let mut c = connect(&server).await;
+    tracked(&mut c).await;
+    exec(
+        &mut c,
+        "EXEC mssql_sim.fail_next @table = N'dbo.T', @error = 1205, @count = 2",
+    )
+    .await;
+    assert_eq!(
+        error_of(&mut c, "INSERT INTO dbo.T VALUES (1, 1)").await.0,
+        1205
+    );
+    exec(&mut c, "INSERT INTO dbo.U VALUES (1)").await;
+    assert_eq!(error_of(&mut c, "SELECT * FROM dbo.T").await.0, 1205);
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, 1)").await;
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM dbo.T").await,
+        vec![vec![int(1)]]
+    );
+}
+
+fn big(v: &tiberius::ColumnData<'_>) -> i64 {
+    match v {
+        tiberius::ColumnData::I64(Some(x)) => *x,
+        tiberius::ColumnData::I32(Some(x)) => *x as i64,
+        other => panic!("expected a number, got {other:?}"),
+    }
+}
+
+/// Cleanup raises the min valid version, as retention would
+/// (docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md).
+#[tokio::test]
+async fn ct_cleanup_raises_the_min_valid_version() {
+    let server = start();
+    let mut c = connect(&server).await;
+    tracked(&mut c).await;
+    exec(
+        &mut c,
+        "INSERT INTO dbo.T VALUES (1, 1); UPDATE dbo.T SET v = 2",
+    )
+    .await;
+    let min = "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'dbo.T'))";
+    let before = big(&rows(&mut c, min).await[0][0]);
+    exec(&mut c, "EXEC mssql_sim.ct_cleanup").await;
+    let after = big(&rows(&mut c, min).await[0][0]);
+    let current = big(&rows(&mut c, "SELECT CHANGE_TRACKING_CURRENT_VERSION()").await[0][0]);
+    assert!(after > before, "{before} -> {after}");
+    assert!(after <= current + 1);
+}
+
+#[tokio::test]
+async fn snapshot_save_and_restore_bring_rows_and_versions_back() {
+    let server = start();
+    let mut c = connect(&server).await;
+    tracked(&mut c).await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1, 1)").await;
+    let version = "SELECT CHANGE_TRACKING_CURRENT_VERSION()";
+    let saved = rows(&mut c, version).await;
+    exec(&mut c, "EXEC mssql_sim.snapshot_save @name = N'before'").await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (2, 2)").await;
+    exec(&mut c, "EXEC mssql_sim.snapshot_restore @name = N'before'").await;
+    let mut c = connect(&server).await;
+    assert_eq!(
+        rows(&mut c, "SELECT id FROM dbo.T").await,
+        vec![vec![int(1)]]
+    );
+    assert_eq!(rows(&mut c, version).await, saved);
+    let (n, msg) = error_of(&mut c, "EXEC mssql_sim.snapshot_restore @name = N'nope'").await;
+    assert!(n > 0 && msg.contains("nope"), "{n} {msg}");
+}
+
+#[tokio::test]
+async fn the_statement_log_records_what_clients_send() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("statements.log");
+    let mut cfg = mssql_sim::SimConfig::new(DB, USER, PASSWORD);
+    cfg.log_statements = Some(log.clone());
+    let server = mssql_sim::SimServer::start(cfg).expect("start");
+    let mut c = connect(&server).await;
+    exec(&mut c, "SELECT 12345 AS marker").await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("SELECT 12345 AS marker"), "{text}");
+}
