@@ -42,13 +42,39 @@ pub enum WriteError {
 }
 
 /// Writes `steps` in one transaction. Returns the new mappings on commit.
+///
+/// The statements go in as few requests as SQL Server's limit of 2,100
+/// parameters per request allows (usually one); the transaction spans them
+/// (`SET XACT_ABORT ON` rolls all of it back on any error, and a broken
+/// connection rolls it back on the server).
 pub async fn write(
     conn: &mut Connection,
     table: &ApplyTable,
     steps: &[Step],
     prefix: &[u8],
 ) -> Result<Written, WriteError> {
+    let result = write_requests(conn, table, steps, prefix).await;
+    if result.is_err() {
+        // Normally already rolled back by XACT_ABORT; make sure.
+        if let Ok(s) = conn.simple_query(statements::ROLLBACK).await {
+            let _ = s.into_results().await;
+        }
+    }
+    result
+}
+
+async fn write_requests(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+) -> Result<Written, WriteError> {
     let contexts: Vec<Vec<u8>> = steps.iter().map(|s| context(prefix, s.seq)).collect();
+    // Parameters one step may bind: every column, the key again, the context.
+    let per_step = table.shape.columns.len() + table.shape.key.len() + 1;
+    let mut written = Written::default();
+    let mut expected_outputs = Vec::new();
+    let mut outputs: Vec<tiberius::Row> = Vec::new();
     let mut batch = Batch::default();
     batch
         .sql
@@ -56,9 +82,12 @@ pub async fn write(
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, true);
     }
-    let mut written = Written::default();
-    let mut expected_outputs = Vec::new();
     for (step, ctx) in steps.iter().zip(&contexts) {
+        if !batch.fits(per_step) {
+            // Send what we have inside the open transaction; go on in a
+            // new request.
+            outputs.extend(send(conn, std::mem::take(&mut batch)).await?);
+        }
         match &step.action {
             Action::Upsert { row } => batch.upsert(&table.shape, row, ctx)?,
             Action::InsertMapped { source_key, row } => {
@@ -79,13 +108,7 @@ pub async fn write(
         batch.identity_insert(&table.shape.name, false);
     }
     batch.sql.push_str("COMMIT TRANSACTION;");
-    let params: Vec<&dyn ToSql> = batch.params.iter().map(|p| p as &dyn ToSql).collect();
-    let results = conn
-        .query(batch.sql.as_str(), &params)
-        .await?
-        .into_results()
-        .await?;
-    let outputs: Vec<tiberius::Row> = results.into_iter().flatten().collect();
+    outputs.extend(send(conn, batch).await?);
     if outputs.len() != expected_outputs.len() {
         return Err(WriteError::OutputMismatch {
             expected: expected_outputs.len(),
@@ -100,6 +123,20 @@ pub async fn write(
         written.mapped.push((source_key, key));
     }
     Ok(written)
+}
+
+/// One request of a write; the rows of its OUTPUT result sets.
+async fn send(conn: &mut Connection, batch: Batch<'_>) -> Result<Vec<tiberius::Row>, WriteError> {
+    if batch.sql.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<&dyn ToSql> = batch.params.iter().map(|p| p as &dyn ToSql).collect();
+    let results = conn
+        .query(batch.sql.as_str(), &params)
+        .await?
+        .into_results()
+        .await?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// After a crash with `seq` in flight: did its insert land on the target?

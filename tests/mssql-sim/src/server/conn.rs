@@ -268,6 +268,23 @@ impl<'a> Conn<'a> {
             },
             PT_RPC => match rpc::rpc(data) {
                 Ok(call) => self.rpc(call)?,
+                Err(e) if e.to_string().contains("more than 2100 parameters") => {
+                    // docs/relational-databases/errors-events/database-engine-events-and-errors-8000-to-8999.md
+                    let err = SqlError::new(
+                        8003,
+                        16,
+                        1,
+                        "The incoming request has too many parameters. The server supports a maximum of 2100 parameters. Reduce the number of parameters and resend the request.",
+                    );
+                    let mut reply = self.reply(Mode::Rpc);
+                    reply.error(&err);
+                    reply.done(Done {
+                        count: None,
+                        error: true,
+                        in_transaction: false,
+                    });
+                    reply.finish()?;
+                }
                 Err(e) => self.bad_request(&e)?,
             },
             PT_TRANSACTION_MANAGER => match rpc::transaction_manager(data) {
