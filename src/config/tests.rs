@@ -45,6 +45,10 @@ fn load_in_jail(
 ) {
     Jail::expect_with(|jail| {
         jail.create_file("config.yaml", yaml)?;
+        // The jail restores the environment afterwards; clearing it keeps a
+        // `CTSYNC_*` variable of the machine running the tests (CI's, a
+        // developer's) out of these layers.
+        jail.clear_env();
         for (k, v) in env {
             jail.set_env(k, v);
         }
@@ -326,6 +330,7 @@ fn command_line_flags_win() {
 fn password_file_is_read_at_load_and_errors_name_it() {
     let yaml = base().replace(&format!("password: \"{PW_A}\""), "password_file: secrets/a");
     Jail::expect_with(|jail| {
+        jail.clear_env();
         jail.create_file("config.yaml", &yaml)?;
         match load(Path::new("config.yaml"), &Overrides::default()) {
             Err(e) => {

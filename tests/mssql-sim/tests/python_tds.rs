@@ -4,7 +4,7 @@
 //! parameters and reads CHANGETABLE.
 //!
 //! Without python3 or pytds the test prints a note and passes, unless
-//! `CTSYNC_REQUIRE_PYTDS` (set by `.ci/run`) or `CI` is set: then it fails.
+//! `CTSYNC_TEST_REQUIRE_PYTDS` (set by `.ci/run`) or `CI` is set: then it fails.
 
 mod common;
 
@@ -15,7 +15,7 @@ fn python_tds_round_trips_every_type_and_reads_changetable() {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python_tds_check.py");
     let required =
-        std::env::var_os("CTSYNC_REQUIRE_PYTDS").is_some() || std::env::var_os("CI").is_some();
+        std::env::var_os("CTSYNC_TEST_REQUIRE_PYTDS").is_some() || std::env::var_os("CI").is_some();
     let probe = Command::new("python3")
         .args(["-c", "import pytds"])
         .output();
