@@ -26,6 +26,9 @@ pub enum TableCapture {
         through_version: i64,
         /// Rows skipped because this agent wrote them.
         skipped_own: usize,
+        /// More changes wait beyond `through_version` (the read stopped at
+        /// `capture_rows_max`): poll again at once.
+        more: bool,
     },
     /// The first poll of a table that has no watermark yet: start here.
     Start { version: i64 },
@@ -87,6 +90,7 @@ pub async fn poll(
     conn: &mut Connection,
     tables: &[(&TableShape, Option<i64>)],
     own_prefix: &[u8],
+    rows_max: i64,
 ) -> Result<(i64, Vec<TableCapture>), CaptureError> {
     conn.simple_query(statements::BEGIN_SNAPSHOT)
         .await
@@ -94,7 +98,7 @@ pub async fn poll(
         .into_results()
         .await
         .map_err(sql("BEGIN TRANSACTION"))?;
-    let result = poll_in_snapshot(conn, tables, own_prefix).await;
+    let result = poll_in_snapshot(conn, tables, own_prefix, rows_max).await;
     // The snapshot transaction only reads: COMMIT or ROLLBACK are the same;
     // ROLLBACK also cleans up after a failure half-way.
     let end = conn
@@ -127,6 +131,7 @@ async fn poll_in_snapshot(
     conn: &mut Connection,
     tables: &[(&TableShape, Option<i64>)],
     own_prefix: &[u8],
+    rows_max: i64,
 ) -> Result<(i64, Vec<TableCapture>), CaptureError> {
     let current = conn
         .simple_query(statements::CURRENT_VERSION)
@@ -171,8 +176,30 @@ async fn poll_in_snapshot(
             table: name.clone(),
             source,
         })?;
+        // Bounded read: stop at the version of the `rows_max`-th change, so
+        // memory stays flat after a long absence. A version is a whole
+        // source transaction, so the read never splits one. A row whose
+        // last change is past the ceiling is left for the next read, which
+        // sees it relative to the ceiling (an insert folded into a later
+        // update then shows as an update of a key the target has never had;
+        // the planner writes that as an insert).
+        let ceiling = conn
+            .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
+            .await
+            .map_err(sql(&name))?
+            .into_row()
+            .await
+            .map_err(sql(&name))?;
+        let (top_version, in_window) = match &ceiling {
+            Some(r) => (r.get::<i64, _>(0), r.get::<i64, _>(1).unwrap_or(0)),
+            None => (None, 0),
+        };
+        let (through_version, more) = match top_version {
+            Some(v) if in_window >= rows_max && v < current => (v, true),
+            _ => (current, false),
+        };
         let rows = conn
-            .query(text, &[&watermark])
+            .query(text, &[&watermark, &through_version])
             .await
             .map_err(sql(&name))?
             .into_first_result()
@@ -197,8 +224,9 @@ async fn poll_in_snapshot(
         }
         out.push(TableCapture::Changes {
             ops,
-            through_version: current,
+            through_version,
             skipped_own,
+            more,
         });
     }
     Ok((current, out))

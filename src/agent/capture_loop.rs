@@ -21,6 +21,9 @@ pub struct Capturer {
     pub tables: Vec<(String, TableShape)>,
     pub link: Link,
     pub shared: Arc<Shared>,
+    /// Tables whose backlog is being read in bounded steps (logged once
+    /// when that starts and once when it ends).
+    pub backlog: std::collections::HashSet<String>,
 }
 
 impl Capturer {
@@ -34,9 +37,14 @@ impl Capturer {
                 break;
             }
             let delay = match self.poll_once(direction, &mut shutdown).await {
-                Ok(()) => {
+                Ok(more) => {
                     backoff.reset();
-                    interval
+                    // A backlog is read in bounded steps, one after another.
+                    if more {
+                        Duration::ZERO
+                    } else {
+                        interval
+                    }
                 }
                 Err(PollError::Shutdown) => break,
                 Err(PollError::Store(e)) => {
@@ -67,7 +75,7 @@ impl Capturer {
         &mut self,
         direction: Direction,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), PollError> {
+    ) -> Result<bool, PollError> {
         let store = self.shared.store.clone();
         let mut active = Vec::with_capacity(self.tables.len());
         for (name, shape) in &self.tables {
@@ -89,7 +97,7 @@ impl Capturer {
             active.push((name.as_str(), shape, wm));
         }
         if active.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let request: Vec<(&TableShape, Option<i64>)> =
             active.iter().map(|(_, s, wm)| (*s, *wm)).collect();
@@ -112,10 +120,12 @@ impl Capturer {
             })?
             .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
             .unwrap_or_default();
-        let (current, found) = capture::poll(conn, &request, &prefix).await?;
+        let rows_max = self.shared.config.sync.capture_rows_max;
+        let (current, found) = capture::poll(conn, &request, &prefix, rows_max).await?;
         if self.restored(&store, direction, &identity, current)? {
-            return Ok(());
+            return Ok(false);
         }
+        let mut more_any = false;
         for ((name, _, _), result) in active.iter().zip(found) {
             match result {
                 TableCapture::Start { version } => {
@@ -132,7 +142,26 @@ impl Capturer {
                     ops,
                     through_version,
                     skipped_own,
+                    more,
                 } => {
+                    more_any |= more;
+                    if more && self.backlog.insert(name.to_string()) {
+                        tracing::info!(
+                            server = self.side.as_str(),
+                            table = name,
+                            through_version,
+                            current,
+                            step_rows = self.shared.config.sync.capture_rows_max,
+                            "capture backlog: reading it in bounded steps"
+                        );
+                    } else if !more && self.backlog.remove(*name) {
+                        tracing::info!(
+                            server = self.side.as_str(),
+                            table = name,
+                            through_version,
+                            "capture backlog read; polling every poll_interval_ms again"
+                        );
+                    }
                     if ops.is_empty() && skipped_own == 0 {
                         // Nothing new: still advance the watermark so a
                         // quiet table does not fall behind the retention
@@ -193,7 +222,7 @@ impl Capturer {
                 }
             }
         }
-        Ok(())
+        Ok(more_any)
     }
 }
 

@@ -153,6 +153,7 @@ pub async fn prepare(
                     backoff(config),
                 ),
                 shared: shared.clone(),
+                backlog: Default::default(),
             });
         }
     }

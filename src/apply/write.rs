@@ -6,7 +6,7 @@
 use super::plan::{Action, ApplyTable, KeyMode, Step};
 use crate::model::SqlValue;
 use crate::mssql::ident::IdentError;
-use crate::mssql::statements::{self, Batch};
+use crate::mssql::statements::{self, Batch, TableShape, PARAMS_PER_REQUEST_MAX};
 use crate::mssql::value::from_column;
 use crate::mssql::Connection;
 use tiberius::ToSql;
@@ -18,6 +18,82 @@ pub fn context(prefix: &[u8], seq: u64) -> Vec<u8> {
     c.extend_from_slice(prefix);
     c.extend_from_slice(seq.to_string().as_bytes());
     c
+}
+
+/// The context of a set-based statement that writes operations
+/// `first..=last`: `prefix` + `first-last` (just `first` for one operation).
+/// At most 72 + 41 bytes, inside the 128 allowed.
+pub fn context_range(prefix: &[u8], first: u64, last: u64) -> Vec<u8> {
+    if first == last {
+        return context(prefix, first);
+    }
+    let mut c = context(prefix, first);
+    c.push(b'-');
+    c.extend_from_slice(last.to_string().as_bytes());
+    c
+}
+
+/// Splits `steps` into groups written by one statement each: a run of
+/// consecutive upserts (or of consecutive deletes) whose keys are all
+/// different and whose parameters fit one request; every other action alone.
+/// Keys are compared as the server might (strings without case and trailing
+/// blanks), so a run never holds two rows the target takes as one key —
+/// MERGE refuses to touch a row twice (8672), and a delete then an upsert of
+/// the same key must stay in order.
+fn group(steps: &[Step], shape: &TableShape) -> Vec<std::ops::Range<usize>> {
+    let key_positions = shape.key_positions();
+    let per_upsert = shape.columns.len().max(1);
+    let per_delete = shape.key.len().max(1);
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let kind = |a: &Action| match a {
+            Action::Upsert { .. } => 1,
+            Action::Delete { .. } => 2,
+            _ => 0,
+        };
+        let k = kind(&steps[i].action);
+        if k == 0 {
+            groups.push(i..i + 1);
+            i += 1;
+            continue;
+        }
+        let per = if k == 1 { per_upsert } else { per_delete };
+        let rows_max = ((PARAMS_PER_REQUEST_MAX - 1) / per).max(1);
+        let mut seen = std::collections::HashSet::new();
+        let mut j = i;
+        while j < steps.len() && j - i < rows_max && kind(&steps[j].action) == k {
+            let key: Vec<SqlValue> = match &steps[j].action {
+                Action::Upsert { row } => key_positions
+                    .iter()
+                    .filter_map(|p| row.get(*p))
+                    .map(comparable)
+                    .collect(),
+                Action::Delete { key, .. } => key.iter().map(comparable).collect(),
+                _ => Vec::new(),
+            };
+            // Through the debug text: `SqlValue` holds floats, so it is not
+            // `Hash`; the text is exact for every variant.
+            if !seen.insert(format!("{key:?}")) {
+                break;
+            }
+            j += 1;
+        }
+        groups.push(i..j);
+        i = j;
+    }
+    groups
+}
+
+/// A key value as the server may compare it: strings folded to lower case
+/// without trailing blanks (a default collation is case-insensitive and
+/// ignores trailing spaces). Folding more than the server does only splits a
+/// run more often, never merges two keys the server keeps apart wrongly.
+fn comparable(v: &SqlValue) -> SqlValue {
+    match v {
+        SqlValue::String(s) => SqlValue::String(s.trim_end_matches(' ').to_lowercase()),
+        other => other.clone(),
+    }
 }
 
 /// What a committed batch did to the identity map.
@@ -69,9 +145,19 @@ async fn write_requests(
     steps: &[Step],
     prefix: &[u8],
 ) -> Result<Written, WriteError> {
-    let contexts: Vec<Vec<u8>> = steps.iter().map(|s| context(prefix, s.seq)).collect();
-    // Parameters one step may bind: every column, the key again, the context.
-    let per_step = table.shape.columns.len() + table.shape.key.len() + 1;
+    // Consecutive upserts (and consecutive deletes) go as one set-based
+    // statement each; other actions one statement per operation.
+    let groups = group(steps, &table.shape);
+    let contexts: Vec<Vec<u8>> = groups
+        .iter()
+        .map(|g| {
+            let first = steps[g.start].seq;
+            let last = steps[g.end - 1].seq;
+            context_range(prefix, first, last)
+        })
+        .collect();
+    let columns = table.shape.columns.len();
+    let key_columns = table.shape.key.len();
     let mut written = Written::default();
     let mut expected_outputs = Vec::new();
     let mut outputs: Vec<tiberius::Row> = Vec::new();
@@ -82,25 +168,47 @@ async fn write_requests(
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, true);
     }
-    for (step, ctx) in steps.iter().zip(&contexts) {
-        if !batch.fits(per_step) {
+    for (g, ctx) in groups.iter().zip(&contexts) {
+        let group_steps = &steps[g.clone()];
+        // A group is sized to fit one request on its own (see `group`).
+        let needed = 1 + match &group_steps[0].action {
+            Action::Upsert { .. } => group_steps.len() * columns,
+            Action::Delete { .. } => group_steps.len() * key_columns,
+            _ => columns + key_columns,
+        };
+        if !batch.fits(needed) {
             // Send what we have inside the open transaction; go on in a
             // new request.
             outputs.extend(send(conn, std::mem::take(&mut batch)).await?);
         }
-        match &step.action {
-            Action::Upsert { row } => batch.upsert(&table.shape, row, ctx)?,
+        match &group_steps[0].action {
+            Action::Upsert { .. } => {
+                let rows: Vec<&[SqlValue]> = group_steps
+                    .iter()
+                    .filter_map(|s| match &s.action {
+                        Action::Upsert { row } => Some(row.as_slice()),
+                        _ => None,
+                    })
+                    .collect();
+                batch.upsert_many(&table.shape, &rows, ctx)?;
+            }
+            Action::Delete { .. } => {
+                let mut keys: Vec<&[SqlValue]> = Vec::with_capacity(group_steps.len());
+                for s in group_steps {
+                    if let Action::Delete { key, source_key } = &s.action {
+                        keys.push(key.as_slice());
+                        if let Some(k) = source_key {
+                            written.unmapped.push(k.clone());
+                        }
+                    }
+                }
+                batch.delete_many(&table.shape, &keys, ctx)?;
+            }
             Action::InsertMapped { source_key, row } => {
                 batch.insert_identity(&table.shape, row, ctx)?;
                 expected_outputs.push(source_key.clone());
             }
             Action::Update { key, row } => batch.update(&table.shape, key, row, ctx)?,
-            Action::Delete { key, source_key } => {
-                batch.delete(&table.shape, key, ctx)?;
-                if let Some(k) = source_key {
-                    written.unmapped.push(k.clone());
-                }
-            }
             Action::Nothing => {}
         }
     }
@@ -165,5 +273,86 @@ pub async fn find_landed(
             }
             Ok(Some(key))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mssql::ident::TableName;
+    use crate::mssql::statements::ColumnShape;
+
+    fn shape(columns: usize) -> TableShape {
+        TableShape {
+            name: TableName::new("dbo", "T").unwrap(),
+            key: vec!["k".into()],
+            columns: (0..columns)
+                .map(|i| ColumnShape {
+                    name: if i == 0 { "k".into() } else { format!("c{i}") },
+                    data_type: "nvarchar".into(),
+                    identity: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn up(seq: u64, key: &str) -> Step {
+        Step {
+            seq,
+            action: Action::Upsert {
+                row: vec![SqlValue::String(key.into()), SqlValue::Null],
+            },
+        }
+    }
+
+    fn del(seq: u64, key: &str) -> Step {
+        Step {
+            seq,
+            action: Action::Delete {
+                key: vec![SqlValue::String(key.into())],
+                source_key: None,
+            },
+        }
+    }
+
+    #[test]
+    fn runs_split_where_a_key_repeats_as_the_server_compares_it() {
+        let steps = vec![
+            up(1, "a"),
+            up(2, "b"),
+            up(3, "A "), // the same key as "a" under a case-insensitive collation
+            del(4, "c"),
+            del(5, "d"),
+            up(6, "c"),
+            Step {
+                seq: 7,
+                action: Action::Nothing,
+            },
+            del(8, "x"),
+            del(9, "X"),
+        ];
+        let g = group(&steps, &shape(2));
+        assert_eq!(g, vec![0..2, 2..3, 3..5, 5..6, 6..7, 7..8, 8..9]);
+    }
+
+    #[test]
+    fn a_run_fits_one_request() {
+        let steps: Vec<Step> = (0..1000).map(|i| up(i, &format!("k{i}"))).collect();
+        let g = group(&steps, &shape(10));
+        // 1,999 parameters for rows of 10 columns: 199 rows, plus the context.
+        assert!(g.iter().all(|r| r.len() <= 199), "{g:?}");
+        assert_eq!(g.iter().map(|r| r.len()).sum::<usize>(), 1000);
+        assert_eq!(g[0], 0..199);
+    }
+
+    #[test]
+    fn range_contexts() {
+        assert_eq!(context_range(b"ctsync:e:", 7, 7), b"ctsync:e:7".to_vec());
+        assert_eq!(
+            context_range(b"ctsync:e:", 7, 12),
+            b"ctsync:e:7-12".to_vec()
+        );
+        let p = format!("ctsync:{}:", "x".repeat(64));
+        assert!(context_range(p.as_bytes(), u64::MAX - 1, u64::MAX).len() <= 128);
     }
 }

@@ -107,6 +107,10 @@ impl Encrypt {
 pub struct SyncConfig {
     pub poll_interval_ms: u64,
     pub batch_size: usize,
+    /// Changes one poll reads from one table at most (whole source
+    /// transactions, so one bigger transaction is read whole); the rest is
+    /// read by the next poll, right away. Bounds the capture's memory.
+    pub capture_rows_max: i64,
     pub enable_change_tracking: bool,
     pub retry: RetryConfig,
 }

@@ -68,6 +68,7 @@ pub struct RawServer {
 pub struct RawSync {
     pub poll_interval_ms: u64,
     pub batch_size: u64,
+    pub capture_rows_max: u64,
     pub enable_change_tracking: bool,
     pub retry: RawRetry,
 }
@@ -77,6 +78,7 @@ impl Default for RawSync {
         RawSync {
             poll_interval_ms: 1000,
             batch_size: 500,
+            capture_rows_max: 10_000,
             // Altering a production database is opt-in: by default `run`
             // and `check` print the statement an administrator must run.
             enable_change_tracking: false,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 /// at most 128 bytes (error 22109), and a u64 seq takes up to 20.
 pub const AGENT_ID_MAX: usize = 64;
 pub const BATCH_SIZE_MAX: u64 = 5000;
+pub const CAPTURE_ROWS_MAX: u64 = 1_000_000;
 pub const LATEST_MAX: u64 = 100_000_000;
 pub const MAX_ATTEMPTS_MAX: u64 = 1000;
 pub const MAX_WORKERS_MAX: u64 = 64;
@@ -252,6 +253,13 @@ fn server(side: &str, s: RawServer, p: &mut Vec<Problem>) -> Option<ServerConfig
 fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
     in_range(p, "sync.poll_interval_ms", s.poll_interval_ms, 10, HOUR_MS);
     in_range(p, "sync.batch_size", s.batch_size, 1, BATCH_SIZE_MAX);
+    in_range(
+        p,
+        "sync.capture_rows_max",
+        s.capture_rows_max,
+        100,
+        CAPTURE_ROWS_MAX,
+    );
     let r = &s.retry;
     in_range(
         p,
@@ -282,6 +290,7 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
     SyncConfig {
         poll_interval_ms: s.poll_interval_ms,
         batch_size: s.batch_size.min(BATCH_SIZE_MAX) as usize,
+        capture_rows_max: s.capture_rows_max.min(CAPTURE_ROWS_MAX) as i64,
         enable_change_tracking: s.enable_change_tracking,
         retry: RetryConfig {
             initial_backoff_ms: r.initial_backoff_ms,

@@ -107,8 +107,19 @@ pub fn enable_table_tracking(table: &TableName) -> String {
     )
 }
 
-/// The capture read: every change since `@P1`, outer-joined to the table for
-/// the current row image. Columns: SYS_CHANGE_VERSION, SYS_CHANGE_OPERATION,
+/// How far one capture read goes: the version of the `@P2`-th change after
+/// `@P1` (in version order), and how many changes that window holds
+/// (fewer than `@P2`: all of them, read up to the current version).
+pub fn capture_ceiling(shape: &TableShape) -> String {
+    format!(
+        "SELECT MAX(x.v), COUNT_BIG(*) FROM (SELECT TOP (@P2) CT.SYS_CHANGE_VERSION AS v \
+         FROM CHANGETABLE(CHANGES {}, @P1) AS CT ORDER BY CT.SYS_CHANGE_VERSION) AS x",
+        shape.name.quoted()
+    )
+}
+
+/// The capture read: every change since `@P1` whose last version is at most
+/// `@P2`, outer-joined to the table for the current row image. Columns: SYS_CHANGE_VERSION, SYS_CHANGE_OPERATION,
 /// SYS_CHANGE_CONTEXT, the key columns from CHANGETABLE, then every synced
 /// column of the table (NULL when the row is gone).
 /// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md
@@ -135,7 +146,7 @@ pub fn capture(shape: &TableShape) -> Result<String, IdentError> {
         let q = quote(k)?;
         sql.push_str(&format!("T.{q} = CT.{q}"));
     }
-    sql.push_str(" ORDER BY CT.SYS_CHANGE_VERSION");
+    sql.push_str(" WHERE CT.SYS_CHANGE_VERSION <= @P2 ORDER BY CT.SYS_CHANGE_VERSION");
     for k in &shape.key {
         sql.push_str(", CT.");
         sql.push_str(&quote(k)?);
@@ -246,6 +257,95 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// Set-based insert-or-update of several rows with distinct explicit keys
+    /// in one MERGE (`USING (VALUES ...)`): one statement, one plan, instead
+    /// of one MERGE per row. The rows' keys must differ (error 8672 when a
+    /// target row would be matched twice); the caller splits runs where a key
+    /// repeats. Binds `rows.len() * columns + 1` parameters.
+    pub fn upsert_many(
+        &mut self,
+        shape: &TableShape,
+        rows: &[&'a [SqlValue]],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        debug_assert!(!rows.is_empty());
+        let ctx = self.context(context);
+        let t = shape.name.quoted();
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            debug_assert_eq!(row.len(), shape.columns.len());
+            let mut ps = Vec::with_capacity(row.len());
+            for (c, v) in shape.columns.iter().zip(row.iter()) {
+                ps.push(self.bind_value(v, c));
+            }
+            tuples.push(format!("({})", ps.join(", ")));
+        }
+        let mut on = Vec::new();
+        let mut sets = Vec::new();
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for c in &shape.columns {
+            let q = quote(&c.name)?;
+            if shape.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
+                on.push(format!("T.{q} = S.{q}"));
+            } else {
+                sets.push(format!("T.{q} = S.{q}"));
+            }
+            names.push(q.clone());
+            values.push(format!("S.{q}"));
+        }
+        self.sql.push_str(&format!(
+            "{ctx}MERGE {t} WITH (HOLDLOCK) AS T USING (VALUES {}) AS S ({}) ON {} ",
+            tuples.join(", "),
+            names.join(", "),
+            on.join(" AND ")
+        ));
+        if !sets.is_empty() {
+            self.sql.push_str(&format!(
+                "WHEN MATCHED THEN UPDATE SET {} ",
+                sets.join(", ")
+            ));
+        }
+        self.sql.push_str(&format!(
+            "WHEN NOT MATCHED THEN INSERT ({}) VALUES ({});\n",
+            names.join(", "),
+            values.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Set-based delete of the rows with the given (translated) keys: `IN`
+    /// for a one-column key, an `OR` of key matches for a composite one.
+    /// Idempotent. Binds `keys.len() * key columns + 1` parameters.
+    pub fn delete_many(
+        &mut self,
+        shape: &TableShape,
+        keys: &[&'a [SqlValue]],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        debug_assert!(!keys.is_empty());
+        let ctx = self.context(context);
+        let cond = if shape.key.len() == 1 {
+            let column = key_column(shape, &shape.key[0]);
+            let mut ps = Vec::with_capacity(keys.len());
+            for key in keys {
+                ps.push(self.bind_value(&key[0], &column));
+            }
+            format!("{} IN ({})", quote(&shape.key[0])?, ps.join(", "))
+        } else {
+            let mut parts = Vec::with_capacity(keys.len());
+            for key in keys {
+                parts.push(format!("({})", self.key_condition(shape, key)?));
+            }
+            parts.join(" OR ")
+        };
+        self.sql.push_str(&format!(
+            "{ctx}DELETE FROM {} WHERE {cond};\n",
+            shape.name.quoted()
+        ));
+        Ok(())
+    }
+
     /// Insert of a row into an identity table whose target assigns its own
     /// key: every synced column but the identity, returning the new key with
     /// `OUTPUT INSERTED` (one result set per insert, in statement order).
@@ -350,21 +450,27 @@ impl<'a> Batch<'a> {
     ) -> Result<String, IdentError> {
         let mut parts = Vec::with_capacity(key.len());
         for (name, v) in shape.key.iter().zip(key) {
-            let column = shape
-                .columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(name))
-                .cloned()
-                .unwrap_or(ColumnShape {
-                    name: name.clone(),
-                    data_type: String::new(),
-                    identity: false,
-                });
+            let column = key_column(shape, name);
             let p = self.bind_value(v, &column);
             parts.push(format!("{} = {p}", quote(name)?));
         }
         Ok(parts.join(" AND "))
     }
+}
+
+/// The shape of key column `name` (every key column is a synced column; a
+/// typeless stand-in only if that invariant were broken).
+fn key_column(shape: &TableShape, name: &str) -> ColumnShape {
+    shape
+        .columns
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+        .cloned()
+        .unwrap_or(ColumnShape {
+            name: name.to_string(),
+            data_type: String::new(),
+            identity: false,
+        })
 }
 
 /// Number of parameters an operation binds, to split batches under
