@@ -7,6 +7,14 @@
 //! transaction → complete (remove the ops, record the new id mappings, clear
 //! in flight: one durable store transaction).
 //!
+//! Tables whose writes are idempotent and create no keys (explicit keys,
+//! `force_id`) overlap a batch's completion with the next batch: the
+//! completion (store transaction and durable flush) runs on a blocking
+//! thread while the next batch, read from the queue past the completing
+//! one, is planned and written; that batch's COMMIT is sent only once the
+//! completion is durable. So a target commit never depends on a completion a
+//! crash could lose, and the store costs the applier no time of its own.
+//!
 //! Failures: a transient error (link, deadlock, lock timeout, snapshot
 //! conflict) keeps the batch at the head and retries after a backoff. A
 //! permanent error on a batch of several operations retries them one at a
@@ -60,6 +68,8 @@ impl Applier {
         // A streak of failed writes is logged once when it starts and once
         // when it ends, not per retry.
         let mut failing = false;
+        // The completion of the last committed batch, still running.
+        let mut flushing: Option<Completion> = None;
         if let Err(e) = self.recover_in_flight(&mut shutdown).await {
             tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
                 "in-flight recovery failed; will retry");
@@ -91,7 +101,7 @@ impl Applier {
             } else {
                 self.shared.config.sync.batch_size
             };
-            match self.step(max, &mut shutdown).await {
+            match self.step(max, &mut shutdown, &mut flushing).await {
                 Ok(Progress::Applied(n)) => {
                     if failing {
                         failing = false;
@@ -103,6 +113,11 @@ impl Applier {
                     continue;
                 }
                 Ok(Progress::Idle) | Ok(Progress::Held) => {
+                    if let Err(e) = finish_flush(&mut flushing).await {
+                        tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                            "state store failed; this table's applier stops");
+                        return;
+                    }
                     tokio::select! {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(idle) => {}
@@ -165,6 +180,10 @@ impl Applier {
                 Err(StepError::Shutdown) => break,
             }
         }
+        if let Err(e) = finish_flush(&mut flushing).await {
+            tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                "state store failed while stopping");
+        }
         tracing::debug!(direction = %self.direction, table = %self.table.name, "applier stopped");
     }
 
@@ -202,9 +221,13 @@ impl Applier {
         &mut self,
         max: usize,
         shutdown: &mut watch::Receiver<bool>,
+        flushing: &mut Option<Completion>,
     ) -> Result<Progress, StepError> {
         let store = &self.shared.store;
-        let ops = store.peek_batch(self.direction, &self.table.name, max)?;
+        // While the last batch's completion runs, its ops are still in the
+        // queue: read past them.
+        let from_seq = flushing.as_ref().map_or(0, |c| c.through + 1);
+        let ops = store.list_queue(self.direction, &self.table.name, from_seq, max)?;
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }
@@ -229,24 +252,53 @@ impl Applier {
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(StepError::Shutdown);
         };
-        let written = write::write(conn, &self.table, &steps, &prefix)
-            .await
-            .map_err(|error| StepError::Write {
-                error,
-                batch_len: steps.len(),
-                head_seq,
-            })?;
-        crate::fault::point("apply_after_target_commit");
-        store.complete_batch(
-            self.direction,
-            &self.table.name,
-            through,
-            &written.mapped,
-            &written.unmapped,
-        )?;
+        let as_write_error = |error| StepError::Write {
+            error,
+            batch_len: steps.len(),
+            head_seq,
+        };
+        let mut new_keys = false;
+        if self.table.mode == KeyMode::Mapped {
+            // New keys come back with the commit and must be recorded
+            // durably before anything depends on them: no overlap.
+            finish_flush(flushing).await?;
+            let written = write::write(conn, &self.table, &steps, &prefix)
+                .await
+                .map_err(as_write_error)?;
+            crate::fault::point("apply_after_target_commit");
+            store.complete_batch(
+                self.direction,
+                &self.table.name,
+                through,
+                &written.mapped,
+                &written.unmapped,
+            )?;
+            new_keys = !written.mapped.is_empty();
+        } else {
+            let written = write::write_open(conn, &self.table, &steps, &prefix)
+                .await
+                .map_err(as_write_error)?;
+            // The previous batch's completion must be durable before this
+            // batch commits (else a crash could replay it after this one).
+            if let Err(e) = finish_flush(flushing).await {
+                write::rollback(conn).await;
+                return Err(e.into());
+            }
+            write::commit(conn).await.map_err(as_write_error)?;
+            crate::fault::point("apply_after_target_commit");
+            debug_assert!(written.mapped.is_empty() && written.unmapped.is_empty());
+            let (store, direction, table) =
+                (store.clone(), self.direction, self.table.name.clone());
+            *flushing = Some(Completion {
+                through,
+                task: tokio::task::spawn_blocking(move || {
+                    store.complete_batch(direction, &table, through, &[], &[])
+                }),
+            });
+        }
         self.shared
             .applied(self.direction, &self.table.name, steps.len());
-        if !written.mapped.is_empty() {
+        if new_keys {
             // Appliers of tables that reference this one may be waiting.
             self.shared.wake_all();
         }
@@ -320,6 +372,26 @@ impl Applier {
                 recovered = landed.len(), "in-flight batch had landed; recovered its keys without writing again");
         }
         Ok(())
+    }
+}
+
+/// The completion of a committed batch (ops up to `through`), running on a
+/// blocking thread: the store transaction and its durable flush.
+struct Completion {
+    through: u64,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+/// Waits for the running completion, if any.
+async fn finish_flush(flushing: &mut Option<Completion>) -> Result<(), StoreError> {
+    let Some(c) = flushing.take() else {
+        return Ok(());
+    };
+    match c.task.await {
+        Ok(result) => result,
+        // The flush task panicked or was cancelled (runtime shutting down):
+        // durability unknown, so stop rather than commit on top of it.
+        Err(_) => Err(StoreError::FlushTask),
     }
 }
 

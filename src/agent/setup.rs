@@ -213,6 +213,14 @@ pub async fn check_server(
     let mut notes = Vec::new();
     let will_enable = !enable && config.sync.enable_change_tracking;
     let database = config.server(side).database.clone();
+    // What this server needs: change tracking where some table is tracked on
+    // it, snapshot isolation where changes are read (capture and initial
+    // loads read under SNAPSHOT).
+    let needs_tracking = config.tables.iter().any(|t| t.tracked_on(side));
+    let needs_snapshot = config
+        .tables
+        .iter()
+        .any(|t| t.directions().iter().any(|d| d.source() == side));
     // Database-level change tracking.
     let current: Option<i64> = conn
         .simple_query(statements::CURRENT_VERSION)
@@ -227,7 +235,7 @@ pub async fn check_server(
             side: side.as_str(),
             message: format!("database name: {e}"),
         })?;
-    if current.is_none() {
+    if current.is_none() && needs_tracking {
         if enable {
             exec(conn, side, &db_statement).await?;
             tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
@@ -249,7 +257,7 @@ pub async fn check_server(
         .await
         .map_err(sql_err(side, "reading sys.databases"))?
         .and_then(|r| r.get::<u8, _>(0));
-    if snapshot != Some(1) {
+    if snapshot != Some(1) && needs_snapshot {
         let stmt =
             statements::enable_snapshot_isolation(&database).map_err(|e| SetupError::Check {
                 side: side.as_str(),
@@ -296,7 +304,7 @@ pub async fn check_server(
                     ))?
                     .and_then(|r| r.get::<i32, _>(0))
                     .unwrap_or(0);
-                if tracked == 0 {
+                if tracked == 0 && t.tracked_on(side) {
                     let stmt = statements::enable_table_tracking(&shape.name);
                     if enable {
                         exec(conn, side, &stmt).await?;

@@ -45,7 +45,11 @@ pub trait IdMaps {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Insert-or-update by explicit key (`Explicit` and `ForceId` tables).
-    Upsert { row: Vec<SqlValue> },
+    ///
+    /// `insert`: the source saw the row created (CHANGETABLE said I), so
+    /// the target most likely lacks it and a plain INSERT is tried first
+    /// (see [`super::write::write`]).
+    Upsert { row: Vec<SqlValue>, insert: bool },
     /// Insert into a `Mapped` table; the target assigns the key, returned by
     /// OUTPUT INSERTED and recorded as the mapping of `source_key`.
     InsertMapped {
@@ -129,7 +133,10 @@ pub fn plan<M: IdMaps>(
                 key: op.key.clone(),
                 source_key: None,
             },
-            (KeyMode::Explicit | KeyMode::ForceId, _, Some(row)) => Action::Upsert { row },
+            (KeyMode::Explicit | KeyMode::ForceId, kind, Some(row)) => Action::Upsert {
+                row,
+                insert: kind == OpKind::Insert,
+            },
             (KeyMode::Mapped, kind, row) => {
                 let mapped = maps.translate(&table.name, direction, &op.key)?;
                 match (kind, row, mapped) {

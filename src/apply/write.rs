@@ -6,7 +6,7 @@
 use super::plan::{Action, ApplyTable, KeyMode, Step};
 use crate::model::SqlValue;
 use crate::mssql::ident::IdentError;
-use crate::mssql::statements::{self, Batch, TableShape, PARAMS_PER_REQUEST_MAX};
+use crate::mssql::statements::{self, Batch, TableShape, PARAMS_PER_REQUEST_MAX, VALUES_ROWS_MAX};
 use crate::mssql::value::from_column;
 use crate::mssql::Connection;
 use tiberius::ToSql;
@@ -40,7 +40,10 @@ pub fn context_range(prefix: &[u8], first: u64, last: u64) -> Vec<u8> {
 /// blanks), so a run never holds two rows the target takes as one key —
 /// MERGE refuses to touch a row twice (8672), and a delete then an upsert of
 /// the same key must stay in order.
-fn group(steps: &[Step], shape: &TableShape) -> Vec<std::ops::Range<usize>> {
+///
+/// With `optimistic`, upserts of rows the source reported inserted form runs
+/// of their own, written as plain INSERTs.
+fn group(steps: &[Step], shape: &TableShape, optimistic: bool) -> Vec<std::ops::Range<usize>> {
     let key_positions = shape.key_positions();
     let per_upsert = shape.columns.len().max(1);
     let per_delete = shape.key.len().max(1);
@@ -48,6 +51,7 @@ fn group(steps: &[Step], shape: &TableShape) -> Vec<std::ops::Range<usize>> {
     let mut i = 0;
     while i < steps.len() {
         let kind = |a: &Action| match a {
+            Action::Upsert { insert: true, .. } if optimistic => 3,
             Action::Upsert { .. } => 1,
             Action::Delete { .. } => 2,
             _ => 0,
@@ -58,13 +62,13 @@ fn group(steps: &[Step], shape: &TableShape) -> Vec<std::ops::Range<usize>> {
             i += 1;
             continue;
         }
-        let per = if k == 1 { per_upsert } else { per_delete };
-        let rows_max = ((PARAMS_PER_REQUEST_MAX - 1) / per).max(1);
+        let per = if k == 2 { per_delete } else { per_upsert };
+        let rows_max = ((PARAMS_PER_REQUEST_MAX - 1) / per).clamp(1, VALUES_ROWS_MAX);
         let mut seen = std::collections::HashSet::new();
         let mut j = i;
         while j < steps.len() && j - i < rows_max && kind(&steps[j].action) == k {
             let key: Vec<SqlValue> = match &steps[j].action {
-                Action::Upsert { row } => key_positions
+                Action::Upsert { row, .. } => key_positions
                     .iter()
                     .filter_map(|p| row.get(*p))
                     .map(comparable)
@@ -123,18 +127,99 @@ pub enum WriteError {
 /// parameters per request allows (usually one); the transaction spans them
 /// (`SET XACT_ABORT ON` rolls all of it back on any error, and a broken
 /// connection rolls it back on the server).
+///
+/// Rows the source reported inserted are first written with plain INSERTs
+/// (cheaper than MERGE on the server); when one of them is already on the
+/// target (a replay after a crash, a row both sides have), the duplicate-key
+/// error rolls the transaction back and the batch is written again at once
+/// with MERGE throughout, so the outcome is the same as an upsert's.
 pub async fn write(
     conn: &mut Connection,
     table: &ApplyTable,
     steps: &[Step],
     prefix: &[u8],
 ) -> Result<Written, WriteError> {
-    let result = write_requests(conn, table, steps, prefix).await;
-    if result.is_err() {
-        // Normally already rolled back by XACT_ABORT; make sure.
-        if let Ok(s) = conn.simple_query(statements::ROLLBACK).await {
-            let _ = s.into_results().await;
+    let optimistic = steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Upsert { insert: true, .. }));
+    let result = write_once(conn, table, steps, prefix, optimistic).await;
+    match result {
+        Err(WriteError::Sql(e)) if optimistic && is_duplicate_key(&e) => {
+            tracing::debug!(table = %table.name, error = %e,
+                "a row reported inserted is already on the target; writing the batch as upserts");
+            write_once(conn, table, steps, prefix, false).await
         }
+        other => other,
+    }
+}
+
+/// [`write`] but leaves the transaction open: everything is written, the
+/// COMMIT is the caller's ([`commit`]), so that it can first wait for
+/// something that must precede the commit (the durable completion of the
+/// previous batch). A failure rolls back, as in [`write`]. Only for tables
+/// whose writes return no new keys (`Explicit`, `ForceId`).
+pub async fn write_open(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+) -> Result<Written, WriteError> {
+    debug_assert!(table.mode != KeyMode::Mapped);
+    let optimistic = steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Upsert { insert: true, .. }));
+    let result = write_requests(conn, table, steps, prefix, optimistic, false).await;
+    let result = match result {
+        Err(WriteError::Sql(e)) if optimistic && is_duplicate_key(&e) => {
+            rollback(conn).await;
+            tracing::debug!(table = %table.name, error = %e,
+                "a row reported inserted is already on the target; writing the batch as upserts");
+            write_requests(conn, table, steps, prefix, false, false).await
+        }
+        other => other,
+    };
+    if result.is_err() {
+        rollback(conn).await;
+    }
+    result
+}
+
+/// Commits the transaction [`write_open`] left open.
+pub async fn commit(conn: &mut Connection) -> Result<(), WriteError> {
+    let result = match conn.simple_query(statements::COMMIT).await {
+        Ok(s) => s.into_results().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        rollback(conn).await;
+    }
+    Ok(result?)
+}
+
+/// Rolls back whatever is open (normally already rolled back by
+/// XACT_ABORT; this makes sure). Best effort: a broken connection rolls
+/// back on the server anyway.
+pub async fn rollback(conn: &mut Connection) {
+    if let Ok(s) = conn.simple_query(statements::ROLLBACK).await {
+        let _ = s.into_results().await;
+    }
+}
+
+/// 2627 (PRIMARY KEY or UNIQUE constraint) and 2601 (unique index).
+fn is_duplicate_key(e: &tiberius::error::Error) -> bool {
+    matches!(e, tiberius::error::Error::Server(t) if t.code() == 2627 || t.code() == 2601)
+}
+
+async fn write_once(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+    optimistic: bool,
+) -> Result<Written, WriteError> {
+    let result = write_requests(conn, table, steps, prefix, optimistic, true).await;
+    if result.is_err() {
+        rollback(conn).await;
     }
     result
 }
@@ -144,10 +229,12 @@ async fn write_requests(
     table: &ApplyTable,
     steps: &[Step],
     prefix: &[u8],
+    optimistic: bool,
+    commit: bool,
 ) -> Result<Written, WriteError> {
     // Consecutive upserts (and consecutive deletes) go as one set-based
     // statement each; other actions one statement per operation.
-    let groups = group(steps, &table.shape);
+    let groups = group(steps, &table.shape, optimistic);
     let contexts: Vec<Vec<u8>> = groups
         .iter()
         .map(|g| {
@@ -182,15 +269,19 @@ async fn write_requests(
             outputs.extend(send(conn, std::mem::take(&mut batch)).await?);
         }
         match &group_steps[0].action {
-            Action::Upsert { .. } => {
+            Action::Upsert { insert, .. } => {
                 let rows: Vec<&[SqlValue]> = group_steps
                     .iter()
                     .filter_map(|s| match &s.action {
-                        Action::Upsert { row } => Some(row.as_slice()),
+                        Action::Upsert { row, .. } => Some(row.as_slice()),
                         _ => None,
                     })
                     .collect();
-                batch.upsert_many(&table.shape, &rows, ctx)?;
+                if optimistic && *insert {
+                    batch.insert_many(&table.shape, &rows, ctx)?;
+                } else {
+                    batch.upsert_many(&table.shape, &rows, ctx)?;
+                }
             }
             Action::Delete { .. } => {
                 let mut keys: Vec<&[SqlValue]> = Vec::with_capacity(group_steps.len());
@@ -215,7 +306,9 @@ async fn write_requests(
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, false);
     }
-    batch.sql.push_str("COMMIT TRANSACTION;");
+    if commit {
+        batch.sql.push_str("COMMIT TRANSACTION;");
+    }
     outputs.extend(send(conn, batch).await?);
     if outputs.len() != expected_outputs.len() {
         return Err(WriteError::OutputMismatch {
@@ -301,6 +394,7 @@ mod tests {
             seq,
             action: Action::Upsert {
                 row: vec![SqlValue::String(key.into()), SqlValue::Null],
+                insert: false,
             },
         }
     }
@@ -331,14 +425,32 @@ mod tests {
             del(8, "x"),
             del(9, "X"),
         ];
-        let g = group(&steps, &shape(2));
+        let g = group(&steps, &shape(2), true);
         assert_eq!(g, vec![0..2, 2..3, 3..5, 5..6, 6..7, 7..8, 8..9]);
+    }
+
+    #[test]
+    fn optimistic_runs_keep_reported_inserts_apart() {
+        let ins = |seq: u64, key: &str| Step {
+            seq,
+            action: Action::Upsert {
+                row: vec![SqlValue::String(key.into()), SqlValue::Null],
+                insert: true,
+            },
+        };
+        let steps = vec![ins(1, "a"), ins(2, "b"), up(3, "c"), ins(4, "d")];
+        assert_eq!(group(&steps, &shape(2), true), vec![0..2, 2..3, 3..4]);
+        assert_eq!(group(&steps, &shape(2), false), vec![0..4]);
+        // One-column rows: an INSERT's VALUES list holds 1,000 rows at most.
+        let many: Vec<Step> = (0..2500).map(|i| ins(i, &format!("k{i}"))).collect();
+        let g = group(&many, &shape(1), true);
+        assert_eq!(g[0], 0..1000);
     }
 
     #[test]
     fn a_run_fits_one_request() {
         let steps: Vec<Step> = (0..1000).map(|i| up(i, &format!("k{i}"))).collect();
-        let g = group(&steps, &shape(10));
+        let g = group(&steps, &shape(10), true);
         // 1,999 parameters for rows of 10 columns: 199 rows, plus the context.
         assert!(g.iter().all(|r| r.len() <= 199), "{g:?}");
         assert_eq!(g.iter().map(|r| r.len()).sum::<usize>(), 1000);

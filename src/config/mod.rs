@@ -159,6 +159,18 @@ impl TableConfig {
         self.direction.directions().to_vec()
     }
 
+    /// Whether the table must be change-tracked on server `side`: where
+    /// changes are captured, and where ctsync inserts rows that get their own
+    /// identity (an insert in flight at a crash is found again there through
+    /// CHANGETABLE by its context). A one-way target of any other table needs
+    /// nothing: its writes are idempotent.
+    pub fn tracked_on(&self, side: Side) -> bool {
+        self.direction
+            .directions()
+            .iter()
+            .any(|d| d.source() == side || (d.target() == side && self.identity && !self.force_id))
+    }
+
     /// Whether `column` (case-insensitively, as SQL Server's default
     /// collations compare names) is synced.
     pub fn syncs_column(&self, column: &str) -> bool {

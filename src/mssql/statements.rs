@@ -11,6 +11,10 @@ use tiberius::ColumnData;
 /// docs/sql-server/maximum-capacity-specifications-for-sql-server.md
 pub const PARAMS_PER_REQUEST_MAX: usize = 2000;
 
+/// Rows one `INSERT ... VALUES` list may hold (error 10738 beyond).
+/// docs/t-sql/queries/table-value-constructor-transact-sql.md
+pub const VALUES_ROWS_MAX: usize = 1000;
+
 /// One column of a synced table, as read from the server's catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnShape {
@@ -310,6 +314,40 @@ impl<'a> Batch<'a> {
             "WHEN NOT MATCHED THEN INSERT ({}) VALUES ({});\n",
             names.join(", "),
             values.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Plain multi-row INSERT of rows with explicit keys: what an upsert
+    /// costs when the rows are new to the target, which they are when the
+    /// source reported them inserted. A key already there fails the whole
+    /// statement with 2627/2601 and the caller writes the batch again with
+    /// [`Batch::upsert_many`]. At most [`VALUES_ROWS_MAX`] rows (10738).
+    pub fn insert_many(
+        &mut self,
+        shape: &TableShape,
+        rows: &[&'a [SqlValue]],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        debug_assert!(!rows.is_empty() && rows.len() <= VALUES_ROWS_MAX);
+        let ctx = self.context(context);
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut ps = Vec::with_capacity(row.len());
+            for (c, v) in shape.columns.iter().zip(row.iter()) {
+                ps.push(self.bind_value(v, c));
+            }
+            tuples.push(format!("({})", ps.join(", ")));
+        }
+        let mut names = Vec::with_capacity(shape.columns.len());
+        for c in &shape.columns {
+            names.push(quote(&c.name)?);
+        }
+        self.sql.push_str(&format!(
+            "{ctx}INSERT INTO {} ({}) VALUES {};\n",
+            shape.name.quoted(),
+            names.join(", "),
+            tuples.join(", ")
         ));
         Ok(())
     }

@@ -141,6 +141,10 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Sled(#[from] sled::Error),
+    #[error(
+        "state store: a background flush did not finish; the last completion may not be durable"
+    )]
+    FlushTask,
     #[error("state store file {path}: {source}")]
     Io {
         path: PathBuf,

@@ -327,6 +327,24 @@ impl Store {
         mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
         unmapped: &[Vec<SqlValue>],
     ) -> Result<(), StoreError> {
+        self.complete_batch_unflushed(direction, table, through, mapped, unmapped)?;
+        self.flush_durable()
+    }
+
+    /// [`Store::complete_batch`] without the durable flush: the transaction
+    /// is applied (and atomic after a crash: all or none of it), but only
+    /// durable after a later [`Store::flush_durable`]. For an applier that
+    /// overlaps that flush with its next write and holds that write's COMMIT
+    /// until the flush returned, so no target commit ever depends on a
+    /// completion that could still be lost.
+    pub fn complete_batch_unflushed(
+        &self,
+        direction: Direction,
+        table: &str,
+        through: u64,
+        mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
+        unmapped: &[Vec<SqlValue>],
+    ) -> Result<(), StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let source = direction.source();
         let lock = self.queue_lock(&prefix);
@@ -375,6 +393,6 @@ impl Store {
             save_state(tx, &prefix, &state)
         })?;
         drop(_guard);
-        self.flush_durable()
+        Ok(())
     }
 }

@@ -17,6 +17,21 @@ use crate::value::{SqlType, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// One row's write, decided before any is made.
+enum RowWrite {
+    Update {
+        rowid: i64,
+        old: Vec<Value>,
+        new: Vec<Value>,
+        idx: Vec<usize>,
+    },
+    Delete {
+        rowid: i64,
+        old: Vec<Value>,
+    },
+    Insert(Vec<Value>),
+}
+
 /// Where a clause's condition and values are in the fetched row.
 struct ClausePlan {
     cond: Option<usize>,
@@ -218,6 +233,10 @@ impl Session {
         let table_name = self.db_table_name(&t);
         let mut touched: HashSet<i64> = HashSet::new();
         let mut n = 0u64;
+        // First every row's action (rows built, identities drawn, OUTPUT
+        // collected), then the writes through one writer: one tracking
+        // lookup and one prepared statement per MERGE, not per row.
+        let mut writes: Vec<RowWrite> = Vec::new();
         let work = rows
             .iter()
             .map(|r| (r, &matched, &plans, &types, true))
@@ -265,7 +284,6 @@ impl Session {
                         return Err(SqlError::new(8672, 16, 1, "The MERGE statement attempted to UPDATE or DELETE the same row more than once. This happens when a target row matches more than one source row. A MERGE statement cannot UPDATE/DELETE the same row of the target table multiple times. Refine the ON clause to ensure a target row matches at most one source row, or use the GROUP BY clause to group the source rows."));
                     }
                     let old = &r[1..=ncols];
-                    let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
                     if let MergeAction::Update(_) = &clause.action {
                         let mut new = old.to_vec();
                         let mut idx = Vec::new();
@@ -276,15 +294,23 @@ impl Session {
                             };
                             idx.push(*col);
                         }
-                        w.update(rowid, old, &new, &idx, Verb::Merge)?;
                         if let Some(o) = output.as_mut() {
                             o.push_with(Some(&new), Some(old), "UPDATE", fetched);
                         }
+                        writes.push(RowWrite::Update {
+                            rowid,
+                            old: old.to_vec(),
+                            new,
+                            idx,
+                        });
                     } else {
-                        w.delete(rowid, old, Verb::Merge)?;
                         if let Some(o) = output.as_mut() {
                             o.push_with(None, Some(old), "DELETE", fetched);
                         }
+                        writes.push(RowWrite::Delete {
+                            rowid,
+                            old: old.to_vec(),
+                        });
                     }
                 }
                 MergeAction::Insert { columns, .. } => {
@@ -297,14 +323,28 @@ impl Session {
                         }
                     }
                     let row = self.build_row(&t, &given)?;
-                    let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
-                    w.insert(&row, Verb::Merge)?;
                     if let Some(o) = output.as_mut() {
                         o.push_with(Some(&row), None, "INSERT", fetched);
                     }
+                    writes.push(RowWrite::Insert(row));
                 }
             }
             n += 1;
+        }
+        if !writes.is_empty() {
+            let w = Writer::new(&self.conn, &t, &db, ctx_bytes)?;
+            for write in &writes {
+                match write {
+                    RowWrite::Update {
+                        rowid,
+                        old,
+                        new,
+                        idx,
+                    } => w.update(*rowid, old, new, idx, Verb::Merge)?,
+                    RowWrite::Delete { rowid, old } => w.delete(*rowid, old, Verb::Merge)?,
+                    RowWrite::Insert(row) => w.insert(row, Verb::Merge)?,
+                }
+            }
         }
         if let Some(o) = &output {
             o.emit(out);

@@ -98,6 +98,12 @@ impl<'a> Conn<'a> {
             let Some(h) = self.reader.header()? else {
                 return Ok(());
             };
+            // A request that arrived while the connections were being cut
+            // (the generation moves before the cutting connection's reply
+            // goes out) is not served: a cut link answers nothing.
+            if self.dropped() {
+                return Ok(());
+            }
             let before = self.shared.controls.drop_generation();
             if h.ty == PT_BULK_LOAD {
                 self.bulk_load(h)?;
