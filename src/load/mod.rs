@@ -268,6 +268,12 @@ impl Loader {
                 .map_err(|e| LoadError::Target(WriteError::Sql(e)))?
                 .is_empty()
         };
+        // The target was empty when this copy began: it can hold no row the
+        // source lacks (for a one-way table, other writers' rows on the
+        // target are theirs), so the pass that looks for such rows is
+        // skipped. After a restart mid-copy this is not known, and the pass
+        // runs.
+        let target_was_empty = bulk && progress.last_key.is_none();
         let width = self.source_shape.columns.len().max(1) + 1;
         let chunk_rows = if bulk {
             BULK_CHUNK_ROWS
@@ -284,7 +290,10 @@ impl Loader {
             progress.rows_total,
             progress.rows_done,
         );
-        loop {
+        if bulk {
+            self.bulk_copy(&mut progress, &mut shown, shutdown).await?;
+        }
+        while !bulk {
             if *shutdown.borrow() {
                 return Err(LoadError::Shutdown);
             }
@@ -307,12 +316,7 @@ impl Loader {
             .map_err(LoadError::Source)?;
             let done = rows.len() < want;
             if let Some(last) = rows.last() {
-                let mapped = if bulk {
-                    self.bulk_chunk(&rows, shutdown).await?;
-                    Vec::new()
-                } else {
-                    self.write_chunk(&rows, &mut progress, shutdown).await?
-                };
+                let mapped = self.write_chunk(&rows, &mut progress, shutdown).await?;
                 progress.pending = None;
                 progress.rows_done += rows.len() as u64;
                 progress.last_key = Some(key_of(&self.source_shape, last));
@@ -325,13 +329,79 @@ impl Loader {
         }
         shown.finish();
         let one_way = !self.table.directions().contains(&d.reverse());
-        if one_way && limit.is_none() {
+        if one_way && limit.is_none() && !target_was_empty {
             self.remove_target_only(shutdown).await?;
         }
         store.set_phase(d, &name, &Phase::Streaming)?;
         self.shared.wake(d, &name).notify_one();
         tracing::info!(direction = %d, table = %name, rows = progress.rows_done, start_version = v0,
             "initial load done; streaming changes");
+        Ok(())
+    }
+
+    /// The copy into a target with nothing after the last copied key, by
+    /// bulk load, in chunks of [`BULK_CHUNK_ROWS`]: the next chunk is read
+    /// from the source while this one is written to the target (two
+    /// connections), and each chunk's progress is made durable after it
+    /// committed.
+    async fn bulk_copy(
+        &mut self,
+        progress: &mut LoadProgress,
+        shown: &mut progress::Progress,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), LoadError> {
+        let store = self.shared.store.clone();
+        let (name, d) = (self.name(), self.direction);
+        let want = BULK_CHUNK_ROWS;
+        let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+        let mut rows = read_rows(
+            conn,
+            &self.source_shape,
+            progress.last_key.as_deref(),
+            want,
+            false,
+        )
+        .await
+        .map_err(LoadError::Source)?;
+        let key_positions = self.source_shape.key_positions();
+        while let Some(last) = rows.last() {
+            if *shutdown.borrow() {
+                return Err(LoadError::Shutdown);
+            }
+            let done = rows.len() < want;
+            let mut last_key = Vec::with_capacity(key_positions.len());
+            for p in &key_positions {
+                let cell = last.cells().nth(*p).map(|(_, d)| d.clone());
+                let value = cell
+                    .map(from_column)
+                    .transpose()
+                    .map_err(|e| LoadError::Data(e.to_string()))?
+                    .ok_or_else(|| LoadError::Data("a source row lacks its key column".into()))?;
+                last_key.push(value);
+            }
+            let count = rows.len() as u64;
+            let Some(source) = self.source.get(shutdown).await else {
+                return Err(LoadError::Shutdown);
+            };
+            let Some(target) = self.target.get(shutdown).await else {
+                return Err(LoadError::Shutdown);
+            };
+            let read_next = async {
+                if done {
+                    return Ok(Vec::new());
+                }
+                read_rows(source, &self.source_shape, Some(&last_key), want, false).await
+            };
+            let (written, next) =
+                tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
+            written?;
+            progress.pending = None;
+            progress.rows_done += count;
+            progress.last_key = Some(last_key);
+            store.save_load_chunk(d, &name, &[], &Phase::InitialLoad(progress.clone()))?;
+            shown.update(progress.rows_done, progress.rows_total);
+            rows = next.map_err(LoadError::Source)?;
+        }
         Ok(())
     }
 
@@ -479,59 +549,6 @@ impl Loader {
         }
     }
 
-    /// One chunk through tiberius' bulk load (`INSERT BULK`), one statement,
-    /// so all of it lands or none. Not tagged with a change-tracking context
-    /// (bulk load cannot carry one); the rows are older than the start
-    /// version of the other direction's capture, so they are not echoed.
-    async fn bulk_chunk(
-        &mut self,
-        rows: &[Vec<SqlValue>],
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), LoadError> {
-        let table = self.apply.shape.name.quoted();
-        let columns: Vec<String> = self
-            .apply
-            .shape
-            .columns
-            .iter()
-            .map(|c| crate::mssql::ident::quote(&c.name))
-            .collect::<Result<_, _>>()
-            .map_err(|e| LoadError::Data(e.to_string()))?;
-        let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let types: Vec<String> = self
-            .apply
-            .shape
-            .columns
-            .iter()
-            .map(|c| c.data_type.clone())
-            .collect();
-        let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-        let bulk = async {
-            let mut req = conn
-                .bulk_insert_with_options(
-                    &table,
-                    &column_refs,
-                    tiberius::SqlBulkCopyOptions::empty(),
-                    &[],
-                )
-                .await?;
-            for row in rows {
-                let mut token = tiberius::TokenRow::new();
-                for (v, ty) in row.iter().zip(&types) {
-                    token.push(match v {
-                        SqlValue::Null => crate::mssql::value::null_for(ty),
-                        v => to_column(v),
-                    });
-                }
-                req.send(token).await?;
-            }
-            req.finalize().await
-        };
-        bulk.await
-            .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
-        Ok(())
-    }
-
     /// Rows with equal keys on both sides, neither mapped yet, are the same
     /// row: map them so the load updates instead of inserting a copy.
     async fn match_equal_keys(
@@ -648,6 +665,47 @@ impl Loader {
     }
 }
 
+/// Bulk-loads `rows` (as read from the source, in the same column order)
+/// into the target table (tiberius' `bulk_insert`, the TDS BULK LOAD
+/// stream): one request, far cheaper than statements, and the values go as
+/// they came, with no conversion in between. Only into a range of keys the
+/// target has nothing in (see the caller).
+async fn bulk_write(
+    conn: &mut Connection,
+    shape: &TableShape,
+    rows: Vec<tiberius::Row>,
+) -> Result<(), LoadError> {
+    let table = shape.name.quoted();
+    let columns: Vec<String> = shape
+        .columns
+        .iter()
+        .map(|c| crate::mssql::ident::quote(&c.name))
+        .collect::<Result<_, _>>()
+        .map_err(|e| LoadError::Data(e.to_string()))?;
+    let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let bulk = async {
+        let mut req = conn
+            .bulk_insert_with_options(
+                &table,
+                &column_refs,
+                tiberius::SqlBulkCopyOptions::empty(),
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let mut token = tiberius::TokenRow::new();
+            for data in row {
+                token.push(data);
+            }
+            req.send(token).await?;
+        }
+        req.finalize().await
+    };
+    bulk.await
+        .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
+    Ok(())
+}
+
 fn key_of(shape: &TableShape, row: &[SqlValue]) -> Vec<SqlValue> {
     shape
         .key_positions()
@@ -695,13 +753,14 @@ async fn start_point(
     read
 }
 
-async fn read_chunk(
+/// Up to `rows` rows after `after` in key order, as the server sent them.
+async fn read_rows(
     conn: &mut Connection,
     shape: &TableShape,
     after: Option<&[SqlValue]>,
     rows: usize,
     descending: bool,
-) -> Result<Vec<Vec<SqlValue>>, tiberius::error::Error> {
+) -> Result<Vec<tiberius::Row>, tiberius::error::Error> {
     let sql = load_sql::chunk(shape, after.is_some(), descending)
         .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?;
     let mut params: Vec<tiberius::ColumnData<'_>> =
@@ -711,11 +770,21 @@ async fn read_chunk(
     }
     let refs: Vec<&dyn tiberius::ToSql> =
         params.iter().map(|p| p as &dyn tiberius::ToSql).collect();
-    let result = conn
-        .query(sql.as_str(), &refs)
+    conn.query(sql.as_str(), &refs)
         .await?
         .into_first_result()
-        .await?;
+        .await
+}
+
+/// [`read_rows`] converted to typed values.
+async fn read_chunk(
+    conn: &mut Connection,
+    shape: &TableShape,
+    after: Option<&[SqlValue]>,
+    rows: usize,
+    descending: bool,
+) -> Result<Vec<Vec<SqlValue>>, tiberius::error::Error> {
+    let result = read_rows(conn, shape, after, rows, descending).await?;
     let mut out = Vec::with_capacity(result.len());
     for row in result {
         let mut values = Vec::with_capacity(shape.columns.len());
