@@ -170,6 +170,10 @@ pub struct DiscoverArgs {
     /// keys and comments, instead of printing it.
     #[arg(long)]
     pub write: bool,
+    /// Write this `direction:` for every listed table (default: none
+    /// written, which means a_to_b).
+    #[arg(long, value_parser = ["a_to_b", "b_to_a", "both"])]
+    pub direction: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -276,5 +280,31 @@ mod tests {
         };
         assert_eq!(d.server, SideArg::A);
         assert!(!d.write);
+        assert!(d.direction.is_none());
+        let Command::Discover(d) = parse(&[
+            "discover",
+            "--server",
+            "b",
+            "--include",
+            "Sales.*",
+            "--include",
+            "dbo.Users",
+            "--exclude",
+            "*_old",
+            "--write",
+            "--direction",
+            "both",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not discover")
+        };
+        assert_eq!(d.server, SideArg::B);
+        assert_eq!(d.include, vec!["Sales.*", "dbo.Users"]);
+        assert_eq!(d.exclude, vec!["*_old"]);
+        assert!(d.write);
+        assert_eq!(d.direction.as_deref(), Some("both"));
+        assert!(parse(&["discover", "--direction", "sideways"]).is_err());
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod control;
+mod discover;
 mod error;
 mod fault;
 mod link;
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         return fail(&e);
     }
     tracing::debug!(config = %config.redacted(), "configuration loaded");
-    match commands::execute(&cli.command, config) {
+    match commands::execute(&cli, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -1,19 +1,21 @@
 //! The commands of the binary, each a thin layer over the domain modules:
 //! `run` ([`run`]), `inspect` and `parked` ([`inspect`], answered by
-//! [`report`] in the agent or from the store), `check` ([`check`]).
+//! [`report`] in the agent or from the store), `check` ([`check`]),
+//! `discover` ([`discover`]).
 
 pub mod check;
+pub mod discover;
 pub mod inspect;
 pub mod report;
 pub mod run;
 pub mod sync_once;
 
-use crate::cli::Command;
+use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::error::Error;
 
-/// Runs one command to completion on a Tokio runtime.
-pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
+/// Runs the command of `cli` to completion on a Tokio runtime.
+pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ctsync")
@@ -23,16 +25,15 @@ pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
             source,
         })?;
     runtime.block_on(async move {
-        match command {
+        match &cli.command {
             Command::Run => run::run(config).await,
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
             Command::Sync(args) => sync_once::run(config, args).await,
-            Command::Discover(_) => Err(Error::Failed(
-                "this command is not available yet in this version (table lifecycle: issue 4)"
-                    .into(),
-            )),
+            Command::Discover(args) => {
+                discover::discover(&config, args, &cli.config, &cli.overrides()).await
+            }
         }
     })
 }

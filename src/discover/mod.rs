@@ -10,7 +10,7 @@
 
 mod render;
 
-pub use render::{matches_pattern, render, write_into, Options};
+pub use render::{matches_pattern, render, unmatched_includes, write_into, Options};
 
 use crate::mssql::discover_sql;
 use crate::mssql::Connection;
@@ -72,9 +72,9 @@ pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::
         .await?
     {
         let (Some(id), Some(schema), Some(name)) = (
-            row.get::<i32, _>(0),
-            row.get::<&str, _>(1),
-            row.get::<&str, _>(2),
+            row.try_get::<i32, _>(0)?,
+            row.try_get::<&str, _>(1)?,
+            row.try_get::<&str, _>(2)?,
         ) else {
             continue;
         };
@@ -96,14 +96,14 @@ pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::
         .into_first_result()
         .await?
     {
-        let (Some(id), Some(name)) = (row.get::<i32, _>(0), row.get::<&str, _>(1)) else {
+        let (Some(id), Some(name)) = (row.try_get::<i32, _>(0)?, row.try_get::<&str, _>(1)?) else {
             continue;
         };
         if let Some(t) = tables.get_mut(&id) {
             t.columns.push(Column {
                 name: name.to_string(),
-                identity: row.get::<bool, _>(2).unwrap_or(false),
-                computed: row.get::<bool, _>(3).unwrap_or(false),
+                identity: row.try_get::<bool, _>(2)?.unwrap_or(false),
+                computed: row.try_get::<bool, _>(3)?.unwrap_or(false),
             });
         }
     }
@@ -113,7 +113,7 @@ pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::
         .into_first_result()
         .await?
     {
-        let (Some(id), Some(name)) = (row.get::<i32, _>(0), row.get::<&str, _>(1)) else {
+        let (Some(id), Some(name)) = (row.try_get::<i32, _>(0)?, row.try_get::<&str, _>(1)?) else {
             continue;
         };
         if let Some(t) = tables.get_mut(&id) {
@@ -129,11 +129,11 @@ pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::
         .await?
     {
         let (Some(fk), Some(parent), Some(column), Some(referenced), Some(ref_column)) = (
-            row.get::<i32, _>(0),
-            row.get::<i32, _>(1),
-            row.get::<&str, _>(2),
-            row.get::<i32, _>(3),
-            row.get::<&str, _>(4),
+            row.try_get::<i32, _>(0)?,
+            row.try_get::<i32, _>(1)?,
+            row.try_get::<&str, _>(2)?,
+            row.try_get::<i32, _>(3)?,
+            row.try_get::<&str, _>(4)?,
         ) else {
             continue;
         };

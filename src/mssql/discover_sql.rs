@@ -11,7 +11,8 @@ pub const TABLES: &str = "SELECT t.object_id, s.name, t.name FROM sys.tables AS 
      WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name";
 
 /// (object_id, column, is_identity, is_computed) in column order.
-pub const COLUMNS: &str = "SELECT c.object_id, c.name, c.is_identity, c.is_computed FROM sys.columns AS c \
+pub const COLUMNS: &str =
+    "SELECT c.object_id, c.name, c.is_identity, c.is_computed FROM sys.columns AS c \
      JOIN sys.tables AS t ON t.object_id = c.object_id \
      WHERE t.is_ms_shipped = 0 ORDER BY c.object_id, c.column_id";
 
