@@ -277,8 +277,9 @@ pub fn render(tables: &[Table], opts: &Options) -> String {
                 ));
             } else if !single {
                 out.push_str(&format!(
-                    "{about}: not on its single-column key, so not translated; \
-                     correct when those values are the same on both servers\n"
+                    "{about}: not on its single-column key, so not translated (correct when \
+                     those values are the same on both servers) and not waited for (a row can be \
+                     refused, error 547, until the row it refers to is there)\n"
                 ));
             } else if !synced(&fk.columns[0]) {
                 out.push_str(&format!("{about}: the column is not synced\n"));

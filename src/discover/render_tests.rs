@@ -148,7 +148,7 @@ tables:
   - table: \"Sales.[Order Notes]]]\"
     key: [id]
     columns: [id, order_id, line]
-    # foreign key (order_id, line) -> Sales.Orders: not on its single-column key, so not translated; correct when those values are the same on both servers
+    # foreign key (order_id, line) -> Sales.Orders: not on its single-column key, so not translated (correct when those values are the same on both servers) and not waited for (a row can be refused, error 547, until the row it refers to is there)
   - table: Sales.Orders
     key: [id, line]
     columns: [id, line, customer_id]
