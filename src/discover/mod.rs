@@ -2,11 +2,12 @@
 //! and proposes the `tables:` section of config.yaml — each table's key
 //! (composite included), whether the key is an identity, its columns, its
 //! foreign keys as `references` among the listed tables — with a comment on
-//! every table or column that cannot be synced and why. It replaces the old
-//! table-config generator (which read `dbo` only and wrote `table.txt`).
+//! every table or column that cannot be synced and why.
 //!
 //! [`read_schema`] asks the server; [`render`] turns what it found into YAML
-//! text; [`write_into`] puts that text into an existing config file.
+//! text; [`write_into`] puts that text into an existing config file
+//! (`crate::commands::discover` checks the result loads before it replaces
+//! the file).
 
 mod render;
 
@@ -61,7 +62,8 @@ impl Table {
 }
 
 /// Reads every user table with its columns, key and foreign keys, in
-/// `schema.table` order. Four catalog queries, whatever the table count.
+/// `schema.table` order. Four catalog queries, whatever the table count. A
+/// value of an unexpected type is an error (`try_get`), never a panic.
 pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::error::Error> {
     let mut tables: BTreeMap<i32, Table> = BTreeMap::new();
     let mut order = Vec::new();
