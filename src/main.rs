@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod control;
 mod error;
+mod export;
 mod fault;
 mod link;
 mod load;

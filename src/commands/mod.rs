@@ -3,6 +3,7 @@
 //! [`report`] in the agent or from the store), `check` ([`check`]).
 
 pub mod check;
+pub mod export;
 pub mod inspect;
 pub mod report;
 pub mod run;
@@ -28,7 +29,12 @@ pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
+            // With a CSV target, a one-shot run is the export.
+            Command::Sync(args) if config.targets.csv.is_some() => {
+                export::run(config, &args.table).await
+            }
             Command::Sync(args) => sync_once::run(config, args).await,
+            Command::Export(args) => export::run(config, &args.table).await,
             Command::Discover(_) => Err(Error::Failed(
                 "this command is not available yet in this version (table lifecycle: issue 4)"
                     .into(),
