@@ -80,7 +80,12 @@ fn assert_no_tmp(dir: &Path) {
 /// Whether each field of a raw RFC 4180 record was quoted (a quoted empty
 /// field is the empty string; a bare one is NULL).
 fn quoted_fields(raw: &[u8]) -> Vec<bool> {
-    let (mut out, mut quoted, mut inside, mut i) = (Vec::new(), false, false, 0);
+    // The reader's position may still be before the previous CRLF's LF.
+    let start = raw
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
+    let (mut out, mut quoted, mut inside, mut i) = (Vec::new(), false, false, start);
     while i < raw.len() {
         match (raw[i], inside) {
             (b'"', false) => (quoted, inside) = (true, true),
