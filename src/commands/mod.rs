@@ -23,6 +23,15 @@ pub fn execute(command: &Command, config: Config) -> Result<(), Error> {
             context: "starting the async runtime".into(),
             source,
         })?;
+    let exports = match command {
+        Command::Export(_) => true,
+        // `run` refuses a CSV target itself, pointing at `export`.
+        Command::Sync(_) | Command::Run => config.targets.csv.is_some(),
+        _ => false,
+    };
+    if !exports {
+        config.require_servers().map_err(Error::Failed)?;
+    }
     runtime.block_on(async move {
         match command {
             Command::Run => run::run(config).await,

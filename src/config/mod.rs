@@ -44,10 +44,14 @@ pub struct Config {
     pub targets: Targets,
 }
 
+/// Both servers, except for a configuration that only exports
+/// (`targets.csv`): then the server other than `targets.csv.source` may be
+/// left out (`None`). Commands that sync check [`Config::require_servers`]
+/// first.
 #[derive(Debug, Clone, Serialize)]
 pub struct Servers {
-    pub a: ServerConfig,
-    pub b: ServerConfig,
+    pub a: Option<ServerConfig>,
+    pub b: Option<ServerConfig>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -278,11 +282,28 @@ impl SideName {
 }
 
 impl Config {
+    /// The server of `side`. Validation makes both present unless only
+    /// exporting, where the source is; commands that use both servers call
+    /// [`Config::require_servers`] before anything else.
     pub fn server(&self, side: Side) -> &ServerConfig {
-        match side {
-            Side::A => &self.servers.a,
-            Side::B => &self.servers.b,
+        let s = match side {
+            Side::A => self.servers.a.as_ref(),
+            Side::B => self.servers.b.as_ref(),
+        };
+        s.expect("a server left out of the config is refused at command start (require_servers)")
+    }
+
+    /// `Err` naming the missing server when one was left out (allowed only
+    /// for a CSV export): every command but the export needs both.
+    pub fn require_servers(&self) -> Result<(), String> {
+        for (side, s) in [("a", &self.servers.a), ("b", &self.servers.b)] {
+            if s.is_none() {
+                return Err(format!(
+                    "servers.{side} is not configured: only the CSV export (`ctsync export`, targets.csv) runs with one server; add servers.{side} for this command"
+                ));
+            }
         }
+        Ok(())
     }
 
     /// The configured table named `name` (`schema.name`, compared
