@@ -433,3 +433,55 @@ async fn failed_write_keeps_the_watermark_and_other_tables_go_on() {
     assert_eq!(rows[0][2].as_deref(), Some("I"));
     assert_no_tmp(out.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_needs_only_its_source_server() {
+    real_server_note();
+    let a = Sim::start("CsvOnlyA");
+    a.exec("CREATE TABLE dbo.T (id INT NOT NULL PRIMARY KEY, v NVARCHAR(20) NULL); INSERT INTO dbo.T VALUES (1, N'a');")
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "agent_id: test-agent\nstate_dir: {}\nservers:\n  a: {{ host: {}, port: {}, database: {}, user: {}, {} }}\n\
+             sync:\n  enable_change_tracking: true\ntargets:\n  csv:\n    directory: {}\ntables:\n  - table: dbo.T\n    key: [id]\n",
+            dir.path().join("state").display(),
+            a.host(),
+            a.port(),
+            a.database,
+            a.user(),
+            a.encrypt_yaml(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ctsync"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("CTSYNC_SERVERS__A__PASSWORD", a.password())
+            .env_remove("CTSYNC_SERVERS__B__PASSWORD")
+            .output()
+            .expect("run ctsync");
+        assert_no_password(&o);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text)
+    };
+    let (ok, text) = run(&["export"]);
+    assert!(ok, "{text}");
+    let f = only_file(&out, "dbo.T.full.");
+    assert_eq!(std::fs::read_to_string(f).unwrap(), "id,v\r\n1,a\r\n");
+    let (ok, text) = run(&["check"]);
+    assert!(
+        !ok && text.contains("servers.b is not configured"),
+        "{text}"
+    );
+}
