@@ -420,10 +420,26 @@ async fn failed_write_keeps_the_watermark_and_other_tables_go_on() {
     assert_eq!(read_csv(&t2).1.len(), 1);
     only_file(out.path(), "dbo.T3.incremental.");
 
-    // Once writable again, T1's next file still holds the change: its
-    // watermark did not move.
+    // The file is written but cannot be renamed into place (a directory
+    // holds its name): the run fails after reading, before the watermark.
     std::fs::remove_file(&t1).unwrap();
     std::fs::rename(&saved, &t1).unwrap();
+    let full = only_file(out.path(), "dbo.T1.full.");
+    let name = full.file_name().unwrap().to_string_lossy().to_string();
+    let from = name
+        .trim_start_matches("dbo.T1.full.")
+        .trim_end_matches(".csv");
+    let to = &a.rows("SELECT CHANGE_TRACKING_CURRENT_VERSION()").await[0][0];
+    let blocked = t1.join(format!("dbo.T1.incremental.{from}-{to}.csv"));
+    std::fs::create_dir(&blocked).unwrap();
+    let (ok, text) = export(&setup, &["export", "--table", "dbo.T1"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("cannot rename into place"), "{text}");
+    assert_no_tmp(out.path());
+    std::fs::remove_dir(&blocked).unwrap();
+
+    // Once writable again, T1's next file still holds the change: its
+    // watermark did not move.
     let (ok, text) = export(&setup, &["export", "--table", "dbo.T1"]);
     assert!(ok, "{text}");
     let t1_inc = only_file(out.path(), "dbo.T1.incremental.");

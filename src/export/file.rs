@@ -110,6 +110,15 @@ impl TempCsv {
     /// returns the complete file is durable under its final name. Blocks.
     pub fn commit(mut self) -> Result<PathBuf, FileError> {
         let out = self.out.take().expect("committed once");
+        let done = self.finish(out);
+        if done.is_err() {
+            // Best effort, as in `drop`.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        done
+    }
+
+    fn finish(&self, out: BufWriter<File>) -> Result<PathBuf, FileError> {
         let file = out.into_inner().map_err(|e| FileError {
             what: "cannot write file",
             path: self.tmp.clone(),
