@@ -64,8 +64,16 @@ pub enum Command {
     },
     /// Read a server's schema and print a `tables:` section for config.yaml.
     Discover(DiscoverArgs),
-    /// One-shot sync for cron-style runs.
+    /// One-shot sync for cron-style runs. With `targets.csv` configured it
+    /// runs the CSV export instead (exactly like `ctsync export`).
     Sync(SyncArgs),
+    /// One CSV export pass (`targets.csv`): every configured table (or the
+    /// `--table` ones) of `targets.csv.source` into a file each under
+    /// `targets.csv.directory`, per its `mode` (full, incremental,
+    /// full_incremental), `targets.csv.max_workers` tables at a time; exits
+    /// non-zero naming each table that failed. For cron-style runs
+    /// (`ctsync run` refuses a CSV target).
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +191,13 @@ pub struct SyncArgs {
     #[arg(long, required = true)]
     pub once: bool,
     /// Only these tables; repeatable (default: all).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only these tables (`schema.name`); repeatable (default: all).
     #[arg(long, value_name = "TABLE")]
     pub table: Vec<String>,
 }

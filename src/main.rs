@@ -9,6 +9,7 @@ mod config;
 mod control;
 mod discover;
 mod error;
+mod export;
 mod fault;
 mod link;
 mod load;

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod discover;
+pub mod export;
 pub mod inspect;
 pub mod report;
 pub mod run;
@@ -24,13 +25,29 @@ pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
             context: "starting the async runtime".into(),
             source,
         })?;
+    // Only an export may run with one server configured (validation allows
+    // leaving out the other only then); `discover` needs the one it reads.
+    match &cli.command {
+        Command::Export(_) => {}
+        // `run` refuses a CSV target itself, pointing at `export`.
+        Command::Sync(_) | Command::Run if config.targets.csv.is_some() => {}
+        Command::Discover(args) => config
+            .require_server(args.server.side())
+            .map_err(Error::Failed)?,
+        _ => config.require_servers().map_err(Error::Failed)?,
+    }
     runtime.block_on(async move {
         match &cli.command {
             Command::Run => run::run(config).await,
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
+            // With a CSV target, a one-shot run is the export.
+            Command::Sync(args) if config.targets.csv.is_some() => {
+                export::run(config, &args.table).await
+            }
             Command::Sync(args) => sync_once::run(config, args).await,
+            Command::Export(args) => export::run(config, &args.table).await,
             Command::Discover(args) => {
                 discover::discover(&config, args, &cli.config, &cli.overrides()).await
             }

@@ -12,6 +12,14 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 pub async fn run(config: Config) -> Result<(), Error> {
+    if let Some(csv) = &config.targets.csv {
+        return Err(Error::Failed(format!(
+            "`targets.csv` is configured (directory {}): a CSV export runs as one pass per call; \
+             run `ctsync export` (e.g. from cron or a systemd timer) instead of `ctsync run`, \
+             or remove `targets.csv` to sync the two servers",
+            csv.directory.display()
+        )));
+    }
     let dir = config.state_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         context: format!("creating state_dir {}", dir.display()),

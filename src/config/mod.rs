@@ -44,10 +44,14 @@ pub struct Config {
     pub targets: Targets,
 }
 
+/// Both servers, except for a configuration that only exports
+/// (`targets.csv`): then the server other than `targets.csv.source` may be
+/// left out (`None`). Commands that sync check [`Config::require_servers`]
+/// first.
 #[derive(Debug, Clone, Serialize)]
 pub struct Servers {
-    pub a: ServerConfig,
-    pub b: ServerConfig,
+    pub a: Option<ServerConfig>,
+    pub b: Option<ServerConfig>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -278,10 +282,35 @@ impl SideName {
 }
 
 impl Config {
+    /// The server of `side`. Validation makes both present unless only
+    /// exporting, where the source is; commands that use both servers call
+    /// [`Config::require_servers`] before anything else.
     pub fn server(&self, side: Side) -> &ServerConfig {
-        match side {
-            Side::A => &self.servers.a,
-            Side::B => &self.servers.b,
+        let s = match side {
+            Side::A => self.servers.a.as_ref(),
+            Side::B => self.servers.b.as_ref(),
+        };
+        s.expect("a server left out of the config is refused at command start (require_servers)")
+    }
+
+    /// `Err` naming the missing server when one was left out (allowed only
+    /// for a CSV export): every command but the export needs both.
+    pub fn require_servers(&self) -> Result<(), String> {
+        self.require_server(Side::A)?;
+        self.require_server(Side::B)
+    }
+
+    /// `Err` naming the server of `side` when it was left out.
+    pub fn require_server(&self, side: Side) -> Result<(), String> {
+        let (name, s) = match side {
+            Side::A => ("a", &self.servers.a),
+            Side::B => ("b", &self.servers.b),
+        };
+        match s {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "servers.{name} is not configured: only the CSV export (`ctsync export`, targets.csv) runs with one server; add servers.{name} for this command"
+            )),
         }
     }
 

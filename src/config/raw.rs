@@ -35,8 +35,12 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServers {
-    pub a: RawServer,
-    pub b: RawServer,
+    /// Both are required, except that a configuration that only exports
+    /// (`targets.csv`) needs only its source server.
+    #[serde(default)]
+    pub a: Option<RawServer>,
+    #[serde(default)]
+    pub b: Option<RawServer>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -94,11 +94,11 @@ fn at<'a>(ps: &'a [Problem], key: &str) -> &'a Problem {
 fn the_base_config_loads_with_defaults() {
     let c = ok(&base());
     assert_eq!(c.agent_id, "edge-01");
-    assert_eq!(c.servers.a.port, 1433);
-    assert_eq!(c.servers.b.port, 1434);
-    assert_eq!(c.servers.a.encrypt, Encrypt::NotSupported);
-    assert_eq!(c.servers.b.encrypt, Encrypt::Off);
-    assert_eq!(c.servers.a.password.expose(), PW_A);
+    assert_eq!(c.servers.a.as_ref().unwrap().port, 1433);
+    assert_eq!(c.servers.b.as_ref().unwrap().port, 1434);
+    assert_eq!(c.servers.a.as_ref().unwrap().encrypt, Encrypt::NotSupported);
+    assert_eq!(c.servers.b.as_ref().unwrap().encrypt, Encrypt::Off);
+    assert_eq!(c.servers.a.as_ref().unwrap().password.expose(), PW_A);
     assert_eq!(c.sync.batch_size, 500);
     assert_eq!(c.sync.retry.max_attempts, 10);
     assert!(!c.sync.enable_change_tracking);
@@ -277,9 +277,9 @@ fn environment_overrides_a_nested_key() {
     ];
     load_in_jail(&yaml, &env, Overrides::default(), |r| {
         let c = r.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.servers.a.port, 1500);
+        assert_eq!(c.servers.a.as_ref().unwrap().port, 1500);
         // Env values stay text for text keys: the leading zero survives.
-        assert_eq!(c.servers.a.password.expose(), "0123");
+        assert_eq!(c.servers.a.as_ref().unwrap().password.expose(), "0123");
         assert_eq!(c.sync.retry.max_attempts, 3);
         assert!(c.sync.enable_change_tracking);
     });
@@ -342,9 +342,9 @@ fn password_file_is_read_at_load_and_errors_name_it() {
         std::fs::create_dir("secrets").map_err(|e| e.to_string())?;
         jail.create_file("secrets/a", "from-file\n")?;
         let c = load(Path::new("config.yaml"), &Overrides::default()).map_err(|e| e.to_string())?;
-        assert_eq!(c.servers.a.password.expose(), "from-file");
+        assert_eq!(c.servers.a.as_ref().unwrap().password.expose(), "from-file");
         assert_eq!(
-            c.servers.a.password_file.as_deref(),
+            c.servers.a.as_ref().unwrap().password_file.as_deref(),
             Some(Path::new("secrets/a"))
         );
         Ok(())
@@ -458,8 +458,8 @@ fn empty_sections_mean_defaults_and_plain_yaml_words_work() {
         .replace("encrypt: \"off\"", "encrypt: off")
         + "sync:\ntargets:\n";
     let c = ok(&yaml);
-    assert_eq!(c.servers.a.encrypt, Encrypt::On);
-    assert_eq!(c.servers.b.encrypt, Encrypt::Off);
+    assert_eq!(c.servers.a.as_ref().unwrap().encrypt, Encrypt::On);
+    assert_eq!(c.servers.b.as_ref().unwrap().encrypt, Encrypt::Off);
     assert_eq!(c.sync.poll_interval_ms, 1000);
     assert!(c.targets.csv.is_none());
     let (ps, text) = problems(&(base() + "sync: 5\n"), &[]);
@@ -492,6 +492,46 @@ fn csv_target() {
 }
 
 #[test]
+fn an_export_needs_only_its_source_server() {
+    let only_a = base()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("b:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = ok(&format!(
+        "{only_a}\ntargets: {{ csv: {{ directory: ./export }} }}\n"
+    ));
+    assert!(c.servers.b.is_none());
+    assert_eq!(c.server(crate::model::Side::A).database, "SalesA");
+    let e = c.require_servers().unwrap_err();
+    assert!(
+        e.contains("servers.b") && e.contains("ctsync export"),
+        "{e}"
+    );
+    // Without an export both servers are required...
+    let (ps, text) = problems(&only_a, &[]);
+    assert!(
+        at(&ps, "servers.b").message.contains("both servers"),
+        "{text}"
+    );
+    // ...and an export cannot leave out the server it reads.
+    let (ps, text) = problems(
+        &format!("{only_a}\ntargets: {{ csv: {{ directory: ./e, source: b }} }}\n"),
+        &[],
+    );
+    assert!(
+        at(&ps, "servers.b").message.contains("targets.csv.source"),
+        "{text}"
+    );
+    // With both servers present nothing is missing.
+    let c = ok(&format!(
+        "{}\ntargets: {{ csv: {{ directory: ./e }} }}\n",
+        base()
+    ));
+    assert!(c.require_servers().is_ok());
+}
+
+#[test]
 fn the_example_config_loads() {
     let example = include_str!("../../config.yaml.example");
     load_in_jail(
@@ -504,7 +544,7 @@ fn the_example_config_loads() {
         |r| {
             let c = r.unwrap_or_else(|e| panic!("config.yaml.example: {e}"));
             assert!(c.tables.len() >= 3);
-            assert_eq!(c.servers.b.password.expose(), PW_B);
+            assert_eq!(c.servers.b.as_ref().unwrap().password.expose(), PW_B);
         },
     );
 }

@@ -39,9 +39,33 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             format!("{m}; allowed: off, error, warn, info, debug, trace, or directives like `info,ctsync=debug`"),
         ));
     }
-    let a = server("a", raw.servers.a, &mut p);
-    let b = server("b", raw.servers.b, &mut p);
-    if let (Some(a), Some(b)) = (&a, &b) {
+    // Only an export (targets.csv) may leave out the server it does not read.
+    let export_source = raw.targets.csv.as_ref().map(|c| c.source);
+    let present = |side: &str, s: Option<RawServer>, p: &mut Vec<Problem>| match s {
+        Some(s) => server(side, s, p).map(Some),
+        None => {
+            let source = match export_source {
+                Some(super::SideName::A) => Some("a"),
+                Some(super::SideName::B) => Some("b"),
+                None => None,
+            };
+            if source.is_some_and(|src| src != side) {
+                return Some(None);
+            }
+            p.push(Problem::new(
+                format!("servers.{side}"),
+                None,
+                match source {
+                    Some(_) => "missing; it is targets.csv.source, the server the export reads".to_string(),
+                    None => "missing; both servers a and b are required (only a CSV export, `targets.csv`, needs just its source)".to_string(),
+                },
+            ));
+            None
+        }
+    };
+    let a = present("a", raw.servers.a, &mut p);
+    let b = present("b", raw.servers.b, &mut p);
+    if let (Some(Some(a)), Some(Some(b))) = (&a, &b) {
         if a.host.eq_ignore_ascii_case(&b.host)
             && a.port == b.port
             && a.database.eq_ignore_ascii_case(&b.database)

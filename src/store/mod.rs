@@ -57,6 +57,7 @@
 //! | `parked_keys` | dir, table, rowkey           | `ParkedKeyRec`: a key whose ops are parked |
 //! | `phases`      | dir, table                   | `PhaseRec` |
 //! | `servers`     | side                         | `ServerRec`: database identity, last current version |
+//! | `exports`     | side, table                  | `ExportRec`: the CSV export watermark (version, file, rows, time) |
 //!
 //! Queued ops are stored in small chunks, one chunk per sled value, which
 //! keeps resident memory flat whatever the queue length (see
@@ -86,6 +87,7 @@
 //! head, so they are applied first and in their original order.
 
 mod durable;
+mod exports;
 mod idmap;
 mod parked;
 mod queue;
@@ -104,6 +106,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 // Used by the agent once it is wired into main.rs.
+#[allow(unused_imports)]
+pub use exports::ExportMark;
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
@@ -267,6 +271,9 @@ struct Trees {
     parked_keys: Named,
     phases: Named,
     servers: Named,
+    /// Outside [`Tx`]: an export watermark is written alone, in a
+    /// transaction of its own tree (see `exports`).
+    exports: Named,
 }
 
 /// The state store. Cheap to share (`Arc<Store>`); all methods take `&self`.
@@ -361,6 +368,7 @@ impl Store {
             parked_keys: open("parked_keys")?,
             phases: open("phases")?,
             servers: open("servers")?,
+            exports: open("exports")?,
         };
         match trees.meta.tree.get(FORMAT_KEY)? {
             Some(v) => {

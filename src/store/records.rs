@@ -319,6 +319,12 @@ pub enum QueueState {
     V1(QueueStateV1),
 }
 
+/// The CSV export watermark of one table on one server (`exports` tree).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ExportRec {
+    V1(super::ExportMark),
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WatermarkRec {
     V1 { version: i64, updated_ms: u64 },
