@@ -22,6 +22,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    agent::memory::limit_arenas();
     let cli = cli::Cli::parse();
     let config = match config::load(&cli.config, &cli.overrides()) {
         Ok(c) => c,

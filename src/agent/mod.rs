@@ -5,6 +5,7 @@
 
 pub mod apply_loop;
 pub mod capture_loop;
+pub mod memory;
 pub mod once;
 pub mod setup;
 pub mod status;
@@ -117,6 +118,7 @@ pub async fn run(
     for loader in plan.loaders {
         tasks.spawn(loader.run(shutdown.clone()));
     }
+    tasks.spawn(memory::trim_loop(shutdown.clone()));
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
