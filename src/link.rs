@@ -45,10 +45,6 @@ impl Link {
         }
     }
 
-    pub fn is_up(&self) -> bool {
-        self.conn.is_some()
-    }
-
     /// The connection, connecting first if needed. Waits (with backoff) until
     /// connected; `None` only when shutdown was signalled meanwhile.
     pub async fn get(&mut self, shutdown: &mut watch::Receiver<bool>) -> Option<&mut Connection> {

@@ -30,7 +30,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, store: Arc<Store>) -> Shared {
-        let context_prefix = format!("ctsync:{}:", config.agent_id).into_bytes();
+        let context_prefix = config.context_prefix();
         let mut wakes = HashMap::new();
         for t in &config.tables {
             for d in t.directions() {

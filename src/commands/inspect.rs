@@ -265,6 +265,16 @@ fn render_overview(v: &Value) -> String {
             }
         }
     }
+    for t in v["unconfigured"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "not configured any more, state kept: {} {} (queued {}, parked {})",
+            opt(&t["table"]),
+            opt(&t["direction"]),
+            opt(&t["queue_depth"]),
+            opt(&t["parked"]),
+        );
+    }
     s
 }
 

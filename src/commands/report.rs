@@ -121,6 +121,27 @@ fn overview(
         }
         tables.push(v);
     }
+    // State the store keeps for tables no longer configured: queued or
+    // parked operations there would otherwise be invisible.
+    let mut unconfigured = Vec::new();
+    if table.is_none() {
+        let listed = configured(config, None)?;
+        for (d, name) in store.known_queues().map_err(|e| e.to_string())? {
+            if listed
+                .iter()
+                .any(|(ld, ln)| *ld == d && ln.eq_ignore_ascii_case(&name))
+            {
+                continue;
+            }
+            let st = store.status(d, &name).map_err(|e| e.to_string())?;
+            unconfigured.push(json!({
+                "table": name,
+                "direction": d.to_string(),
+                "queue_depth": st.queue_depth,
+                "parked": st.parked,
+            }));
+        }
+    }
     let mut servers = serde_json::Map::new();
     for side in [Side::A, Side::B] {
         let s = config.server(side);
@@ -140,6 +161,7 @@ fn overview(
         "state_dir": config.state_dir.display().to_string(),
         "servers": servers,
         "tables": tables,
+        "unconfigured": unconfigured,
     }))
 }
 

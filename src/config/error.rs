@@ -67,6 +67,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The problems found (empty for a file that could not be read).
+    #[cfg(test)]
     pub fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Invalid(p) => p,

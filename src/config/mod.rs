@@ -174,15 +174,6 @@ impl TableConfig {
             .iter()
             .any(|d| d.source() == side || (d.target() == side && self.identity && !self.force_id))
     }
-
-    /// Whether `column` (case-insensitively, as SQL Server's default
-    /// collations compare names) is synced.
-    pub fn syncs_column(&self, column: &str) -> bool {
-        match &self.columns {
-            None => true,
-            Some(list) => list.iter().any(|c| c.eq_ignore_ascii_case(column)),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

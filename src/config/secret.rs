@@ -18,6 +18,7 @@ pub const REDACTED: &str = "***";
 pub struct Secret(String);
 
 impl Secret {
+    #[cfg(test)]
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }

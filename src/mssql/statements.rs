@@ -182,10 +182,6 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    pub fn is_empty(&self) -> bool {
-        self.sql.is_empty()
-    }
-
     /// Whether `more` parameters still fit in this request.
     pub fn fits(&self, more: usize) -> bool {
         self.params.len() + more <= PARAMS_PER_REQUEST_MAX
@@ -209,56 +205,6 @@ impl<'a> Batch<'a> {
             context,
         ))));
         format!("WITH CHANGE_TRACKING_CONTEXT ({p}) ")
-    }
-
-    /// Insert-or-update of a row whose key is explicit (non-identity tables and
-    /// `force_id` tables, the latter wrapped in IDENTITY_INSERT by the caller).
-    /// Idempotent: applying it twice leaves the same row.
-    pub fn upsert(
-        &mut self,
-        shape: &TableShape,
-        row: &'a [SqlValue],
-        context: &'a [u8],
-    ) -> Result<(), IdentError> {
-        debug_assert_eq!(row.len(), shape.columns.len());
-        let ctx = self.context(context);
-        let t = shape.name.quoted();
-        let mut source = Vec::with_capacity(row.len());
-        for (c, v) in shape.columns.iter().zip(row) {
-            let p = self.bind_value(v, c);
-            source.push(format!("{p} AS {}", quote(&c.name)?));
-        }
-        let mut on = Vec::new();
-        let mut sets = Vec::new();
-        let mut names = Vec::new();
-        let mut values = Vec::new();
-        for c in &shape.columns {
-            let q = quote(&c.name)?;
-            if shape.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)) {
-                on.push(format!("T.{q} = S.{q}"));
-            } else {
-                sets.push(format!("T.{q} = S.{q}"));
-            }
-            names.push(q.clone());
-            values.push(format!("S.{q}"));
-        }
-        self.sql.push_str(&format!(
-            "{ctx}MERGE {t} WITH (HOLDLOCK) AS T USING (SELECT {}) AS S ON {} ",
-            source.join(", "),
-            on.join(" AND ")
-        ));
-        if !sets.is_empty() {
-            self.sql.push_str(&format!(
-                "WHEN MATCHED THEN UPDATE SET {} ",
-                sets.join(", ")
-            ));
-        }
-        self.sql.push_str(&format!(
-            "WHEN NOT MATCHED THEN INSERT ({}) VALUES ({});\n",
-            names.join(", "),
-            values.join(", ")
-        ));
-        Ok(())
     }
 
     /// Set-based insert-or-update of several rows with distinct explicit keys
@@ -457,22 +403,6 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Delete of the row with key `key` (already translated). Idempotent.
-    pub fn delete(
-        &mut self,
-        shape: &TableShape,
-        key: &'a [SqlValue],
-        context: &'a [u8],
-    ) -> Result<(), IdentError> {
-        let ctx = self.context(context);
-        let cond = self.key_condition(shape, key)?;
-        self.sql.push_str(&format!(
-            "{ctx}DELETE FROM {} WHERE {cond};\n",
-            shape.name.quoted()
-        ));
-        Ok(())
-    }
-
     pub fn identity_insert(&mut self, table: &TableName, on: bool) {
         self.sql.push_str(&format!(
             "SET IDENTITY_INSERT {} {};\n",
@@ -509,13 +439,6 @@ fn key_column(shape: &TableShape, name: &str) -> ColumnShape {
             data_type: String::new(),
             identity: false,
         })
-}
-
-/// Number of parameters an operation binds, to split batches under
-/// [`PARAMS_PER_REQUEST_MAX`].
-pub fn params_needed(shape: &TableShape) -> usize {
-    // context + every column + the key again for updates/deletes
-    1 + shape.columns.len() + shape.key.len()
 }
 
 #[cfg(test)]
@@ -572,7 +495,7 @@ mod tests {
         let row = vec![SqlValue::I32(1), SqlValue::Null];
         let ctx = b"c".to_vec();
         let mut b = Batch::default();
-        b.upsert(&s, &row, &ctx).unwrap();
+        b.upsert_many(&s, &[&row], &ctx).unwrap();
         assert!(matches!(b.params[2], ColumnData::String(None)));
         assert!(b
             .sql

@@ -204,21 +204,6 @@ impl Named {
             None => Ok(None),
         }
     }
-
-    /// Decoded entries under `prefix`, in key order, at most `max`.
-    fn scan<T: DeserializeOwned>(
-        &self,
-        prefix: &[u8],
-        max: usize,
-    ) -> Result<Vec<(sled::IVec, T)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix).take(max) {
-            let (k, v) = item?;
-            let value = decode(self.name, &k, &v)?;
-            out.push((k, value));
-        }
-        Ok(out)
-    }
 }
 
 /// A tree inside a transaction.
@@ -282,7 +267,6 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 pub struct Store {
     db: sled::Db,
-    dir: PathBuf,
     trees: Trees,
     files: Mutex<durable::DurableFiles>,
     /// One lock per queue: a change that first reads a range of a queue and
@@ -400,7 +384,6 @@ impl Store {
         let files = durable::DurableFiles::open(dir)?;
         let store = Store {
             db,
-            dir: dir.to_path_buf(),
             trees,
             files: Mutex::new(files),
             queue_locks: Mutex::new(HashMap::new()),
@@ -409,10 +392,6 @@ impl Store {
         };
         store.flush_durable()?;
         Ok(store)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Makes every change so far durable: sled's flush, then fsync of the
