@@ -201,3 +201,57 @@ async fn permanent_error_parks_the_key_and_others_go_on() {
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// A table taken out of the config while operations of it are parked: its
+/// state is kept and `inspect` still shows it, so nothing is silently
+/// forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_state_of_a_table_no_longer_configured_stays_visible() {
+    real_server_note();
+    let a = Sim::start("GoneA");
+    let b = Sim::start("GoneB");
+    let other = "CREATE TABLE dbo.Other (id INT NOT NULL PRIMARY KEY);";
+    a.exec(SCHEMA).await;
+    a.exec(other).await;
+    b.exec(SCHEMA).await;
+    b.exec(other).await;
+    b.exec("INSERT INTO dbo.Accounts VALUES (99, N'taken@x', 0); CREATE UNIQUE INDEX UX_email ON dbo.Accounts (email);")
+        .await;
+    let other_table = "  - table: dbo.Other\n    key: [id]\n    direction: a_to_b\n";
+    let setup = Setup::new(&a, &b, RETRY, &format!("{TABLES}{other_table}"));
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Accounts VALUES (2, N'taken@x', 2);")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        let out = setup.run_to_end(&["inspect", "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        v["tables"][0]["parked"].as_u64() == Some(1)
+    })
+    .await;
+    assert!(ok, "key 2 was not parked:\n{}", agent.log_text());
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+
+    // dbo.Accounts leaves the config.
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(&setup.config, text.replace(TABLES, "")).expect("config");
+    let out = setup.run_to_end(&["inspect", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect json");
+    assert_eq!(v["tables"].as_array().map(|t| t.len()), Some(1), "{v}");
+    assert_eq!(v["unconfigured"][0]["table"], "dbo.Accounts", "{v}");
+    assert_eq!(v["unconfigured"][0]["parked"], 1, "{v}");
+    let out = setup.run_to_end(&["inspect"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains(
+            "not configured any more, state kept: dbo.Accounts a_to_b (queued 0, parked 1)"
+        ),
+        "{text}"
+    );
+}

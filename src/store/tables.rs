@@ -65,7 +65,7 @@ pub struct PendingChunk {
 /// a failover to another database (issue 4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerIdentity {
-    /// E.g. the database's `service_broker_guid` + `create_date`.
+    /// `name#database_id` of the database (`load_sql::DATABASE_IDENTITY`).
     pub identity: String,
     /// The last `CHANGE_TRACKING_CURRENT_VERSION()` seen.
     pub last_current_version: i64,
