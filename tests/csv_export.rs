@@ -495,6 +495,23 @@ async fn an_export_needs_only_its_source_server() {
     assert!(ok, "{text}");
     let f = only_file(&out, "dbo.T.full.");
     assert_eq!(std::fs::read_to_string(f).unwrap(), "id,v\r\n1,a\r\n");
+    // `inspect` of an export shows the table's export watermark.
+    let (ok, text) = run(&["inspect", "--json"]);
+    assert!(ok, "{text}");
+    let json = &text[text.find('{').expect("json")..];
+    let v: serde_json::Value = serde_json::from_str(json.lines().collect::<String>().as_str())
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["exports"][0]["table"], "dbo.T", "{v}");
+    assert_eq!(v["exports"][0]["last_export"]["rows"], 1, "{v}");
+    assert!(
+        v["exports"][0]["last_export"]["version"].as_i64().is_some(),
+        "{v}"
+    );
+    let (ok, text) = run(&["inspect"]);
+    assert!(
+        ok && text.contains("export dbo.T from a (full_incremental): version"),
+        "{text}"
+    );
     let (ok, text) = run(&["check"]);
     assert!(
         !ok && text.contains("servers.b is not configured"),

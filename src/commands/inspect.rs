@@ -265,6 +265,27 @@ fn render_overview(v: &Value) -> String {
             }
         }
     }
+    for t in v["exports"].as_array().into_iter().flatten() {
+        let m = &t["last_export"];
+        let last = if m.is_null() {
+            "never exported".to_string()
+        } else {
+            format!(
+                "version {}, {} row(s), {} at {}",
+                opt(&m["version"]),
+                opt(&m["rows"]),
+                opt(&m["file"]),
+                time(&m["at_ms"])
+            )
+        };
+        let _ = writeln!(
+            s,
+            "export {} from {} ({}): {last}",
+            opt(&t["table"]),
+            opt(&t["source"]),
+            opt(&t["mode"]),
+        );
+    }
     for t in v["unconfigured"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,

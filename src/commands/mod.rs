@@ -28,6 +28,8 @@ pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
     // Only an export may run with one server configured (validation allows
     // leaving out the other only then); `discover` needs the one it reads.
     match &cli.command {
+        // `inspect` of an export shows its export watermarks.
+        Command::Export(_) | Command::Inspect(_) if config.targets.csv.is_some() => {}
         Command::Export(_) => {}
         // `run` refuses a CSV target itself, pointing at `export`.
         Command::Sync(_) | Command::Run if config.targets.csv.is_some() => {}

@@ -98,7 +98,13 @@ fn overview(
 ) -> Result<Value, String> {
     let live = status.map(|s| s.snapshot()).unwrap_or_default();
     let mut tables = Vec::new();
-    for (d, name) in configured(config, table)? {
+    // An export configuration has no sync directions: its tables are shown
+    // with their export watermarks instead.
+    let synced = match config.targets.csv {
+        Some(_) => Vec::new(),
+        None => configured(config, table)?,
+    };
+    for (d, name) in synced {
         let st = store.status(d, &name).map_err(|e| e.to_string())?;
         let mut v = serde_json::to_value(&st).map_err(|e| e.to_string())?;
         if let (Some(obj), Some(l)) = (v.as_object_mut(), live.get(&format!("{d} {name}"))) {
@@ -142,9 +148,27 @@ fn overview(
             }));
         }
     }
+    let mut exports = Vec::new();
+    if let Some(csv) = &config.targets.csv {
+        let side = csv.source.side();
+        for t in &config.tables {
+            let name = t.name.to_string();
+            if table.is_some_and(|want| !want.eq_ignore_ascii_case(&name)) {
+                continue;
+            }
+            let mark = store.export_mark(side, &name).map_err(|e| e.to_string())?;
+            exports.push(json!({
+                "table": name,
+                "source": side.as_str(),
+                "mode": t.mode,
+                "last_export": mark,
+            }));
+        }
+    }
     let mut servers = serde_json::Map::new();
-    for side in [Side::A, Side::B] {
-        let s = config.server(side);
+    for (side, s) in [(Side::A, &config.servers.a), (Side::B, &config.servers.b)] {
+        // Only an export configuration leaves a server out.
+        let Some(s) = s else { continue };
         let seen = store.server(side).map_err(|e| e.to_string())?;
         servers.insert(
             side.as_str().into(),
@@ -162,6 +186,7 @@ fn overview(
         "servers": servers,
         "tables": tables,
         "unconfigured": unconfigured,
+        "exports": exports,
     }))
 }
 
