@@ -101,13 +101,7 @@ pub async fn poll(
     let result = poll_in_snapshot(conn, tables, own_prefix, rows_max).await;
     // The snapshot transaction only reads: COMMIT or ROLLBACK are the same;
     // ROLLBACK also cleans up after a failure half-way.
-    let end = conn
-        .simple_query(format!(
-            "{}; {}",
-            statements::ROLLBACK,
-            statements::READ_COMMITTED
-        ))
-        .await;
+    let end = conn.simple_query(statements::END_SNAPSHOT_READ).await;
     match end {
         Ok(stream) => {
             stream

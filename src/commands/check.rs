@@ -12,14 +12,7 @@ use crate::mssql;
 pub async fn check(config: &Config) -> Result<(), Error> {
     let mut problems: Vec<String> = Vec::new();
     for side in [Side::A, Side::B] {
-        let s = config.server(side);
-        let label = format!(
-            "server {} ({}:{}, database {})",
-            side.as_str(),
-            s.host,
-            s.port,
-            s.database
-        );
+        let label = config.server_label(side);
         let mut conn = match mssql::connect(
             config.tiberius_config(side),
             config.connect_timeout(side),

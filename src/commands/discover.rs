@@ -20,14 +20,7 @@ pub async fn discover(
     overrides: &Overrides,
 ) -> Result<(), Error> {
     let side = args.server.side();
-    let s = config.server(side);
-    let label = format!(
-        "server {} ({}:{}, database {})",
-        side.as_str(),
-        s.host,
-        s.port,
-        s.database
-    );
+    let label = config.server_label(side);
     let mut conn = mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
         .await
         .map_err(|source| Error::Sql {
@@ -47,7 +40,7 @@ pub async fn discover(
     tracing::info!(server = side.as_str(), tables = tables.len(), "schema read");
     let opts = Options {
         server: side.as_str().to_string(),
-        database: s.database.clone(),
+        database: config.server(side).database.clone(),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         direction: args.direction.clone(),

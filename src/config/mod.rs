@@ -291,6 +291,18 @@ impl Config {
         self.require_server(Side::B)
     }
 
+    /// "server a (host:port, database D)" for messages (never the password).
+    pub fn server_label(&self, side: Side) -> String {
+        let s = self.server(side);
+        format!(
+            "server {} ({}:{}, database {})",
+            side.as_str(),
+            s.host,
+            s.port,
+            s.database
+        )
+    }
+
     /// `Err` naming the server of `side` when it was left out.
     pub fn require_server(&self, side: Side) -> Result<(), String> {
         let (name, s) = match side {

@@ -195,14 +195,10 @@ impl Export {
             .await;
         // Read only: ROLLBACK ends it, also after a failure half-way.
         let end = async {
-            conn.simple_query(format!(
-                "{}; {}",
-                statements::ROLLBACK,
-                statements::READ_COMMITTED
-            ))
-            .await?
-            .into_results()
-            .await
+            conn.simple_query(statements::END_SNAPSHOT_READ)
+                .await?
+                .into_results()
+                .await
         }
         .await;
         let (tmp, outcome) = result?;

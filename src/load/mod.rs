@@ -742,14 +742,10 @@ async fn start_point(
         Ok::<_, tiberius::error::Error>((v0, total.max(0) as u64))
     }
     .await;
-    conn.simple_query(format!(
-        "{}; {}",
-        statements::ROLLBACK,
-        statements::READ_COMMITTED
-    ))
-    .await?
-    .into_results()
-    .await?;
+    conn.simple_query(statements::END_SNAPSHOT_READ)
+        .await?
+        .into_results()
+        .await?;
     read
 }
 

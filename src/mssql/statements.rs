@@ -62,9 +62,12 @@ pub const MIN_VALID_VERSION: &str = "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OB
 pub const BEGIN_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION";
 pub const COMMIT: &str = "COMMIT TRANSACTION";
 pub const ROLLBACK: &str = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION";
-/// Back to the default after a capture, so that later statements on the
-/// connection do not run under SNAPSHOT.
-pub const READ_COMMITTED: &str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+/// Ends a read-only snapshot transaction (capture, load, export): COMMIT or
+/// ROLLBACK are the same for reads, ROLLBACK also cleans up after a failure
+/// half-way; then back to the default isolation level, so that later
+/// statements on the connection do not run under SNAPSHOT.
+pub const END_SNAPSHOT_READ: &str =
+    "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION; SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// Columns of a table: name, type, identity. `@P1` = quoted table name,
 /// `@P2` = schema, `@P3` = table.
