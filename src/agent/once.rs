@@ -13,7 +13,7 @@ use crate::config::OneShotMode;
 use crate::model::{Direction, Side};
 use crate::store::{LoadProgress, Phase};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What a one-shot run did, per (direction, table).
@@ -22,6 +22,8 @@ pub struct OnceReport {
     pub tables: Vec<(Direction, String, u64)>,
     /// Operations parked (permanent errors) when the run ended.
     pub parked: u64,
+    /// The tables with parked operations: `table (direction): n`.
+    pub parked_tables: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +46,23 @@ pub enum OnceError {
         #[source]
         source: tiberius::error::Error,
     },
+    #[error("table {table} ({direction}) made no progress for {secs} s: {reason}; fix the cause and run again (finished work is kept)")]
+    Stalled {
+        table: String,
+        direction: Direction,
+        secs: u64,
+        reason: String,
+    },
+    #[error("the agent stopped before the run completed; see the log above")]
+    AgentEnded,
     #[error("interrupted before the run completed")]
     Interrupted,
 }
+
+/// The shortest time without progress after which a run gives up (a load
+/// retrying the same failing chunk, an operation waiting for a reference
+/// that never arrives); longer when the retry backoff is.
+pub const STALL_MIN: Duration = Duration::from_secs(30);
 
 /// Prepares each table for its mode, runs the agent until everything up to
 /// the versions current at start is applied, then stops it.
@@ -109,6 +125,11 @@ pub async fn run_once(
     }
     let (tx, rx) = watch::channel(false);
     let agent = tokio::spawn(super::run(shared.clone(), rx));
+    let stall_limit = STALL_MIN.max(Duration::from_millis(
+        shared.config.sync.retry.max_backoff_ms.saturating_mul(4),
+    ));
+    let mut seen = progress_marks(&shared)?;
+    let mut last_progress = Instant::now();
     let outcome = loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -118,11 +139,27 @@ pub async fn run_once(
             break Err(OnceError::Interrupted);
         }
         if agent.is_finished() {
-            break Err(OnceError::Interrupted);
+            break Err(OnceError::AgentEnded);
         }
         match drained(&shared, &targets) {
-            Ok(true) => break Ok(()),
-            Ok(false) => {}
+            Ok(None) => break Ok(()),
+            Ok(Some((table, direction))) => {
+                let marks = progress_marks(&shared)?;
+                if marks != seen {
+                    seen = marks;
+                    last_progress = Instant::now();
+                } else if last_progress.elapsed() >= stall_limit {
+                    let reason = pending_reason(&shared, direction, &table)?;
+                    tracing::error!(direction = %direction, table = %table, reason = %reason,
+                        "sync --once gives up: no progress");
+                    break Err(OnceError::Stalled {
+                        table,
+                        direction,
+                        secs: stall_limit.as_secs(),
+                        reason,
+                    });
+                }
+            }
             Err(e) => break Err(e),
         }
     };
@@ -130,7 +167,7 @@ pub async fn run_once(
     match agent.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(OnceError::Interrupted),
+        Err(_) => return Err(OnceError::AgentEnded),
     }
     outcome?;
     let mut report = OnceReport::default();
@@ -139,6 +176,11 @@ pub async fn run_once(
         for d in t.directions() {
             let s = store.status(d, &name)?;
             report.parked += s.parked;
+            if s.parked > 0 {
+                report
+                    .parked_tables
+                    .push(format!("{name} ({d}): {}", s.parked));
+            }
             let applied = shared
                 .status
                 .snapshot()
@@ -150,9 +192,11 @@ pub async fn run_once(
     Ok(report)
 }
 
-/// Whether every table streams with its watermark at or past the start
-/// version of its source and nothing is left in its queue.
-fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<bool, OnceError> {
+/// The first (table, direction) not yet done: still loading (or waiting to
+/// load), its watermark before the start version of its source, or
+/// operations left in its queue; `None` when every one is done. A stopped
+/// table is an error.
+fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<Option<(String, Direction)>, OnceError> {
     for t in &shared.config.tables {
         let name = t.name.to_string();
         for d in t.directions() {
@@ -166,14 +210,56 @@ fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<bool, OnceError> {
                     })
                 }
                 Phase::Streaming => {}
-                _ => return Ok(false),
+                _ => return Ok(Some((name, d))),
             }
             let target = targets[d.source() as usize];
             if s.watermark.unwrap_or(i64::MIN) < target || s.queue_depth > 0 || s.inflight.is_some()
             {
-                return Ok(false);
+                return Ok(Some((name, d)));
             }
         }
     }
-    Ok(true)
+    Ok(None)
+}
+
+/// What moves while a run makes progress: each table's phase (with its
+/// load's rows done), watermark, queue, parked count and applied count.
+fn progress_marks(shared: &Shared) -> Result<Vec<String>, OnceError> {
+    let live = shared.status.snapshot();
+    let mut marks = Vec::new();
+    for t in &shared.config.tables {
+        let name = t.name.to_string();
+        for d in t.directions() {
+            let s = shared.store.status(d, &name)?;
+            let applied = live
+                .get(&format!("{d} {name}"))
+                .map_or(0, |x| x.applied_total);
+            marks.push(format!(
+                "{d} {name} {:?} {:?} {} {} {:?} {applied}",
+                s.phase, s.watermark, s.queue_depth, s.parked, s.inflight
+            ));
+        }
+    }
+    Ok(marks)
+}
+
+/// Why (direction, table) is not done, for the error that ends a run.
+fn pending_reason(shared: &Shared, d: Direction, name: &str) -> Result<String, OnceError> {
+    let s = shared.store.status(d, name)?;
+    let live = shared.status.snapshot();
+    let live = live.get(&format!("{d} {name}"));
+    let what = match &s.phase {
+        Phase::Init | Phase::InitialLoad(_) | Phase::Reinit { .. } => {
+            "its initial load did not finish".to_string()
+        }
+        _ => format!(
+            "{} operation(s) still queued, watermark {:?}",
+            s.queue_depth, s.watermark
+        ),
+    };
+    let cause = live
+        .and_then(|x| x.waiting.clone().or_else(|| x.last_error.clone()))
+        .or(s.last_error)
+        .map_or_else(String::new, |e| format!(" (last: {e})"));
+    Ok(format!("{what}{cause}"))
 }

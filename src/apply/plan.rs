@@ -129,10 +129,26 @@ pub fn plan<M: IdMaps>(
         };
         let action = match (table.mode, op.kind, row) {
             (KeyMode::Explicit | KeyMode::ForceId, OpKind::Delete, _)
-            | (KeyMode::Explicit | KeyMode::ForceId, _, None) => Action::Delete {
-                key: op.key.clone(),
-                source_key: None,
-            },
+            | (KeyMode::Explicit | KeyMode::ForceId, _, None) => {
+                // A key column that is a reference holds the referenced
+                // row's id on the source; the target row has its own.
+                match translate_key(&op.key, table, direction, maps)? {
+                    Ok(key) => Action::Delete {
+                        key,
+                        source_key: None,
+                    },
+                    Err((column, referenced)) => {
+                        return Ok((
+                            steps,
+                            Some(Hold::Reference {
+                                seq,
+                                column,
+                                table: referenced,
+                            }),
+                        ))
+                    }
+                }
+            }
             (KeyMode::Explicit | KeyMode::ForceId, kind, Some(row)) => Action::Upsert {
                 row,
                 insert: kind == OpKind::Insert,
@@ -164,6 +180,45 @@ pub fn plan<M: IdMaps>(
         steps.push(Step { seq, action });
     }
     Ok((steps, None))
+}
+
+/// Replaces every key column of an `Explicit`/`ForceId` table that is a
+/// `references` column by the referenced table's key on the target (`key`
+/// in `shape.key` order). `Ok(Err((column, table)))` when a value has no
+/// mapping.
+#[allow(clippy::type_complexity)]
+fn translate_key<M: IdMaps>(
+    key: &[SqlValue],
+    table: &ApplyTable,
+    direction: Direction,
+    maps: &M,
+) -> Result<Result<Vec<SqlValue>, (String, String)>, M::Error> {
+    if table.references.is_empty() {
+        return Ok(Ok(key.to_vec()));
+    }
+    let mut out = key.to_vec();
+    for (i, pos) in table.shape.key_positions().into_iter().enumerate() {
+        let Some((_, referenced)) = table.references.iter().find(|(p, _)| *p == pos) else {
+            continue;
+        };
+        let Some(value) = key.get(i) else { continue };
+        if matches!(value, SqlValue::Null) {
+            continue;
+        }
+        match maps.translate(referenced, direction, std::slice::from_ref(value))? {
+            Some(mut k) if k.len() == 1 => out[i] = k.remove(0),
+            _ => {
+                let column = table
+                    .shape
+                    .columns
+                    .get(pos)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                return Ok(Err((column, referenced.clone())));
+            }
+        }
+    }
+    Ok(Ok(out))
 }
 
 /// Replaces every `references` column of `row` by the referenced table's key

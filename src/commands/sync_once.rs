@@ -68,8 +68,9 @@ pub async fn run(mut config: Config, args: &SyncArgs) -> Result<(), Error> {
             }
             if report.parked > 0 {
                 return Err(Error::Failed(format!(
-                    "{} operation(s) parked with permanent errors; see `ctsync parked list`",
-                    report.parked
+                    "{} operation(s) parked with permanent errors ({}); not everything is applied; see `ctsync parked list`",
+                    report.parked,
+                    report.parked_tables.join(", ")
                 )));
             }
             println!("sync --once: everything up to the versions current at start is applied");

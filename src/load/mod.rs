@@ -259,21 +259,31 @@ impl Loader {
         };
         // Bulk load (much faster than statements) when nothing on the
         // target could be in the way: a non-identity table whose target has
-        // no row after the last copied key. Otherwise idempotent upserts.
-        let bulk = self.apply.mode == KeyMode::Explicit && !descending && {
+        // no row after the last copied key, and no `references` column to
+        // translate (bulk rows go as they came, with the source's ids).
+        // Otherwise idempotent upserts, planned like streamed changes.
+        let translates = !self.apply.references.is_empty();
+        let explicit = self.apply.mode == KeyMode::Explicit && !translates;
+        let target_clear = (explicit && !descending || progress.last_key.is_none()) && {
             let key_shape = self.key_shape();
             let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-            read_chunk(conn, &key_shape, progress.last_key.as_deref(), 1, false)
+            let after = if explicit {
+                progress.last_key.as_deref()
+            } else {
+                None
+            };
+            read_chunk(conn, &key_shape, after, 1, false)
                 .await
                 .map_err(|e| LoadError::Target(WriteError::Sql(e)))?
                 .is_empty()
         };
+        let bulk = explicit && !descending && target_clear;
         // The target was empty when this copy began: it can hold no row the
         // source lacks (for a one-way table, other writers' rows on the
         // target are theirs), so the pass that looks for such rows is
         // skipped. After a restart mid-copy this is not known, and the pass
         // runs.
-        let target_was_empty = bulk && progress.last_key.is_none();
+        let target_was_empty = target_clear && progress.last_key.is_none();
         let width = self.source_shape.columns.len().max(1) + 1;
         let chunk_rows = if bulk {
             BULK_CHUNK_ROWS
@@ -534,6 +544,38 @@ impl Loader {
         Ok(())
     }
 
+    /// The source key of a target key of an `Explicit`/`ForceId` table:
+    /// key columns that are `references` translated back through the
+    /// referenced table's mappings; `None` when one has no mapping.
+    fn source_key_of(
+        &self,
+        store: &Store,
+        target_key: &[SqlValue],
+    ) -> Result<Option<Vec<SqlValue>>, StoreError> {
+        let mut out = target_key.to_vec();
+        for (i, pos) in self.apply.shape.key_positions().into_iter().enumerate() {
+            let Some((_, referenced)) = self.apply.references.iter().find(|(p, _)| *p == pos)
+            else {
+                continue;
+            };
+            let Some(value) = target_key.get(i) else {
+                continue;
+            };
+            if matches!(value, SqlValue::Null) {
+                continue;
+            }
+            match store.map_key(
+                referenced,
+                self.direction.target(),
+                std::slice::from_ref(value),
+            )? {
+                Some(mut k) if k.len() == 1 => out[i] = k.remove(0),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// The target's key columns as a shape (for key-only reads).
     fn key_shape(&self) -> TableShape {
         TableShape {
@@ -627,11 +669,28 @@ impl Loader {
                     }
                 }
             } else if !keys.is_empty() {
+                // Key columns that are references hold the target's ids:
+                // back to the source's before asking the source. A value
+                // with no mapping names no source row: the row is the
+                // target's only.
+                let mut pairs = Vec::with_capacity(keys.len());
+                for k in keys {
+                    match self.source_key_of(&store, &k)? {
+                        Some(source_key) => pairs.push((k, source_key)),
+                        None => gone.push(k),
+                    }
+                }
+                let asked: Vec<Vec<SqlValue>> = pairs.iter().map(|(_, s)| s.clone()).collect();
                 let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-                let present = existing_keys(conn, &source_keys, &keys)
+                let present = existing_keys(conn, &source_keys, &asked)
                     .await
                     .map_err(LoadError::Source)?;
-                gone = keys.into_iter().filter(|k| !present.contains(k)).collect();
+                gone.extend(
+                    pairs
+                        .into_iter()
+                        .filter(|(_, s)| !present.contains(s))
+                        .map(|(k, _)| k),
+                );
             }
             if !gone.is_empty() {
                 let steps: Vec<Step> = gone
