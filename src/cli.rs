@@ -62,6 +62,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ParkedCommand,
     },
+    /// Load a table again from its source (both directions unless one is
+    /// named), superseding what is queued: the way out of `stopped` once the
+    /// cause is fixed. Asks the running agent, or marks it in the store for
+    /// the next start.
+    Reinit(ReinitArgs),
     /// Read a server's schema and print a `tables:` section for config.yaml.
     Discover(DiscoverArgs),
     /// One-shot sync for cron-style runs. With `targets.csv` configured it
@@ -125,6 +130,16 @@ pub struct InspectArgs {
     /// Show the mapping of this key (comma-separated for composite keys).
     #[arg(long, value_name = "KEY", requires = "table")]
     pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReinitArgs {
+    /// The table (`schema.name`).
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// Only this direction (default: every configured direction of the table).
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
 }
 
 #[derive(Debug, Subcommand)]

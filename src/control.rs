@@ -50,6 +50,12 @@ pub enum Request {
         id: Option<u64>,
         all: bool,
     },
+    /// Load the table again from its source (both directions unless one is
+    /// named): the way out of `stopped`, or a fresh start on request.
+    Reinit {
+        table: String,
+        direction: Option<crate::model::Direction>,
+    },
 }
 
 /// The agent's answer: a JSON document, or an error message for the operator.

@@ -333,3 +333,85 @@ async fn restore_of_the_source_is_detected_and_reinitialised() {
     assert_eq!(code, Some(0));
     assert!(log.contains("went back"), "the log should say why:\n{log}");
 }
+
+/// A load that fails with a permanent error (a unique index only b has)
+/// stops that table after `max_attempts`, with the reason and the way out in
+/// `inspect`; once the cause is gone, `ctsync reinit` (asked of the running
+/// agent) loads it again and it converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_failing_for_good_stops_the_table_until_reinit() {
+    real_server_note();
+    let a = Sim::start("StopA");
+    let b = Sim::start("StopB");
+    let schema =
+        "CREATE TABLE dbo.Accounts (id INT NOT NULL PRIMARY KEY, email NVARCHAR(100) NOT NULL);";
+    a.exec(schema).await;
+    b.exec(schema).await;
+    a.exec("INSERT INTO dbo.Accounts VALUES (1, N'taken@x'), (2, N'two@x');")
+        .await;
+    // b is not empty (so rows go as statements) and its unique index
+    // refuses a's row 1 for as long as b's row 99 holds the address.
+    b.exec("INSERT INTO dbo.Accounts VALUES (99, N'taken@x'); CREATE UNIQUE INDEX UX_email ON dbo.Accounts (email);")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 3 }\n",
+        "  - table: dbo.Accounts\n    key: [id]\n    direction: a_to_b\n    initial: full\n",
+    );
+    let agent = setup.start_agent();
+    let stopped = eventually(Duration::from_secs(30), || async {
+        phase_of(&inspect(&setup), "dbo.Accounts", "a_to_b")["stopped"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ctsync reinit --table dbo.Accounts"))
+    })
+    .await;
+    assert!(stopped, "the load should stop:\n{}", agent.log_text());
+    let out = setup.run_to_end(&["inspect"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("stopped")
+            && (text.contains("2601") || text.contains("2627") || text.contains("duplicate")),
+        "inspect should show why: {text}"
+    );
+    // Stopped means stopped: nothing more is tried.
+    let log_before = agent.log_text().matches("initial load stopped").count();
+    assert_eq!(log_before, 1, "{}", agent.log_text());
+
+    b.exec("DROP INDEX UX_email ON dbo.Accounts;").await;
+    let out = setup.run_to_end(&["reinit", "--table", "dbo.Accounts"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("started by the running agent"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view = "SELECT id, email FROM dbo.Accounts ORDER BY id";
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.try_rows(view).await == Ok(a.rows(view).await)
+    })
+    .await;
+    assert!(
+        ok,
+        "b should hold a's rows after reinit:\n{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        phase_of(&inspect(&setup), "dbo.Accounts", "a_to_b"),
+        "streaming"
+    );
+    // And it streams again.
+    a.exec("INSERT INTO dbo.Accounts VALUES (3, N'three@x');")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(view).await == Ok(a.rows(view).await)
+    })
+    .await;
+    assert!(
+        ok,
+        "changes after the reinit should arrive:\n{}",
+        agent.log_text()
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}

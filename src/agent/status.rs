@@ -66,6 +66,14 @@ impl Status {
         self.with(d, t, |s| s.stopped = Some(reason.to_string()))
     }
 
+    /// Clears a stop (the operator asked for a re-initialisation).
+    pub fn resume(&self, d: Direction, t: &str) {
+        self.with(d, t, |s| {
+            s.stopped = None;
+            s.last_error = None;
+        })
+    }
+
     pub fn is_stopped(&self, d: Direction, t: &str) -> bool {
         self.with(d, t, |s| s.stopped.is_some())
     }

@@ -3,7 +3,7 @@
 //! answer as text or JSON.
 
 use super::report;
-use crate::cli::{DirectionArg, InspectArgs, ParkedCommand};
+use crate::cli::{DirectionArg, InspectArgs, ParkedCommand, ReinitArgs};
 use crate::config::Config;
 use crate::control::{self, Reply, Request};
 use crate::error::Error;
@@ -297,6 +297,32 @@ fn render_overview(v: &Value) -> String {
         );
     }
     s
+}
+
+/// `ctsync reinit --table T [--direction D]`.
+pub async fn reinit(config: &Config, args: &ReinitArgs) -> Result<(), Error> {
+    let v = ask(
+        config,
+        Request::Reinit {
+            table: args.table.clone(),
+            direction: args.direction.map(|d| d.direction()),
+        },
+    )
+    .await?;
+    let running = v["agent_running"].as_bool().unwrap_or(false);
+    for t in v["reinit"].as_array().into_iter().flatten() {
+        println!(
+            "{} {}: re-initialisation {}",
+            opt(&t["table"]),
+            opt(&t["direction"]),
+            if running {
+                "started by the running agent"
+            } else {
+                "marked; it starts with the next `ctsync run` or `sync --once`"
+            }
+        );
+    }
+    Ok(())
 }
 
 fn render_parked(v: &Value) -> String {

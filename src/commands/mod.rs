@@ -44,6 +44,7 @@ pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
+            Command::Reinit(args) => inspect::reinit(&config, args).await,
             // With a CSV target, a one-shot run is the export.
             Command::Sync(args) if config.targets.csv.is_some() => {
                 export::run(config, &args.table).await

@@ -1,4 +1,4 @@
-//! Answers to `inspect` and `parked` requests, computed from the state store
+//! Answers to `inspect`, `parked` and `reinit` requests, computed from the state store
 //! (and, inside a running agent, its live status). The same function serves
 //! the control socket of a running agent and a command run while the agent
 //! is stopped, so both show the same thing.
@@ -10,7 +10,7 @@ use crate::agent::status::Status;
 use crate::config::Config;
 use crate::control::{Reply, Request};
 use crate::model::{Direction, Side, SqlValue};
-use crate::store::{ParkedSelect, Store, StoreError};
+use crate::store::{ParkedSelect, Phase, Store, StoreError};
 use serde_json::{json, Value};
 
 /// Most queued operations `inspect --queue` lists (per direction).
@@ -47,6 +47,7 @@ pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: 
                 .map(|n| json!({ "dropped": n }))
                 .map_err(|e| e.to_string())
         }),
+        Request::Reinit { table, direction } => reinit(store, status, config, &table, direction),
     };
     match r {
         Ok(mut v) => {
@@ -57,6 +58,39 @@ pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: 
         }
         Err(e) => Reply::Error(e),
     }
+}
+
+/// Marks (direction, table) for a re-initialisation, durably; the table's
+/// loader (in the running agent, or in the next one started) loads it again
+/// from its source, superseding what is queued.
+fn reinit(
+    store: &Store,
+    status: Option<&Status>,
+    config: &Config,
+    table: &str,
+    direction: Option<Direction>,
+) -> Result<Value, String> {
+    let mut done = Vec::new();
+    for (d, name) in configured(config, Some(table))? {
+        if direction.is_some_and(|want| want != d) {
+            continue;
+        }
+        let reason = "requested by the operator (ctsync reinit)".to_string();
+        store
+            .set_phase(d, &name, &Phase::Reinit { reason })
+            .map_err(|e| e.to_string())?;
+        if let Some(s) = status {
+            s.resume(d, &name);
+        }
+        tracing::warn!(direction = %d, table = %name, "re-initialisation requested by the operator");
+        done.push(json!({ "table": name, "direction": d.to_string() }));
+    }
+    if done.is_empty() {
+        return Err(format!(
+            "table {table} is not synced in that direction; see `ctsync inspect`"
+        ));
+    }
+    Ok(json!({ "reinit": done }))
 }
 
 fn select(id: Option<u64>, all: bool) -> Result<ParkedSelect, String> {

@@ -60,7 +60,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
         Arc::new(move |request: control::Request| {
             let mutates = matches!(
                 request,
-                control::Request::ParkedRetry { .. } | control::Request::ParkedDrop { .. }
+                control::Request::ParkedRetry { .. }
+                    | control::Request::ParkedDrop { .. }
+                    | control::Request::Reinit { .. }
             );
             let reply =
                 report::answer(&shared.store, Some(&shared.status), &shared.config, request);

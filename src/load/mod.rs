@@ -25,12 +25,16 @@
 //! [`PARAMS_PER_CHUNK_MAX`] bound values; the progress is logged at most
 //! every [`PROGRESS_LOG_MS`].
 
+mod bulk;
 mod progress;
+mod reconcile;
 
 use crate::agent::Shared;
 use crate::apply::plan::{self, Action, ApplyTable, Hold, IdMaps, KeyMode, Step};
 use crate::apply::write::{self, WriteError};
+use crate::backoff::Backoff;
 use crate::config::{Initial, TableConfig};
+use crate::error::{classify, ErrorKind};
 use crate::link::Link;
 use crate::model::{Direction, OpKind, Operation, SqlValue};
 use crate::mssql::statements::{self, TableShape};
@@ -64,6 +68,21 @@ pub enum LoadError {
     Data(String),
     #[error("shutting down")]
     Shutdown,
+}
+
+impl LoadError {
+    /// Transient failures (links, deadlocks, a busy server) are retried
+    /// forever; permanent ones (constraints, types, bad data) stop the table
+    /// after `max_attempts` in a row.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LoadError::Source(e) | LoadError::Target(WriteError::Sql(e)) => classify(e),
+            // The store is local: a failure there does not go away by
+            // retrying the load (the disk, the format); stop and say so.
+            LoadError::Target(_) | LoadError::Store(_) | LoadError::Data(_) => ErrorKind::Permanent,
+            LoadError::Shutdown => ErrorKind::Transient,
+        }
+    }
 }
 
 struct StoreMaps<'a>(&'a Store);
@@ -112,6 +131,11 @@ impl Loader {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let name = self.name();
         let mut failing = false;
+        let retry = self.shared.config.sync.retry.clone();
+        let mut backoff = Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms);
+        // Permanent failures in a row; a success or a transient failure in
+        // between starts the count again.
+        let mut permanent_attempts: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -128,6 +152,8 @@ impl Loader {
                 match self.load(&mut shutdown).await {
                     Ok(()) => {
                         failing = false;
+                        permanent_attempts = 0;
+                        backoff.reset();
                         Duration::from_millis(0)
                     }
                     Err(LoadError::Shutdown) => break,
@@ -139,14 +165,24 @@ impl Loader {
                         }
                         self.shared
                             .set_last_error(self.direction, &name, &e.to_string());
+                        if e.kind() == ErrorKind::Permanent {
+                            permanent_attempts += 1;
+                        } else {
+                            permanent_attempts = 0;
+                        }
+                        if permanent_attempts >= retry.max_attempts {
+                            self.stop(&name, &e, permanent_attempts);
+                            failing = false;
+                            permanent_attempts = 0;
+                            backoff.reset();
+                            continue;
+                        }
                         if let LoadError::Source(_) = e {
                             self.source.broken(&e);
                         } else {
                             self.target.broken(&e);
                         }
-                        Duration::from_millis(
-                            self.shared.config.sync.retry.initial_backoff_ms.max(200),
-                        )
+                        backoff.next_delay()
                     }
                 }
             } else {
@@ -159,6 +195,29 @@ impl Loader {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// Stops the table after `attempts` permanent failures in a row: the
+    /// phase says why and how to go on, durably; capture and the loader
+    /// leave it alone until the operator asks for `ctsync reinit`.
+    fn stop(&self, name: &str, e: &LoadError, attempts: u32) {
+        let reason = format!(
+            "initial load failed {attempts} times in a row: {e}; fix the cause, then run \
+             `ctsync reinit --table {name}` (the load starts over)"
+        );
+        tracing::error!(direction = %self.direction, table = %name, attempts, error = %e,
+            "initial load stopped: permanent error");
+        if let Err(se) = self.shared.store.set_phase(
+            self.direction,
+            name,
+            &Phase::Stopped {
+                reason: reason.clone(),
+            },
+        ) {
+            tracing::error!(direction = %self.direction, table = %name, error = %se,
+                "state store failed while stopping the table");
+        }
+        self.shared.stop_table(self.direction, name, &reason);
     }
 
     /// Waits until every table this one depends on streams: the other
@@ -349,72 +408,6 @@ impl Loader {
         Ok(())
     }
 
-    /// The copy into a target with nothing after the last copied key, by
-    /// bulk load, in chunks of [`BULK_CHUNK_ROWS`]: the next chunk is read
-    /// from the source while this one is written to the target (two
-    /// connections), and each chunk's progress is made durable after it
-    /// committed.
-    async fn bulk_copy(
-        &mut self,
-        progress: &mut LoadProgress,
-        shown: &mut progress::Progress,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), LoadError> {
-        let store = self.shared.store.clone();
-        let (name, d) = (self.name(), self.direction);
-        let want = BULK_CHUNK_ROWS;
-        let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-        let mut rows = read_rows(
-            conn,
-            &self.source_shape,
-            progress.last_key.as_deref(),
-            want,
-            false,
-        )
-        .await
-        .map_err(LoadError::Source)?;
-        let key_positions = self.source_shape.key_positions();
-        while let Some(last) = rows.last() {
-            if *shutdown.borrow() {
-                return Err(LoadError::Shutdown);
-            }
-            let done = rows.len() < want;
-            let mut last_key = Vec::with_capacity(key_positions.len());
-            for p in &key_positions {
-                let cell = last.cells().nth(*p).map(|(_, d)| d.clone());
-                let value = cell
-                    .map(from_column)
-                    .transpose()
-                    .map_err(|e| LoadError::Data(e.to_string()))?
-                    .ok_or_else(|| LoadError::Data("a source row lacks its key column".into()))?;
-                last_key.push(value);
-            }
-            let count = rows.len() as u64;
-            let Some(source) = self.source.get(shutdown).await else {
-                return Err(LoadError::Shutdown);
-            };
-            let Some(target) = self.target.get(shutdown).await else {
-                return Err(LoadError::Shutdown);
-            };
-            let read_next = async {
-                if done {
-                    return Ok(Vec::new());
-                }
-                read_rows(source, &self.source_shape, Some(&last_key), want, false).await
-            };
-            let (written, next) =
-                tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
-            written?;
-            progress.pending = None;
-            progress.rows_done += count;
-            progress.last_key = Some(last_key);
-            store.save_load_chunk(d, &name, &[], &Phase::InitialLoad(progress.clone()))?;
-            shown.update(progress.rows_done, progress.rows_total);
-            rows = next.map_err(LoadError::Source)?;
-        }
-        Ok(())
-    }
-
     /// Writes one chunk (after matching equal keys of mapped tables) and
     /// returns its new mappings.
     async fn write_chunk(
@@ -590,179 +583,6 @@ impl Loader {
                 .collect(),
         }
     }
-
-    /// Rows with equal keys on both sides, neither mapped yet, are the same
-    /// row: map them so the load updates instead of inserting a copy.
-    async fn match_equal_keys(
-        &mut self,
-        ops: &[(u64, Operation)],
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), LoadError> {
-        let store = self.shared.store.clone();
-        let name = self.name();
-        let d = self.direction;
-        let mut unmapped = Vec::new();
-        for (_, op) in ops {
-            if store.map_key(&name, d.source(), &op.key)?.is_none() {
-                unmapped.push(op.key.clone());
-            }
-        }
-        if unmapped.is_empty() {
-            return Ok(());
-        }
-        let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-        let found = existing_keys(conn, &self.apply.shape, &unmapped)
-            .await
-            .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
-        let mut pairs = Vec::new();
-        for key in found {
-            if store.map_key(&name, d.target(), &key)?.is_none() {
-                pairs.push((key.clone(), key));
-            }
-        }
-        if !pairs.is_empty() {
-            store.record_mappings(&name, d.source(), &pairs)?;
-        }
-        Ok(())
-    }
-
-    /// One-way full loads make the target equal to the source: rows only
-    /// the target has are deleted (tagged, like every write of ours).
-    async fn remove_target_only(
-        &mut self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), LoadError> {
-        let store = self.shared.store.clone();
-        let name = self.name();
-        let d = self.direction;
-        let key_shape = TableShape {
-            name: self.apply.shape.name.clone(),
-            key: self.apply.shape.key.clone(),
-            columns: self
-                .apply
-                .shape
-                .key_positions()
-                .into_iter()
-                .filter_map(|p| self.apply.shape.columns.get(p).cloned())
-                .collect(),
-        };
-        let source_keys = TableShape {
-            name: self.source_shape.name.clone(),
-            ..key_shape.clone()
-        };
-        let chunk_rows = (PARAMS_PER_CHUNK_MAX / key_shape.key.len().max(1)).min(1_000);
-        let mut last: Option<Vec<SqlValue>> = None;
-        let mut removed = 0u64;
-        let mut seq = LOAD_SEQ_BASE + (1 << 60);
-        loop {
-            let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-            let keys = read_chunk(conn, &key_shape, last.as_deref(), chunk_rows, false)
-                .await
-                .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
-            let done = keys.len() < chunk_rows;
-            last = keys.last().cloned();
-            let mut gone = Vec::new();
-            if self.apply.mode == KeyMode::Mapped {
-                for k in &keys {
-                    if store.map_key(&name, d.target(), k)?.is_none() {
-                        gone.push(k.clone());
-                    }
-                }
-            } else if !keys.is_empty() {
-                // Key columns that are references hold the target's ids:
-                // back to the source's before asking the source. A value
-                // with no mapping names no source row: the row is the
-                // target's only.
-                let mut pairs = Vec::with_capacity(keys.len());
-                for k in keys {
-                    match self.source_key_of(&store, &k)? {
-                        Some(source_key) => pairs.push((k, source_key)),
-                        None => gone.push(k),
-                    }
-                }
-                let asked: Vec<Vec<SqlValue>> = pairs.iter().map(|(_, s)| s.clone()).collect();
-                let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-                let present = existing_keys(conn, &source_keys, &asked)
-                    .await
-                    .map_err(LoadError::Source)?;
-                gone.extend(
-                    pairs
-                        .into_iter()
-                        .filter(|(_, s)| !present.contains(s))
-                        .map(|(k, _)| k),
-                );
-            }
-            if !gone.is_empty() {
-                let steps: Vec<Step> = gone
-                    .iter()
-                    .map(|k| {
-                        seq += 1;
-                        Step {
-                            seq,
-                            action: Action::Delete {
-                                key: k.clone(),
-                                source_key: None,
-                            },
-                        }
-                    })
-                    .collect();
-                let prefix = self.shared.context_prefix.clone();
-                let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-                write::write(conn, &self.apply, &steps, &prefix)
-                    .await
-                    .map_err(LoadError::Target)?;
-                removed += gone.len() as u64;
-            }
-            if done {
-                break;
-            }
-        }
-        if removed > 0 {
-            tracing::info!(direction = %d, table = %name, removed, "initial load removed rows only the target had");
-        }
-        Ok(())
-    }
-}
-
-/// Bulk-loads `rows` (as read from the source, in the same column order)
-/// into the target table (tiberius' `bulk_insert`, the TDS BULK LOAD
-/// stream): one request, far cheaper than statements, and the values go as
-/// they came, with no conversion in between. Only into a range of keys the
-/// target has nothing in (see the caller).
-async fn bulk_write(
-    conn: &mut Connection,
-    shape: &TableShape,
-    rows: Vec<tiberius::Row>,
-) -> Result<(), LoadError> {
-    let table = shape.name.quoted();
-    let columns: Vec<String> = shape
-        .columns
-        .iter()
-        .map(|c| crate::mssql::ident::quote(&c.name))
-        .collect::<Result<_, _>>()
-        .map_err(|e| LoadError::Data(e.to_string()))?;
-    let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let bulk = async {
-        let mut req = conn
-            .bulk_insert_with_options(
-                &table,
-                &column_refs,
-                tiberius::SqlBulkCopyOptions::empty(),
-                &[],
-            )
-            .await?;
-        for row in rows {
-            let mut token = tiberius::TokenRow::new();
-            for data in row {
-                token.push(data);
-            }
-            req.send(token).await?;
-        }
-        req.finalize().await
-    };
-    bulk.await
-        .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
-    Ok(())
 }
 
 fn key_of(shape: &TableShape, row: &[SqlValue]) -> Vec<SqlValue> {
@@ -852,45 +672,4 @@ async fn read_chunk(
         out.push(values);
     }
     Ok(out)
-}
-
-/// Which of `keys` exist in the table (key columns only), in batches that
-/// fit a request.
-async fn existing_keys(
-    conn: &mut Connection,
-    shape: &TableShape,
-    keys: &[Vec<SqlValue>],
-) -> Result<Vec<Vec<SqlValue>>, tiberius::error::Error> {
-    let width = shape.key.len().max(1);
-    // Composite keys become OR'd conditions: keep those requests small.
-    let per = if width == 1 {
-        PARAMS_PER_CHUNK_MAX
-    } else {
-        (500 / width).max(1)
-    };
-    let mut found = Vec::new();
-    for part in keys.chunks(per) {
-        let sql = load_sql::existing_keys(shape, part.len())
-            .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?;
-        let params: Vec<tiberius::ColumnData<'_>> =
-            part.iter().flat_map(|k| k.iter().map(to_column)).collect();
-        let refs: Vec<&dyn tiberius::ToSql> =
-            params.iter().map(|p| p as &dyn tiberius::ToSql).collect();
-        let rows = conn
-            .query(sql.as_str(), &refs)
-            .await?
-            .into_first_result()
-            .await?;
-        for row in rows {
-            let mut key = Vec::with_capacity(width);
-            for data in row.into_iter() {
-                key.push(
-                    from_column(data)
-                        .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?,
-                );
-            }
-            found.push(key);
-        }
-    }
-    Ok(found)
 }

@@ -1,0 +1,114 @@
+//! The bulk path of an initial load: into a range of keys the target has
+//! nothing in, chunks go as TDS bulk loads (tiberius' `bulk_insert`), the
+//! next chunk read from the source while this one is written.
+
+use super::*;
+
+impl Loader {
+    /// The copy into a target with nothing after the last copied key, by
+    /// bulk load, in chunks of [`BULK_CHUNK_ROWS`]: the next chunk is read
+    /// from the source while this one is written to the target (two
+    /// connections), and each chunk's progress is made durable after it
+    /// committed.
+    pub(super) async fn bulk_copy(
+        &mut self,
+        progress: &mut LoadProgress,
+        shown: &mut progress::Progress,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), LoadError> {
+        let store = self.shared.store.clone();
+        let (name, d) = (self.name(), self.direction);
+        let want = BULK_CHUNK_ROWS;
+        let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+        let mut rows = read_rows(
+            conn,
+            &self.source_shape,
+            progress.last_key.as_deref(),
+            want,
+            false,
+        )
+        .await
+        .map_err(LoadError::Source)?;
+        let key_positions = self.source_shape.key_positions();
+        while let Some(last) = rows.last() {
+            if *shutdown.borrow() {
+                return Err(LoadError::Shutdown);
+            }
+            let done = rows.len() < want;
+            let mut last_key = Vec::with_capacity(key_positions.len());
+            for p in &key_positions {
+                let cell = last.cells().nth(*p).map(|(_, d)| d.clone());
+                let value = cell
+                    .map(from_column)
+                    .transpose()
+                    .map_err(|e| LoadError::Data(e.to_string()))?
+                    .ok_or_else(|| LoadError::Data("a source row lacks its key column".into()))?;
+                last_key.push(value);
+            }
+            let count = rows.len() as u64;
+            let Some(source) = self.source.get(shutdown).await else {
+                return Err(LoadError::Shutdown);
+            };
+            let Some(target) = self.target.get(shutdown).await else {
+                return Err(LoadError::Shutdown);
+            };
+            let read_next = async {
+                if done {
+                    return Ok(Vec::new());
+                }
+                read_rows(source, &self.source_shape, Some(&last_key), want, false).await
+            };
+            let (written, next) =
+                tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
+            written?;
+            progress.pending = None;
+            progress.rows_done += count;
+            progress.last_key = Some(last_key);
+            store.save_load_chunk(d, &name, &[], &Phase::InitialLoad(progress.clone()))?;
+            shown.update(progress.rows_done, progress.rows_total);
+            rows = next.map_err(LoadError::Source)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bulk-loads `rows` (as read from the source, in the same column order)
+/// into the target table (tiberius' `bulk_insert`, the TDS BULK LOAD
+/// stream): one request, far cheaper than statements, and the values go as
+/// they came, with no conversion in between. Only into a range of keys the
+/// target has nothing in (see the caller).
+pub(super) async fn bulk_write(
+    conn: &mut Connection,
+    shape: &TableShape,
+    rows: Vec<tiberius::Row>,
+) -> Result<(), LoadError> {
+    let table = shape.name.quoted();
+    let columns: Vec<String> = shape
+        .columns
+        .iter()
+        .map(|c| crate::mssql::ident::quote(&c.name))
+        .collect::<Result<_, _>>()
+        .map_err(|e| LoadError::Data(e.to_string()))?;
+    let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let bulk = async {
+        let mut req = conn
+            .bulk_insert_with_options(
+                &table,
+                &column_refs,
+                tiberius::SqlBulkCopyOptions::empty(),
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let mut token = tiberius::TokenRow::new();
+            for data in row {
+                token.push(data);
+            }
+            req.send(token).await?;
+        }
+        req.finalize().await
+    };
+    bulk.await
+        .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
+    Ok(())
+}
