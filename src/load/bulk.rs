@@ -92,12 +92,7 @@ pub(super) async fn bulk_write(
     let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
     let bulk = async {
         let mut req = conn
-            .bulk_insert_with_options(
-                &table,
-                &column_refs,
-                tiberius::SqlBulkCopyOptions::empty(),
-                &[],
-            )
+            .bulk_insert_with_options(&table, &column_refs, bulk_options(), &[])
             .await?;
         for row in rows {
             let mut token = tiberius::TokenRow::new();
@@ -111,4 +106,21 @@ pub(super) async fn bulk_write(
     bulk.await
         .map_err(|e| LoadError::Target(WriteError::Sql(e)))?;
     Ok(())
+}
+
+/// The options of every bulk load, so a load leaves the target as statements
+/// would (docs: "Keep nulls or use default values during bulk import",
+/// "Control constraint checking by bulk import operations", and the
+/// CHECK_CONSTRAINTS / KEEP_NULLS / FIRE_TRIGGERS arguments of BULK INSERT):
+/// - KEEP_NULLS: a NULL stays NULL; without it a column with a DEFAULT
+///   would get the default instead of the source's NULL;
+/// - CHECK_CONSTRAINTS: the target's CHECK and FOREIGN KEY constraints are
+///   checked, and stay trusted (without it SQL Server skips them and marks
+///   them `is_not_trusted`, which the optimizer then cannot use); a row the
+///   target refuses fails the chunk with 547, like a statement;
+/// - FIRE_TRIGGERS: the target's triggers see loaded rows as they see
+///   streamed ones.
+fn bulk_options() -> tiberius::SqlBulkCopyOptions {
+    use tiberius::SqlBulkCopyOption as O;
+    O::KeepNulls | O::CheckConstraints | O::FireTriggers
 }
