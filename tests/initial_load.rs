@@ -126,15 +126,34 @@ async fn full_load_with_changes_during_the_copy_and_a_crash_resumes() {
     let log1 = agent.log_text();
     assert!(log1.contains("initial load starts"), "{log1}");
 
-    // Second run: resumes after the last finished chunk, not from zero.
+    // Second run: resumes after the last finished chunk, not from zero: it
+    // says where it resumes, and never starts a load again.
     let agent = setup.start_agent_until(|_| true);
-    let p = phase_of(&inspect(&setup), "dbo.Big", "a_to_b");
-    if let Some(n) = p["initial_load"]["rows_done"].as_u64() {
-        assert!(
-            n >= done_before,
-            "the resumed load went back: {n} < {done_before}"
-        );
-    }
+    let resumed_at = |log: &str| -> Option<u64> {
+        let line = log
+            .lines()
+            .find(|l| l.contains("initial load resumes after its last finished chunk"))?;
+        let rest = &line[line.find("rows_done=")? + "rows_done=".len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let ok = eventually(Duration::from_secs(30), || async {
+        resumed_at(&agent.log_text()).is_some()
+    })
+    .await;
+    let log2 = agent.log_text();
+    assert!(ok, "the second run should resume the load:\n{log2}");
+    let n = resumed_at(&log2).unwrap_or(0);
+    assert!(
+        n >= done_before,
+        "the resumed load went back: {n} < {done_before}\n{log2}"
+    );
+    assert!(
+        !log2.contains("initial load starts"),
+        "the second run started the load over:\n{log2}"
+    );
     let ok = eventually(Duration::from_secs(180), || async {
         phase_of(&inspect(&setup), "dbo.Big", "a_to_b") == "streaming"
     })

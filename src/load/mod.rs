@@ -301,6 +301,9 @@ impl Loader {
             store.set_phase(d, &name, &Phase::InitialLoad(progress.clone()))?;
             tracing::info!(direction = %d, table = %name, start_version = v0, rows = total,
                 reason = progress.reason.as_deref().unwrap_or("initial load"), "initial load starts");
+        } else {
+            tracing::info!(direction = %d, table = %name, rows_done = progress.rows_done,
+                rows_total = progress.rows_total, "initial load resumes after its last finished chunk");
         }
         if let Some(pending) = progress.pending.take() {
             self.recover_pending(&mut progress, pending, shutdown)
