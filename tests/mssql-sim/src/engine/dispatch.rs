@@ -164,7 +164,12 @@ impl Session {
         let tables = vec![t.full_name()];
         let cols = columns.to_vec();
         self.st.retryable = false;
-        let r = self.with_data(true, &tables, move |s, _| s.bulk_rows(&t, options, &cols, rows), out);
+        let r = self.with_data(
+            true,
+            &tables,
+            move |s, _| s.bulk_rows(&t, options, &cols, rows),
+            out,
+        );
         self.st.retryable = true;
         match r {
             Ok(n) => {
@@ -199,9 +204,7 @@ impl Session {
         // default keeps the NULL (and NOT NULL then fails with 515).
         let null_takes_default: Vec<bool> = map
             .iter()
-            .map(|ci| {
-                !options.keep_nulls && ci.is_some_and(|ci| t.columns[ci].default.is_some())
-            })
+            .map(|ci| !options.keep_nulls && ci.is_some_and(|ci| t.columns[ci].default.is_some()))
             .collect();
         let table_name = format!("{}.{}", self.st.info.database, t.full_name());
         let db = self.st.info.database.clone();

@@ -7,8 +7,8 @@
 use super::{merge_needs_semicolon, Parser};
 use crate::error::SqlError;
 use crate::sql::ast::{
-    Assignment, BulkOptions, Delete, Expr, Insert, InsertSource, Merge, MergeAction, MergeClause, MergeMatch,
-    ObjectName, Output, Statement, Update,
+    Assignment, BulkOptions, Delete, Expr, Insert, InsertSource, Merge, MergeAction, MergeClause,
+    MergeMatch, ObjectName, Output, Statement, Update,
 };
 use crate::sql::lexer::{Sym, TokKind};
 

@@ -77,13 +77,15 @@ fn insert_bulk_options() {
         panic!()
     };
     assert!(options.check_constraints && options.keep_nulls);
-    let Statement::InsertBulk { options, .. } =
-        one("insert bulk t (id int) with (keep_nulls)")
+    let Statement::InsertBulk { options, .. } = one("insert bulk t (id int) with (keep_nulls)")
     else {
         panic!()
     };
     assert!(!options.check_constraints && options.keep_nulls);
-    assert_eq!(err("INSERT BULK t (id int) WITH (NO_SUCH_OPTION)").number, 102);
+    assert_eq!(
+        err("INSERT BULK t (id int) WITH (NO_SUCH_OPTION)").number,
+        102
+    );
 }
 
 #[test]
