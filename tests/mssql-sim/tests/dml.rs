@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tiberius::{IntoRow, Query};
+use tiberius::{ColumnData, IntoRow, Query, SqlBulkCopyOption, SqlBulkCopyOptions, TokenRow};
 
 #[tokio::test]
 async fn insert_update_delete_report_rows_affected() {
@@ -168,4 +168,283 @@ async fn bulk_insert_loads_rows() {
         rows(&mut c, "SELECT COUNT(*), MAX(id), SUM(qty) FROM dbo.B").await,
         vec![vec![int(1000), int(1000), int(499_500)]]
     );
+}
+
+// ----- INSERT BULK options (tiberius `bulk_insert_with_options`) ----------
+//
+// docs/t-sql/statements/bulk-insert-transact-sql.md, CHECK_CONSTRAINTS:
+// "Without the CHECK_CONSTRAINTS option, any CHECK and FOREIGN KEY
+// constraints are ignored, and after the operation, the constraint on the
+// table is marked as not-trusted"; "UNIQUE, and PRIMARY KEY constraints are
+// always enforced". SqlBulkCopyOptions.CheckConstraints: "By default,
+// constraints are not checked." KEEP_NULLS:
+// docs/relational-databases/import-export/keep-nulls-or-use-default-values-during-bulk-import-sql-server.md.
+
+/// Bulk-loads `data` into `table` with `options`: the row count, or the
+/// server error (number, message) the load ended with.
+async fn bulk_load(
+    c: &mut Conn,
+    table: &str,
+    columns: &[&str],
+    options: SqlBulkCopyOptions,
+    data: Vec<Vec<ColumnData<'static>>>,
+) -> Result<u64, (u32, String)> {
+    let server = |e: tiberius::error::Error| match e {
+        tiberius::error::Error::Server(e) => (e.code(), e.message().to_string()),
+        other => panic!("expected a server error, got {other}"),
+    };
+    let mut req = c
+        .bulk_insert_with_options(table, columns, options, &[])
+        .await
+        .map_err(server)?;
+    for values in data {
+        let mut row = TokenRow::new();
+        for v in values {
+            row.push(v);
+        }
+        req.send(row).await.map_err(server)?;
+    }
+    req.finalize().await.map(|r| r.total()).map_err(server)
+}
+
+fn n(v: Option<i32>) -> ColumnData<'static> {
+    ColumnData::I32(v)
+}
+
+/// A parent, and a child with a CHECK and a FOREIGN KEY constraint.
+async fn parent_child(c: &mut Conn) {
+    exec(
+        c,
+        "CREATE TABLE dbo.P (id INT NOT NULL PRIMARY KEY);
+         INSERT INTO dbo.P (id) VALUES (1);
+         CREATE TABLE dbo.C (id INT NOT NULL PRIMARY KEY, pid INT NULL, q INT NULL,
+            CONSTRAINT FK_C_P FOREIGN KEY (pid) REFERENCES dbo.P (id),
+            CONSTRAINT CK_C_q CHECK (q > 0))",
+    )
+    .await;
+}
+
+async fn trust(c: &mut Conn) -> Vec<Vec<ColumnData<'static>>> {
+    rows(
+        c,
+        "SELECT name, CAST(is_not_trusted AS INT) FROM sys.check_constraints WHERE parent_object_id = OBJECT_ID('dbo.C')
+         UNION ALL
+         SELECT name, CAST(is_not_trusted AS INT) FROM sys.foreign_keys WHERE parent_object_id = OBJECT_ID('dbo.C')",
+    )
+    .await
+}
+
+/// docs/t-sql/statements/bulk-insert-transact-sql.md (CHECK_CONSTRAINTS):
+/// without the option, a row that violates the CHECK and a row whose
+/// foreign key has no parent are both loaded, and both constraints are
+/// then not trusted (sys.check_constraints / sys.foreign_keys.is_not_trusted,
+/// docs/relational-databases/system-catalog-views/sys-check-constraints-transact-sql.md).
+/// The constraints stay enabled: a later INSERT is still checked.
+#[tokio::test]
+async fn bulk_without_check_constraints_loads_violations_and_marks_untrusted() {
+    let server = start();
+    let mut c = connect(&server).await;
+    parent_child(&mut c).await;
+    assert_eq!(
+        trust(&mut c).await,
+        vec![vec![text("CK_C_q"), int(0)], vec![text("FK_C_P"), int(0)]]
+    );
+    let loaded = bulk_load(
+        &mut c,
+        "dbo.C",
+        &["id", "pid", "q"],
+        SqlBulkCopyOptions::empty(),
+        vec![
+            vec![n(Some(1)), n(Some(1)), n(Some(5))],
+            vec![n(Some(2)), n(Some(1)), n(Some(-1))],
+            vec![n(Some(3)), n(Some(99)), n(Some(5))],
+        ],
+    )
+    .await;
+    assert_eq!(loaded, Ok(3));
+    assert_eq!(
+        rows(&mut c, "SELECT id, pid, q FROM dbo.C ORDER BY id").await,
+        vec![
+            vec![int(1), int(1), int(5)],
+            vec![int(2), int(1), int(-1)],
+            vec![int(3), int(99), int(5)],
+        ]
+    );
+    assert_eq!(
+        trust(&mut c).await,
+        vec![vec![text("CK_C_q"), int(1)], vec![text("FK_C_P"), int(1)]]
+    );
+    assert_eq!(
+        error_of(&mut c, "INSERT INTO dbo.C (id, pid, q) VALUES (4, 1, -4)")
+            .await
+            .0,
+        547
+    );
+}
+
+/// docs/t-sql/statements/bulk-insert-transact-sql.md (CHECK_CONSTRAINTS):
+/// with the option the same rows fail the load with 547, as INSERT does,
+/// nothing of the load remains, and the constraints stay trusted.
+#[tokio::test]
+async fn bulk_with_check_constraints_rejects_violations() {
+    let server = start();
+    let mut c = connect(&server).await;
+    parent_child(&mut c).await;
+    let check = bulk_load(
+        &mut c,
+        "dbo.C",
+        &["id", "pid", "q"],
+        SqlBulkCopyOption::CheckConstraints | SqlBulkCopyOption::KeepNulls,
+        vec![
+            vec![n(Some(1)), n(Some(1)), n(Some(5))],
+            vec![n(Some(2)), n(Some(1)), n(Some(-1))],
+        ],
+    )
+    .await;
+    assert_eq!(
+        check,
+        Err((547, "The INSERT statement conflicted with the CHECK constraint \"CK_C_q\". The conflict occurred in database \"testdb\", table \"dbo.C\".".to_string()))
+    );
+    let fk = bulk_load(
+        &mut c,
+        "dbo.C",
+        &["id", "pid", "q"],
+        SqlBulkCopyOption::CheckConstraints.into(),
+        vec![
+            vec![n(Some(1)), n(Some(1)), n(Some(5))],
+            vec![n(Some(3)), n(Some(99)), n(Some(5))],
+        ],
+    )
+    .await;
+    assert_eq!(
+        fk,
+        Err((547, "The INSERT statement conflicted with the FOREIGN KEY constraint \"FK_C_P\". The conflict occurred in database \"testdb\", table \"dbo.P\", column 'id'.".to_string()))
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM dbo.C").await,
+        vec![vec![int(0)]]
+    );
+    assert_eq!(
+        trust(&mut c).await,
+        vec![vec![text("CK_C_q"), int(0)], vec![text("FK_C_P"), int(0)]]
+    );
+    // A clean load with the option leaves them trusted too.
+    let ok = bulk_load(
+        &mut c,
+        "dbo.C",
+        &["id", "pid", "q"],
+        SqlBulkCopyOption::CheckConstraints.into(),
+        vec![vec![n(Some(1)), n(Some(1)), n(Some(5))]],
+    )
+    .await;
+    assert_eq!(ok, Ok(1));
+    assert_eq!(
+        trust(&mut c).await,
+        vec![vec![text("CK_C_q"), int(0)], vec![text("FK_C_P"), int(0)]]
+    );
+}
+
+/// docs/relational-databases/import-export/keep-nulls-or-use-default-values-during-bulk-import-sql-server.md:
+/// without KEEP_NULLS a NULL for a column with a DEFAULT gets the default;
+/// with it the NULL stays (and a NOT NULL column then refuses it, 515). A
+/// column without a default keeps the NULL either way. (The NOT NULL column
+/// is NVARCHAR: for an INT NOT NULL column the metadata says INT4, and
+/// tiberius refuses to send a NULL for it.)
+#[tokio::test]
+async fn bulk_keep_nulls_or_use_defaults() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.D (id INT NOT NULL PRIMARY KEY, k NVARCHAR(20) NULL DEFAULT N'dflt',
+            m NVARCHAR(10) NOT NULL DEFAULT N'seven', plain INT NULL)",
+    )
+    .await;
+    let cols = ["id", "k", "m", "plain"];
+    let nulls = |id: i32| {
+        vec![
+            n(Some(id)),
+            ColumnData::String(None),
+            ColumnData::String(None),
+            n(None),
+        ]
+    };
+    assert_eq!(
+        bulk_load(
+            &mut c,
+            "dbo.D",
+            &cols,
+            SqlBulkCopyOptions::empty(),
+            vec![nulls(1)]
+        )
+        .await,
+        Ok(1)
+    );
+    let (number, message) = bulk_load(
+        &mut c,
+        "dbo.D",
+        &cols,
+        SqlBulkCopyOption::KeepNulls.into(),
+        vec![nulls(2)],
+    )
+    .await
+    .expect_err("NULL into NOT NULL m");
+    assert_eq!(number, 515, "{message}");
+    assert_eq!(
+        bulk_load(
+            &mut c,
+            "dbo.D",
+            &cols,
+            SqlBulkCopyOption::KeepNulls.into(),
+            vec![vec![
+                n(Some(3)),
+                ColumnData::String(None),
+                text("eight"),
+                n(None)
+            ]],
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT id, k, m, plain FROM dbo.D ORDER BY id").await,
+        vec![
+            vec![int(1), text("dflt"), text("seven"), n(None)],
+            vec![int(3), ColumnData::String(None), text("eight"), n(None)],
+        ]
+    );
+}
+
+/// docs/t-sql/statements/bulk-insert-transact-sql.md (CHECK_CONSTRAINTS):
+/// "UNIQUE, and PRIMARY KEY constraints are always enforced".
+#[tokio::test]
+async fn bulk_primary_key_duplicates_fail_with_or_without_options() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.K (id INT NOT NULL CONSTRAINT PK_K PRIMARY KEY, v INT NULL)",
+    )
+    .await;
+    for options in [
+        SqlBulkCopyOptions::empty(),
+        SqlBulkCopyOption::CheckConstraints | SqlBulkCopyOption::KeepNulls,
+    ] {
+        let r = bulk_load(
+            &mut c,
+            "dbo.K",
+            &["id", "v"],
+            options,
+            vec![vec![n(Some(1)), n(Some(1))], vec![n(Some(1)), n(Some(2))]],
+        )
+        .await;
+        assert_eq!(
+            r,
+            Err((2627, "Violation of PRIMARY KEY constraint 'PK_K'. Cannot insert duplicate key in object 'dbo.K'. The duplicate key value is (1).".to_string()))
+        );
+        assert_eq!(
+            rows(&mut c, "SELECT COUNT(*) FROM dbo.K").await,
+            vec![vec![int(0)]]
+        );
+    }
 }

@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS sim_constraints(
     columns TEXT NOT NULL DEFAULT '',
     ref_table_id INTEGER,
     ref_columns TEXT,
-    check_sql TEXT);
+    check_sql TEXT,
+    -- sys.check_constraints / sys.foreign_keys.is_not_trusted (C and F).
+    is_not_trusted INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS sim_key_columns(
     constraint_id INTEGER NOT NULL,
     ordinal INTEGER NOT NULL,
@@ -480,6 +482,37 @@ pub fn set_identity(conn: &Connection, object_id: i64, value: i64) -> Result<(),
          ON CONFLICT(object_id) DO UPDATE SET last_value = excluded.last_value",
     )
     .and_then(|mut s| s.execute(params![object_id, value]))
+    .map_err(sqlerr)?;
+    Ok(())
+}
+
+/// Brings a catalog written by an earlier mssql-sim up to [`SCHEMA_SQL`]:
+/// columns added since are added with their defaults.
+pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
+    let has: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('sim_constraints') WHERE name = 'is_not_trusted'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlerr)?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE sim_constraints ADD COLUMN is_not_trusted INTEGER NOT NULL DEFAULT 0",
+        )
+        .map_err(sqlerr)?;
+    }
+    Ok(())
+}
+
+/// Marks a table's CHECK and FOREIGN KEY constraints not trusted
+/// (`is_not_trusted = 1`), as a bulk load without CHECK_CONSTRAINTS does.
+pub fn mark_not_trusted(conn: &Connection, table_id: i64) -> Result<(), SqlError> {
+    conn.prepare_cached(
+        "UPDATE sim_constraints SET is_not_trusted = 1
+         WHERE table_id = ?1 AND kind IN ('C', 'F') AND is_not_trusted = 0",
+    )
+    .and_then(|mut s| s.execute([table_id]))
     .map_err(sqlerr)?;
     Ok(())
 }

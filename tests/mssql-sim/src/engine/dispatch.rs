@@ -8,7 +8,7 @@ use super::session::StmtResult;
 use super::txn::touched_tables;
 use super::{sqlerr, BulkRows, Done, ResultSink, Session};
 use crate::error::SqlError;
-use crate::sql::ast::Statement;
+use crate::sql::ast::{BulkOptions, Statement};
 use crate::value::{ColumnMeta, Value};
 use std::sync::Arc;
 
@@ -106,14 +106,18 @@ impl Session {
             Statement::AlterDatabase { database, action } => self
                 .alter_database(database.as_deref(), action)
                 .map(|_| None),
-            Statement::InsertBulk { table, columns } => {
+            Statement::InsertBulk {
+                table,
+                columns,
+                options,
+            } => {
                 let t = catalog::resolve(&self.conn, table)?;
                 for (c, _) in columns {
                     if t.column_index(c).is_none() {
                         return Err(crate::error::invalid_column(c));
                     }
                 }
-                self.st.pending_bulk = Some((t, columns.iter().map(|(c, _)| c.clone()).collect()));
+                self.st.pending_bulk = Some((t, *options));
                 Ok(None)
             }
             other => Err(SqlError::new(
@@ -129,16 +133,25 @@ impl Session {
     }
 
     /// BULK LOAD rows after INSERT BULK: one prepared INSERT, one transaction
-    /// (or the open one), the same conversions and constraints as INSERT.
-    /// Identity values are generated unless the client sends the identity
-    /// column (as with the KEEPIDENTITY hint).
+    /// (or the open one), the same conversions as INSERT. Identity values are
+    /// generated unless the client sends the identity column (as with the
+    /// KEEPIDENTITY hint). The INSERT BULK options decide, once per load:
+    /// - without CHECK_CONSTRAINTS, CHECK and FOREIGN KEY constraints are not
+    ///   checked and are marked not trusted afterwards; PRIMARY KEY, UNIQUE
+    ///   and NOT NULL always are (docs/t-sql/statements/bulk-insert-transact-sql.md,
+    ///   CHECK_CONSTRAINTS; SqlBulkCopyOptions.CheckConstraints: "By default,
+    ///   constraints are not checked");
+    /// - without KEEP_NULLS, a NULL sent for a column with a DEFAULT gets the
+    ///   default (docs/relational-databases/import-export/keep-nulls-or-use-default-values-during-bulk-import-sql-server.md;
+    ///   SqlBulkCopyOptions.KeepNulls: "When not specified, null values are
+    ///   replaced by default values where applicable").
     pub(super) fn run_bulk_load(
         &mut self,
         columns: &[ColumnMeta],
         rows: &mut BulkRows<'_>,
         out: &mut dyn ResultSink,
     ) {
-        let Some((t, _)) = self.st.pending_bulk.take() else {
+        let Some((t, options)) = self.st.pending_bulk.take() else {
             let e = SqlError::new(4804, 16, 1, "While reading current row from host, a premature end-of-message was encountered--an incoming data stream was interrupted when the server expected to see more data.");
             out.error(&e);
             out.done(Done {
@@ -151,7 +164,12 @@ impl Session {
         let tables = vec![t.full_name()];
         let cols = columns.to_vec();
         self.st.retryable = false;
-        let r = self.with_data(true, &tables, move |s, _| s.bulk_rows(&t, &cols, rows), out);
+        let r = self.with_data(
+            true,
+            &tables,
+            move |s, _| s.bulk_rows(&t, options, &cols, rows),
+            out,
+        );
         self.st.retryable = true;
         match r {
             Ok(n) => {
@@ -176,10 +194,18 @@ impl Session {
     fn bulk_rows(
         &mut self,
         t: &Arc<TableInfo>,
+        options: BulkOptions,
         columns: &[ColumnMeta],
         rows: &mut BulkRows<'_>,
     ) -> Result<u64, SqlError> {
         let map: Vec<Option<usize>> = columns.iter().map(|c| t.column_index(&c.name)).collect();
+        // Per sent column: whether a NULL in it gives way to the column's
+        // DEFAULT (no KEEP_NULLS and the column has one). A column without a
+        // default keeps the NULL (and NOT NULL then fails with 515).
+        let null_takes_default: Vec<bool> = map
+            .iter()
+            .map(|ci| !options.keep_nulls && ci.is_some_and(|ci| t.columns[ci].default.is_some()))
+            .collect();
         let table_name = format!("{}.{}", self.st.info.database, t.full_name());
         let db = self.st.info.database.clone();
         let mut n = 0u64;
@@ -192,7 +218,10 @@ impl Session {
             .iter()
             .map(super::exec_dml::default_value)
             .collect::<Result<_, _>>()?;
-        let w = Writer::new(&self.conn, t, &db, None)?;
+        let mut w = Writer::new(&self.conn, t, &db, None)?;
+        if !options.check_constraints {
+            w = w.without_check_constraints();
+        }
         // The identity counter is kept in memory for the load and stored once.
         let mut last_identity: Option<i64> = match t.identity {
             Some(ii) => {
@@ -209,6 +238,10 @@ impl Session {
                 let (Some(Some(ci)), Some(meta)) = (map.get(i), columns.get(i)) else {
                     continue;
                 };
+                if v.is_null() && null_takes_default[i] {
+                    // `row` already holds the default.
+                    continue;
+                }
                 let c = &t.columns[*ci];
                 row[*ci] = if meta.ty == c.ty || v.is_null() {
                     v
@@ -257,6 +290,15 @@ impl Session {
             catalog::set_identity(&self.conn, t.object_id, l)?;
             self.engine.identity_hwm.lock().insert(t.object_id, l);
             self.st.info.scope_identity = Some(l);
+        }
+        // "after the operation, the constraint on the table is marked as
+        // not-trusted" (docs/t-sql/statements/bulk-insert-transact-sql.md,
+        // CHECK_CONSTRAINTS; "Controlling Constraint Checking by Bulk Import
+        // Operations", learn.microsoft.com/previous-versions/sql/sql-server-2008/ms186247,
+        // names sys.check_constraints.is_not_trusted). Part of the load's
+        // transaction: a failed load leaves the trust as it was.
+        if !options.check_constraints && (!t.checks.is_empty() || !t.fks.is_empty()) {
+            catalog::mark_not_trusted(&self.conn, t.object_id)?;
         }
         let _ = sqlerr;
         Ok(n)

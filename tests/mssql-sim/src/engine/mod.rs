@@ -252,6 +252,7 @@ impl Engine {
         std::fs::create_dir_all(&snapshot_dir).map_err(io)?;
         let admin = open_connection(&path)?;
         admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
+        catalog::migrate(&admin)?;
         admin
             .execute(
                 "INSERT INTO sim_meta(key, value) VALUES ('database_name', ?1)

@@ -43,6 +43,10 @@ pub struct Writer<'a> {
     /// `Some(track_columns_updated)` when the table is change-tracked.
     pub tracked: Option<bool>,
     pub context: Option<&'a [u8]>,
+    /// Whether [`Writer::insert`] checks CHECK and FOREIGN KEY constraints:
+    /// always, except for a bulk load without CHECK_CONSTRAINTS (see
+    /// [`Writer::without_check_constraints`]).
+    check_constraints: bool,
     /// The prepared INSERT of a full row, kept across rows (bulk load).
     insert_stmt: std::cell::RefCell<rusqlite::CachedStatement<'a>>,
 }
@@ -80,8 +84,19 @@ impl<'a> Writer<'a> {
             db,
             tracked,
             context,
+            check_constraints: true,
             insert_stmt,
         })
+    }
+
+    /// For a bulk load without CHECK_CONSTRAINTS: "any CHECK and FOREIGN KEY
+    /// constraints are ignored" (UNIQUE and PRIMARY KEY constraints, and
+    /// NOT NULL, are still enforced, by SQLite itself);
+    /// docs/t-sql/statements/bulk-insert-transact-sql.md (CHECK_CONSTRAINTS).
+    /// The caller marks the constraints not trusted afterwards.
+    pub fn without_check_constraints(mut self) -> Self {
+        self.check_constraints = false;
+        self
     }
 
     /// Maps a SQLite constraint failure to SQL Server's error.
@@ -187,11 +202,13 @@ impl<'a> Writer<'a> {
             .borrow_mut()
             .execute(params_from_iter(params.iter()))
             .map_err(|e| self.map_err(e, verb, row))?;
-        if !self.table.checks.is_empty() {
-            let rowid = self.conn.last_insert_rowid();
-            self.check_row(rowid, verb)?;
+        if self.check_constraints {
+            if !self.table.checks.is_empty() {
+                let rowid = self.conn.last_insert_rowid();
+                self.check_row(rowid, verb)?;
+            }
+            self.check_fks(row, verb, None)?;
         }
-        self.check_fks(row, verb, None)?;
         self.record(row, Op::Insert, &Columns::All)?;
         Ok(())
     }

@@ -47,8 +47,9 @@ pub struct State {
     pub txn: Option<Txn>,
     /// (object id, `db.dbo.T`) of the table with IDENTITY_INSERT ON.
     pub identity_insert: Option<(i64, String)>,
-    /// Target of the last `INSERT BULK`, waiting for its BULK LOAD rows.
-    pub pending_bulk: Option<(Arc<TableInfo>, Vec<String>)>,
+    /// Target of the last `INSERT BULK` and its WITH options, waiting for
+    /// its BULK LOAD rows.
+    pub pending_bulk: Option<(Arc<TableInfo>, crate::sql::ast::BulkOptions)>,
     pub lock_timeout_ms: i64,
     pub restore_generation: u64,
     /// Parsed batches by text: clients send the same parameterized

@@ -104,7 +104,7 @@ pub static VIEWS: &[View] = &[
         name: "sys.foreign_keys",
         sql: "SELECT c.name, c.object_id, t.schema_id, c.table_id AS parent_object_id,
                  c.ref_table_id AS referenced_object_id, 0 AS delete_referential_action,
-                 0 AS update_referential_action, 0 AS is_disabled, 'F ' AS type
+                 0 AS update_referential_action, 0 AS is_disabled, c.is_not_trusted, 'F ' AS type
               FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind = 'F'",
         columns: &[
             ("name", NAME),
@@ -115,7 +115,31 @@ pub static VIEWS: &[View] = &[
             ("delete_referential_action", TINY),
             ("update_referential_action", TINY),
             ("is_disabled", BIT),
+            ("is_not_trusted", BIT),
             ("type", SqlType::Char(2)),
+        ],
+    },
+    // docs/relational-databases/system-catalog-views/sys-check-constraints-transact-sql.md:
+    // a row per CHECK constraint. mssql-sim keeps neither the T-SQL text of
+    // the condition nor whether it was declared on a column, so `definition`
+    // and `parent_column_id` are not offered (rather than offered wrong).
+    View {
+        name: "sys.check_constraints",
+        sql: "SELECT c.name, c.object_id, t.schema_id, c.table_id AS parent_object_id, 'C ' AS type,
+                 'CHECK_CONSTRAINT' AS type_desc, 0 AS is_ms_shipped, 0 AS is_disabled,
+                 0 AS is_not_for_replication, c.is_not_trusted
+              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind = 'C'",
+        columns: &[
+            ("name", NAME),
+            ("object_id", INT),
+            ("schema_id", INT),
+            ("parent_object_id", INT),
+            ("type", SqlType::Char(2)),
+            ("type_desc", DESC),
+            ("is_ms_shipped", BIT),
+            ("is_disabled", BIT),
+            ("is_not_for_replication", BIT),
+            ("is_not_trusted", BIT),
         ],
     },
     View {

@@ -44,6 +44,7 @@ pub enum Statement {
     InsertBulk {
         table: ObjectName,
         columns: Vec<(String, DataType)>,
+        options: BulkOptions,
     },
     Update(Box<Update>),
     Delete(Box<Delete>),
@@ -156,6 +157,22 @@ pub enum Statement {
     WaitFor {
         delay: Expr,
     },
+}
+
+/// The `WITH (...)` options of `INSERT BULK` that change what the load does
+/// (MS-TDS INSERT BULK; the same options as BULK INSERT's arguments,
+/// docs/t-sql/statements/bulk-insert-transact-sql.md). TABLOCK, ORDER(...),
+/// ROWS_PER_BATCH and KILOBYTES_PER_BATCH are accepted and have no
+/// observable effect here; FIRE_TRIGGERS is accepted and ignored because
+/// mssql-sim has no triggers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkOptions {
+    /// CHECK_CONSTRAINTS: CHECK and FOREIGN KEY constraints are checked
+    /// (without it they are not, and are marked not trusted afterwards).
+    pub check_constraints: bool,
+    /// KEEP_NULLS: a NULL sent for a column with a DEFAULT stays NULL
+    /// (without it the column gets its default).
+    pub keep_nulls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -65,6 +65,76 @@ fn bulk_load_inserts_rows_with_identity() {
     );
 }
 
+/// A bulk load without CHECK_CONSTRAINTS marks the table's CHECK and
+/// FOREIGN KEY constraints not trusted
+/// (docs/t-sql/statements/bulk-insert-transact-sql.md, CHECK_CONSTRAINTS);
+/// the mark is catalog state, so it survives a restart and comes back with
+/// a snapshot. A catalog written before the column existed gets it (0).
+#[test]
+fn untrusted_constraints_survive_restart_and_snapshots() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("db.sqlite");
+    {
+        // A catalog as an earlier mssql-sim wrote it: no is_not_trusted.
+        let old = rusqlite::Connection::open(&file).unwrap();
+        let schema = crate::engine::catalog::SCHEMA_SQL.replace(
+            ",\n    -- sys.check_constraints / sys.foreign_keys.is_not_trusted (C and F).\n    is_not_trusted INTEGER NOT NULL DEFAULT 0",
+            "",
+        );
+        assert_ne!(schema, crate::engine::catalog::SCHEMA_SQL);
+        old.execute_batch(&schema).unwrap();
+    }
+    let opts = EngineOptions {
+        database: "testdb".into(),
+        data_file: Some(file.clone()),
+        log_statements: None,
+        controls: Arc::new(Controls::default()),
+    };
+    let trust =
+        "SELECT CAST(is_not_trusted AS INT) FROM sys.check_constraints WHERE name = 'CK_T_q'";
+    {
+        let e = Engine::open(opts.clone()).unwrap();
+        let mut s = e.session("sa").unwrap();
+        ok(
+            &mut s,
+            "CREATE TABLE T (id INT PRIMARY KEY, q INT, CONSTRAINT CK_T_q CHECK (q > 0))",
+        );
+        assert_eq!(rows(&mut s, trust), vec![vec![i(0)]]);
+        ok(&mut s, "EXEC mssql_sim.snapshot_save @name = 'trusted'");
+        ok(&mut s, "INSERT BULK T (id INT, q INT)");
+        let meta: Vec<ColumnMeta> = ["id", "q"]
+            .iter()
+            .map(|n| ColumnMeta {
+                name: (*n).into(),
+                ty: SqlType::Int,
+                nullable: true,
+                identity: false,
+            })
+            .collect();
+        let mut sent = false;
+        let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
+            let row = (!sent).then(|| vec![Value::Int(1), Value::Int(-1)]);
+            sent = true;
+            Ok(row)
+        };
+        let mut c = Collect::default();
+        s.bulk_load(&meta, &mut next, &mut c);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(rows(&mut s, trust), vec![vec![i(1)]]);
+        ok(&mut s, "EXEC mssql_sim.snapshot_save @name = 'untrusted'");
+        ok(&mut s, "EXEC mssql_sim.snapshot_restore @name = 'trusted'");
+        assert_eq!(rows(&mut s, trust), vec![vec![i(0)]]);
+        ok(
+            &mut s,
+            "EXEC mssql_sim.snapshot_restore @name = 'untrusted'",
+        );
+        assert_eq!(rows(&mut s, trust), vec![vec![i(1)]]);
+    }
+    let e = Engine::open(opts).unwrap();
+    let mut s = e.session("sa").unwrap();
+    assert_eq!(rows(&mut s, trust), vec![vec![i(1)]]);
+}
+
 #[test]
 fn syntax_errors_do_not_panic() {
     let e = engine();

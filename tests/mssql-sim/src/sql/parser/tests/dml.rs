@@ -42,7 +42,12 @@ fn insert_forms() {
 #[test]
 fn insert_bulk_as_tiberius_sends_it() {
     let s = one("INSERT BULK [dbo].[T] ([id] int, [name] nvarchar(100), [when] datetime2(7), [d] decimal(18,2)) WITH (TABLOCK, ORDER(id ASC))");
-    let Statement::InsertBulk { table, columns } = s else {
+    let Statement::InsertBulk {
+        table,
+        columns,
+        options,
+    } = s
+    else {
         panic!()
     };
     assert_eq!(table, name(&["dbo", "T"]));
@@ -58,6 +63,28 @@ fn insert_bulk_as_tiberius_sends_it() {
             ("when", "datetime2"),
             ("d", "decimal")
         ]
+    );
+    assert_eq!(options, crate::sql::ast::BulkOptions::default());
+}
+
+#[test]
+fn insert_bulk_options() {
+    // The option list of MS-TDS INSERT BULK, as tiberius and SqlBulkCopy
+    // send it.
+    let Statement::InsertBulk { options, .. } = one(
+        "INSERT BULK t ([id] int) WITH (CHECK_CONSTRAINTS, TABLOCK, KEEP_NULLS, FIRE_TRIGGERS, ROWS_PER_BATCH = 10, KILOBYTES_PER_BATCH = 64, ORDER([id] DESC))",
+    ) else {
+        panic!()
+    };
+    assert!(options.check_constraints && options.keep_nulls);
+    let Statement::InsertBulk { options, .. } = one("insert bulk t (id int) with (keep_nulls)")
+    else {
+        panic!()
+    };
+    assert!(!options.check_constraints && options.keep_nulls);
+    assert_eq!(
+        err("INSERT BULK t (id int) WITH (NO_SUCH_OPTION)").number,
+        102
     );
 }
 
