@@ -434,3 +434,68 @@ async fn a_load_failing_for_good_stops_the_table_until_reinit() {
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// A full load by bulk copy leaves the target as statements would: a NULL
+/// stays NULL where the target has a DEFAULT (KEEP_NULLS), and the target's
+/// CHECK and FOREIGN KEY constraints are checked and stay trusted
+/// (CHECK_CONSTRAINTS). Without those options SQL Server fills in the
+/// default and marks the constraints not trusted ("Keep nulls or use default
+/// values during bulk import"; "Control constraint checking by bulk import
+/// operations").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_keeps_nulls_and_target_constraints() {
+    real_server_note();
+    let a = Sim::start("KeepA");
+    let b = Sim::start("KeepB");
+    let parent = "CREATE TABLE dbo.Kinds (id INT NOT NULL PRIMARY KEY);";
+    a.exec(parent).await;
+    b.exec(parent).await;
+    a.exec("CREATE TABLE dbo.Items (id INT NOT NULL PRIMARY KEY, kind INT NULL, note NVARCHAR(20) NULL, qty INT NULL);")
+        .await;
+    b.exec(
+        "CREATE TABLE dbo.Items (id INT NOT NULL PRIMARY KEY, \
+         kind INT NULL CONSTRAINT FK_Items_Kinds REFERENCES dbo.Kinds (id), \
+         note NVARCHAR(20) NULL CONSTRAINT DF_Items_note DEFAULT (N'none'), \
+         qty INT NULL CONSTRAINT CK_Items_qty CHECK (qty >= 0));",
+    )
+    .await;
+    a.exec("INSERT INTO dbo.Kinds VALUES (1); INSERT INTO dbo.Items VALUES (1, 1, NULL, 5), (2, NULL, N'n', NULL), (3, 1, NULL, 0);")
+        .await;
+    b.exec("INSERT INTO dbo.Kinds VALUES (1);").await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Items\n    key: [id]\n    direction: a_to_b\n    initial: full\n",
+    );
+    let agent = setup.start_agent_until(|v| phase_of(v, "dbo.Items", "a_to_b") == "streaming");
+    let view = "SELECT id, kind, note, qty FROM dbo.Items ORDER BY id";
+    assert_eq!(
+        b.rows(view).await,
+        a.rows(view).await,
+        "{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        b.rows("SELECT COUNT(*) FROM dbo.Items WHERE note IS NULL")
+            .await,
+        vec![vec!["2".to_string()]],
+        "NULLs must stay NULL, not become the target's default"
+    );
+    let trusted = b
+        .rows(
+            "SELECT name, is_not_trusted FROM sys.check_constraints \
+             UNION ALL SELECT name, is_not_trusted FROM sys.foreign_keys ORDER BY name",
+        )
+        .await;
+    assert_eq!(
+        trusted,
+        vec![
+            vec!["CK_Items_qty".to_string(), "0".to_string()],
+            vec!["FK_Items_Kinds".to_string(), "0".to_string()],
+        ],
+        "the target's constraints must stay trusted after the load"
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}
