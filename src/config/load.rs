@@ -116,9 +116,19 @@ fn origin_of(figment: &Figment, key: &str) -> Option<String> {
     }
     let m = figment.get_metadata(value.tag())?;
     Some(match &m.source {
-        Some(source) => source.to_string(),
+        Some(source) => source_text(source),
         None => m.interpolate(&Profile::Default, &segments),
     })
+}
+
+/// Where a value came from, for messages: a file by the path it was read
+/// from (figment's own display makes it relative to the working directory,
+/// which names a different file once the operator is elsewhere).
+fn source_text(source: &figment::Source) -> String {
+    match source {
+        figment::Source::File(path) => path.display().to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The environment layer: `CTSYNC_SERVERS__A__PORT=1433` sets
@@ -332,7 +342,7 @@ fn from_figment(errors: figment::Error) -> Vec<Problem> {
                 value
             };
             let origin = e.metadata.as_ref().map(|m| match &m.source {
-                Some(source) => source.to_string(),
+                Some(source) => source_text(source),
                 None => {
                     let profile = e.profile.clone().unwrap_or_default();
                     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
