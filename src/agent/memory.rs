@@ -1,10 +1,11 @@
 //! Keeping the agent's resident memory bounded when it holds a long queue.
 //!
-//! Measured with `benches/agent.rs` (memory part, target down, 1,000,000
-//! operations queued): the live heap stays small (the queue is on disk, sled's
-//! cache is bounded), but glibc keeps what capture batches freed in per-thread
-//! arenas, so resident memory grew with the number of batches seen. Two
-//! remedies, both glibc-only and both harmless elsewhere (no-ops):
+//! Measured with `benches/agent.rs` (memory part, target down) and heaptrack
+//! at 400,000 operations queued: the live heap was 23 MB at the end but
+//! peaked at 59 MB while capture batches were read and enqueued, and glibc
+//! kept those freed peaks in per-thread arenas, so resident memory stayed at
+//! the peaks (57–81 MB at 250k–1M queued). Two remedies, both glibc-only and
+//! harmless elsewhere (no-ops):
 //!
 //! - at most [`ARENAS_MAX`] malloc arenas, set once before any thread starts
 //!   (the default is 8 per core; the agent's work is a few loops);

@@ -218,10 +218,7 @@ impl Export {
             version: outcome.version,
             file: path.display().to_string(),
             rows: outcome.rows,
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            at_ms: crate::agent::status::now_ms(),
         };
         let store = self.store.clone();
         let key = name.clone();

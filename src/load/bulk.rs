@@ -3,6 +3,7 @@
 //! next chunk read from the source while this one is written.
 
 use super::*;
+use crate::mssql::value::from_column;
 
 impl Loader {
     /// The copy into a target with nothing after the last copied key, by

@@ -38,7 +38,7 @@ use crate::error::{classify, ErrorKind};
 use crate::link::Link;
 use crate::model::{Direction, OpKind, Operation, SqlValue};
 use crate::mssql::statements::{self, TableShape};
-use crate::mssql::value::{from_column, to_column};
+use crate::mssql::value::{row_values, to_column};
 use crate::mssql::{load_sql, Connection};
 use crate::store::{LoadProgress, PendingChunk, Phase, Store, StoreError};
 use std::sync::Arc;
@@ -663,16 +663,10 @@ async fn read_chunk(
     descending: bool,
 ) -> Result<Vec<Vec<SqlValue>>, tiberius::error::Error> {
     let result = read_rows(conn, shape, after, rows, descending).await?;
-    let mut out = Vec::with_capacity(result.len());
-    for row in result {
-        let mut values = Vec::with_capacity(shape.columns.len());
-        for data in row.into_iter() {
-            values.push(
-                from_column(data)
-                    .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?,
-            );
-        }
-        out.push(values);
-    }
-    Ok(out)
+    result
+        .into_iter()
+        .map(|row| {
+            row_values(row).map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))
+        })
+        .collect()
 }

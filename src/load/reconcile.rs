@@ -166,14 +166,10 @@ pub(super) async fn existing_keys(
             .into_first_result()
             .await?;
         for row in rows {
-            let mut key = Vec::with_capacity(width);
-            for data in row.into_iter() {
-                key.push(
-                    from_column(data)
-                        .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?,
-                );
-            }
-            found.push(key);
+            found.push(
+                row_values(row)
+                    .map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))?,
+            );
         }
     }
     Ok(found)

@@ -7,6 +7,11 @@ use tiberius::numeric::Numeric;
 use tiberius::time::{Date, DateTime, DateTime2, DateTimeOffset, SmallDateTime, Time};
 use tiberius::{ColumnData, Uuid};
 
+/// Every value of a result row, in column order.
+pub fn row_values(row: tiberius::Row) -> Result<Vec<SqlValue>, UnsupportedType> {
+    row.into_iter().map(from_column).collect()
+}
+
 /// A value read from a server, with the type it came in.
 pub fn from_column(data: ColumnData<'_>) -> Result<SqlValue, UnsupportedType> {
     Ok(match data {
