@@ -6,6 +6,7 @@ mod capture;
 mod cli;
 mod commands;
 mod config;
+mod conflict;
 mod control;
 mod discover;
 mod error;

@@ -117,6 +117,11 @@ pub struct SyncConfig {
     pub capture_rows_max: i64,
     pub enable_change_tracking: bool,
     pub retry: RetryConfig,
+    /// The conflict policy of tables that do not name their own.
+    pub conflict: ConflictPolicy,
+    /// Conflict records kept in the state store at most; the oldest are
+    /// dropped (and counted) beyond.
+    pub conflict_log_max: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +151,9 @@ pub struct TableConfig {
     pub on_expired: OnExpired,
     /// What `ctsync sync --once` (and a CSV export) does with this table.
     pub mode: OneShotMode,
+    /// How a change made on both sides meanwhile is settled (tables synced
+    /// `both` ways; a one-way target simply follows its source).
+    pub conflict: ConflictPolicy,
 }
 
 fn table_name<S: Serializer>(t: &TableName, s: S) -> Result<S::Ok, S::Error> {
@@ -209,6 +217,50 @@ pub enum Initial {
     Full,
     /// Copy (and map) only the N most recent rows by key.
     Latest(u64),
+}
+
+/// `tables[].conflict` / `sync.conflict`: which change wins when the same
+/// row changed on both sides before either change reached the other side.
+/// The decision itself is [`crate::conflict::decide`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// a's row (or a's delete) ends on both sides: the hub / publisher wins.
+    AWins,
+    /// b's row (or b's delete) ends on both sides.
+    BWins,
+    /// The row whose COLUMN (maintained by the application, e.g.
+    /// `updated_at`) is greater wins; ties and NULLs go to a; an update beats
+    /// a concurrent delete.
+    NewerWins(String),
+    /// Both edits are kept in one row when the columns the two sides changed
+    /// are disjoint; anything else goes to the fallback.
+    MergeColumns(ConflictFallback),
+    /// Neither change is applied; the key waits for
+    /// `ctsync conflicts resolve ID --keep a|b`.
+    Park,
+}
+
+/// The fallback of `merge_columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictFallback {
+    AWins,
+    BWins,
+}
+
+impl ConflictPolicy {
+    /// The policy as written in the configuration, for logs and records.
+    pub fn describe(&self) -> String {
+        match self {
+            ConflictPolicy::AWins => "a_wins".into(),
+            ConflictPolicy::BWins => "b_wins".into(),
+            ConflictPolicy::NewerWins(c) => format!("newer_wins: {c}"),
+            ConflictPolicy::MergeColumns(ConflictFallback::AWins) => "merge_columns: a_wins".into(),
+            ConflictPolicy::MergeColumns(ConflictFallback::BWins) => "merge_columns: b_wins".into(),
+            ConflictPolicy::Park => "park".into(),
+        }
+    }
 }
 
 /// `tables[].on_expired`: what happens when a table's history is gone

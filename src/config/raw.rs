@@ -4,7 +4,8 @@
 //! [`super::validate`] turns it into [`super::Config`].
 
 use super::{
-    DirectionConfig, Encrypt, Initial, LogFormat, OnExpired, OneShotMode, Secret, SideName,
+    ConflictPolicy, DirectionConfig, Encrypt, Initial, LogFormat, OnExpired, OneShotMode, Secret,
+    SideName,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -75,6 +76,8 @@ pub struct RawSync {
     pub capture_rows_max: u64,
     pub enable_change_tracking: bool,
     pub retry: RawRetry,
+    pub conflict: ConflictPolicy,
+    pub conflict_log_max: u64,
 }
 
 impl Default for RawSync {
@@ -87,6 +90,9 @@ impl Default for RawSync {
             // and `check` print the statement an administrator must run.
             enable_change_tracking: false,
             retry: RawRetry::default(),
+            // The hub (publisher) wins, as in SQL Server's queued updating.
+            conflict: ConflictPolicy::AWins,
+            conflict_log_max: 100_000,
         }
     }
 }
@@ -130,6 +136,9 @@ pub struct RawTable {
     pub on_expired: OnExpired,
     #[serde(default = "default_mode")]
     pub mode: OneShotMode,
+    /// `None`: `sync.conflict`.
+    #[serde(default)]
+    pub conflict: Option<ConflictPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,7 +7,7 @@ use super::names::parse_table_name;
 use super::raw::{RawConfig, RawServer, RawTable};
 use super::secret::read_password_file;
 use super::{Config, CsvTarget, ServerConfig, Servers, SyncConfig, TableConfig, Targets};
-use super::{DirectionConfig, Initial, RetryConfig};
+use super::{ConflictPolicy, DirectionConfig, Initial, RetryConfig};
 use crate::mssql::ident::{quote, TableName, IDENT_CHARS_MAX};
 use std::collections::BTreeMap;
 
@@ -19,6 +19,7 @@ pub const CAPTURE_ROWS_MAX: u64 = 1_000_000;
 pub const LATEST_MAX: u64 = 100_000_000;
 pub const MAX_ATTEMPTS_MAX: u64 = 1000;
 pub const MAX_WORKERS_MAX: u64 = 64;
+pub const CONFLICT_LOG_MAX: u64 = 100_000_000;
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 86_400_000;
 
@@ -78,7 +79,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         }
     }
     let sync = sync(&raw.sync, &mut p);
-    let tables = tables(raw.tables, &mut p);
+    let tables = tables(raw.tables, &sync.conflict, &mut p);
     let targets = Targets {
         csv: raw.targets.csv.and_then(|c| {
             if c.directory.as_os_str().is_empty() {
@@ -311,6 +312,14 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         1,
         MAX_ATTEMPTS_MAX,
     );
+    in_range(
+        p,
+        "sync.conflict_log_max",
+        s.conflict_log_max,
+        1,
+        CONFLICT_LOG_MAX,
+    );
+    conflict_policy(p, "sync.conflict", &s.conflict);
     SyncConfig {
         poll_interval_ms: s.poll_interval_ms,
         batch_size: s.batch_size.min(BATCH_SIZE_MAX) as usize,
@@ -321,6 +330,17 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
             max_backoff_ms: r.max_backoff_ms,
             max_attempts: r.max_attempts.min(MAX_ATTEMPTS_MAX) as u32,
         },
+        conflict: s.conflict.clone(),
+        conflict_log_max: s.conflict_log_max.min(CONFLICT_LOG_MAX),
+    }
+}
+
+/// A `newer_wins` column must at least be a column name; that it is a
+/// synced column of a comparable type is checked against each server's
+/// catalog at start-up (`check`), where the types are known.
+fn conflict_policy(p: &mut Vec<Problem>, key: &str, policy: &ConflictPolicy) {
+    if let ConflictPolicy::NewerWins(column) = policy {
+        column_name(p, format!("{key}.newer_wins"), column);
     }
 }
 
@@ -354,7 +374,11 @@ fn names_list(p: &mut Vec<Problem>, key: &str, list: &[String]) {
     }
 }
 
-fn tables(raw: Vec<RawTable>, p: &mut Vec<Problem>) -> Vec<TableConfig> {
+fn tables(
+    raw: Vec<RawTable>,
+    default_conflict: &ConflictPolicy,
+    p: &mut Vec<Problem>,
+) -> Vec<TableConfig> {
     // First pass: names, so references can be checked against the list.
     let names: Vec<Option<TableName>> = raw
         .iter()
@@ -497,6 +521,24 @@ fn tables(raw: Vec<RawTable>, p: &mut Vec<Problem>) -> Vec<TableConfig> {
             }
             references.insert(column.clone(), parsed);
         }
+        if let Some(policy) = &t.conflict {
+            conflict_policy(p, &k("conflict"), policy);
+        }
+        let conflict = t
+            .conflict
+            .clone()
+            .unwrap_or_else(|| default_conflict.clone());
+        if let ConflictPolicy::NewerWins(column) = &conflict {
+            if let Some(cols) = &t.columns {
+                if !cols.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+                    p.push(Problem::new(
+                        k("conflict.newer_wins"),
+                        Some(shown(column)),
+                        format!("is not among tables[{i}].columns; allowed: a synced column (e.g. updated_at)"),
+                    ));
+                }
+            }
+        }
         if let Some(name) = names[i].clone() {
             out.push(TableConfig {
                 name,
@@ -509,6 +551,7 @@ fn tables(raw: Vec<RawTable>, p: &mut Vec<Problem>) -> Vec<TableConfig> {
                 initial: t.initial,
                 on_expired: t.on_expired,
                 mode: t.mode,
+                conflict,
             });
         }
     }
