@@ -5,7 +5,7 @@ use super::catalog::{self, TableInfo};
 use super::convert::{self, Target};
 use super::rows::{Verb, Writer};
 use super::session::StmtResult;
-use super::txn::touched_tables;
+use super::txn::{touched_tables, Access};
 use super::{sqlerr, BulkRows, Done, ResultSink, Session};
 use crate::error::SqlError;
 use crate::sql::ast::{BulkOptions, Statement};
@@ -19,7 +19,13 @@ impl Session {
         out: &mut dyn ResultSink,
     ) -> StmtResult {
         let tables = touched_tables(stmt);
-        let write = !matches!(stmt, Statement::Query(_));
+        let access = if !matches!(stmt, Statement::Query(_)) {
+            Access::Write
+        } else if super::lock_hints::statement_holds_locks(stmt) {
+            Access::LockingRead
+        } else {
+            Access::Read
+        };
         let ddl = matches!(
             stmt,
             Statement::CreateTable(_)
@@ -40,8 +46,8 @@ impl Session {
             ));
         }
         let stmt = stmt.clone();
-        self.with_data(
-            write,
+        self.with_access(
+            access,
             &tables,
             move |s, out| s.data_statement(&stmt, None, out),
             out,

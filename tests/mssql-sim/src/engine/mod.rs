@@ -19,7 +19,13 @@
 //! Known differences from SQL Server (stand-in limits, not goals):
 //! - row-level locking is not emulated: writers serialize on SQLite's write
 //!   lock (a READ COMMITTED transaction takes it at its first write and
-//!   holds it to the end);
+//!   holds it to the end). A SELECT with a hint that holds its locks to the
+//!   end of the transaction (UPDLOCK, XLOCK, HOLDLOCK, SERIALIZABLE,
+//!   REPEATABLEREAD, TABLOCKX) takes that same lock inside a transaction, so
+//!   it blocks writers of every table, not only of the rows it read, and two
+//!   such readers wait for each other even where SQL Server's shared locks
+//!   would let both read. The isolation levels REPEATABLE READ and
+//!   SERIALIZABLE set for the session hold no locks of their own;
 //! - a SNAPSHOT transaction whose first write comes after another
 //!   transaction committed moves to a fresh snapshot when the rows it
 //!   modifies are unchanged (3960 when they changed, as in SQL Server); its
@@ -45,6 +51,7 @@ mod exec_select;
 mod flow;
 mod functions;
 mod identity;
+mod lock_hints;
 mod merge;
 mod output;
 mod procs;

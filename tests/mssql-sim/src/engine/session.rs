@@ -338,10 +338,17 @@ impl Session {
         e: &crate::sql::ast::Expr,
         to: Option<&SqlType>,
     ) -> Result<Value, SqlError> {
+        // `IF EXISTS (SELECT ... WITH (UPDLOCK, HOLDLOCK) ...)` locks as the
+        // same SELECT on its own would.
+        let access = if super::lock_hints::expr_holds_locks(e) {
+            super::txn::Access::LockingRead
+        } else {
+            super::txn::Access::Read
+        };
         let e = e.clone();
         let to = to.copied();
-        self.with_data(
-            false,
+        self.with_access(
+            access,
             &[],
             move |s, _out| {
                 let mut ctx = super::translate::Ctx::new(&s.conn, &s.st.vars, &s.st.info);

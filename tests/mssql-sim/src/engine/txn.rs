@@ -15,6 +15,18 @@ use super::{change_tracking as ct, sqlerr, EnvChange, Isolation, ResultSink, Ses
 use crate::error::SqlError;
 use crate::sql::ast::{ObjectName, Query, SetExpr, Statement, TableFactor, TableWithJoins};
 
+/// What a statement does with the data, for locking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Read,
+    /// A read whose table hints keep their locks until the transaction
+    /// ends (`lock_hints`): inside a user transaction it takes the write
+    /// lock, but it writes nothing.
+    LockingRead,
+    /// The statement may change data.
+    Write,
+}
+
 /// Error text of an injected failure (test control `fail_next`).
 pub fn injected(number: i32, table: &str, st: &State) -> SqlError {
     match number {
@@ -72,14 +84,27 @@ impl Session {
         Ok(v != 0)
     }
 
-    /// Runs `f` as one statement touching data.
+    /// Runs `f` as one statement touching data (`write`: it may change data).
     pub(super) fn with_data<T>(
         &mut self,
         write: bool,
         tables: &[String],
+        f: impl FnMut(&mut Session, &mut dyn ResultSink) -> Result<T, SqlError>,
+        out: &mut dyn ResultSink,
+    ) -> Result<T, SqlError> {
+        let access = if write { Access::Write } else { Access::Read };
+        self.with_access(access, tables, f, out)
+    }
+
+    /// Runs `f` as one statement touching data the way `access` says.
+    pub(super) fn with_access<T>(
+        &mut self,
+        access: Access,
+        tables: &[String],
         mut f: impl FnMut(&mut Session, &mut dyn ResultSink) -> Result<T, SqlError>,
         out: &mut dyn ResultSink,
     ) -> Result<T, SqlError> {
+        let write = access == Access::Write;
         for t in tables {
             if let Some(n) = self.engine.opts.controls.take_failure(t) {
                 return Err(injected(n, t, &self.st));
@@ -99,12 +124,19 @@ impl Session {
         // A READ COMMITTED transaction takes SQLite's write lock only at its
         // first write: reads before it run on their own, each seeing the last
         // committed data (READ COMMITTED), without blocking other writers the
-        // way a held write lock would.
+        // way a held write lock would. A read with a hint that holds its
+        // locks to the end of the transaction (UPDLOCK, HOLDLOCK, ...:
+        // docs/t-sql/queries/hints-transact-sql-table.md, see `lock_hints`)
+        // takes the write lock as a write would, without counting as one
+        // (no change-tracking version at COMMIT). Not in SNAPSHOT, whose
+        // reads run on their snapshot, nor in autocommit, where the
+        // statement's locks end with it.
+        let hold = access == Access::LockingRead && !snapshot;
         let joins_txn = self
             .st
             .txn
             .as_ref()
-            .map(|t| t.sqlite_open || write || snapshot)
+            .map(|t| t.sqlite_open || write || hold || snapshot)
             .unwrap_or(false);
         let r = if let (true, Some(txn)) = (joins_txn, self.st.txn.as_mut()) {
             if !txn.sqlite_open {

@@ -294,13 +294,18 @@ pub enum JoinKind {
     Cross,
 }
 
-/// Table hints (`WITH (NOLOCK)`, `WITH (UPDLOCK, HOLDLOCK)`) are parsed and
-/// ignored: the stand-in's locking is coarser than SQL Server's.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableFactor {
     Table {
         name: ObjectName,
         alias: Option<String>,
+        /// Table hints (`WITH (UPDLOCK, HOLDLOCK)`, `(NOLOCK)`): the hint
+        /// keywords, upper-cased, without their arguments (`INDEX(ix)` is
+        /// `INDEX`). Only the hints that hold locks to the end of the
+        /// transaction have an effect (`engine::lock_hints`); the others are
+        /// accepted and ignored, the stand-in's locking being coarser than
+        /// SQL Server's.
+        hints: Vec<String>,
     },
     Derived {
         subquery: Box<Query>,

@@ -123,7 +123,7 @@ impl Ctx<'_> {
 
     pub(crate) fn table_factor(&mut self, tf: &TableFactor) -> Result<String, SqlError> {
         match tf {
-            TableFactor::Table { name, alias } => {
+            TableFactor::Table { name, alias, .. } => {
                 if name.parts.len() == 1 {
                     if let Some((cname, cols)) = self
                         .ctes

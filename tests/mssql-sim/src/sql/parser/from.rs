@@ -32,14 +32,47 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `WITH (NOLOCK, UPDLOCK, ...)` table hints: parsed and ignored, the
-    /// stand-in locks whole tables.
-    pub(crate) fn table_hints(&mut self) -> Result<(), SqlError> {
+    /// `WITH (NOLOCK, UPDLOCK, ...)` table hints: the hint keywords,
+    /// upper-cased (empty when there is no hint list). What they do is the
+    /// engine's business (`engine::lock_hints`); most are ignored.
+    pub(crate) fn table_hints(&mut self) -> Result<Vec<String>, SqlError> {
         if self.is_kw("WITH") && self.is_sym_at(1, Sym::LParen) {
             self.advance();
-            self.skip_parens()?;
+            return self.hint_list();
         }
-        Ok(())
+        Ok(Vec::new())
+    }
+
+    /// `(hint [[,] hint]...)` (docs/t-sql/queries/hints-transact-sql-table.md):
+    /// the words directly inside the parentheses; the arguments of
+    /// `INDEX (ix)`, `INDEX = ix`, `FORCESEEK (ix (c))` are skipped. The
+    /// current token is `(`.
+    fn hint_list(&mut self) -> Result<Vec<String>, SqlError> {
+        self.expect_sym(Sym::LParen)?;
+        let mut hints = Vec::new();
+        let mut depth = 1usize;
+        let mut after_eq = false;
+        loop {
+            let t = self.advance();
+            match t.kind {
+                TokKind::Sym(Sym::LParen) => depth += 1,
+                TokKind::Sym(Sym::RParen) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(hints);
+                    }
+                }
+                TokKind::Eof => return Err(self.error_at(&t)),
+                TokKind::Sym(Sym::Eq) if depth == 1 => after_eq = true,
+                TokKind::Word if depth == 1 => {
+                    // `INDEX = ix`: the word after `=` is an argument.
+                    if !std::mem::take(&mut after_eq) {
+                        hints.push(self.text(&t).to_ascii_uppercase());
+                    }
+                }
+                _ => after_eq = false,
+            }
+        }
     }
 
     /// Whether the `(` here opens a table hint list written without WITH
@@ -173,19 +206,20 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("table variables"));
         }
         let name = self.object_name()?;
+        let mut hints = Vec::new();
         if self.is_sym(Sym::LParen) && self.is_legacy_hint_list() {
             // `t (NOLOCK)`: table hints without WITH (deprecated, still accepted).
-            self.skip_parens()?;
+            hints = self.hint_list()?;
         } else if self.is_sym(Sym::LParen) {
             return Err(self.unsupported("table-valued functions"));
         }
-        self.table_hints()?;
+        hints.extend(self.table_hints()?);
         let alias = self.table_alias()?;
-        self.table_hints()?;
+        hints.extend(self.table_hints()?);
         if self.is_kw("TABLESAMPLE") || self.is_kw("PIVOT") || self.is_kw("UNPIVOT") {
             return Err(self.unsupported("TABLESAMPLE/PIVOT/UNPIVOT"));
         }
-        Ok(TableFactor::Table { name, alias })
+        Ok(TableFactor::Table { name, alias, hints })
     }
 
     /// `[AS] alias [(c1, c2)]`, required after a derived table or VALUES.

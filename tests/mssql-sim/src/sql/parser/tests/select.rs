@@ -46,7 +46,8 @@ fn select_clauses() {
         s.from[0].relation,
         TableFactor::Table {
             name: name(&["dbo", "Orders"]),
-            alias: Some("t".into())
+            alias: Some("t".into()),
+            hints: vec!["NOLOCK".into()]
         }
     );
     assert_eq!(s.group_by.len(), 2);
@@ -67,6 +68,44 @@ fn table_hints_are_accepted() {
     assert!(err("SELECT * FROM dbo.fn(1)")
         .message
         .contains("table-valued functions"));
+}
+
+#[test]
+fn table_hints_are_kept_as_keywords_without_arguments() {
+    let hints_of = |sql: &str| -> Vec<Vec<String>> {
+        let Statement::Query(q) = &parse_batch(sql).expect(sql)[0].stmt else {
+            panic!("{sql}: a query");
+        };
+        let SetExpr::Select(s) = &q.body else {
+            panic!("{sql}: a select");
+        };
+        s.from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .filter_map(|f| match f {
+                TableFactor::Table { hints, .. } => Some(hints.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        hints_of("SELECT * FROM t AS x WITH (updlock, HoldLock)"),
+        vec![v(&["UPDLOCK", "HOLDLOCK"])]
+    );
+    assert_eq!(
+        hints_of("SELECT * FROM t (NOLOCK) JOIN u WITH (INDEX(ix_a), FORCESEEK) ON u.a = t.a"),
+        vec![v(&["NOLOCK"]), v(&["INDEX", "FORCESEEK"])]
+    );
+    assert_eq!(
+        hints_of("SELECT * FROM t WITH (INDEX = ix_a ROWLOCK)"),
+        vec![v(&["INDEX", "ROWLOCK"])]
+    );
+    assert_eq!(
+        hints_of("SELECT * FROM (VALUES (1),(2)) AS K(id) JOIN dbo.T AS T WITH (UPDLOCK, HOLDLOCK) ON T.id = K.id"),
+        vec![v(&["UPDLOCK", "HOLDLOCK"])]
+    );
+    assert_eq!(hints_of("SELECT * FROM t"), vec![v(&[])]);
 }
 
 #[test]
