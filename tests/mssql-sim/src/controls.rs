@@ -1,8 +1,10 @@
 //! Test controls (stand-in only, nothing like them exists in SQL Server):
-//! link cuts, refused connections, latency, injected statement failures.
+//! link cuts, refused connections, latency, injected statement failures,
+//! connections cut right after a commit.
 //!
-//! Shared between the network layer (which honours drop/refuse/latency) and
-//! the engine (which honours `fail_next`). Change-tracking cleanup and
+//! Shared between the network layer (which honours drop/refuse/latency and
+//! closes a connection the engine marked after a commit) and the engine
+//! (which honours `fail_next` and counts `cut_after_commit`). Change-tracking cleanup and
 //! snapshots are engine operations reached through [`crate::engine::Engine`].
 
 use parking_lot::Mutex;
@@ -26,6 +28,8 @@ pub struct Controls {
     next_connection: AtomicU64,
     /// Whether received statements are appended to the statement log.
     log_statements: AtomicBool,
+    /// Commits still to be followed by dropping their connection.
+    cut_after_commit: AtomicU64,
 }
 
 impl Controls {
@@ -95,6 +99,22 @@ impl Controls {
 
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::SeqCst))
+    }
+
+    /// The next `count` COMMITs of user transactions that take effect, on
+    /// any connection, are followed by that connection being dropped before
+    /// the reply is sent: the commit is durable and visible to others, the
+    /// client sees a broken connection. 0 disarms.
+    pub fn cut_after_commit(&self, count: u64) {
+        self.cut_after_commit.store(count, Ordering::SeqCst);
+    }
+
+    /// Called by the engine after each commit that took effect: whether
+    /// this one cuts its connection (consuming one of the count).
+    pub fn take_cut_after_commit(&self) -> bool {
+        self.cut_after_commit
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// Makes the next `count` statements touching `table` fail with `error`.

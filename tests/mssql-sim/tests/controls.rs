@@ -169,3 +169,89 @@ async fn the_statement_log_records_what_clients_send() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("SELECT 12345 AS marker"), "{text}");
 }
+
+/// What a batch's reply came to: Ok, or the client-side error.
+async fn outcome(c: &mut Conn, sql: &str) -> Result<(), tiberius::error::Error> {
+    match c.simple_query(sql).await {
+        Ok(s) => s.into_results().await.map(|_| ()),
+        Err(e) => Err(e),
+    }
+}
+
+fn assert_broken(r: Result<(), tiberius::error::Error>, what: &str) {
+    match r {
+        Err(tiberius::error::Error::Io { .. }) => {}
+        other => panic!("{what}: expected a broken connection (I/O error), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cut_after_commit_drops_the_connection_once_the_commit_took_effect() {
+    let server = start();
+    let mut a = connect(&server).await;
+    let mut b = connect(&server).await;
+    exec(&mut a, "CREATE TABLE dbo.C (id INT PRIMARY KEY)").await;
+    exec(&mut a, "EXEC mssql_sim.cut_after_commit @count = 1").await;
+    assert_broken(
+        outcome(
+            &mut a,
+            "BEGIN TRAN; INSERT INTO dbo.C VALUES (1); COMMIT; INSERT INTO dbo.C VALUES (99)",
+        )
+        .await,
+        "the cut commit",
+    );
+    // The commit stands; nothing after it in the batch ran.
+    assert_eq!(
+        rows(&mut b, "SELECT id FROM dbo.C ORDER BY id").await,
+        vec![vec![int(1)]]
+    );
+    // The next commit is not cut.
+    let mut a = connect(&server).await;
+    exec(&mut a, "BEGIN TRAN; INSERT INTO dbo.C VALUES (2); COMMIT").await;
+    assert_eq!(
+        rows(&mut a, "SELECT COUNT(*) FROM dbo.C").await,
+        vec![vec![int(2)]]
+    );
+}
+
+#[tokio::test]
+async fn cut_after_commit_counts_only_commits_of_user_transactions() {
+    let server = start();
+    let mut a = connect(&server).await;
+    exec(&mut a, "CREATE TABLE dbo.C (id INT PRIMARY KEY)").await;
+    // Through the library this time.
+    server.cut_after_commit(2);
+    // Neither an autocommit write, nor an inner COMMIT (it only lowers
+    // @@TRANCOUNT), nor a rollback is a commit that takes effect.
+    exec(&mut a, "INSERT INTO dbo.C VALUES (3)").await;
+    exec(
+        &mut a,
+        "BEGIN TRAN; BEGIN TRAN; INSERT INTO dbo.C VALUES (4); COMMIT",
+    )
+    .await;
+    assert_eq!(rows(&mut a, "SELECT @@TRANCOUNT").await, vec![vec![int(1)]]);
+    exec(&mut a, "ROLLBACK").await;
+    // A transaction-manager commit (packet 0x0E) is cut.
+    a.begin_transaction().await.expect("begin");
+    exec(&mut a, "INSERT INTO dbo.C VALUES (5)").await;
+    assert_broken(
+        a.commit_transaction().await.map(|_| ()),
+        "the transaction-manager commit",
+    );
+    // So is a COMMIT in a batch of its own.
+    let mut c = connect(&server).await;
+    exec(&mut c, "BEGIN TRAN").await;
+    exec(&mut c, "INSERT INTO dbo.C VALUES (6)").await;
+    assert_broken(outcome(&mut c, "COMMIT").await, "COMMIT across batches");
+    // The count is used up.
+    let mut d = connect(&server).await;
+    exec(&mut d, "BEGIN TRAN; INSERT INTO dbo.C VALUES (7); COMMIT").await;
+    assert_eq!(
+        rows(&mut d, "SELECT id FROM dbo.C ORDER BY id").await,
+        vec![vec![int(3)], vec![int(5)], vec![int(6)], vec![int(7)]]
+    );
+    // 0 disarms.
+    exec(&mut d, "EXEC mssql_sim.cut_after_commit @count = 3").await;
+    exec(&mut d, "EXEC mssql_sim.cut_after_commit @count = 0").await;
+    exec(&mut d, "BEGIN TRAN; INSERT INTO dbo.C VALUES (8); COMMIT").await;
+}

@@ -455,6 +455,17 @@ impl Session {
         self.st.vars.get(&var_key(name)).cloned()
     }
 
+    /// Whether the last request committed a transaction while the test
+    /// control `cut_after_commit` was armed; the network layer then drops
+    /// the connection without sending the reply. Clears the mark.
+    pub fn take_cut_connection(&mut self) -> bool {
+        if !std::mem::take(&mut self.st.cut_connection) {
+            return false;
+        }
+        self.st.flow = flow::Flow::Normal;
+        true
+    }
+
     /// The descriptor of the open transaction, 0 when none (ALL_HEADERS).
     pub fn transaction_descriptor(&self) -> u64 {
         self.st.txn.as_ref().map(|t| t.descriptor).unwrap_or(0)

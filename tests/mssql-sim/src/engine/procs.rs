@@ -118,6 +118,10 @@ impl Session {
                 let count = int(arg("count", 2)).unwrap_or(1);
                 controls.fail_next(&table, error as i32, count.clamp(0, u32::MAX as i64) as u32);
             }
+            "cut_after_commit" => {
+                let count = int(arg("count", 0)).unwrap_or(1);
+                controls.cut_after_commit(count.max(0) as u64);
+            }
             "ct_cleanup" => self.engine.ct_cleanup()?,
             "snapshot_save" => {
                 let n = text(arg("name", 0)).ok_or_else(|| missing("name"))?;

@@ -61,6 +61,10 @@ pub struct State {
     /// Whether the running statement may be run again on a fresh snapshot
     /// (not a bulk load, whose rows cannot be read twice).
     pub retryable: bool,
+    /// A COMMIT took effect while the test control `cut_after_commit` was
+    /// armed: the batch stops and the network layer drops the connection
+    /// instead of sending the reply ([`super::Session::take_cut_connection`]).
+    pub cut_connection: bool,
     /// BREAK / CONTINUE / RETURN / abort in progress.
     pub flow: super::flow::Flow,
     /// Nesting of TRY blocks being run (errors go to CATCH, not the client).
@@ -94,6 +98,7 @@ impl State {
             parse_cache: HashMap::new(),
             snapshot_rows: Vec::new(),
             retryable: true,
+            cut_connection: false,
             flow: super::flow::Flow::Normal,
             try_depth: 0,
         }
@@ -151,7 +156,12 @@ impl Session {
             // Outside TRY, exec_stmt reports errors itself and returns Ok.
             let _ = self.exec_stmt(&located.stmt, located.line, out);
         }
-        self.st.flow = outer_flow;
+        // A batch run by `EXEC sp_executesql` that was cut stops its caller too.
+        self.st.flow = if self.st.cut_connection {
+            super::flow::Flow::Abort
+        } else {
+            outer_flow
+        };
         self.st.try_depth = outer_try;
     }
 
@@ -199,7 +209,14 @@ impl Session {
     fn run_statement_inner(&mut self, stmt: &Statement, out: &mut dyn ResultSink) -> StmtResult {
         match stmt {
             Statement::BeginTransaction { .. } => self.begin_transaction(out).map(|_| None),
-            Statement::Commit => self.commit_transaction(false, out).map(|_| None),
+            Statement::Commit => {
+                self.commit_transaction(false, out)?;
+                if self.st.cut_connection {
+                    // Nothing after this COMMIT runs: the connection is gone.
+                    self.st.flow = super::flow::Flow::Abort;
+                }
+                Ok(None)
+            }
             Statement::Rollback { name } => self
                 .rollback_transaction(name.as_deref(), out)
                 .map(|_| None),

@@ -324,6 +324,11 @@ impl Session {
         }
         self.st.txn = None;
         out.env_change(EnvChange::CommitTransaction(descriptor));
+        // Test control: the commit has taken effect; the connection is to be
+        // dropped before the client hears of it.
+        if self.engine.opts.controls.take_cut_after_commit() {
+            self.st.cut_connection = true;
+        }
         Ok(())
     }
 

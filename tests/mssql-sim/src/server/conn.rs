@@ -68,6 +68,9 @@ struct Conn<'a> {
     packet_size: usize,
     session: Option<Box<dyn BackendSession>>,
     generation: u64,
+    /// The last request committed with the `cut_after_commit` control
+    /// armed: the socket was shut without a reply; the connection ends.
+    cut: bool,
 }
 
 impl<'a> Conn<'a> {
@@ -82,6 +85,7 @@ impl<'a> Conn<'a> {
             packet_size: DEFAULT_PACKET_SIZE,
             session: None,
             generation: shared.controls.drop_generation(),
+            cut: false,
         })
     }
 
@@ -118,7 +122,20 @@ impl<'a> Conn<'a> {
                 self.shared.controls.drop_connections();
                 return Ok(());
             }
+            if self.cut {
+                return Ok(());
+            }
         }
+    }
+
+    /// Test control `cut_after_commit`: the request just run committed
+    /// while it was armed; the connection is dropped instead of replying
+    /// (the caller discarded the unsent reply). The socket is shut down
+    /// before anything flushes the buffered writer (its flush on drop then
+    /// fails), so no byte of the reply reaches the client.
+    fn cut_now(&mut self) {
+        let _ = self.raw.shutdown(std::net::Shutdown::Both);
+        self.cut = true;
     }
 
     fn dropped(&self) -> bool {
@@ -266,8 +283,12 @@ impl<'a> Conn<'a> {
                     let mut session = self.take_session()?;
                     let mut reply = self.reply(Mode::Batch);
                     session.execute(&text, &[], &mut reply);
-                    let r = reply.finish();
+                    let cut = session.take_cut_connection();
+                    let r = if cut { Ok(()) } else { reply.finish() };
                     self.session = Some(session);
+                    if cut {
+                        self.cut_now();
+                    }
                     r?;
                 }
                 Err(e) => self.bad_request(&e)?,
@@ -297,11 +318,13 @@ impl<'a> Conn<'a> {
                 Ok(tm) => {
                     let mut session = self.take_session()?;
                     let mut reply = self.reply(Mode::Batch);
+                    let mut cut = false;
                     match tm {
                         TmRequest::Begin(iso) => session.tm_begin(iso, &mut reply),
                         TmRequest::Commit { then_begin } => {
                             session.tm_commit(&mut reply);
-                            if let Some(iso) = then_begin {
+                            cut = session.take_cut_connection();
+                            if let (false, Some(iso)) = (cut, then_begin) {
                                 session.tm_begin(iso, &mut reply);
                             }
                         }
@@ -312,8 +335,11 @@ impl<'a> Conn<'a> {
                             }
                         }
                     }
-                    let r = reply.finish();
+                    let r = if cut { Ok(()) } else { reply.finish() };
                     self.session = Some(session);
+                    if cut {
+                        self.cut_now();
+                    }
                     r?;
                 }
                 Err(e) => self.bad_request(&e)?,
@@ -422,8 +448,12 @@ impl<'a> Conn<'a> {
             let sql = format!("EXEC {} {}", call.proc_name, args.join(", "));
             session.execute(&sql, &call.params, &mut reply);
         }
-        let r = reply.finish();
+        let cut = session.take_cut_connection();
+        let r = if cut { Ok(()) } else { reply.finish() };
         self.session = Some(session);
+        if cut {
+            self.cut_now();
+        }
         r?;
         Ok(())
     }

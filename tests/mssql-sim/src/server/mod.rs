@@ -97,6 +97,12 @@ pub trait BackendSession: Send {
     );
     /// The open transaction's descriptor, 0 when none.
     fn transaction_descriptor(&self) -> u64;
+    /// Whether the request just run committed with the test control
+    /// `cut_after_commit` armed: the server then drops the connection
+    /// instead of sending the reply. Clears the mark.
+    fn take_cut_connection(&mut self) -> bool {
+        false
+    }
     fn close(&mut self);
 }
 
@@ -132,6 +138,9 @@ impl BackendSession for Session {
     }
     fn transaction_descriptor(&self) -> u64 {
         Session::transaction_descriptor(self)
+    }
+    fn take_cut_connection(&mut self) -> bool {
+        Session::take_cut_connection(self)
     }
     fn close(&mut self) {
         Session::close(self)
@@ -220,6 +229,15 @@ impl SimServer {
     /// The shared controls, for handing to other threads.
     pub fn controls_arc(&self) -> Arc<Controls> {
         self.shared.controls.clone()
+    }
+
+    /// Test control: the next `count` COMMITs of user transactions that take
+    /// effect, on any connection, are followed by that connection being
+    /// dropped before the reply is sent (the commit stands; the client sees a
+    /// broken connection). `EXEC mssql_sim.cut_after_commit @count = N` does
+    /// the same; 0 disarms.
+    pub fn cut_after_commit(&self, count: u64) {
+        self.shared.controls.cut_after_commit(count);
     }
 
     /// The engine, when started with [`SimServer::start`].

@@ -291,3 +291,40 @@ fn ddl_is_refused_inside_snapshot_transactions() {
     assert_eq!(err(&mut s, "CREATE TABLE X (id INT)").number, 3964);
     ok(&mut s, "ROLLBACK");
 }
+
+/// Test control `cut_after_commit`: the batch stops right after the commit
+/// that took effect, also from inside a nested batch, a block or a loop; the
+/// session reports the cut once.
+#[test]
+fn a_cut_commit_stops_the_batch_wherever_it_is() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(&mut s, "CREATE TABLE T (id INT PRIMARY KEY)");
+    for (n, batch) in [
+        "BEGIN TRAN; INSERT INTO T VALUES (1); COMMIT; INSERT INTO T VALUES (101)",
+        "EXEC sp_executesql N'BEGIN TRAN; INSERT INTO T VALUES (2); COMMIT'; INSERT INTO T VALUES (102)",
+        "BEGIN TRY BEGIN TRAN; INSERT INTO T VALUES (3); COMMIT; INSERT INTO T VALUES (103) END TRY BEGIN CATCH END CATCH; INSERT INTO T VALUES (113)",
+        "DECLARE @i INT = 4; WHILE @i < 7 BEGIN BEGIN TRAN; INSERT INTO T VALUES (@i); COMMIT; SET @i = @i + 1 END; INSERT INTO T VALUES (104)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        e.controls().cut_after_commit(1);
+        let c = run(&mut s, batch);
+        assert!(c.errors.is_empty(), "{batch}: {:?}", c.errors);
+        assert!(s.take_cut_connection(), "{batch}");
+        assert!(!s.take_cut_connection(), "reported once");
+        assert_eq!(
+            rows(&mut s, "SELECT MAX(id) FROM T"),
+            vec![vec![i(n as i64 + 1)]],
+            "{batch}"
+        );
+    }
+    // Disarmed: the same batch runs to its end.
+    ok(
+        &mut s,
+        "BEGIN TRAN; INSERT INTO T VALUES (50); COMMIT; INSERT INTO T VALUES (51)",
+    );
+    assert!(!s.take_cut_connection());
+    assert_eq!(rows(&mut s, "SELECT MAX(id) FROM T"), vec![vec![i(51)]]);
+}
