@@ -69,3 +69,84 @@ async fn catalog_views_describe_tables_keys_and_identity() {
     let r = rows(&mut c, "SELECT OBJECT_ID('sales.Missing')").await;
     assert_eq!(r, vec![vec![ColumnData::I32(None)]]);
 }
+
+fn fork_of(r: &[Vec<ColumnData<'static>>]) -> uuid::Uuid {
+    assert_eq!(r.len(), 1, "one row for the database: {r:?}");
+    match &r[0][..] {
+        [ColumnData::I32(Some(5)), ColumnData::Guid(Some(g))] => *g,
+        other => panic!("expected (database_id 5, a recovery fork guid), got {other:?}"),
+    }
+}
+
+/// docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md:
+/// the recovery fork stays while the database runs on, across restarts of
+/// the server, and a restore from backup moves the database to a new one.
+#[tokio::test]
+async fn recovery_fork_guid_is_stable_until_a_restore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = mssql_sim::SimConfig::new(DB, USER, PASSWORD);
+    cfg.data_file = Some(dir.path().join("db.sqlite"));
+    let q = "SELECT r.database_id, r.recovery_fork_guid FROM sys.database_recovery_status AS r WHERE r.database_id = DB_ID()";
+    let server = mssql_sim::SimServer::start(cfg.clone()).expect("start");
+    let mut c = connect(&server).await;
+    let first = fork_of(&rows(&mut c, q).await);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM sys.database_recovery_status").await,
+        vec![vec![int(1)]]
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT COUNT(*) FROM sys.database_recovery_status r JOIN sys.databases d ON d.database_id = r.database_id WHERE d.name = DB_NAME()"
+        )
+        .await,
+        vec![vec![int(1)]]
+    );
+    // As text, the way some clients read it.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT CAST(recovery_fork_guid AS char(36)) FROM sys.database_recovery_status"
+        )
+        .await,
+        vec![vec![ColumnData::String(Some(
+            first.to_string().to_uppercase().into()
+        ))]]
+    );
+    exec(&mut c, "CREATE TABLE dbo.T (id INT PRIMARY KEY)").await;
+    exec(&mut c, "EXEC mssql_sim.snapshot_save @name = N'base'").await;
+    exec(&mut c, "INSERT INTO dbo.T VALUES (1)").await;
+    assert_eq!(
+        fork_of(&rows(&mut c, q).await),
+        first,
+        "writes keep the fork"
+    );
+    drop(c);
+    server.restart().expect("restart");
+    let mut c = connect(&server).await;
+    assert_eq!(fork_of(&rows(&mut c, q).await), first, "after a restart");
+    drop(c);
+    drop(server);
+    // A new stand-in process on the same data file.
+    let server = mssql_sim::SimServer::start(cfg.clone()).expect("start again");
+    let mut c = connect(&server).await;
+    assert_eq!(fork_of(&rows(&mut c, q).await), first, "same data file");
+    // A restore starts a new recovery fork, which then stays.
+    exec(&mut c, "EXEC mssql_sim.snapshot_restore @name = N'base'").await;
+    let mut c = connect(&server).await;
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM dbo.T").await,
+        vec![vec![int(0)]]
+    );
+    let restored = fork_of(&rows(&mut c, q).await);
+    assert_ne!(restored, first, "a restore starts a new recovery fork");
+    drop(c);
+    drop(server);
+    let server = mssql_sim::SimServer::start(cfg).expect("start after restore");
+    let mut c = connect(&server).await;
+    assert_eq!(fork_of(&rows(&mut c, q).await), restored);
+    // Another database is on a fork of its own.
+    let other = start();
+    let mut o = connect(&other).await;
+    assert_ne!(fork_of(&rows(&mut o, q).await), restored);
+}

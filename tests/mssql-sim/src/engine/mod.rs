@@ -267,6 +267,14 @@ impl Engine {
                 [&opts.database],
             )
             .map_err(sqlerr)?;
+        // The recovery fork of a new database (or of a data file from
+        // before the stand-in kept one); an existing one is kept.
+        admin
+            .execute(
+                "INSERT OR IGNORE INTO sim_meta(key, value) VALUES ('recovery_fork_guid', sim_newid())",
+                [],
+            )
+            .map_err(sqlerr)?;
         views::create_all(&admin).map_err(sqlerr)?;
         change_tracking::init_schema(&admin)?;
         let log = match &opts.log_statements {
@@ -354,11 +362,26 @@ impl Engine {
     }
 
     /// Restores a saved snapshot, as a RESTORE DATABASE would: open
-    /// transactions of other sessions are lost (the server drops them).
+    /// transactions of other sessions are lost (the server drops them), and
+    /// the database is on a new recovery fork, since recovering a restored
+    /// database starts one (`sys.database_recovery_status.recovery_fork_guid`,
+    /// docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md;
+    /// RecoveryForkID in docs/t-sql/statements/restore-statements-headeronly-transact-sql.md).
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
         self.restore_generation.fetch_add(1, Ordering::SeqCst);
         self.identity_hwm.lock().clear();
-        snapshot::restore(&mut self.admin.lock(), &self.snapshot_dir, name)
+        let mut admin = self.admin.lock();
+        snapshot::restore(&mut admin, &self.snapshot_dir, name)?;
+        admin
+            .execute(
+                "INSERT OR REPLACE INTO sim_meta(key, value) VALUES ('recovery_fork_guid', sim_newid())",
+                [],
+            )
+            .map_err(sqlerr)?;
+        // The catalog views are the stand-in's, not data: a snapshot saved
+        // by an older stand-in brings back its older views.
+        views::create_all(&admin).map_err(sqlerr)?;
+        Ok(())
     }
 }
 

@@ -177,6 +177,23 @@ pub static VIEWS: &[View] = &[
             ("state_desc", DESC),
         ],
     },
+    // docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md:
+    // one row per database (the stand-in has one). recovery_fork_guid
+    // "identifies the current recovery fork on which the database is
+    // currently active": kept in sim_meta, so it survives restarts on the same
+    // data file, and replaced by `snapshot_restore` (a restore from backup
+    // starts a new recovery fork; `Engine::snapshot_restore`). The other
+    // columns (database_guid, family_guid, the LSNs, first_recovery_fork_guid)
+    // are not emulated.
+    View {
+        name: "sys.database_recovery_status",
+        sql: "SELECT (SELECT value FROM sim_meta WHERE key = 'database_id') AS database_id,
+                 (SELECT value FROM sim_meta WHERE key = 'recovery_fork_guid') AS recovery_fork_guid",
+        columns: &[
+            ("database_id", INT),
+            ("recovery_fork_guid", SqlType::UniqueIdentifier),
+        ],
+    },
     // Indexes: the primary key is index 1 (clustered, as SQL Server creates
     // it by default); unique constraints and indexes follow in creation order.
     View {
