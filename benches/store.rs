@@ -46,6 +46,7 @@ fn op(i: u64) -> Operation {
             SqlValue::I32((i % 1000) as i32),
         ]),
         version: id,
+        changed: None,
     }
 }
 

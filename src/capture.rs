@@ -296,5 +296,6 @@ fn row_to_operation(
         key,
         row,
         version,
+        changed: None,
     }))
 }

@@ -148,4 +148,8 @@ pub struct Operation {
     pub row: Option<Vec<SqlValue>>,
     /// SYS_CHANGE_VERSION on the source.
     pub version: i64,
+    /// The columns the change set (from SYS_CHANGE_COLUMNS), read only for
+    /// tables whose conflict policy merges columns; `None` when not read or
+    /// not known (an insert, a delete, column tracking off).
+    pub changed: Option<Vec<String>>,
 }

@@ -301,6 +301,7 @@ mod tests {
             key: vec![SqlValue::I32(id)],
             row: Some(vec![SqlValue::I32(id), SqlValue::I32(user)]),
             version: 1,
+            changed: None,
         }
     }
 
@@ -352,6 +353,7 @@ mod tests {
                 key: vec![SqlValue::I32(3)],
                 row: None,
                 version: 2,
+                changed: None,
             },
         )];
         let (steps, hold) = plan(&ops, &orders(), Direction::AToB, &Maps(Vec::new())).unwrap();

@@ -17,9 +17,7 @@
 //! ([`Decision::Agree`]). Whatever the decision, the caller makes both
 //! sides hold the same row: the losing side receives the winner's image.
 
-mod record;
-
-pub use record::{ConflictRecord, Outcome, SideImage};
+pub use crate::store::{ConflictRecord, Outcome, SideImage};
 
 use crate::config::{ConflictFallback, ConflictPolicy};
 use crate::model::{OpKind, Side, SqlValue};

@@ -442,6 +442,7 @@ impl Loader {
                     key,
                     row: Some(row.clone()),
                     version: 0,
+                    changed: None,
                 },
             ));
         }

@@ -2,7 +2,7 @@
 //! key of the same row on the other side, stored in both directions so a
 //! lookup is one read whichever side the key comes from.
 
-use super::records::{idmap_key, table_key, MappedKey, TableRec};
+use super::records::{idmap_key, table_key, MappedKey, TableFacts, TableRec};
 use super::{Store, StoreError, Tx, TxResult};
 use crate::model::{Side, SqlValue};
 
@@ -57,17 +57,28 @@ fn add_count(tx: &Tx<'_>, table: &str, delta: i64) -> TxResult<()> {
     if delta == 0 {
         return Ok(());
     }
-    let key = table_key(table).map_err(super::abort)?;
-    let current = match tx.tables.get::<TableRec>(&key)? {
-        Some(TableRec::V1 { mapped_keys }) => mapped_keys,
-        None => 0,
-    };
-    let mapped_keys = if delta < 0 {
-        current.saturating_sub(delta.unsigned_abs())
+    let mut facts = table_facts(tx, table)?;
+    facts.mapped_keys = if delta < 0 {
+        facts.mapped_keys.saturating_sub(delta.unsigned_abs())
     } else {
-        current + delta as u64
+        facts.mapped_keys + delta as u64
     };
-    tx.tables.put(&key, &TableRec::V1 { mapped_keys })
+    put_table_facts(tx, table, facts)
+}
+
+/// A table's counters inside a transaction (zeros if it has none yet).
+pub(super) fn table_facts(tx: &Tx<'_>, table: &str) -> TxResult<TableFacts> {
+    let key = table_key(table).map_err(super::abort)?;
+    Ok(tx
+        .tables
+        .get::<TableRec>(&key)?
+        .map(TableFacts::from)
+        .unwrap_or_default())
+}
+
+pub(super) fn put_table_facts(tx: &Tx<'_>, table: &str, facts: TableFacts) -> TxResult<()> {
+    let key = table_key(table).map_err(super::abort)?;
+    tx.tables.put(&key, &TableRec::from(facts))
 }
 
 impl Store {
@@ -88,12 +99,17 @@ impl Store {
 
     /// Number of mapped rows (pairs) of `table`; a counter, not a scan.
     pub fn mapped_count(&self, table: &str) -> Result<u64, StoreError> {
-        Ok(
-            match self.trees.tables.get::<TableRec>(&table_key(table)?)? {
-                Some(TableRec::V1 { mapped_keys }) => mapped_keys,
-                None => 0,
-            },
-        )
+        Ok(self.table_facts(table)?.mapped_keys)
+    }
+
+    /// A table's counters (mapped keys, conflicts).
+    pub fn table_facts(&self, table: &str) -> Result<TableFacts, StoreError> {
+        Ok(self
+            .trees
+            .tables
+            .get::<TableRec>(&table_key(table)?)?
+            .map(TableFacts::from)
+            .unwrap_or_default())
     }
 
     /// Records mappings outside a batch (initial load with `none`: rows with

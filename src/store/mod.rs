@@ -86,10 +86,12 @@
 //! ops back under their original seqs, which are below the queue's current
 //! head, so they are applied first and in their original order.
 
+mod conflicts;
 mod durable;
 mod exports;
 mod idmap;
 mod parked;
+mod pending;
 mod queue;
 pub mod records;
 mod tables;
@@ -107,9 +109,13 @@ use std::sync::{Arc, Mutex};
 
 // Used by the agent once it is wired into main.rs.
 #[allow(unused_imports)]
+pub use conflicts::{ConflictRecord, Outcome, Settlement, SideImage};
+#[allow(unused_imports)]
 pub use exports::ExportMark;
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
+#[allow(unused_imports)]
+pub use records::TableFacts;
 #[allow(unused_imports)]
 pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
 
@@ -176,6 +182,10 @@ pub enum StoreError {
     },
     #[error("no parked operation has id {id}")]
     ParkedNotFound { id: u64 },
+    #[error("no conflict has id {id} (see `ctsync conflicts list`)")]
+    ConflictNotFound { id: u64 },
+    #[error("conflict {id} is not parked ({outcome}); only a parked conflict can be resolved")]
+    ConflictNotOpen { id: u64, outcome: String },
     #[error("state store: in-flight range {from}..={through} is empty")]
     InvalidRange { from: u64, through: u64 },
     #[cfg(test)]
@@ -242,6 +252,10 @@ struct Tx<'a> {
     parked_keys: TxTree<'a>,
     phases: TxTree<'a>,
     servers: TxTree<'a>,
+    pending: TxTree<'a>,
+    lost: TxTree<'a>,
+    conflicts: TxTree<'a>,
+    starts: TxTree<'a>,
 }
 
 struct Trees {
@@ -256,6 +270,10 @@ struct Trees {
     parked_keys: Named,
     phases: Named,
     servers: Named,
+    pending: Named,
+    lost: Named,
+    conflicts: Named,
+    starts: Named,
     /// Outside [`Tx`]: an export watermark is written alone, in a
     /// transaction of its own tree (see `exports`).
     exports: Named,
@@ -352,6 +370,10 @@ impl Store {
             parked_keys: open("parked_keys")?,
             phases: open("phases")?,
             servers: open("servers")?,
+            pending: open("pending")?,
+            lost: open("lost")?,
+            conflicts: open("conflicts")?,
+            starts: open("starts")?,
             exports: open("exports")?,
         };
         match trees.meta.tree.get(FORMAT_KEY)? {
@@ -391,6 +413,7 @@ impl Store {
             fault: Mutex::new(None),
         };
         store.flush_durable()?;
+        store.ensure_pending_index()?;
         Ok(store)
     }
 
@@ -407,50 +430,52 @@ impl Store {
     /// effects outside the transaction.
     fn tx<T>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
         let t = &self.trees;
-        (
-            &t.meta.tree,
-            &t.watermarks.tree,
-            &t.queue.tree,
-            &t.queues.tree,
-            &t.idmap.tree,
-            &t.tables.tree,
-            &t.failures.tree,
-            &t.parked.tree,
-            &t.parked_keys.tree,
-            &t.phases.tree,
-            &t.servers.tree,
-        )
-            .transaction(
-                |(
-                    meta,
-                    watermarks,
-                    queue,
-                    queues,
-                    idmap,
-                    tables,
-                    failures,
-                    parked,
-                    parked_keys,
-                    phases,
-                    servers,
-                )| {
-                    let w = |tree, name| TxTree { tree, name };
-                    let tx = Tx {
-                        meta: w(meta, "meta"),
-                        watermarks: w(watermarks, "watermarks"),
-                        queue: w(queue, "queue"),
-                        queues: w(queues, "queues"),
-                        idmap: w(idmap, "idmap"),
-                        tables: w(tables, "tables"),
-                        failures: w(failures, "failures"),
-                        parked: w(parked, "parked"),
-                        parked_keys: w(parked_keys, "parked_keys"),
-                        phases: w(phases, "phases"),
-                        servers: w(servers, "servers"),
-                    };
-                    f(&tx)
-                },
-            )
+        // Every tree but `exports` (see `Trees`), in the order `Tx` names
+        // them. More trees than sled's tuple impls take, hence a slice.
+        let named: [&Named; 15] = [
+            &t.meta,
+            &t.watermarks,
+            &t.queue,
+            &t.queues,
+            &t.idmap,
+            &t.tables,
+            &t.failures,
+            &t.parked,
+            &t.parked_keys,
+            &t.phases,
+            &t.servers,
+            &t.pending,
+            &t.lost,
+            &t.conflicts,
+            &t.starts,
+        ];
+        let trees: Vec<&sled::Tree> = named.iter().map(|n| &n.tree).collect();
+        trees
+            .as_slice()
+            .transaction(|views| {
+                let w = |i: usize| TxTree {
+                    tree: &views[i],
+                    name: named[i].name,
+                };
+                let tx = Tx {
+                    meta: w(0),
+                    watermarks: w(1),
+                    queue: w(2),
+                    queues: w(3),
+                    idmap: w(4),
+                    tables: w(5),
+                    failures: w(6),
+                    parked: w(7),
+                    parked_keys: w(8),
+                    phases: w(9),
+                    servers: w(10),
+                    pending: w(11),
+                    lost: w(12),
+                    conflicts: w(13),
+                    starts: w(14),
+                };
+                f(&tx)
+            })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => StoreError::Sled(e),

@@ -6,7 +6,7 @@ use super::records::{
     self, decode, parked_key_key, parse_queue_prefix, queue_prefix, row_key_bytes, seq_key, seq_of,
     FailureRec, ParkedKeyRec, ParkedRec, QueuedEntry,
 };
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, pending, Store, StoreError};
 use crate::model::{Direction, Operation};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +37,8 @@ pub struct ParkedEntry {
     pub parked_ms: u64,
     /// Parked only because parked op `behind` has the same key.
     pub behind: Option<u64>,
+    /// Parked by this conflict (policy `park`) until it is resolved.
+    pub conflict: Option<u64>,
 }
 
 /// Which parked ops a retry or drop is about.
@@ -137,13 +139,24 @@ impl Store {
             writes.push((chunk.key, rewrite(rest)?));
         }
         let parked_key = parked_key_key(&prefix, &row_key_bytes(&op.key)?);
+        // Parked ops leave the pending index with the queue.
+        let mut unindex = vec![pending::pending_key(&prefix, &row_key_bytes(&op.key)?, seq)];
+        for (k, other) in &behind {
+            let s = records::seq_of(k).unwrap_or(0);
+            unindex.push(pending::pending_key(
+                &prefix,
+                &row_key_bytes(&other.key)?,
+                s,
+            ));
+        }
         self.tx(|tx| {
             let head_id = next_parked_id(tx)?;
             apply_writes(tx, &writes)?;
+            pending::remove_all(tx, &unindex)?;
             tx.failures.remove(&key)?;
             tx.parked.put(
                 &key,
-                &ParkedRec::V1 {
+                &ParkedRec::V2 {
                     id: head_id,
                     op: op.clone(),
                     number: info.number,
@@ -153,6 +166,7 @@ impl Store {
                     last_failure_ms: now,
                     parked_ms: now,
                     behind: None,
+                    conflict: None,
                 },
             )?;
             for (k, other) in &behind {
@@ -160,7 +174,7 @@ impl Store {
                 tx.failures.remove(k)?;
                 tx.parked.put(
                     k,
-                    &ParkedRec::V1 {
+                    &ParkedRec::V2 {
                         id,
                         op: other.clone(),
                         number: info.number,
@@ -173,6 +187,7 @@ impl Store {
                         last_failure_ms: now,
                         parked_ms: now,
                         behind: Some(head_id),
+                        conflict: None,
                     },
                 )?;
             }
@@ -241,12 +256,17 @@ impl Store {
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             let keys = distinct_row_keys(&prefix, &entries)?;
             let writes = self.placements(&prefix, &entries)?;
+            let index = entries
+                .iter()
+                .map(|e| pending::entry(&prefix, &e.op.key, e.seq, e.op.version))
+                .collect::<Result<Vec<_>, StoreError>>()?;
             self.tx(|tx| {
                 let mut state = load_state(tx, &prefix)?;
                 for e in &entries {
                     tx.parked.remove(&seq_key(&prefix, e.seq))?;
                 }
                 apply_writes(tx, &writes)?;
+                pending::put_all(tx, &index)?;
                 for pk in &keys {
                     if tx.parked_keys.remove(pk)? {
                         state.parked_keys = state.parked_keys.saturating_sub(1);
@@ -322,7 +342,7 @@ impl Store {
     /// holds it (it was taken from there), or a chunk of its own keyed by
     /// its seq when it is past every chunk's range, so chunks stay
     /// disjoint and in order. `entries` are in seq order.
-    fn placements(
+    pub(super) fn placements(
         &self,
         prefix: &[u8],
         entries: &[ParkedEntry],
@@ -409,30 +429,58 @@ fn parked_entry(k: &[u8], v: &[u8]) -> Result<ParkedEntry, StoreError> {
     let seq = seq_of(k).ok_or_else(|| corrupt("key has no sequence number"))?;
     let (direction, table) =
         parse_queue_prefix(&k[..k.len() - 8]).ok_or_else(|| corrupt("key names no queue"))?;
-    let ParkedRec::V1 {
-        id,
-        op,
-        number,
-        message,
-        attempts,
-        first_failure_ms,
-        last_failure_ms,
-        parked_ms,
-        behind,
-    } = decode("parked", k, v)?;
-    Ok(ParkedEntry {
-        id,
-        direction,
-        table,
-        seq,
-        op,
-        error_number: number,
-        error: message,
-        attempts,
-        first_failure_ms,
-        last_failure_ms,
-        parked_ms,
-        behind,
+    Ok(match decode::<ParkedRec>("parked", k, v)? {
+        ParkedRec::V1 {
+            id,
+            op,
+            number,
+            message,
+            attempts,
+            first_failure_ms,
+            last_failure_ms,
+            parked_ms,
+            behind,
+        } => ParkedEntry {
+            id,
+            direction,
+            table,
+            seq,
+            op: op.into(),
+            error_number: number,
+            error: message,
+            attempts,
+            first_failure_ms,
+            last_failure_ms,
+            parked_ms,
+            behind,
+            conflict: None,
+        },
+        ParkedRec::V2 {
+            id,
+            op,
+            number,
+            message,
+            attempts,
+            first_failure_ms,
+            last_failure_ms,
+            parked_ms,
+            behind,
+            conflict,
+        } => ParkedEntry {
+            id,
+            direction,
+            table,
+            seq,
+            op,
+            error_number: number,
+            error: message,
+            attempts,
+            first_failure_ms,
+            last_failure_ms,
+            parked_ms,
+            behind,
+            conflict,
+        },
     })
 }
 

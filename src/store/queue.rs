@@ -6,7 +6,7 @@ use super::records::{
     seq_key, watermark_key, ParkedKeyRec, ParkedRec, QueueChunk, QueueState, QueueStateV1,
     QueuedEntry, QueuedEntryRef, WatermarkRec,
 };
-use super::{abort, idmap, now_ms, Store, StoreError, Tx, TxResult};
+use super::{abort, idmap, now_ms, pending, Store, StoreError, Tx, TxResult};
 use crate::model::{Direction, Operation, Side, SqlValue};
 
 /// The queue's state record (a fresh one if the queue never had any).
@@ -53,7 +53,7 @@ pub(super) fn rewrite(entries: Vec<QueuedEntry>) -> Result<Option<Vec<u8>>, Stor
     if entries.is_empty() {
         return Ok(None);
     }
-    encode("queue", &QueueChunk::V1 { entries }).map(Some)
+    encode("queue", &QueueChunk::V2 { entries }).map(Some)
 }
 
 pub(super) fn apply_writes(tx: &Tx<'_>, writes: &[ChunkWrite]) -> TxResult<()> {
@@ -80,7 +80,7 @@ impl Store {
         let range = seq_key(prefix, from_key)..=seq_key(prefix, u64::MAX);
         self.trees.queue.tree.range(range).map(|item| {
             let (key, v) = item?;
-            let QueueChunk::V1 { entries } = decode("queue", &key, &v)?;
+            let entries = decode::<QueueChunk>("queue", &key, &v)?.into_entries();
             Ok(Chunk { key, entries })
         })
     }
@@ -142,9 +142,30 @@ impl Store {
         // is encoded here, once: sled may run the closure again.
         let before = self.read_state(&prefix)?;
         let first_seq = before.next_seq;
-        let mut queued = Vec::with_capacity(ops.len());
+        // Changes lost to a conflict before they were captured are dropped
+        // here, when capture reads them (see `pending`); a marker whose
+        // version the watermark passed is obsolete once its row has no
+        // queued op left.
+        let markers = self.lost_markers(&prefix)?;
+        let mut kept: Vec<&Operation> = Vec::with_capacity(ops.len());
+        let mut dropped_lost = 0u64;
+        for op in ops {
+            if !markers.is_empty() {
+                let rp = pending::row_prefix(&prefix, &row_key_bytes(&op.key)?);
+                if markers
+                    .iter()
+                    .any(|(k, through)| *k == rp && op.version <= *through)
+                {
+                    dropped_lost += 1;
+                    continue;
+                }
+            }
+            kept.push(op);
+        }
+        let mut queued = Vec::with_capacity(kept.len());
+        let mut pending_entries = Vec::with_capacity(kept.len());
         let mut to_park = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
+        for (i, op) in kept.iter().copied().enumerate() {
             let seq = first_seq + i as u64;
             if before.parked_keys > 0 {
                 let pk = parked_key_key(&prefix, &row_key_bytes(&op.key)?);
@@ -159,6 +180,23 @@ impl Store {
                 enqueued_ms: now,
             };
             queued.push((seq, entry_bytes(&entry)?));
+            pending_entries.push(pending::entry(&prefix, &op.key, seq, op.version)?);
+        }
+        let mut obsolete_markers = Vec::new();
+        for (rp, through) in &markers {
+            if *through <= version
+                && !self.has_pending(rp)?
+                && !pending_entries.iter().any(|e| e.key.starts_with(rp))
+            {
+                obsolete_markers.push(rp.clone());
+            }
+        }
+        if dropped_lost > 0 {
+            tracing::debug!(
+                table,
+                dropped = dropped_lost,
+                "captured changes lost to a settled conflict dropped"
+            );
         }
         let n_queued = queued.len() as u64;
         let chunks: Vec<(Vec<u8>, Vec<u8>)> = build_chunks(queued)
@@ -192,7 +230,7 @@ impl Store {
                     None => (0, 0),
                 };
                 let id = next_parked_id(tx)?;
-                let rec = ParkedRec::V1 {
+                let rec = ParkedRec::V2 {
                     id,
                     op: (*op).clone(),
                     number: None,
@@ -202,6 +240,7 @@ impl Store {
                     last_failure_ms: now,
                     parked_ms: now,
                     behind: Some(head_id),
+                    conflict: None,
                 };
                 tx.parked.put(&seq_key(&prefix, *seq), &rec)?;
                 tx.parked_keys.put(
@@ -212,8 +251,12 @@ impl Store {
                     },
                 )?;
             }
+            pending::put_all(tx, &pending_entries)?;
+            for k in &obsolete_markers {
+                tx.lost.remove(k)?;
+            }
             self.fault_point("fail_after_enqueue")?;
-            state.next_seq = first_seq + ops.len() as u64;
+            state.next_seq = first_seq + kept.len() as u64;
             state.depth += n_queued;
             state.parked += to_park.len() as u64;
             state.last_capture_ms = Some(now);
@@ -354,13 +397,25 @@ impl Store {
         // transaction.
         let mut writes: Vec<ChunkWrite> = Vec::new();
         let mut removed = 0u64;
+        let mut unindex: Vec<Vec<u8>> = Vec::new();
         for chunk in self.chunks(&prefix, 0) {
             let Chunk { key, entries } = chunk?;
             if records::seq_of(&key).is_none_or(|k| k > through) {
                 break;
             }
             let before = entries.len();
-            let rest: Vec<QueuedEntry> = entries.into_iter().filter(|e| e.seq > through).collect();
+            let mut rest: Vec<QueuedEntry> = Vec::with_capacity(before);
+            for e in entries {
+                if e.seq > through {
+                    rest.push(e);
+                } else {
+                    unindex.push(pending::pending_key(
+                        &prefix,
+                        &row_key_bytes(&e.op.key)?,
+                        e.seq,
+                    ));
+                }
+            }
             removed += (before - rest.len()) as u64;
             let partial = !rest.is_empty();
             writes.push((key, rewrite(rest)?));
@@ -377,6 +432,7 @@ impl Store {
         self.tx(|tx| {
             let mut state = load_state(tx, &prefix)?;
             apply_writes(tx, &writes)?;
+            pending::remove_all(tx, &unindex)?;
             for k in &failed {
                 tx.failures.remove(k)?;
             }

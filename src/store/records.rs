@@ -209,6 +209,36 @@ pub struct QueuedEntry {
     pub enqueued_ms: u64,
 }
 
+/// [`Operation`] as format 1 stores wrote it in `QueueChunk::V1` and
+/// `ParkedRec::V1` (before the changed columns were kept).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationV1 {
+    pub kind: crate::model::OpKind,
+    pub key: Vec<SqlValue>,
+    pub row: Option<Vec<SqlValue>>,
+    pub version: i64,
+}
+
+impl From<OperationV1> for Operation {
+    fn from(o: OperationV1) -> Operation {
+        Operation {
+            kind: o.kind,
+            key: o.key,
+            row: o.row,
+            version: o.version,
+            changed: None,
+        }
+    }
+}
+
+/// [`QueuedEntry`] of a `QueueChunk::V1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedEntryV1 {
+    pub seq: u64,
+    pub op: OperationV1,
+    pub enqueued_ms: u64,
+}
+
 /// [`QueuedEntry`] by reference, so enqueue encodes without cloning the op.
 /// Must stay field-for-field identical to it (bincode writes fields in
 /// order; `chunk_built_by_hand_decodes` checks it).
@@ -233,7 +263,29 @@ pub struct QueuedEntryRef<'a> {
 /// ~33 MB from 0.5 to 4 million queued ops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueChunk {
-    V1 { entries: Vec<QueuedEntry> },
+    /// Written by earlier versions; read, never written.
+    V1 {
+        entries: Vec<QueuedEntryV1>,
+    },
+    V2 {
+        entries: Vec<QueuedEntry>,
+    },
+}
+
+impl QueueChunk {
+    pub fn into_entries(self) -> Vec<QueuedEntry> {
+        match self {
+            QueueChunk::V1 { entries } => entries
+                .into_iter()
+                .map(|e| QueuedEntry {
+                    seq: e.seq,
+                    op: e.op.into(),
+                    enqueued_ms: e.enqueued_ms,
+                })
+                .collect(),
+            QueueChunk::V2 { entries } => entries,
+        }
+    }
 }
 
 /// Most ops in a chunk. Below 251 so the entry count is one varint byte in
@@ -245,14 +297,14 @@ pub const CHUNK_BYTES: usize = 2 * 1024;
 const _: () = assert!(CHUNK_OPS < 251);
 
 /// The stored value of a chunk made of already-encoded `QueuedEntry`s:
-/// checksum, then bincode's encoding of `QueueChunk::V1 { entries }` —
-/// variant index 0 (one varint byte), entry count (one varint byte, below
+/// checksum, then bincode's encoding of `QueueChunk::V2 { entries }` —
+/// variant index 1 (one varint byte), entry count (one varint byte, below
 /// 251), the entries.
 pub fn chunk_bytes(entries: &[Vec<u8>]) -> Vec<u8> {
     debug_assert!(!entries.is_empty() && entries.len() <= CHUNK_OPS);
     let len: usize = entries.iter().map(Vec::len).sum();
     let mut body = Vec::with_capacity(len + 2);
-    body.push(0);
+    body.push(1);
     body.push(entries.len() as u8);
     for e in entries {
         body.extend_from_slice(e);
@@ -339,7 +391,54 @@ pub enum MappedKey {
 /// Per-table facts that do not belong to one direction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TableRec {
-    V1 { mapped_keys: u64 },
+    V1 {
+        mapped_keys: u64,
+    },
+    V2 {
+        mapped_keys: u64,
+        /// Conflicts found on this table (monotonic; records may be purged).
+        conflicts: u64,
+        /// Of them, parked and not resolved yet.
+        conflicts_open: u64,
+    },
+}
+
+/// The counters of a [`TableRec`], whatever its version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableFacts {
+    pub mapped_keys: u64,
+    pub conflicts: u64,
+    pub conflicts_open: u64,
+}
+
+impl From<TableRec> for TableFacts {
+    fn from(r: TableRec) -> TableFacts {
+        match r {
+            TableRec::V1 { mapped_keys } => TableFacts {
+                mapped_keys,
+                ..TableFacts::default()
+            },
+            TableRec::V2 {
+                mapped_keys,
+                conflicts,
+                conflicts_open,
+            } => TableFacts {
+                mapped_keys,
+                conflicts,
+                conflicts_open,
+            },
+        }
+    }
+}
+
+impl From<TableFacts> for TableRec {
+    fn from(f: TableFacts) -> TableRec {
+        TableRec::V2 {
+            mapped_keys: f.mapped_keys,
+            conflicts: f.conflicts,
+            conflicts_open: f.conflicts_open,
+        }
+    }
 }
 
 /// Failures of one op that is still queued (attempts so far).
@@ -357,7 +456,19 @@ pub enum FailureRec {
 /// A dead-lettered op, keyed by its original seq so retry restores order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ParkedRec {
+    /// Written by earlier versions; read, never written.
     V1 {
+        id: u64,
+        op: OperationV1,
+        number: Option<u32>,
+        message: String,
+        attempts: u32,
+        first_failure_ms: u64,
+        last_failure_ms: u64,
+        parked_ms: u64,
+        behind: Option<u64>,
+    },
+    V2 {
         /// Store-wide id operators use (`ctsync parked retry ID`).
         id: u64,
         op: Operation,
@@ -371,6 +482,9 @@ pub enum ParkedRec {
         parked_ms: u64,
         /// `Some(id)`: parked only because the op `id` on the same key is.
         behind: Option<u64>,
+        /// `Some(id)`: parked by the conflict `id` (policy `park`), until
+        /// `ctsync conflicts resolve`.
+        conflict: Option<u64>,
     },
 }
 
@@ -430,6 +544,7 @@ mod tests {
                     SqlValue::String("x".repeat(i as usize)),
                 ]),
                 version: 9,
+                changed: None,
             })
             .collect();
         let entries: Vec<(u64, Vec<u8>)> = ops
@@ -450,7 +565,9 @@ mod tests {
         let mut next = 1000u64;
         for (first, bytes) in &chunks {
             assert_eq!(*first, next);
-            let QueueChunk::V1 { entries } = decode("queue", b"k", bytes).unwrap();
+            let entries = decode::<QueueChunk>("queue", b"k", bytes)
+                .unwrap()
+                .into_entries();
             assert!(!entries.is_empty() && entries.len() <= CHUNK_OPS);
             assert!(bytes.len() <= CHUNK_BYTES + 400);
             for e in &entries {
@@ -460,7 +577,7 @@ mod tests {
             }
             // The same chunk encoded by serde is byte-identical.
             assert_eq!(
-                &encode("queue", &QueueChunk::V1 { entries }).unwrap(),
+                &encode("queue", &QueueChunk::V2 { entries }).unwrap(),
                 bytes
             );
         }

@@ -232,6 +232,8 @@ impl Store {
             &self.trees.parked,
             &self.trees.failures,
             &self.trees.parked_keys,
+            &self.trees.pending,
+            &self.trees.lost,
         ] {
             loop {
                 let keys = named
@@ -247,6 +249,8 @@ impl Store {
                     let tree = match named.name {
                         "parked" => &tx.parked,
                         "failures" => &tx.failures,
+                        "pending" => &tx.pending,
+                        "lost" => &tx.lost,
                         _ => &tx.parked_keys,
                     };
                     let mut removed = 0u64;

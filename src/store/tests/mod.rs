@@ -17,6 +17,7 @@ pub(super) fn op(kind: OpKind, id: i32, version: i64) -> Operation {
             _ => Some(vec![SqlValue::I32(id), SqlValue::String(format!("u{id}"))]),
         },
         version,
+        changed: None,
     }
 }
 
