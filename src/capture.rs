@@ -83,15 +83,37 @@ fn sql(table: &str) -> impl FnOnce(tiberius::error::Error) -> CaptureError + '_ 
     }
 }
 
-/// One poll of one server for the given tables, each with its watermark
-/// (`None`: never captured). `own_prefix` is this agent's context prefix.
-/// Returns the server's current version and, per table in order, what was found.
+/// What one poll asks of one table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRequest<'a> {
+    pub shape: &'a TableShape,
+    /// `None`: never captured (the poll reports where to start).
+    pub watermark: Option<i64>,
+    /// Read the table's largest key in the same snapshot (the start key of
+    /// an identity-mapped table with `initial: none`).
+    pub read_start_key: bool,
+    /// Read which columns each update changed (SYS_CHANGE_COLUMNS), for a
+    /// conflict policy that merges columns.
+    pub read_changed: bool,
+}
+
+/// What one poll found for one table.
+#[derive(Debug)]
+pub struct TableResult {
+    pub capture: TableCapture,
+    /// With `read_start_key`: the largest key (`None`: the table is empty).
+    pub start_key: Option<Option<Vec<SqlValue>>>,
+}
+
+/// One poll of one server for the given tables. `own_prefix` is this
+/// agent's context prefix. Returns the server's current version and, per
+/// table in order, what was found.
 pub async fn poll(
     conn: &mut Connection,
-    tables: &[(&TableShape, Option<i64>)],
+    tables: &[TableRequest<'_>],
     own_prefix: &[u8],
     rows_max: i64,
-) -> Result<(i64, Vec<TableCapture>), CaptureError> {
+) -> Result<(i64, Vec<TableResult>), CaptureError> {
     conn.simple_query(statements::BEGIN_SNAPSHOT)
         .await
         .map_err(sql("BEGIN TRANSACTION"))?
@@ -123,10 +145,10 @@ pub async fn poll(
 
 async fn poll_in_snapshot(
     conn: &mut Connection,
-    tables: &[(&TableShape, Option<i64>)],
+    tables: &[TableRequest<'_>],
     own_prefix: &[u8],
     rows_max: i64,
-) -> Result<(i64, Vec<TableCapture>), CaptureError> {
+) -> Result<(i64, Vec<TableResult>), CaptureError> {
     let current = conn
         .simple_query(statements::CURRENT_VERSION)
         .await
@@ -138,7 +160,8 @@ async fn poll_in_snapshot(
         .ok_or(CaptureError::NotTracked)?;
 
     let mut out = Vec::with_capacity(tables.len());
-    for (shape, watermark) in tables {
+    for req in tables {
+        let shape = req.shape;
         let name = shape.name.to_string();
         let quoted = shape.name.quoted();
         let min_valid = conn
@@ -152,23 +175,36 @@ async fn poll_in_snapshot(
             .ok_or_else(|| CaptureError::TableNotTracked {
                 table: name.clone(),
             })?;
-        let Some(watermark) = *watermark else {
-            out.push(TableCapture::Start { version: current });
+        let start_key = if req.read_start_key {
+            Some(read_max_key(conn, shape).await?)
+        } else {
+            None
+        };
+        let Some(watermark) = req.watermark else {
+            out.push(TableResult {
+                capture: TableCapture::Start { version: current },
+                start_key,
+            });
             continue;
         };
         // docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
         // "Validate the last synchronized version": a client whose last
         // version is older than the min valid version must reinitialize.
         if watermark < min_valid {
-            out.push(TableCapture::Expired {
-                watermark,
-                min_valid,
+            out.push(TableResult {
+                capture: TableCapture::Expired {
+                    watermark,
+                    min_valid,
+                },
+                start_key,
             });
             continue;
         }
-        let text = statements::capture(shape).map_err(|source| CaptureError::Identifier {
-            table: name.clone(),
-            source,
+        let text = statements::capture(shape, req.read_changed).map_err(|source| {
+            CaptureError::Identifier {
+                table: name.clone(),
+                source,
+            }
         })?;
         // Bounded read: stop at the version of the `rows_max`-th change, so
         // memory stays flat after a long absence. A version is a whole
@@ -192,8 +228,16 @@ async fn poll_in_snapshot(
             Some(v) if in_window >= rows_max && v < current => (v, true),
             _ => (current, false),
         };
+        let quoted_name = shape.name.quoted();
+        let mut params: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
+        if req.read_changed {
+            params.push(&quoted_name);
+            for c in &shape.columns {
+                params.push(&c.name);
+            }
+        }
         let rows = conn
-            .query(text, &[&watermark, &through_version])
+            .query(text, &params)
             .await
             .map_err(sql(&name))?
             .into_first_result()
@@ -202,28 +246,65 @@ async fn poll_in_snapshot(
         let mut ops = Vec::with_capacity(rows.len());
         let mut skipped_own = 0;
         for row in rows {
-            match row_to_operation(shape, row, own_prefix).map_err(|e| match e {
-                RowError::Unsupported(source) => CaptureError::Unsupported {
-                    table: name.clone(),
-                    source,
+            match row_to_operation(shape, row, own_prefix, req.read_changed).map_err(
+                |e| match e {
+                    RowError::Unsupported(source) => CaptureError::Unsupported {
+                        table: name.clone(),
+                        source,
+                    },
+                    RowError::Shape(detail) => CaptureError::Protocol {
+                        what: "CHANGETABLE",
+                        detail,
+                    },
                 },
-                RowError::Shape(detail) => CaptureError::Protocol {
-                    what: "CHANGETABLE",
-                    detail,
-                },
-            })? {
+            )? {
                 Some(op) => ops.push(op),
                 None => skipped_own += 1,
             }
         }
-        out.push(TableCapture::Changes {
-            ops,
-            through_version,
-            skipped_own,
-            more,
+        out.push(TableResult {
+            capture: TableCapture::Changes {
+                ops,
+                through_version,
+                skipped_own,
+                more,
+            },
+            start_key,
         });
     }
     Ok((current, out))
+}
+
+/// `MAX(key)` of a one-column key, inside the capture's snapshot.
+async fn read_max_key(
+    conn: &mut Connection,
+    shape: &TableShape,
+) -> Result<Option<Vec<SqlValue>>, CaptureError> {
+    let name = shape.name.to_string();
+    let text = statements::max_key(shape).map_err(|source| CaptureError::Identifier {
+        table: name.clone(),
+        source,
+    })?;
+    let row = conn
+        .simple_query(text)
+        .await
+        .map_err(sql(&name))?
+        .into_row()
+        .await
+        .map_err(sql(&name))?;
+    let Some(row) = row else { return Ok(None) };
+    let mut key = Vec::new();
+    for data in row.into_iter() {
+        let v = from_column(data).map_err(|source| CaptureError::Unsupported {
+            table: name.clone(),
+            source,
+        })?;
+        if matches!(v, SqlValue::Null) {
+            return Ok(None);
+        }
+        key.push(v);
+    }
+    Ok(Some(key))
 }
 
 #[derive(Debug)]
@@ -238,8 +319,14 @@ fn row_to_operation(
     shape: &TableShape,
     row: tiberius::Row,
     own_prefix: &[u8],
+    read_changed: bool,
 ) -> Result<Option<Operation>, RowError> {
-    let expected = 3 + shape.key.len() + shape.columns.len();
+    let changed_columns = if read_changed {
+        1 + shape.columns.len()
+    } else {
+        0
+    };
+    let expected = 3 + shape.key.len() + shape.columns.len() + changed_columns;
     if row.len() != expected {
         return Err(RowError::Shape(format!(
             "{} columns instead of {expected}",
@@ -275,6 +362,29 @@ fn row_to_operation(
     for _ in 0..shape.columns.len() {
         image.push(next()?);
     }
+    // SYS_CHANGE_COLUMNS (NULL: every column may have changed), then one
+    // CHANGE_TRACKING_IS_COLUMN_IN_MASK flag per synced column.
+    let mut changed = None;
+    if read_changed {
+        let mask_present = !matches!(next()?, SqlValue::Null);
+        let mut names = Vec::new();
+        for c in &shape.columns {
+            let set = match next()? {
+                SqlValue::I32(v) => v != 0,
+                SqlValue::I64(v) => v != 0,
+                SqlValue::U8(v) => v != 0,
+                SqlValue::I16(v) => v != 0,
+                SqlValue::Bit(b) => b,
+                _ => false,
+            };
+            if set {
+                names.push(c.name.clone());
+            }
+        }
+        if mask_present && kind == OpKind::Update {
+            changed = Some(names);
+        }
+    }
     if own {
         return Ok(None);
     }
@@ -296,6 +406,6 @@ fn row_to_operation(
         key,
         row,
         version,
-        changed: None,
+        changed,
     }))
 }

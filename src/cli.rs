@@ -62,6 +62,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ParkedCommand,
     },
+    /// List, show, resolve or purge the recorded conflicts of two-way tables
+    /// (the same row changed on both sides).
+    Conflicts {
+        #[command(subcommand)]
+        action: ConflictsCommand,
+    },
     /// Load a table again from its source (both directions unless one is
     /// named), superseding what is queued: the way out of `stopped` once the
     /// cause is fixed. Asks the running agent, or marks it in the store for
@@ -177,6 +183,55 @@ pub struct ParkedTarget {
     pub all: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// List recorded conflicts, oldest first.
+    List {
+        #[arg(long, value_name = "TABLE")]
+        table: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one conflict whole: both row images, versions, policy, outcome.
+    Show {
+        #[arg(value_name = "ID")]
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a parked conflict: the kept side's row ends on both sides.
+    Resolve {
+        #[arg(value_name = "ID")]
+        id: u64,
+        #[arg(long, value_enum)]
+        keep: SideArg,
+    },
+    /// Delete settled conflict records older than DURATION (e.g. 30d, 12h,
+    /// 45m, 90s); parked ones stay until resolved.
+    Purge {
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+        older_than: u64,
+    },
+}
+
+/// `30d`, `12h`, `45m`, `90s` (or plain seconds) as milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; use e.g. 30d, 12h, 45m or 90s"))?;
+    let per = match unit {
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use d, h, m or s")),
+    };
+    n.checked_mul(per)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
+}
+
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// The server whose schema is read.
@@ -271,6 +326,33 @@ mod tests {
             panic!("not inspect")
         };
         assert_eq!(a.key.as_deref(), Some("1,2"));
+    }
+
+    #[test]
+    fn conflicts_commands_and_durations() {
+        let c = parse(&["ctsync", "conflicts", "resolve", "7", "--keep", "b"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Conflicts {
+                action: ConflictsCommand::Resolve {
+                    id: 7,
+                    keep: SideArg::B
+                }
+            }
+        ));
+        assert!(parse(&["ctsync", "conflicts", "resolve", "7"]).is_err());
+        let c = parse(&["ctsync", "conflicts", "purge", "--older-than", "2d"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Conflicts {
+                action: ConflictsCommand::Purge {
+                    older_than: 172_800_000
+                }
+            }
+        ));
+        assert_eq!(parse_duration_ms("90"), Ok(90_000));
+        assert!(parse_duration_ms("3w").is_err());
+        assert!(parse_duration_ms("x").is_err());
     }
 
     #[test]

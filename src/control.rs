@@ -50,6 +50,19 @@ pub enum Request {
         id: Option<u64>,
         all: bool,
     },
+    ConflictsList {
+        table: Option<String>,
+    },
+    ConflictShow {
+        id: u64,
+    },
+    ConflictResolve {
+        id: u64,
+        keep: crate::model::Side,
+    },
+    ConflictsPurge {
+        older_than_ms: u64,
+    },
     /// Load the table again from its source (both directions unless one is
     /// named): the way out of `stopped`, or a fresh start on request.
     Reinit {

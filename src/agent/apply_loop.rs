@@ -43,9 +43,18 @@ pub struct Applier {
     /// Woken by the capture of the source side after it enqueued, and by the
     /// appliers of referenced tables after they created mappings.
     pub wake: Arc<Notify>,
+    /// The table syncs both ways: batches are checked for conflicts, one
+    /// direction at a time (see `apply_two_way`).
+    pub two_way: bool,
 }
 
-struct StoreMaps<'a>(&'a Store);
+/// The id maps as the store keeps them, plus the rule for rows that existed
+/// on both sides before the sync began (`initial: none` identity tables):
+/// a key at or below both sides' start keys maps to itself.
+pub(super) struct StoreMaps<'a> {
+    pub store: &'a Store,
+    pub config: &'a crate::config::Config,
+}
 
 impl IdMaps for StoreMaps<'_> {
     type Error = StoreError;
@@ -55,7 +64,31 @@ impl IdMaps for StoreMaps<'_> {
         direction: Direction,
         key: &[SqlValue],
     ) -> Result<Option<Vec<SqlValue>>, StoreError> {
-        self.0.map_key(table, direction.source(), key)
+        if let Some(k) = self.store.map_key(table, direction.source(), key)? {
+            return Ok(Some(k));
+        }
+        if !self
+            .config
+            .table(table)
+            .is_some_and(|t| t.implicit_identity())
+        {
+            return Ok(None);
+        }
+        let source = self.store.start_key(direction.source(), table)?;
+        let target = self.store.start_key(direction.target(), table)?;
+        let (Some(Some(ms)), Some(Some(mt))) = (source, target) else {
+            return Ok(None);
+        };
+        let at_or_below = |max: &[SqlValue]| {
+            key.len() == max.len()
+                && key.iter().zip(max).all(|(k, m)| {
+                    matches!(
+                        crate::conflict::compare(k, m),
+                        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+                    )
+                })
+        };
+        Ok((at_or_below(&ms) && at_or_below(&mt)).then(|| key.to_vec()))
     }
 }
 
@@ -101,7 +134,12 @@ impl Applier {
             } else {
                 self.shared.config.sync.batch_size
             };
-            match self.step(max, &mut shutdown, &mut flushing).await {
+            let stepped = if self.two_way {
+                self.step_two_way(max, &mut shutdown).await
+            } else {
+                self.step(max, &mut shutdown, &mut flushing).await
+            };
+            match stepped {
                 Ok(Progress::Applied(n)) => {
                     if failing {
                         failing = false;
@@ -231,7 +269,11 @@ impl Applier {
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }
-        let (steps, hold) = plan::plan(&ops, &self.table, self.direction, &StoreMaps(store))?;
+        let maps = StoreMaps {
+            store,
+            config: &self.shared.config,
+        };
+        let (steps, hold) = plan::plan(&ops, &self.table, self.direction, &maps)?;
         if steps.is_empty() {
             if let Some(Hold::Reference { seq, column, table }) = &hold {
                 self.shared
@@ -331,7 +373,10 @@ impl Applier {
         // mapping (planning made them inserts). The batch was one target
         // transaction, so the first insert tells whether all of it landed.
         let mut landed = Vec::new();
-        let maps = StoreMaps(&store);
+        let maps = StoreMaps {
+            store: &store,
+            config: &self.shared.config,
+        };
         for (seq, op) in ops.iter().filter(|(s, _)| *s >= from && *s <= through) {
             if op.row.is_none()
                 || maps
@@ -395,14 +440,14 @@ async fn finish_flush(flushing: &mut Option<Completion>) -> Result<(), StoreErro
     }
 }
 
-enum Progress {
+pub(super) enum Progress {
     Applied(usize),
     Idle,
     Held,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum StepError {
+pub(super) enum StepError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("writing to the target: {error}")]
@@ -415,7 +460,7 @@ enum StepError {
     Shutdown,
 }
 
-fn error_kind(e: &WriteError) -> ErrorKind {
+pub(super) fn error_kind(e: &WriteError) -> ErrorKind {
     match e {
         WriteError::Sql(e) => crate::error::classify(e),
         WriteError::OutputMismatch { .. } => ErrorKind::Transient,

@@ -5,7 +5,7 @@
 
 use super::Shared;
 use crate::backoff::Backoff;
-use crate::capture::{self, CaptureError, TableCapture};
+use crate::capture::{self, CaptureError, TableCapture, TableRequest};
 use crate::config::{Initial, OnExpired};
 use crate::link::Link;
 use crate::model::{Direction, Side};
@@ -99,8 +99,18 @@ impl Capturer {
         if active.is_empty() {
             return Ok(false);
         }
-        let request: Vec<(&TableShape, Option<i64>)> =
-            active.iter().map(|(_, s, wm)| (*s, *wm)).collect();
+        let mut request: Vec<TableRequest<'_>> = Vec::with_capacity(active.len());
+        for (name, shape, wm) in &active {
+            let t = self.table_config(name);
+            let read_start_key = t.is_some_and(|t| t.implicit_identity())
+                && store.start_key(self.side, name)?.is_none();
+            request.push(TableRequest {
+                shape,
+                watermark: *wm,
+                read_start_key,
+                read_changed: t.is_some_and(|t| t.merges_columns()),
+            });
+        }
         let prefix = self.shared.context_prefix.clone();
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(PollError::Shutdown);
@@ -126,8 +136,13 @@ impl Capturer {
             return Ok(false);
         }
         let mut more_any = false;
-        for ((name, _, _), result) in active.iter().zip(found) {
-            match result {
+        for ((name, _, _), found) in active.iter().zip(found) {
+            if let Some(max_key) = found.start_key {
+                tracing::info!(server = self.side.as_str(), table = name, max_key = ?max_key,
+                    "rows up to this key existed before the sync began: equal keys on both sides are the same row");
+                store.set_start_key(self.side, name, max_key)?;
+            }
+            match found.capture {
                 TableCapture::Start { version } => {
                     store.enqueue_batch(direction, name, &[], self.side, version)?;
                     store.set_phase(direction, name, &Phase::Streaming)?;

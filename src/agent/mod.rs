@@ -4,6 +4,7 @@
 //! make the store durable, exit 0).
 
 pub mod apply_loop;
+mod apply_two_way;
 pub mod capture_loop;
 pub mod memory;
 pub mod once;
@@ -26,13 +27,22 @@ pub struct Shared {
     pub context_prefix: Vec<u8>,
     pub status: Status,
     wakes: HashMap<(Direction, String), Arc<Notify>>,
+    /// Per two-way table, the turn its two appliers (and an operator's
+    /// conflict resolution) take: one batch at a time across both
+    /// directions, so a conflict is decided once and settled in both queues
+    /// while neither has a batch in flight.
+    turns: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Shared {
     pub fn new(config: Config, store: Arc<Store>) -> Shared {
         let context_prefix = config.context_prefix();
         let mut wakes = HashMap::new();
+        let mut turns = HashMap::new();
         for t in &config.tables {
+            if t.two_way() {
+                turns.insert(t.name.to_string(), Arc::new(tokio::sync::Mutex::new(())));
+            }
             for d in t.directions() {
                 wakes.insert((d, t.name.to_string()), Arc::new(Notify::new()));
             }
@@ -43,6 +53,7 @@ impl Shared {
             context_prefix,
             status: Status::default(),
             wakes,
+            turns,
         }
     }
 
@@ -51,6 +62,14 @@ impl Shared {
             .get(&(direction, table.to_string()))
             .cloned()
             .unwrap_or_else(|| Arc::new(Notify::new()))
+    }
+
+    /// The turn of a two-way table (a private one for any other table).
+    pub fn turn(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.turns
+            .get(table)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(tokio::sync::Mutex::new(())))
     }
 
     pub fn wake_all(&self) {

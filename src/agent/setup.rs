@@ -140,6 +140,7 @@ pub async fn prepare(
                 ),
                 wake: shared.wake(direction, &name),
                 shared: shared.clone(),
+                two_way: t.two_way(),
             });
         }
         if !tables.is_empty() {
@@ -237,7 +238,8 @@ pub async fn check_server(
         })?;
     if current.is_none() && needs_tracking {
         if enable {
-            exec(conn, side, &db_statement).await?;
+            // Another agent (an edge of the same hub) may turn it on first.
+            exec_idempotent(conn, side, &db_statement, 5088).await?;
             tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
         } else {
             let text =
@@ -304,10 +306,11 @@ pub async fn check_server(
                     ))?
                     .and_then(|r| r.get::<i32, _>(0))
                     .unwrap_or(0);
+                let columns_on = t.merges_columns();
                 if tracked == 0 && t.tracked_on(side) {
-                    let stmt = statements::enable_table_tracking(&shape.name);
+                    let stmt = statements::enable_table_tracking(&shape.name, columns_on);
                     if enable {
-                        exec(conn, side, &stmt).await?;
+                        exec_idempotent(conn, side, &stmt, 4996).await?;
                         tracing::info!(server = side.as_str(), table = %t.name, "enabled change tracking on the table");
                     } else {
                         let text =
@@ -317,6 +320,39 @@ pub async fn check_server(
                         } else {
                             problems.push(text)
                         }
+                    }
+                }
+                if tracked > 0 && columns_on {
+                    let on: bool = conn
+                        .query(
+                            statements::TABLE_TRACKS_COLUMNS,
+                            &[&shape.name.quoted().as_str()],
+                        )
+                        .await
+                        .map_err(sql_err(
+                            side,
+                            format!("checking column tracking on {}", t.name),
+                        ))?
+                        .into_row()
+                        .await
+                        .map_err(sql_err(
+                            side,
+                            format!("checking column tracking on {}", t.name),
+                        ))?
+                        .and_then(|r| r.get::<bool, _>(0))
+                        .unwrap_or(false);
+                    if !on {
+                        problems.push(format!(
+                            "table {}: conflict policy merge_columns needs the columns each update changed, but change tracking on it does not track columns; run: {}; {}",
+                            t.name,
+                            statements::disable_table_tracking(&shape.name),
+                            statements::enable_table_tracking(&shape.name, true)
+                        ));
+                    }
+                }
+                if let crate::config::ConflictPolicy::NewerWins(column) = &t.conflict {
+                    if t.two_way() {
+                        check_newer_column(&shape, &t.name.to_string(), column, &mut problems);
                     }
                 }
                 shapes.push(Some(shape));
@@ -342,6 +378,71 @@ pub struct Checked {
     pub problems: Problems,
     /// Settings `run` turns on itself because `enable_change_tracking` is set.
     pub notes: Vec<String>,
+}
+
+/// Runs an ALTER that turns something on; `done` (4996: table already
+/// tracked, 5088: database already tracked) means another agent did it
+/// first, which is what was wanted.
+/// docs/relational-databases/errors-events/database-engine-events-and-errors-4000-to-4999.md
+async fn exec_idempotent(
+    conn: &mut Connection,
+    side: Side,
+    sql: &str,
+    done: u32,
+) -> Result<(), SetupError> {
+    match exec(conn, side, sql).await {
+        Err(SetupError::Sql {
+            source: tiberius::error::Error::Server(e),
+            ..
+        }) if e.code() == done => {
+            tracing::info!(
+                server = side.as_str(),
+                statement = sql,
+                "already on (another agent turned it on)"
+            );
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The `newer_wins` column must be synced and of a type that orders by time
+/// or number.
+fn check_newer_column(shape: &TableShape, table: &str, column: &str, problems: &mut Problems) {
+    const ORDERED: &[&str] = &[
+        "datetime2",
+        "datetime",
+        "smalldatetime",
+        "datetimeoffset",
+        "date",
+        "time",
+        "bigint",
+        "int",
+        "smallint",
+        "tinyint",
+        "decimal",
+        "numeric",
+        "float",
+        "real",
+        "money",
+        "smallmoney",
+    ];
+    match shape
+        .columns
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(column))
+    {
+        None => problems.push(format!(
+            "table {table}: conflict policy newer_wins names column {column}, which is not synced; name a synced datetime2 or number column (e.g. updated_at)"
+        )),
+        Some(c) if !ORDERED.contains(&c.data_type.to_ascii_lowercase().as_str()) => {
+            problems.push(format!(
+                "table {table}: conflict policy newer_wins names column {column} of type {}; allowed: a date/time or number column the application sets on every change",
+                c.data_type
+            ))
+        }
+        Some(_) => {}
+    }
 }
 
 async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupError> {

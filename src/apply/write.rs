@@ -93,7 +93,7 @@ fn group(steps: &[Step], shape: &TableShape, optimistic: bool) -> Vec<std::ops::
 /// without trailing blanks (a default collation is case-insensitive and
 /// ignores trailing spaces). Folding more than the server does only splits a
 /// run more often, never merges two keys the server keeps apart wrongly.
-fn comparable(v: &SqlValue) -> SqlValue {
+pub fn comparable(v: &SqlValue) -> SqlValue {
     match v {
         SqlValue::String(s) => SqlValue::String(s.trim_end_matches(' ').to_lowercase()),
         other => other.clone(),
@@ -224,6 +224,23 @@ async fn write_once(
     result
 }
 
+/// Writes `steps` inside the transaction a conflict check opened (its locks
+/// are held) and commits. Upserts marked `insert` are known to be absent on
+/// the target (the check read their keys under lock), so they go as plain
+/// INSERTs with no duplicate-key fallback. A failure rolls back.
+pub async fn write_in_txn(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+) -> Result<Written, WriteError> {
+    let result = write_requests_in(conn, table, steps, prefix, true, true, false).await;
+    if result.is_err() {
+        rollback(conn).await;
+    }
+    result
+}
+
 async fn write_requests(
     conn: &mut Connection,
     table: &ApplyTable,
@@ -231,6 +248,18 @@ async fn write_requests(
     prefix: &[u8],
     optimistic: bool,
     commit: bool,
+) -> Result<Written, WriteError> {
+    write_requests_in(conn, table, steps, prefix, optimistic, commit, true).await
+}
+
+async fn write_requests_in(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+    optimistic: bool,
+    commit: bool,
+    begin: bool,
 ) -> Result<Written, WriteError> {
     // Consecutive upserts (and consecutive deletes) go as one set-based
     // statement each; other actions one statement per operation.
@@ -249,9 +278,11 @@ async fn write_requests(
     let mut expected_outputs = Vec::new();
     let mut outputs: Vec<tiberius::Row> = Vec::new();
     let mut batch = Batch::default();
-    batch
-        .sql
-        .push_str("SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n");
+    if begin {
+        batch
+            .sql
+            .push_str("SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n");
+    }
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, true);
     }

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 const AGENT_START_WAIT_MS_MAX: u64 = 10_000;
 
 /// Sends `request` to the running agent, or answers it from the store.
-async fn ask(config: &Config, request: Request) -> Result<Value, Error> {
+pub(super) async fn ask(config: &Config, request: Request) -> Result<Value, Error> {
     let started = std::time::Instant::now();
     let answer = loop {
         if let Some(reply) = control::ask(&config.state_dir, &request)

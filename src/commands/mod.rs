@@ -4,6 +4,7 @@
 //! `discover` ([`discover`]).
 
 pub mod check;
+pub mod conflicts;
 pub mod discover;
 pub mod export;
 pub mod inspect;
@@ -44,6 +45,7 @@ pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
             Command::Check => check::check(&config).await,
             Command::Inspect(args) => inspect::inspect(&config, args).await,
             Command::Parked { action } => inspect::parked(&config, action).await,
+            Command::Conflicts { action } => conflicts::conflicts(&config, action).await,
             Command::Reinit(args) => inspect::reinit(&config, args).await,
             // With a CSV target, a one-shot run is the export.
             Command::Sync(args) if config.targets.csv.is_some() => {

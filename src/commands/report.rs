@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 pub const QUEUE_LIST_MAX: usize = 1_000;
 /// Most parked operations listed at once.
 pub const PARKED_LIST_MAX: usize = 10_000;
+/// Most conflicts `conflicts list` shows at once.
+pub const CONFLICT_LIST_MAX: usize = 10_000;
 
 /// `status` is the running agent's live status, `None` when the store was
 /// opened by the command itself.
@@ -48,6 +50,27 @@ pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: 
                 .map_err(|e| e.to_string())
         }),
         Request::Reinit { table, direction } => reinit(store, status, config, &table, direction),
+        Request::ConflictsList { table } => store
+            .conflicts(table.as_deref(), CONFLICT_LIST_MAX)
+            .map(|(c, dropped)| json!({ "conflicts": c, "dropped": dropped }))
+            .map_err(|e| e.to_string()),
+        Request::ConflictShow { id } => match store.conflict(id) {
+            Ok(Some(c)) => Ok(json!({ "conflict": c })),
+            Ok(None) => Err(StoreError::ConflictNotFound { id }.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Request::ConflictResolve { id, keep } => store
+            .resolve_conflict(id, keep)
+            .map(|c| {
+                tracing::warn!(conflict = id, table = %c.table, keep = keep.as_str(),
+                    "conflict resolved by the operator");
+                json!({ "resolved": c })
+            })
+            .map_err(|e| e.to_string()),
+        Request::ConflictsPurge { older_than_ms } => store
+            .purge_conflicts(crate::agent::status::now_ms().saturating_sub(older_than_ms))
+            .map(|n| json!({ "purged": n }))
+            .map_err(|e| e.to_string()),
     };
     match r {
         Ok(mut v) => {

@@ -63,7 +63,19 @@ pub async fn run(config: Config) -> Result<(), Error> {
                 control::Request::ParkedRetry { .. }
                     | control::Request::ParkedDrop { .. }
                     | control::Request::Reinit { .. }
+                    | control::Request::ConflictResolve { .. }
             );
+            // A resolution changes both queues of a two-way table: it waits
+            // for the table's turn, so no batch of either direction is in
+            // flight meanwhile (this runs on a blocking thread).
+            let turn = match &request {
+                control::Request::ConflictResolve { id, .. } => match shared.store.conflict(*id) {
+                    Ok(Some(c)) => Some(shared.turn(&c.table)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let _held = turn.as_ref().map(|t| t.blocking_lock());
             let reply =
                 report::answer(&shared.store, Some(&shared.status), &shared.config, request);
             if mutates {

@@ -171,6 +171,24 @@ impl TableConfig {
         self.direction.directions().to_vec()
     }
 
+    /// Whether changes flow both ways, so that conflicts are detected.
+    pub fn two_way(&self) -> bool {
+        self.direction == DirectionConfig::Both
+    }
+
+    /// Whether rows that existed on both sides before the sync began are
+    /// the same row by equal keys although each server assigns its own ids
+    /// (identity-mapped, `initial: none`): their id map starts as identity.
+    pub fn implicit_identity(&self) -> bool {
+        self.identity && !self.force_id && self.initial == Initial::None
+    }
+
+    /// Whether capture reads which columns an update changed (policy
+    /// `merge_columns` on a two-way table).
+    pub fn merges_columns(&self) -> bool {
+        self.two_way() && matches!(self.conflict, ConflictPolicy::MergeColumns(_))
+    }
+
     /// Whether the table must be change-tracked on server `side`: where
     /// changes are captured, and where ctsync inserts rows that get their own
     /// identity (an insert in flight at a crash is found again there through

@@ -17,8 +17,6 @@
 //! ([`Decision::Agree`]). Whatever the decision, the caller makes both
 //! sides hold the same row: the losing side receives the winner's image.
 
-pub use crate::store::{ConflictRecord, Outcome, SideImage};
-
 use crate::config::{ConflictFallback, ConflictPolicy};
 use crate::model::{OpKind, Side, SqlValue};
 use std::cmp::Ordering;

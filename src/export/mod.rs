@@ -21,7 +21,7 @@
 //! `_ct_version`).
 
 mod file;
-mod format;
+pub mod format;
 
 use crate::config::{Config, OneShotMode, TableConfig};
 use crate::error::{classify, ErrorKind};
@@ -485,7 +485,7 @@ async fn incremental(
         )));
     }
     header(tmp, shape, &[OPERATION_COLUMN, VERSION_COLUMN])?;
-    let text = statements::capture(shape).map_err(|e| ReadError::Data(e.to_string()))?;
+    let text = statements::capture(shape, false).map_err(|e| ReadError::Data(e.to_string()))?;
     let keys = shape.key_positions();
     let mut stream = conn
         .query(text.as_str(), &[&from, &through])

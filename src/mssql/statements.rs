@@ -107,12 +107,22 @@ pub fn enable_snapshot_isolation(database: &str) -> Result<String, IdentError> {
     ))
 }
 
-pub fn enable_table_tracking(table: &TableName) -> String {
+/// `columns`: TRACK_COLUMNS_UPDATED = ON, so SYS_CHANGE_COLUMNS says which
+/// columns an update changed (policy `merge_columns`).
+pub fn enable_table_tracking(table: &TableName, columns: bool) -> String {
     format!(
-        "ALTER TABLE {} ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF)",
-        table.quoted()
+        "ALTER TABLE {} ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = {})",
+        table.quoted(),
+        if columns { "ON" } else { "OFF" }
     )
 }
+
+pub fn disable_table_tracking(table: &TableName) -> String {
+    format!("ALTER TABLE {} DISABLE CHANGE_TRACKING", table.quoted())
+}
+
+/// Whether a tracked table tracks updated columns. `@P1` = quoted name.
+pub const TABLE_TRACKS_COLUMNS: &str = "SELECT is_track_columns_updated_on FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@P1)";
 
 /// How far one capture read goes: the version of the `@P2`-th change after
 /// `@P1` (in version order), and how many changes that window holds
@@ -130,7 +140,12 @@ pub fn capture_ceiling(shape: &TableShape) -> String {
 /// SYS_CHANGE_CONTEXT, the key columns from CHANGETABLE, then every synced
 /// column of the table (NULL when the row is gone).
 /// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md
-pub fn capture(shape: &TableShape) -> Result<String, IdentError> {
+///
+/// With `changed`, then SYS_CHANGE_COLUMNS and, per synced column,
+/// `CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID(@P3), @Pn,
+/// 'ColumnId'), SYS_CHANGE_COLUMNS)` with the column's name bound as `@P4`...
+/// (docs/relational-databases/system-functions/change-tracking-is-column-in-mask-transact-sql.md).
+pub fn capture(shape: &TableShape, changed: bool) -> Result<String, IdentError> {
     let t = shape.name.quoted();
     let mut sql = String::from(
         "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT",
@@ -142,6 +157,15 @@ pub fn capture(shape: &TableShape) -> Result<String, IdentError> {
     for c in &shape.columns {
         sql.push_str(", T.");
         sql.push_str(&quote(&c.name)?);
+    }
+    if changed {
+        sql.push_str(", CT.SYS_CHANGE_COLUMNS");
+        for i in 0..shape.columns.len() {
+            sql.push_str(&format!(
+                ", CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID(@P3), @P{}, 'ColumnId'), CT.SYS_CHANGE_COLUMNS)",
+                4 + i
+            ));
+        }
     }
     sql.push_str(&format!(
         " FROM CHANGETABLE(CHANGES {t}, @P1) AS CT LEFT OUTER JOIN {t} AS T ON "
@@ -159,6 +183,134 @@ pub fn capture(shape: &TableShape) -> Result<String, IdentError> {
         sql.push_str(&quote(k)?);
     }
     Ok(sql)
+}
+
+/// The conflict check of a two-way batch, run first in the target
+/// transaction that then writes the batch (so a writer on the target that
+/// commits between the check and the write cannot slip in: its change is
+/// seen, or it waits for our COMMIT). Two statements over the same bound
+/// keys (`keys` rows of the key columns, `@P2` on; `@P1` = the target's
+/// watermark, the last version ctsync captured from it):
+///
+/// 1. the target rows of those keys, read `WITH (UPDLOCK, HOLDLOCK)`, which
+///    holds update locks (and key-range locks for keys not there) until the
+///    transaction ends (docs/t-sql/queries/hints-transact-sql-table.md);
+///    returns the keys present;
+/// 2. their changes after `@P1`: key columns, SYS_CHANGE_VERSION,
+///    SYS_CHANGE_OPERATION, SYS_CHANGE_CONTEXT, and with `changed`
+///    SYS_CHANGE_COLUMNS and one CHANGE_TRACKING_IS_COLUMN_IN_MASK per
+///    synced column (`@Pm` = quoted table name, then the column names). A
+///    separate statement, so that it runs after the locks are held. This is
+///    the check of "Work with change tracking" (conflict detection against
+///    the last synchronized version,
+///    docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md),
+///    set-based for the whole batch; CHANGES rather than VERSION because it
+///    also reports rows deleted on the target.
+///
+/// With `begin`, the request starts the transaction (`SET XACT_ABORT ON`).
+/// Binds `1 + keys * key columns (+ 1 + columns)` parameters.
+pub fn conflict_check(
+    shape: &TableShape,
+    keys: usize,
+    changed: bool,
+    begin: bool,
+) -> Result<String, IdentError> {
+    let t = shape.name.quoted();
+    let k = shape.key.len();
+    let mut quoted = Vec::with_capacity(k);
+    for c in &shape.key {
+        quoted.push(quote(c)?);
+    }
+    let mut tuples = Vec::with_capacity(keys);
+    for i in 0..keys {
+        let ps: Vec<String> = (0..k).map(|j| format!("@P{}", 2 + i * k + j)).collect();
+        tuples.push(format!("({})", ps.join(", ")));
+    }
+    let values = format!(
+        "(VALUES {}) AS K ({})",
+        tuples.join(", "),
+        quoted.join(", ")
+    );
+    let on = |alias: &str| -> String {
+        quoted
+            .iter()
+            .map(|q| format!("{alias}.{q} = K.{q}"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let mut sql = String::new();
+    if begin {
+        sql.push_str("SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n");
+    }
+    let t_keys: Vec<String> = quoted.iter().map(|q| format!("T.{q}")).collect();
+    sql.push_str(&format!(
+        "SELECT {} FROM {values} JOIN {t} AS T WITH (UPDLOCK, HOLDLOCK) ON {};\n",
+        t_keys.join(", "),
+        on("T")
+    ));
+    let ct_keys: Vec<String> = quoted.iter().map(|q| format!("CT.{q}")).collect();
+    sql.push_str(&format!(
+        "SELECT {}, CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT",
+        ct_keys.join(", ")
+    ));
+    if changed {
+        let base = 2 + keys * k;
+        sql.push_str(", CT.SYS_CHANGE_COLUMNS");
+        for i in 0..shape.columns.len() {
+            sql.push_str(&format!(
+                ", CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID(@P{base}), @P{}, 'ColumnId'), CT.SYS_CHANGE_COLUMNS)",
+                base + 1 + i
+            ));
+        }
+    }
+    sql.push_str(&format!(
+        " FROM CHANGETABLE(CHANGES {t}, @P1) AS CT JOIN {values} ON {};\n",
+        on("CT")
+    ));
+    Ok(sql)
+}
+
+/// The current rows of the given keys (`@P1` on, `keys` rows of the key
+/// columns), every synced column in order: the target's side of conflicts,
+/// read inside the transaction that holds their locks.
+pub fn rows_by_key(shape: &TableShape, keys: usize) -> Result<String, IdentError> {
+    let k = shape.key.len();
+    let mut quoted = Vec::with_capacity(k);
+    for c in &shape.key {
+        quoted.push(quote(c)?);
+    }
+    let mut tuples = Vec::with_capacity(keys);
+    for i in 0..keys {
+        let ps: Vec<String> = (0..k).map(|j| format!("@P{}", 1 + i * k + j)).collect();
+        tuples.push(format!("({})", ps.join(", ")));
+    }
+    let mut cols = Vec::with_capacity(shape.columns.len());
+    for c in &shape.columns {
+        cols.push(format!("T.{}", quote(&c.name)?));
+    }
+    let on: Vec<String> = quoted.iter().map(|q| format!("T.{q} = K.{q}")).collect();
+    Ok(format!(
+        "SELECT {} FROM (VALUES {}) AS K ({}) JOIN {} AS T ON {}",
+        cols.join(", "),
+        tuples.join(", "),
+        quoted.join(", "),
+        shape.name.quoted(),
+        on.join(" AND ")
+    ))
+}
+
+/// The largest key of a table (a one-column key): where an identity-mapped
+/// table's pre-existing rows end.
+pub fn max_key(shape: &TableShape) -> Result<String, IdentError> {
+    let mut cols = Vec::with_capacity(shape.key.len());
+    for k in &shape.key {
+        cols.push(format!("MAX({})", quote(k)?));
+    }
+    Ok(format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        shape.name.quoted()
+    ))
 }
 
 /// Finds the key of the row a given write of ours created: the change whose
@@ -469,7 +621,7 @@ mod tests {
 
     #[test]
     fn capture_quotes_and_binds() {
-        let sql = capture(&shape()).unwrap();
+        let sql = capture(&shape(), false).unwrap();
         assert!(sql.contains("CHANGETABLE(CHANGES [dbo].[Odd]]Name], @P1) AS CT"));
         assert!(sql.contains("T.[id] = CT.[id]"));
     }

@@ -123,17 +123,6 @@ pub struct Settlement {
     pub records: Vec<ConflictRecord>,
 }
 
-impl Settlement {
-    pub fn is_empty(&self) -> bool {
-        self.drop_reverse.is_empty()
-            && self.lost_reverse.is_empty()
-            && self.append_reverse.is_empty()
-            && self.park_own.is_empty()
-            && self.park_reverse.is_empty()
-            && self.records.is_empty()
-    }
-}
-
 /// Locks of both queues of a table, always a→b first, so two callers never
 /// wait for each other's second lock.
 fn lock_both<'a>(
@@ -436,6 +425,16 @@ impl Store {
         drop(_g1);
         self.flush_durable()?;
         Ok(ids)
+    }
+
+    /// Queued op `seq` of (direction, table), if it is still queued.
+    pub fn queued(
+        &self,
+        direction: Direction,
+        table: &str,
+        seq: u64,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.queued_op(&queue_prefix(direction, table)?, seq)
     }
 
     /// The op with `seq` if it is still queued.

@@ -85,6 +85,10 @@ pub struct QueueStatus {
     pub parked: u64,
     pub parked_keys: u64,
     pub mapped_keys: u64,
+    /// Conflicts found on the table (both directions), and how many of them
+    /// are parked waiting for `ctsync conflicts resolve`.
+    pub conflicts: u64,
+    pub conflicts_open: u64,
     pub inflight: Option<(u64, u64)>,
     pub last_capture_ms: Option<u64>,
     pub last_apply_ms: Option<u64>,
@@ -159,6 +163,7 @@ impl Store {
     pub fn status(&self, direction: Direction, table: &str) -> Result<QueueStatus, StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let state = self.read_state(&prefix)?;
+        let facts = self.table_facts(table)?;
         Ok(QueueStatus {
             direction,
             table: table.to_string(),
@@ -167,12 +172,19 @@ impl Store {
             queue_depth: state.depth,
             parked: state.parked,
             parked_keys: state.parked_keys,
-            mapped_keys: self.mapped_count(table)?,
+            mapped_keys: facts.mapped_keys,
+            conflicts: facts.conflicts,
+            conflicts_open: facts.conflicts_open,
             inflight: state.inflight,
             last_capture_ms: state.last_capture_ms,
             last_apply_ms: state.last_apply_ms,
             last_error: state.last_error,
         })
+    }
+
+    /// Ops queued in (direction, table): a counter, not a scan.
+    pub fn queue_depth(&self, direction: Direction, table: &str) -> Result<u64, StoreError> {
+        Ok(self.read_state(&queue_prefix(direction, table)?)?.depth)
     }
 
     /// Every (direction, table) the store has state for, in order (for
@@ -283,5 +295,54 @@ impl Store {
         })?;
         drop(_guard);
         self.flush_durable()
+    }
+}
+
+/// The largest key of an identity-mapped table on one server when ctsync
+/// started following it with `initial: none` (`starts` tree). Rows at or
+/// below it on both sides existed before the sync began, and with equal
+/// keys they are the same row: their id map starts as identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum StartRec {
+    V1 { max_key: Option<Vec<SqlValue>> },
+}
+
+impl Store {
+    /// The recorded start key of `table` on `side`: `None` when not recorded
+    /// yet, `Some(None)` for a table that was empty.
+    pub fn start_key(
+        &self,
+        side: Side,
+        table: &str,
+    ) -> Result<Option<Option<Vec<SqlValue>>>, StoreError> {
+        let k = watermark_key(side, table)?;
+        Ok(self
+            .trees
+            .starts
+            .get::<StartRec>(&k)?
+            .map(|StartRec::V1 { max_key }| max_key))
+    }
+
+    /// Records the start key of `table` on `side` unless one is recorded
+    /// (the first reading is the start). Durable.
+    pub fn set_start_key(
+        &self,
+        side: Side,
+        table: &str,
+        max_key: Option<Vec<SqlValue>>,
+    ) -> Result<(), StoreError> {
+        let k = watermark_key(side, table)?;
+        let rec = StartRec::V1 { max_key };
+        let written = self.tx(|tx| {
+            if tx.starts.get::<StartRec>(&k)?.is_some() {
+                return Ok(false);
+            }
+            tx.starts.put(&k, &rec)?;
+            Ok(true)
+        })?;
+        if written {
+            self.flush_durable()?;
+        }
+        Ok(())
     }
 }
