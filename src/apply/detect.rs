@@ -20,7 +20,7 @@
 //! one more read of the conflicting rows when something does; the pending
 //! index is only read when the reverse queue is not empty.
 
-use super::plan::{Action, ApplyTable, Step};
+use super::plan::{Action, ApplyTable, KeyMode, Step};
 use super::write::{comparable, rollback, WriteError};
 use crate::config::ConflictPolicy;
 use crate::conflict::{self, Decision, SideChange};
@@ -459,6 +459,36 @@ async fn check_open(
                 step.action = Action::Nothing;
             }
         }
+    }
+    // An identity-mapped row the target no longer has (deleted there, the
+    // delete lost to this change or settled before) is written again as a
+    // new row with the target's own id; the mapping follows it. A later
+    // step of the same row needs that mapping: it goes in the next batch.
+    if cx.table.mode == KeyMode::Mapped {
+        let mut cut = steps.len();
+        for i in 0..steps.len() {
+            let Action::Update { key, row } = &steps[i].action else {
+                continue;
+            };
+            if present.contains_key(&folded(key)) {
+                continue;
+            }
+            let Some(op) = ops.get(&steps[i].seq) else {
+                continue;
+            };
+            let source_key = op.key.clone();
+            steps[i].action = Action::InsertMapped {
+                source_key: source_key.clone(),
+                row: row.clone(),
+            };
+            if let Some(j) = steps[i + 1..]
+                .iter()
+                .position(|s| ops.get(&s.seq).is_some_and(|o| o.key == source_key))
+            {
+                cut = cut.min(i + 1 + j);
+            }
+        }
+        steps.truncate(cut);
     }
     Ok(Decided { steps, settlement })
 }
