@@ -275,36 +275,23 @@ async fn poll_in_snapshot(
     Ok((current, out))
 }
 
-/// `MAX(key)` of a one-column key, inside the capture's snapshot.
+/// `MAX(key)`, inside the capture's snapshot.
 async fn read_max_key(
     conn: &mut Connection,
     shape: &TableShape,
 ) -> Result<Option<Vec<SqlValue>>, CaptureError> {
-    let name = shape.name.to_string();
-    let text = statements::max_key(shape).map_err(|source| CaptureError::Identifier {
-        table: name.clone(),
-        source,
-    })?;
-    let row = conn
-        .simple_query(text)
+    let table = shape.name.to_string();
+    crate::mssql::read_max_key(conn, shape)
         .await
-        .map_err(sql(&name))?
-        .into_row()
-        .await
-        .map_err(sql(&name))?;
-    let Some(row) = row else { return Ok(None) };
-    let mut key = Vec::new();
-    for data in row.into_iter() {
-        let v = from_column(data).map_err(|source| CaptureError::Unsupported {
-            table: name.clone(),
-            source,
-        })?;
-        if matches!(v, SqlValue::Null) {
-            return Ok(None);
-        }
-        key.push(v);
-    }
-    Ok(Some(key))
+        .map_err(|e| match e {
+            crate::mssql::MaxKeyError::Sql(source) => CaptureError::Sql { table, source },
+            crate::mssql::MaxKeyError::Identifier(source) => {
+                CaptureError::Identifier { table, source }
+            }
+            crate::mssql::MaxKeyError::Unsupported(source) => {
+                CaptureError::Unsupported { table, source }
+            }
+        })
 }
 
 #[derive(Debug)]

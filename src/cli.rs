@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn conflicts_commands_and_durations() {
-        let c = parse(&["ctsync", "conflicts", "resolve", "7", "--keep", "b"]).unwrap();
+        let c = parse(&["conflicts", "resolve", "7", "--keep", "b"]).unwrap();
         assert!(matches!(
             c.command,
             Command::Conflicts {
@@ -340,8 +340,8 @@ mod tests {
                 }
             }
         ));
-        assert!(parse(&["ctsync", "conflicts", "resolve", "7"]).is_err());
-        let c = parse(&["ctsync", "conflicts", "purge", "--older-than", "2d"]).unwrap();
+        assert!(parse(&["conflicts", "resolve", "7"]).is_err());
+        let c = parse(&["conflicts", "purge", "--older-than", "2d"]).unwrap();
         assert!(matches!(
             c.command,
             Command::Conflicts {

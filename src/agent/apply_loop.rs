@@ -261,6 +261,9 @@ impl Applier {
         shutdown: &mut watch::Receiver<bool>,
         flushing: &mut Option<Completion>,
     ) -> Result<Progress, StepError> {
+        if let Some(p) = self.start_keys_missing(shutdown).await? {
+            return Ok(p);
+        }
         let store = &self.shared.store;
         // While the last batch's completion runs, its ops are still in the
         // queue: read past them.
@@ -345,6 +348,55 @@ impl Applier {
             self.shared.wake_all();
         }
         Ok(Progress::Applied(steps.len()))
+    }
+
+    /// Identity-mapped `initial: none` tables map rows that existed on both
+    /// sides to themselves, which needs both sides' start keys: capture
+    /// records the source's; a one-way target is not captured, so its start
+    /// key is read here, once, before the first write. `Some(Held)` while
+    /// one is missing.
+    pub(super) async fn start_keys_missing(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Progress>, StepError> {
+        let store = self.shared.store.clone();
+        let name = self.table.name.clone();
+        if !self
+            .shared
+            .config
+            .table(&name)
+            .is_some_and(|t| t.implicit_identity())
+        {
+            return Ok(None);
+        }
+        if store.start_key(self.direction.source(), &name)?.is_none() {
+            return Ok(Some(Progress::Held));
+        }
+        if store.start_key(self.direction.target(), &name)?.is_some() {
+            return Ok(None);
+        }
+        if self.two_way {
+            // The target is captured too; its first poll records it.
+            return Ok(Some(Progress::Held));
+        }
+        let Some(conn) = self.link.get(shutdown).await else {
+            return Err(StepError::Shutdown);
+        };
+        let max_key = crate::mssql::read_max_key(conn, &self.table.shape)
+            .await
+            .map_err(|e| StepError::Write {
+                error: match e {
+                    crate::mssql::MaxKeyError::Sql(e) => WriteError::Sql(e),
+                    crate::mssql::MaxKeyError::Identifier(e) => WriteError::Identifier(e),
+                    crate::mssql::MaxKeyError::Unsupported(e) => WriteError::Unsupported(e),
+                },
+                batch_len: 1,
+                head_seq: 0,
+            })?;
+        tracing::info!(direction = %self.direction, table = %name, max_key = ?max_key,
+            "rows of the target up to this key existed before the sync began: equal keys are the same row");
+        store.set_start_key(self.direction.target(), &name, max_key)?;
+        Ok(None)
     }
 
     /// After a crash: operations marked in flight may or may not have landed.

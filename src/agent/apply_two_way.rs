@@ -28,6 +28,9 @@ impl Applier {
         let store = self.shared.store.clone();
         let name = self.table.name.clone();
         let direction = self.direction;
+        if let Some(p) = self.start_keys_missing(shutdown).await? {
+            return Ok(p);
+        }
         // The connection first: waiting for a link must not hold the turn.
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(StepError::Shutdown);
@@ -38,6 +41,7 @@ impl Applier {
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }
+
         // Changes of the target are judged against what ctsync captured
         // from it; before its first capture there is nothing to judge by.
         let Some(target_watermark) = store.watermark(direction.target(), &name)? else {
@@ -47,13 +51,6 @@ impl Applier {
         let Some(table_config) = config.table(&name).cloned() else {
             return Ok(Progress::Held);
         };
-        if table_config.implicit_identity()
-            && (store.start_key(direction.source(), &name)?.is_none()
-                || store.start_key(direction.target(), &name)?.is_none())
-        {
-            // Capture records both sides' start keys at its first poll.
-            return Ok(Progress::Held);
-        }
         let maps = StoreMaps {
             store: &store,
             config,

@@ -35,3 +35,35 @@ pub async fn connect(
             message: format!("login timed out after {} ms", timeout.as_millis()),
         })?
 }
+
+/// Failures of [`read_max_key`].
+#[derive(Debug, thiserror::Error)]
+pub enum MaxKeyError {
+    #[error(transparent)]
+    Sql(#[from] tiberius::error::Error),
+    #[error(transparent)]
+    Identifier(#[from] ident::IdentError),
+    #[error(transparent)]
+    Unsupported(#[from] value::UnsupportedType),
+}
+
+/// The largest key of a table ([`statements::max_key`]); `None` when it is
+/// empty. Inside a snapshot when the caller opened one.
+pub async fn read_max_key(
+    conn: &mut Connection,
+    shape: &statements::TableShape,
+) -> Result<Option<Vec<crate::model::SqlValue>>, MaxKeyError> {
+    let text = statements::max_key(shape)?;
+    let Some(row) = conn.simple_query(text).await?.into_row().await? else {
+        return Ok(None);
+    };
+    let mut key = Vec::new();
+    for data in row.into_iter() {
+        let v = value::from_column(data)?;
+        if matches!(v, crate::model::SqlValue::Null) {
+            return Ok(None);
+        }
+        key.push(v);
+    }
+    Ok(Some(key))
+}
