@@ -356,6 +356,19 @@ pub struct Setup {
 impl Setup {
     /// `tables_yaml` is the `tables:` list, indented by two spaces.
     pub fn new(a: &Sim, b: &Sim, sync_yaml: &str, tables_yaml: &str) -> Setup {
+        Setup::new_via(a, b, None, None, sync_yaml, tables_yaml)
+    }
+
+    /// Like [`Setup::new`], with the agent reaching a and/or b through other
+    /// ports (a [`LinkProxy`]).
+    pub fn new_via(
+        a: &Sim,
+        b: &Sim,
+        port_a: Option<u16>,
+        port_b: Option<u16>,
+        sync_yaml: &str,
+        tables_yaml: &str,
+    ) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config.yaml");
         let state = dir.path().join("state");
@@ -363,12 +376,12 @@ impl Setup {
             "agent_id: test-agent\nstate_dir: {state}\nservers:\n  a: {{ host: {ha}, port: {pa}, database: {da}, user: {ua}, {ea} }}\n  b: {{ host: {hb}, port: {pb}, database: {db}, user: {ub}, {eb} }}\nsync:\n  poll_interval_ms: 100\n  enable_change_tracking: true\n{sync_yaml}tables:\n{tables_yaml}",
             state = state.display(),
             ha = a.host(),
-            pa = a.port(),
+            pa = port_a.unwrap_or_else(|| a.port()),
             da = a.database,
             ua = a.user(),
             ea = a.encrypt_yaml(),
             hb = b.host(),
-            pb = b.port(),
+            pb = port_b.unwrap_or_else(|| b.port()),
             db = b.database,
             ub = b.user(),
             eb = b.encrypt_yaml(),
@@ -379,6 +392,13 @@ impl Setup {
             config,
             passwords: [a.password(), b.password()],
         }
+    }
+
+    /// Gives the agent another `agent_id` (several agents on one server).
+    pub fn set_agent_id(&self, id: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = text.replacen("agent_id: test-agent", &format!("agent_id: {id}"), 1);
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -425,6 +445,12 @@ impl Setup {
             }
             std::thread::sleep(Duration::from_millis(30));
         }
+    }
+
+    /// Starts `ctsync run` without waiting for it to be ready (several
+    /// agents started together); see [`Setup::wait_ready`].
+    pub fn spawn(&self) -> Agent {
+        self.spawn_agent(&[])
     }
 
     pub fn start_agent_with(&self, env: &[(&str, &str)]) -> Agent {
@@ -559,4 +585,108 @@ extern "C" {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// A TCP proxy standing for the network link between the agent and one
+/// server: the agent connects through it, the test's own clients go to the
+/// server directly. `set_down(true)` cuts every connection through it and
+/// refuses new ones (the link is down, the server keeps working for its
+/// local users); `set_down(false)` brings the link back. Runs on a thread
+/// of its own.
+pub struct LinkProxy {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl LinkProxy {
+    pub fn start(target: std::net::SocketAddr) -> LinkProxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let down = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let (d, g) = (down.clone(), generation.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("proxy bind");
+                let _ = port_tx.send(listener.local_addr().expect("addr").port());
+                loop {
+                    if stop_rx.try_recv().is_ok() {
+                        break;
+                    }
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+                    let Ok(Ok((mut inbound, _))) = accepted else {
+                        continue;
+                    };
+                    if d.load(Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let (d2, g2) = (d.clone(), g.clone());
+                    let mine = g2.load(Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = outbound.set_nodelay(true);
+                        let _ = inbound.set_nodelay(true);
+                        let pipe = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                        tokio::pin!(pipe);
+                        loop {
+                            tokio::select! {
+                                _ = &mut pipe => break,
+                                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                                    if d2.load(Ordering::SeqCst) || g2.load(Ordering::SeqCst) != mine {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("proxy started");
+        LinkProxy {
+            port,
+            down,
+            generation,
+            stop: Some(stop_tx),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Cuts the connections open now; new ones go through.
+    pub fn cut(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
 }
