@@ -3,6 +3,7 @@
 use super::*;
 use crate::model::{Direction, OpKind, Operation, Side, SqlValue};
 
+mod conflicts;
 mod parking;
 
 pub(super) const D: Direction = Direction::AToB;
