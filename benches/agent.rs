@@ -13,6 +13,11 @@
 //! 4. Initial load (`initial: full`) of a 1,000,000-row, 6-column table
 //!    into an empty target, and the same rows inserted one statement per row
 //!    (a sample, scaled).
+//! 5. Two-way: conflict detection's cost on a conflict-free stream (a table
+//!    synced both ways against the same table one way, b change-tracked for
+//!    both so that only the detection differs, interleaved rounds), and a
+//!    burst of 10,000 rows changed on both sides settled by the policy
+//!    against the same burst changed on one side only.
 
 use mssql_sim::{SimConfig, SimServer};
 use std::process::{Child, Command, Stdio};
@@ -286,6 +291,130 @@ async fn apply_throughput() -> (f64, f64, f64) {
     (median(agent_rates), median(raw_rates), median(merge_rates))
 }
 
+/// Drains `n` changes of `table` queued a→b while b refused connections;
+/// rows per second from the first row on b to the last.
+async fn drain(p: &Pair, agent: &Agent, a: &mut Conn, table: &str, from: i64, n: i64) -> f64 {
+    let to = from + n;
+    p.b.controls().refuse_for(Duration::from_secs(3_600));
+    p.b.controls().drop_connections();
+    fill(a, table, from, to, 1_000).await;
+    agent.wait("the changes queued", |v| {
+        v["tables"].as_array().is_some_and(|ts| {
+            ts.iter().any(|t| {
+                t["table"] == table
+                    && t["direction"] == "a_to_b"
+                    && t["queue_depth"].as_i64().unwrap_or(0) >= n
+            })
+        })
+    });
+    p.b.controls().refuse_for(Duration::ZERO);
+    let mut b = client(&p.b, "BenchB").await;
+    let t0 = loop {
+        if exists(&mut b, table, from).await {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    while !exists(&mut b, table, to - 1).await {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let elapsed = t0.elapsed();
+    assert_eq!(count(&mut b, table).await, to);
+    (n - 500) as f64 / elapsed.as_secs_f64()
+}
+
+/// Conflict detection on a conflict-free stream, and a burst of conflicts.
+/// Returns (one-way rate, two-way rate, conflict-free burst rate, conflicting
+/// burst rate), medians of `CTSYNC_BENCH_ROUNDS`.
+async fn two_way() -> (f64, f64, f64, f64) {
+    let n = env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000);
+    let burst = env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000);
+    let rounds = env_n("CTSYNC_BENCH_ROUNDS", 3).max(1);
+    let p = pair();
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    for c in [&mut a, &mut b] {
+        exec(
+            c,
+            &format!("CREATE TABLE dbo.One {TABLE}; CREATE TABLE dbo.Two {TABLE}"),
+        )
+        .await;
+    }
+    let tables = "  - table: dbo.One\n    key: [id]\n    direction: a_to_b\n  - table: dbo.Two\n    key: [id]\n    direction: both\n";
+    let sync = "  batch_size: 500\n  poll_interval_ms: 200\n  retry: { initial_backoff_ms: 10, max_backoff_ms: 100, max_attempts: 10 }\n";
+    let agent = Agent::start(&p, "twoway", tables, sync);
+    agent.ready();
+    // The one-way table's target is change-tracked too, as the two-way
+    // table's must be: both pay the same server costs on b.
+    exec(&mut b, "ALTER TABLE dbo.One ENABLE CHANGE_TRACKING").await;
+    drop(b);
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        one.push(drain(&p, &agent, &mut a, "dbo.One", r * n, n).await);
+        two.push(drain(&p, &agent, &mut a, "dbo.Two", r * n, n).await);
+        eprintln!(
+            "  round {}: one way {:.0} rows/s, both ways (conflicts checked) {:.0} rows/s",
+            r + 1,
+            one[r as usize],
+            two[r as usize]
+        );
+    }
+    agent.stop();
+    // Bursts: the agent stopped, rows changed on a only, or on both sides;
+    // timed from the agent's start to both sides agreeing.
+    let mut b = client(&p.b, "BenchB").await;
+    let (mut clean, mut conflicting) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        for both in [false, true] {
+            let tag = format!("r{r}{}", if both { "c" } else { "f" });
+            let (lo, hi) = (0, burst - 1);
+            exec(
+                &mut a,
+                &format!("UPDATE dbo.Two SET note = N'a{tag}' WHERE id BETWEEN {lo} AND {hi}"),
+            )
+            .await;
+            if both {
+                exec(
+                    &mut b,
+                    &format!("UPDATE dbo.Two SET note = N'b{tag}' WHERE id BETWEEN {lo} AND {hi}"),
+                )
+                .await;
+            }
+            let t0 = Instant::now();
+            let agent = Agent::start(&p, "twoway", tables, sync);
+            let want = format!("SELECT COUNT(*) FROM dbo.Two WHERE note = N'a{tag}'");
+            loop {
+                let got = b
+                    .simple_query(want.as_str())
+                    .await
+                    .expect("count")
+                    .into_row()
+                    .await
+                    .expect("row")
+                    .and_then(|r| r.get::<i32, _>(0))
+                    .unwrap_or(0) as i64;
+                if got >= burst {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let rate = burst as f64 / t0.elapsed().as_secs_f64();
+            agent.stop();
+            if both {
+                conflicting.push(rate);
+            } else {
+                clean.push(rate);
+            }
+        }
+        eprintln!(
+            "  burst round {}: {burst} rows changed on a only {:.0} rows/s, on both sides (a_wins) {:.0} rows/s",
+            r + 1,
+            clean[r as usize],
+            conflicting[r as usize]
+        );
+    }
+    (median(one), median(two), median(clean), median(conflicting))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|x, y| x.total_cmp(y));
     v[v.len() / 2]
@@ -545,6 +674,11 @@ async fn main() {
                 kb as f64 / 1024.0
             );
         }
+    }
+    if run("twoway") {
+        let (one, two, clean, conflicting) = two_way().await;
+        println!("two-way, conflict-free stream of {} changes a->b, median of {} rounds: one way {one:.0} rows/s, both ways with conflict detection {two:.0} rows/s (cost {:.0}%)", env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000), env_n("CTSYNC_BENCH_ROUNDS", 3), (1.0 - two / one) * 100.0);
+        println!("two-way burst of {} rows, agent start to both sides equal: changed on a only {clean:.0} rows/s; changed on both sides, settled by a_wins {conflicting:.0} rows/s (ratio {:.2})", env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000), conflicting / clean);
     }
     if run("load") {
         let (load, rows) = initial_load().await;

@@ -374,11 +374,29 @@ async fn run_case(policy: &'static str) {
             list.iter().all(|c| outcome_text(c) == "kept b"),
             "{list:#?}"
         );
+        // `show` prints both images; `purge` removes settled records only.
+        let id0 = list[0]["id"].as_u64().unwrap_or(0).to_string();
+        let out = setup.run_to_end(&["conflicts", "show", &id0]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success()
+                && text.contains("a: ")
+                && text.contains("b: ")
+                && text.contains("balance = "),
+            "{text}"
+        );
         // A resolved conflict cannot be resolved again.
         let id = list[0]["id"].as_u64().unwrap_or(0).to_string();
         let out = setup.run_to_end(&["conflicts", "resolve", &id, "--keep", "a"]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("not parked"));
+        let out = setup.run_to_end(&["conflicts", "purge", "--older-than", "0s"]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("{} settled", list.len())),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(conflicts(&setup).is_empty());
     }
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
@@ -407,4 +425,47 @@ async fn merge_columns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn park_then_resolve() {
     run_case("park").await;
+}
+
+/// `check` names what a policy needs of the schema: column tracking for
+/// merge_columns (with the statements to run), a comparable synced column
+/// for newer_wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_what_a_policy_needs() {
+    real_server_note();
+    let a = Sim::start("ChkA");
+    let b = Sim::start("ChkB");
+    for s in [&a, &b] {
+        s.exec("ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)")
+            .await;
+        s.exec(&format!(
+            "ALTER DATABASE [{}] SET ALLOW_SNAPSHOT_ISOLATION ON",
+            s.database
+        ))
+        .await;
+        s.exec("CREATE TABLE dbo.M (id INT PRIMARY KEY, x INT NULL, y NVARCHAR(10) NULL, label NVARCHAR(10) NULL); ALTER TABLE dbo.M ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF);")
+            .await;
+        s.exec("CREATE TABLE dbo.N (id INT PRIMARY KEY, label NVARCHAR(10) NULL); ALTER TABLE dbo.N ENABLE CHANGE_TRACKING;")
+            .await;
+    }
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.M\n    key: [id]\n    direction: both\n    conflict: { merge_columns: b_wins }\n  - table: dbo.N\n    key: [id]\n    direction: both\n    conflict: { newer_wins: label }\n",
+    );
+    let out = setup.run_to_end(&["check"]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("merge_columns")
+            && text.contains("TRACK_COLUMNS_UPDATED = ON")
+            && text.contains("DISABLE CHANGE_TRACKING"),
+        "{text}"
+    );
+    assert!(
+        text.contains("newer_wins") && text.contains("label") && text.contains("nvarchar"),
+        "{text}"
+    );
 }

@@ -303,7 +303,13 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
     let log: Arc<Mutex<Vec<Write>>> = Arc::new(Mutex::new(Vec::new()));
     let until = Instant::now() + Duration::from_secs(secs);
     let wa = tokio::spawn(writer(a.clone(), 'a', seed, until, log.clone()));
-    let wb = tokio::spawn(writer(b.clone(), 'b', seed ^ 0x9E37_79B9, until, log.clone()));
+    let wb = tokio::spawn(writer(
+        b.clone(),
+        'b',
+        seed ^ 0x9E37_79B9,
+        until,
+        log.clone(),
+    ));
 
     let mut rng = StdRng::seed_from_u64(seed.rotate_left(17));
     let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -382,7 +388,10 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
             v.split(" -> ").next().unwrap_or(v).to_string()
         });
         let hist = by_row.get(&row).cloned().unwrap_or_default();
-        let last_a = hist.iter().filter(|w| w.side == 'a').max_by_key(|w| w.finished);
+        let last_a = hist
+            .iter()
+            .filter(|w| w.side == 'a')
+            .max_by_key(|w| w.finished);
         let from = match &final_value {
             Some(v) if v == "init" => None,
             Some(v) => match hist.iter().find(|w| w.value.as_deref() == Some(v.as_str())) {
