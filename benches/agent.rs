@@ -14,8 +14,8 @@
 //!    into an empty target, and the same rows inserted one statement per row
 //!    (a sample, scaled).
 //! 5. Two-way: conflict detection's cost on a conflict-free stream (a table
-//!    synced both ways against the same table one way, b change-tracked for
-//!    both so that only the detection differs, interleaved rounds), and a
+//!    synced both ways with detection against the same table without it,
+//!    interleaved rounds; the same rows one way as a reference), and a
 //!    burst of 10,000 rows changed on both sides settled by the policy
 //!    against the same burst changed on one side only.
 
@@ -145,6 +145,11 @@ struct Agent {
 
 impl Agent {
     fn start(p: &Pair, name: &str, tables: &str, sync: &str) -> Agent {
+        Agent::start_with(p, name, tables, sync, None)
+    }
+
+    /// `fault`: a `CTSYNC_TEST_FAULT` switch (see `src/fault.rs`).
+    fn start_with(p: &Pair, name: &str, tables: &str, sync: &str, fault: Option<&str>) -> Agent {
         let config = p.dir.path().join(format!("{name}.yaml"));
         let text = format!(
             "agent_id: bench\nstate_dir: {}\nlog_level: warn\nservers:\n  a: {{ host: 127.0.0.1, port: {}, database: BenchA, user: sa, encrypt: not_supported }}\n  b: {{ host: 127.0.0.1, port: {}, database: BenchB, user: sa, encrypt: not_supported }}\nsync:\n  enable_change_tracking: true\n{sync}tables:\n{tables}",
@@ -153,15 +158,17 @@ impl Agent {
             p.b.addr().port(),
         );
         std::fs::write(&config, text).expect("config");
-        let child = Command::new(env!("CARGO_BIN_EXE_ctsync"))
-            .args(["run", "--config"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ctsync"));
+        cmd.args(["run", "--config"])
             .arg(&config)
             .env("CTSYNC_SERVERS__A__PASSWORD", PW)
             .env("CTSYNC_SERVERS__B__PASSWORD", PW)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ctsync");
+            .stderr(Stdio::inherit());
+        if let Some(f) = fault {
+            cmd.env("CTSYNC_TEST_FAULT", f);
+        }
+        let child = cmd.spawn().expect("spawn ctsync");
         Agent { child, config }
     }
 
@@ -324,9 +331,10 @@ async fn drain(p: &Pair, agent: &Agent, a: &mut Conn, table: &str, from: i64, n:
 }
 
 /// Conflict detection on a conflict-free stream, and a burst of conflicts.
-/// Returns (one-way rate, two-way rate, conflict-free burst rate, conflicting
-/// burst rate), medians of `CTSYNC_BENCH_ROUNDS`.
-async fn two_way() -> (f64, f64, f64, f64) {
+/// Returns (one-way rate, two-way rate with detection, two-way rate without,
+/// conflict-free burst rate, conflicting burst rate), medians of
+/// `CTSYNC_BENCH_ROUNDS`.
+async fn two_way() -> (f64, f64, f64, f64, f64) {
     let n = env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000);
     let burst = env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000);
     let rounds = env_n("CTSYNC_BENCH_ROUNDS", 3).max(1);
@@ -347,18 +355,34 @@ async fn two_way() -> (f64, f64, f64, f64) {
     // table's must be: both pay the same server costs on b.
     exec(&mut b, "ALTER TABLE dbo.One ENABLE CHANGE_TRACKING").await;
     drop(b);
-    let (mut one, mut two) = (Vec::new(), Vec::new());
+    agent.stop();
+    // Per round, in turn: the one-way table (a reference), the two-way
+    // table with detection, and the same table without it (the agent
+    // restarted with the bench-only switch `no_conflict_detection`): the
+    // two-way table's own costs (its target captured too, its writes read
+    // back and skipped as echoes) are in both of the last two.
+    let (mut one, mut on, mut off) = (Vec::new(), Vec::new(), Vec::new());
+    let mut from = 0;
     for r in 0..rounds {
+        let agent = Agent::start(&p, "twoway", tables, sync);
+        agent.ready();
         one.push(drain(&p, &agent, &mut a, "dbo.One", r * n, n).await);
-        two.push(drain(&p, &agent, &mut a, "dbo.Two", r * n, n).await);
+        on.push(drain(&p, &agent, &mut a, "dbo.Two", from, n).await);
+        from += n;
+        agent.stop();
+        let agent = Agent::start_with(&p, "twoway", tables, sync, Some("no_conflict_detection"));
+        agent.ready();
+        off.push(drain(&p, &agent, &mut a, "dbo.Two", from, n).await);
+        from += n;
+        agent.stop();
         eprintln!(
-            "  round {}: one way {:.0} rows/s, both ways (conflicts checked) {:.0} rows/s",
+            "  round {}: one way {:.0} rows/s; both ways with conflict detection {:.0} rows/s, without {:.0} rows/s",
             r + 1,
             one[r as usize],
-            two[r as usize]
+            on[r as usize],
+            off[r as usize]
         );
     }
-    agent.stop();
     // Bursts: the agent stopped, rows changed on a only, or on both sides;
     // timed from the agent's start to both sides agreeing.
     let mut b = client(&p.b, "BenchB").await;
@@ -412,7 +436,13 @@ async fn two_way() -> (f64, f64, f64, f64) {
             conflicting[r as usize]
         );
     }
-    (median(one), median(two), median(clean), median(conflicting))
+    (
+        median(one),
+        median(on),
+        median(off),
+        median(clean),
+        median(conflicting),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -676,8 +706,8 @@ async fn main() {
         }
     }
     if run("twoway") {
-        let (one, two, clean, conflicting) = two_way().await;
-        println!("two-way, conflict-free stream of {} changes a->b, median of {} rounds: one way {one:.0} rows/s, both ways with conflict detection {two:.0} rows/s (cost {:.0}%)", env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000), env_n("CTSYNC_BENCH_ROUNDS", 3), (1.0 - two / one) * 100.0);
+        let (one, on, off, clean, conflicting) = two_way().await;
+        println!("two-way, conflict-free stream of {} changes a->b, median of {} rounds: both ways with conflict detection {on:.0} rows/s, without {off:.0} rows/s (detection costs {:.0}%); the same rows one way {one:.0} rows/s", env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000), env_n("CTSYNC_BENCH_ROUNDS", 3), (1.0 - on / off) * 100.0);
         println!("two-way burst of {} rows, agent start to both sides equal: changed on a only {clean:.0} rows/s; changed on both sides, settled by a_wins {conflicting:.0} rows/s (ratio {:.2})", env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000), conflicting / clean);
     }
     if run("load") {

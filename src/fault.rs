@@ -11,6 +11,12 @@
 //! - `apply_after_target_commit`: a batch committed on the target, the
 //!   store does not know yet.
 //! - `capture_before_enqueue`: changes read from the source, not yet queued.
+//!
+//! Switches (the process does not abort; [`active`] says whether it is set):
+//! - `no_conflict_detection`: two-way tables are applied as two one-way
+//!   tables, without conflict checks or turns. For `scripts/bench.sh` only,
+//!   which measures what detection costs: without it the sides of a row
+//!   changed on both can end different.
 
 use std::sync::OnceLock;
 
@@ -31,4 +37,10 @@ pub fn point(point: &'static str) {
         eprintln!("ctsync: fault injected at {point}; aborting");
         std::process::abort();
     }
+}
+
+/// Whether `point` is the configured fault (for switches that change
+/// behaviour instead of aborting).
+pub fn active(point: &'static str) -> bool {
+    configured() == Some(point)
 }

@@ -5,13 +5,26 @@
 //! Per batch, holding the turn: read the target's watermark → plan →
 //! (identity inserts: mark in flight) → open the target transaction, lock
 //! the batch's rows and read their changes ([`crate::apply::detect`]) →
-//! decide each conflict → write what won and COMMIT → complete the batch and
-//! settle the other direction's queue in one durable store transaction
+//! decide each conflict → write what won → COMMIT → complete the batch and
+//! settle the other direction's queue in one store transaction
 //! ([`crate::store::Store::complete_settled`]). The other direction never
 //! has a batch in flight meanwhile, so a conflict is decided once, by one
 //! applier, and both queues agree on it.
+//!
+//! Durability: for tables whose writes create no keys, the completion runs
+//! in the background while the next batch is checked and written, and that
+//! batch's COMMIT waits for it ([`super::Turn::completing`]): one fsync per
+//! batch, overlapped with the network, and no target commit rests on a
+//! completion a crash could lose. Without a conflict the whole completion
+//! (store transaction and flush) is in the background: the same direction
+//! reads its queue past the completing batch, the other waits for it before
+//! it reads (so its check never takes those ops for queued changes). With
+//! one, the settlement is applied at once and only the flush overlaps.
+//! Identity-mapped tables flush before they go on (the mappings come back
+//! with the COMMIT).
 
 use super::apply_loop::{Applier, Progress, StepError, StoreMaps};
+use super::Completing;
 use crate::apply::detect::{self, CheckContext, DetectError};
 use crate::apply::plan::{self, Action, Hold, KeyMode};
 use crate::apply::write;
@@ -36,8 +49,9 @@ impl Applier {
             return Err(StepError::Shutdown);
         };
         let turn = self.shared.turn(&name);
-        let _turn = turn.lock().await;
-        let ops = store.peek_batch(direction, &name, max)?;
+        let mut turn = turn.lock().await;
+        let from_seq = turn.begin(direction).await?;
+        let ops = store.list_queue(direction, &name, from_seq, max)?;
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }
@@ -75,6 +89,7 @@ impl Applier {
             head_seq,
         };
         let by_seq: HashMap<u64, crate::model::Operation> = ops.into_iter().collect();
+        let mut new_keys = false;
         let prefix = self.shared.context_prefix.clone();
         let cx = CheckContext {
             store: &store,
@@ -101,20 +116,75 @@ impl Applier {
             let first = decided.steps[0].seq;
             store.mark_inflight(direction, &name, first, through)?;
         }
-        let written = write::write_in_txn(conn, &self.table, &decided.steps, &prefix)
-            .await
-            .map_err(as_write_error)?;
-        crate::fault::point("apply_after_target_commit");
         let settlement = &decided.settlement;
-        let ids = store.complete_settled(
-            direction,
-            &name,
-            through,
-            &written.mapped,
-            &written.unmapped,
-            settlement,
-            config.sync.conflict_log_max,
-        )?;
+        let log_max = config.sync.conflict_log_max;
+        let ids = if self.table.mode == KeyMode::Mapped {
+            // New keys come back with the COMMIT, which travels with the
+            // writes: the last completion must be durable before, and this
+            // one (the mappings) before anything depends on them.
+            if let Err(e) = turn.completed().await {
+                write::rollback(conn).await;
+                return Err(e.into());
+            }
+            let written = write::write_in_txn(conn, &self.table, &decided.steps, &prefix)
+                .await
+                .map_err(as_write_error)?;
+            crate::fault::point("apply_after_target_commit");
+            new_keys = !written.mapped.is_empty();
+            store.complete_settled(
+                direction,
+                &name,
+                through,
+                &written.mapped,
+                &written.unmapped,
+                settlement,
+                log_max,
+            )?
+        } else {
+            // Write, wait for the last completion's flush (overlapped with
+            // this batch's check and writes), COMMIT; then settle, and
+            // flush while the next batch is checked and written.
+            write::write_in_txn_open(conn, &self.table, &decided.steps, &prefix)
+                .await
+                .map_err(as_write_error)?;
+            if let Err(e) = turn.completed().await {
+                write::rollback(conn).await;
+                return Err(e.into());
+            }
+            write::commit(conn).await.map_err(as_write_error)?;
+            crate::fault::point("apply_after_target_commit");
+            let background = store.clone();
+            if settlement.is_empty() {
+                // No conflict: the whole completion runs in the background;
+                // this direction reads past it, the other waits for it.
+                let table = name.clone();
+                turn.completing = Some(Completing {
+                    unapplied: Some(direction),
+                    through,
+                    task: tokio::task::spawn_blocking(move || {
+                        background.complete_batch(direction, &table, through, &[], &[])
+                    }),
+                });
+                Vec::new()
+            } else {
+                // Settled now (both queues change), durable in the background.
+                let ids = store.complete_settled_unflushed(
+                    direction,
+                    &name,
+                    through,
+                    &[],
+                    &[],
+                    settlement,
+                    log_max,
+                )?;
+                turn.completing = Some(Completing {
+                    unapplied: None,
+                    through,
+                    task: tokio::task::spawn_blocking(move || background.flush_durable()),
+                });
+                ids
+            }
+        };
         for (id, r) in ids.iter().zip(&settlement.records) {
             let key = match direction.source() {
                 crate::model::Side::A => &r.a.key,
@@ -136,7 +206,8 @@ impl Applier {
         if !settlement.append_reverse.is_empty() {
             self.shared.wake(direction.reverse(), &name).notify_one();
         }
-        if !written.mapped.is_empty() {
+        if new_keys {
+            // Appliers of tables that reference this one may be waiting.
             self.shared.wake_all();
         }
         Ok(Progress::Applied(n))

@@ -31,7 +31,59 @@ pub struct Shared {
     /// conflict resolution) take: one batch at a time across both
     /// directions, so a conflict is decided once and settled in both queues
     /// while neither has a batch in flight.
-    turns: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    turns: HashMap<String, Arc<tokio::sync::Mutex<Turn>>>,
+}
+
+/// What the holder of a two-way table's turn inherits from the last one.
+#[derive(Default)]
+pub struct Turn {
+    /// The last batch's completion, still running on a blocking thread.
+    /// Whoever commits next on either side waits for it first: a target
+    /// commit never rests on a completion a crash could lose.
+    pub completing: Option<Completing>,
+}
+
+/// A batch's completion in the background.
+pub struct Completing {
+    /// `Some(d)`: the whole completion of direction d's batch through
+    /// `through` runs (its ops are still queued: d reads past them, the
+    /// other direction waits for it before reading). `None`: the store
+    /// transaction is applied, only its durable flush runs.
+    pub unapplied: Option<Direction>,
+    pub through: u64,
+    pub task: tokio::task::JoinHandle<Result<(), crate::store::StoreError>>,
+}
+
+impl Turn {
+    /// Waits for the running completion, if any.
+    pub async fn completed(&mut self) -> Result<(), crate::store::StoreError> {
+        let Some(c) = self.completing.take() else {
+            return Ok(());
+        };
+        match c.task.await {
+            Ok(result) => result,
+            // The task panicked or was cancelled (runtime shutting down):
+            // durability unknown, so stop rather than commit on it.
+            Err(_) => Err(crate::store::StoreError::FlushTask),
+        }
+    }
+
+    /// On taking the turn to apply `direction`: waits for a completion that
+    /// ended (its error, now) or that `direction` must see applied; returns
+    /// the first seq to read (past a completion of its own still running).
+    pub async fn begin(&mut self, direction: Direction) -> Result<u64, crate::store::StoreError> {
+        let wait = match &self.completing {
+            None => false,
+            Some(c) => c.task.is_finished() || c.unapplied.is_some_and(|d| d != direction),
+        };
+        if wait {
+            self.completed().await?;
+        }
+        Ok(match &self.completing {
+            Some(c) if c.unapplied == Some(direction) => c.through + 1,
+            _ => 0,
+        })
+    }
 }
 
 impl Shared {
@@ -41,7 +93,10 @@ impl Shared {
         let mut turns = HashMap::new();
         for t in &config.tables {
             if t.two_way() {
-                turns.insert(t.name.to_string(), Arc::new(tokio::sync::Mutex::new(())));
+                turns.insert(
+                    t.name.to_string(),
+                    Arc::new(tokio::sync::Mutex::new(Turn::default())),
+                );
             }
             for d in t.directions() {
                 wakes.insert((d, t.name.to_string()), Arc::new(Notify::new()));
@@ -65,11 +120,11 @@ impl Shared {
     }
 
     /// The turn of a two-way table (a private one for any other table).
-    pub fn turn(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn turn(&self, table: &str) -> Arc<tokio::sync::Mutex<Turn>> {
         self.turns
             .get(table)
             .cloned()
-            .unwrap_or_else(|| Arc::new(tokio::sync::Mutex::new(())))
+            .unwrap_or_else(|| Arc::new(tokio::sync::Mutex::new(Turn::default())))
     }
 
     pub fn wake_all(&self) {

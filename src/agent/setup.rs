@@ -140,7 +140,7 @@ pub async fn prepare(
                 ),
                 wake: shared.wake(direction, &name),
                 shared: shared.clone(),
-                two_way: t.two_way(),
+                two_way: t.two_way() && !crate::fault::active("no_conflict_detection"),
             });
         }
         if !tables.is_empty() {

@@ -241,6 +241,23 @@ pub async fn write_in_txn(
     result
 }
 
+/// [`write_in_txn`] but leaves the transaction open for the caller's
+/// [`commit`] (which first waits for the previous completion to be
+/// durable). Only for tables whose writes return no new keys.
+pub async fn write_in_txn_open(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+) -> Result<Written, WriteError> {
+    debug_assert!(table.mode != KeyMode::Mapped);
+    let result = write_requests_in(conn, table, steps, prefix, true, false, false).await;
+    if result.is_err() {
+        rollback(conn).await;
+    }
+    result
+}
+
 async fn write_requests(
     conn: &mut Connection,
     table: &ApplyTable,

@@ -75,7 +75,14 @@ pub async fn run(config: Config) -> Result<(), Error> {
                 },
                 _ => None,
             };
-            let _held = turn.as_ref().map(|t| t.blocking_lock());
+            let mut held = turn.as_ref().map(|t| t.blocking_lock());
+            if let Some(t) = held.as_mut() {
+                // The last batch's completion first: the resolution reads
+                // and changes the queues it settles.
+                if let Err(e) = tokio::runtime::Handle::current().block_on(t.completed()) {
+                    return control::Reply::Error(format!("the state store failed: {e}"));
+                }
+            }
             let reply =
                 report::answer(&shared.store, Some(&shared.status), &shared.config, request);
             if mutates {

@@ -123,6 +123,18 @@ pub struct Settlement {
     pub records: Vec<ConflictRecord>,
 }
 
+impl Settlement {
+    /// Nothing to settle: the batch completes as a one-way batch would.
+    pub fn is_empty(&self) -> bool {
+        self.drop_reverse.is_empty()
+            && self.lost_reverse.is_empty()
+            && self.append_reverse.is_empty()
+            && self.park_own.is_empty()
+            && self.park_reverse.is_empty()
+            && self.records.is_empty()
+    }
+}
+
 /// Locks of both queues of a table, always a→b first, so two callers never
 /// wait for each other's second lock.
 fn lock_both<'a>(
@@ -155,6 +167,28 @@ impl Store {
     /// given to `settlement.records`, in order.
     #[allow(clippy::too_many_arguments)]
     pub fn complete_settled(
+        &self,
+        direction: Direction,
+        table: &str,
+        through: u64,
+        mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
+        unmapped: &[Vec<SqlValue>],
+        settlement: &Settlement,
+        log_max: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let ids = self.complete_settled_unflushed(
+            direction, table, through, mapped, unmapped, settlement, log_max,
+        )?;
+        self.flush_durable()?;
+        Ok(ids)
+    }
+
+    /// [`Store::complete_settled`] without the durable flush: applied and
+    /// atomic, durable after a later [`Store::flush_durable`]. For an
+    /// applier that overlaps that flush with its next batch and holds every
+    /// later target commit of the table until it is done.
+    #[allow(clippy::too_many_arguments)]
+    pub fn complete_settled_unflushed(
         &self,
         direction: Direction,
         table: &str,
@@ -423,7 +457,6 @@ impl Store {
         })?;
         drop(_g2);
         drop(_g1);
-        self.flush_durable()?;
         Ok(ids)
     }
 

@@ -98,6 +98,7 @@ impl Store {
     }
 
     /// Number of mapped rows (pairs) of `table`; a counter, not a scan.
+    #[cfg(test)]
     pub fn mapped_count(&self, table: &str) -> Result<u64, StoreError> {
         Ok(self.table_facts(table)?.mapped_keys)
     }

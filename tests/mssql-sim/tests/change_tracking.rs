@@ -435,3 +435,125 @@ async fn catalog_views() {
     .await;
     assert_eq!(big(&r[0][0]), Some(v0));
 }
+
+/// A CHANGETABLE inner-joined to a list of keys (how ctsync checks a batch
+/// for conflicts) is folded for those keys only; the rows must be exactly
+/// those of the whole result filtered by key: operation, versions, columns
+/// mask and context, whichever side of the join the list is on (or outer
+/// joined), with
+/// literals or parameters, for every baseline.
+// docs/relational-databases/system-functions/changetable-transact-sql.md
+// docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md
+#[tokio::test]
+async fn changes_joined_to_a_key_list_equal_the_filtered_whole() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    // A fixed pseudo-random history over keys 0..12: inserts, updates of
+    // one or both columns, deletes and re-inserts, some with a context.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut present = [false; 12];
+    for step in 0..160 {
+        let k = next(12) as usize;
+        let ctx = if next(3) == 0 {
+            "WITH CHANGE_TRACKING_CONTEXT (0x6374) "
+        } else {
+            ""
+        };
+        let sql = if !present[k] {
+            present[k] = true;
+            format!("{ctx}INSERT INTO dbo.T VALUES ({k}, N'n{step}', {step})")
+        } else {
+            match next(4) {
+                0 => {
+                    present[k] = false;
+                    format!("{ctx}DELETE FROM dbo.T WHERE id = {k}")
+                }
+                1 => format!("{ctx}UPDATE dbo.T SET qty = {step} WHERE id = {k}"),
+                2 => format!("{ctx}UPDATE dbo.T SET name = N's{step}' WHERE id = {k}"),
+                _ => {
+                    format!("{ctx}UPDATE dbo.T SET name = N'b{step}', qty = {step} WHERE id = {k}")
+                }
+            }
+        };
+        exec(&mut c, &sql).await;
+    }
+    let end = current(&mut c).await.expect("tracking is on");
+    let cols = "CT.id, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_CREATION_VERSION, CT.SYS_CHANGE_COLUMNS, CT.SYS_CHANGE_CONTEXT";
+    let shape = |r: &Vec<ColumnData<'static>>| {
+        (
+            big(&r[0]),
+            txt(&r[1]),
+            big(&r[2]),
+            big(&r[3]),
+            bin(&r[4]),
+            bin(&r[5]),
+        )
+    };
+    let keys = [0i32, 3, 4, 7, 11, 40];
+    let list: Vec<String> = keys.iter().map(|k| format!("({k})")).collect();
+    let list = list.join(", ");
+    let in_list: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let in_list = in_list.join(", ");
+    let mut baseline = v0;
+    while baseline <= end {
+        let whole = rows(
+            &mut c,
+            &format!(
+                "SELECT {cols} FROM CHANGETABLE(CHANGES dbo.T, {baseline}) AS CT
+                 WHERE CT.id IN ({in_list}) ORDER BY CT.id"
+            ),
+        )
+        .await;
+        let whole: Vec<_> = whole.iter().map(shape).collect();
+        for sql in [
+            format!(
+                "SELECT {cols} FROM CHANGETABLE(CHANGES dbo.T, {baseline}) AS CT
+                 JOIN (VALUES {list}) AS K (id) ON CT.id = K.id ORDER BY CT.id"
+            ),
+            format!(
+                "SELECT {cols} FROM (VALUES {list}) AS K (id)
+                 JOIN CHANGETABLE(CHANGES dbo.T, {baseline}) AS CT ON K.id = CT.id ORDER BY CT.id"
+            ),
+            // The CHANGETABLE on the NULL side of an outer join.
+            format!(
+                "SELECT {cols} FROM (VALUES {list}) AS K (id)
+                 LEFT JOIN CHANGETABLE(CHANGES dbo.T, {baseline}) AS CT ON CT.id = K.id
+                 WHERE CT.SYS_CHANGE_VERSION IS NOT NULL ORDER BY CT.id"
+            ),
+        ] {
+            let joined: Vec<_> = rows(&mut c, &sql).await.iter().map(shape).collect();
+            assert_eq!(joined, whole, "baseline {baseline}: {sql}");
+        }
+        // Parameters, as ctsync binds them (sp_executesql).
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("(@P{})", i + 2)).collect();
+        let sql = format!(
+            "SELECT {cols} FROM CHANGETABLE(CHANGES dbo.T, @P1) AS CT
+             JOIN (VALUES {}) AS K (id) ON CT.id = K.id ORDER BY CT.id",
+            marks.join(", ")
+        );
+        let mut params: Vec<&dyn tiberius::ToSql> = vec![&baseline];
+        for k in &keys {
+            params.push(k);
+        }
+        let got = c
+            .query(sql.as_str(), &params)
+            .await
+            .expect("query")
+            .into_first_result()
+            .await
+            .expect("rows");
+        let got: Vec<_> = got
+            .into_iter()
+            .map(|r| shape(&r.into_iter().collect()))
+            .collect();
+        assert_eq!(got, whole, "baseline {baseline}, parameters");
+        baseline += 7;
+    }
+}

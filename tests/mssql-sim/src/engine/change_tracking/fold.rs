@@ -122,11 +122,16 @@ fn mask_sql(hist: &str, n: usize) -> String {
     )
 }
 
+/// `keys`: when the query joins the result to a list of keys (an inner join
+/// on every key column), only those keys' histories are folded: the same
+/// rows the join keeps, found through the key index instead of the whole
+/// window, as SQL Server seeks its change table by primary key.
 pub(super) fn materialize_changes(
     conn: &Connection,
     table: &TableRef<'_>,
     since: Option<i64>,
     temp_name: &str,
+    keys: Option<&[Vec<DbValue>]>,
 ) -> Result<(), SqlError> {
     let tracked = require_tracked(conn, table)?;
     let current = settings(conn)?.current_version;
@@ -146,8 +151,61 @@ pub(super) fn materialize_changes(
         defs.join(", ")
     ))
     .map_err(storage)?;
+    let wanted = keys;
     let keys: Vec<String> = (0..n).map(key_col).collect();
     let key_list = keys.join(", ");
+    // The window's rows, per key: all of them, or those of the wanted keys
+    // (a temp table of distinct keys, driving the key index: CROSS JOIN
+    // keeps SQLite from reordering the loop).
+    let window = match wanted {
+        None => format!(
+            "SELECT {key_list}, min(seq) AS first_seq, max(seq) AS last_seq,
+                    max(op <> 'U' OR cols IS NULL) AS all_cols
+             FROM {hist} WHERE version > ?1 AND version <= ?2
+             GROUP BY {key_list}"
+        ),
+        Some(wanted) => {
+            let ktemp = temp_table(&format!("{temp_name}_keys"));
+            let kdefs: Vec<String> = table
+                .key_columns
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("{} {}", key_col(i), key_decl(k)))
+                .collect();
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {ktemp};
+                 CREATE TABLE {ktemp}({}, PRIMARY KEY ({key_list}));",
+                kdefs.join(", ")
+            ))
+            .map_err(storage)?;
+            let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+            let mut insert = conn
+                .prepare(&format!(
+                    "INSERT OR IGNORE INTO {ktemp}({key_list}) VALUES ({})",
+                    marks.join(", ")
+                ))
+                .map_err(storage)?;
+            for k in wanted {
+                if k.len() == n {
+                    insert
+                        .execute(params_from_iter(k.iter()))
+                        .map_err(storage)?;
+                }
+            }
+            let h_keys: Vec<String> = keys.iter().map(|k| format!("h.{k} AS {k}")).collect();
+            let h_group: Vec<String> = keys.iter().map(|k| format!("h.{k}")).collect();
+            format!(
+                "SELECT {h}, min(h.seq) AS first_seq, max(h.seq) AS last_seq,
+                        max(h.op <> 'U' OR h.cols IS NULL) AS all_cols
+                 FROM {ktemp} AS q CROSS JOIN {hist} AS h ON {on}
+                 WHERE h.version > ?1 AND h.version <= ?2
+                 GROUP BY {g}",
+                h = h_keys.join(", "),
+                g = h_group.join(", "),
+                on = key_join("h", "q", n),
+            )
+        }
+    };
     let out_keys: Vec<String> = (0..n).map(|i| format!("a.{}", key_col(i))).collect();
     let out_names: Vec<String> = table
         .key_columns
@@ -179,10 +237,7 @@ pub(super) fn materialize_changes(
                 {columns_expr},
                 l.context,
                 {out_keys}
-         FROM (SELECT {key_list}, min(seq) AS first_seq, max(seq) AS last_seq,
-                      max(op <> 'U' OR cols IS NULL) AS all_cols
-               FROM {hist} WHERE version > ?1 AND version <= ?2
-               GROUP BY {key_list}) AS a
+         FROM ({window}) AS a
          JOIN {hist} AS f ON f.seq = a.first_seq
          JOIN {hist} AS l ON l.seq = a.last_seq",
         out_names = out_names.join(", "),

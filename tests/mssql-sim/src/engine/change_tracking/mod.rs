@@ -179,7 +179,20 @@ pub fn materialize_changes(
     since: Option<i64>,
     temp_name: &str,
 ) -> Result<(), SqlError> {
-    fold::materialize_changes(conn, table, since, temp_name)
+    fold::materialize_changes(conn, table, since, temp_name, None)
+}
+
+/// [`materialize_changes`] restricted to `keys` (storage values of every key
+/// column, in key order): for a CHANGETABLE inner-joined to a list of keys,
+/// whose result keeps only those keys' rows anyway.
+pub fn materialize_changes_for_keys(
+    conn: &Connection,
+    table: &TableRef<'_>,
+    since: Option<i64>,
+    temp_name: &str,
+    keys: &[Vec<rusqlite::types::Value>],
+) -> Result<(), SqlError> {
+    fold::materialize_changes(conn, table, since, temp_name, Some(keys))
 }
 
 /// `CHANGETABLE(VERSION t, (keys), (values))`: (re)creates TEMP table

@@ -8,8 +8,9 @@ use crate::engine::change_tracking::{self as ct, KeyColumn, TableRef};
 use crate::engine::types::{storage_collation, storage_decl, to_storage};
 use crate::engine::views;
 use crate::error::{self, SqlError};
-use crate::sql::ast::{JoinKind, Query, TableFactor};
+use crate::sql::ast::{BinaryOp, Expr, JoinKind, Query, TableFactor};
 use crate::value::{Len, SqlType, Value};
+use rusqlite::types::Value as DbValue;
 use std::sync::Arc;
 
 /// The key columns of a table in the form change tracking wants.
@@ -41,10 +42,29 @@ impl Ctx<'_> {
         let mut parts = Vec::new();
         for twj in from {
             let first = self.scopes.last().map_or(0, |s| s.len());
+            // CHANGETABLE inner-joined to a VALUES list of keys: fold only
+            // those keys (the same result, found by key).
+            if let Some(j) = twj.joins.first() {
+                if j.kind == JoinKind::Inner {
+                    if let Some(on) = &j.on {
+                        self.ct_keys = self.ct_key_filter(&twj.relation, &j.relation, on);
+                    }
+                }
+            }
             let mut s = self.table_factor(&twj.relation)?;
+            self.ct_keys = None;
             for j in &twj.joins {
                 let before = self.scopes.last().map_or(0, |s| s.len());
+                // A VALUES list of keys joined to a CHANGETABLE, inner or
+                // with the CHANGETABLE on the outer join's NULL side: its
+                // rows of other keys can never be in the result either.
+                if matches!(j.kind, JoinKind::Inner | JoinKind::LeftOuter) {
+                    if let Some(on) = &j.on {
+                        self.ct_keys = self.ct_key_filter(&j.relation, &twj.relation, on);
+                    }
+                }
                 let r = self.table_factor(&j.relation)?;
+                self.ct_keys = None;
                 // The outer side of an outer join yields NULLs for rows
                 // without a match, so its columns are nullable in the
                 // result's metadata whatever their table says.
@@ -264,7 +284,12 @@ impl Ctx<'_> {
                 };
                 self.temp_seq += 1;
                 let temp = format!("sim_ct_{}", self.temp_seq);
-                ct::materialize_changes(self.conn, &tref, since, &temp)?;
+                match self.ct_keys.take() {
+                    Some(keys) => {
+                        ct::materialize_changes_for_keys(self.conn, &tref, since, &temp, &keys)?
+                    }
+                    None => ct::materialize_changes(self.conn, &tref, since, &temp)?,
+                }
                 let mut cols = vec![
                     (
                         "SYS_CHANGE_VERSION".to_string(),
@@ -345,6 +370,93 @@ impl Ctx<'_> {
         }
     }
 
+    /// For `CHANGETABLE(CHANGES t, v) AS CT JOIN (VALUES ...) AS K ON CT.k1 =
+    /// K.c1 AND ...` (an inner join whose ON has an equality for every key
+    /// column of t between CT and K): the storage values of K's keys, so
+    /// that only their histories are folded. `None` when the shape is not
+    /// that, or a value is not a constant of the key's type (the query then
+    /// runs the general way, errors included).
+    fn ct_key_filter(
+        &mut self,
+        ct: &TableFactor,
+        values: &TableFactor,
+        on: &Expr,
+    ) -> Option<Vec<Vec<DbValue>>> {
+        let TableFactor::ChangeTableChanges {
+            table,
+            alias: ct_alias,
+            ..
+        } = ct
+        else {
+            return None;
+        };
+        let TableFactor::Values {
+            rows,
+            alias: k_alias,
+            columns,
+        } = values
+        else {
+            return None;
+        };
+        let t = self.resolve_table(table).ok()?;
+        let pk = t.pk.as_ref()?;
+        let mut conjuncts = Vec::new();
+        split_and(on, &mut conjuncts);
+        // For each key column, its position in K's columns.
+        let mut positions = Vec::with_capacity(pk.columns.len());
+        for &ci in &pk.columns {
+            let name = &t.columns[ci].name;
+            let pos = conjuncts.iter().find_map(|c| {
+                let Expr::Binary {
+                    left,
+                    op: BinaryOp::Eq,
+                    right,
+                } = c
+                else {
+                    return None;
+                };
+                let col = |e: &Expr| match e {
+                    Expr::Column(parts) if parts.len() == 2 => {
+                        Some((parts[0].clone(), parts[1].clone()))
+                    }
+                    _ => None,
+                };
+                let (l, r) = (col(left)?, col(right)?);
+                let pick = |ct_side: &(String, String), k_side: &(String, String)| {
+                    (ct_side.0.eq_ignore_ascii_case(ct_alias)
+                        && ct_side.1.eq_ignore_ascii_case(name)
+                        && k_side.0.eq_ignore_ascii_case(k_alias))
+                    .then(|| {
+                        columns
+                            .iter()
+                            .position(|c| c.eq_ignore_ascii_case(&k_side.1))
+                    })
+                    .flatten()
+                };
+                pick(&l, &r).or_else(|| pick(&r, &l))
+            })?;
+            positions.push((pos, ci));
+        }
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut k = Vec::with_capacity(positions.len());
+            for &(pos, ci) in &positions {
+                let (v, vty) = self.eval_const(row.get(pos)?).ok()?;
+                let ty = &t.columns[ci].ty;
+                let v = crate::engine::convert::convert(
+                    &v,
+                    vty.as_ref(),
+                    ty,
+                    crate::engine::convert::Target::Expr,
+                )
+                .ok()?;
+                k.push(to_storage(&v, ty));
+            }
+            keys.push(k);
+        }
+        Some(keys)
+    }
+
     pub(crate) fn ct_source(
         &mut self,
         t: &TableInfo,
@@ -400,5 +512,21 @@ impl Ctx<'_> {
     /// A subquery in FROM: its own scope (not correlated with siblings).
     pub(crate) fn query_isolated(&mut self, q: &Query) -> Result<(String, Vec<OutCol>), SqlError> {
         self.query(q)
+    }
+}
+
+/// The conjuncts of `e` (`a AND b AND c` → a, b, c).
+fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Binary {
+            left,
+            op: BinaryOp::And,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
     }
 }

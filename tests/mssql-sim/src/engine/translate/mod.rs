@@ -79,6 +79,9 @@ pub struct Ctx<'a> {
     pub ctes: Vec<(String, Vec<ColumnDesc>)>,
     alias_seq: usize,
     pub temp_seq: usize,
+    /// Keys the next `CHANGETABLE(CHANGES ...)` is inner-joined to (see
+    /// `from::ct_key_filter`), taken by it.
+    pub ct_keys: Option<Vec<Vec<DbValue>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -97,6 +100,7 @@ impl<'a> Ctx<'a> {
             ctes: Vec::new(),
             alias_seq: 0,
             temp_seq: 0,
+            ct_keys: None,
         }
     }
 
