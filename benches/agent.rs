@@ -198,6 +198,33 @@ impl Agent {
         }
     }
 
+    /// Starts an agent and waits until every table streams; an agent that
+    /// exits during start-up (a start-up read cut by the previous round's
+    /// link faults) is started again, at most three times.
+    fn start_ready(p: &Pair, name: &str, tables: &str, sync: &str, fault: Option<&str>) -> Agent {
+        for attempt in 1..=3 {
+            let mut agent = Agent::start_with(p, name, tables, sync, fault);
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                if let Ok(Some(status)) = agent.child.try_wait() {
+                    eprintln!("  the agent exited during start-up ({status}), attempt {attempt}; starting it again");
+                    break;
+                }
+                let v = agent.inspect();
+                if v["agent_running"].as_bool() == Some(true)
+                    && v["tables"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().all(|x| x["phase"] == "streaming"))
+                {
+                    return agent;
+                }
+                assert!(Instant::now() < deadline, "timed out waiting for readiness: {v}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("the agent did not start in three attempts");
+    }
+
     fn ready(&self) {
         self.wait("readiness", |v| {
             v["tables"]
@@ -364,14 +391,12 @@ async fn two_way() -> (f64, f64, f64, f64, f64) {
     let (mut one, mut on, mut off) = (Vec::new(), Vec::new(), Vec::new());
     let mut from = 0;
     for r in 0..rounds {
-        let agent = Agent::start(&p, "twoway", tables, sync);
-        agent.ready();
+        let agent = Agent::start_ready(&p, "twoway", tables, sync, None);
         one.push(drain(&p, &agent, &mut a, "dbo.One", r * n, n).await);
         on.push(drain(&p, &agent, &mut a, "dbo.Two", from, n).await);
         from += n;
         agent.stop();
-        let agent = Agent::start_with(&p, "twoway", tables, sync, Some("no_conflict_detection"));
-        agent.ready();
+        let agent = Agent::start_ready(&p, "twoway", tables, sync, Some("no_conflict_detection"));
         off.push(drain(&p, &agent, &mut a, "dbo.Two", from, n).await);
         from += n;
         agent.stop();
