@@ -218,7 +218,10 @@ impl Agent {
                 {
                     return agent;
                 }
-                assert!(Instant::now() < deadline, "timed out waiting for readiness: {v}");
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for readiness: {v}"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
