@@ -234,11 +234,7 @@ pub async fn write_in_txn(
     steps: &[Step],
     prefix: &[u8],
 ) -> Result<Written, WriteError> {
-    let result = write_requests_in(conn, table, steps, prefix, true, true, false).await;
-    if result.is_err() {
-        rollback(conn).await;
-    }
-    result
+    write_checked(conn, table, steps, prefix, true).await
 }
 
 /// [`write_in_txn`] but leaves the transaction open for the caller's
@@ -251,7 +247,19 @@ pub async fn write_in_txn_open(
     prefix: &[u8],
 ) -> Result<Written, WriteError> {
     debug_assert!(table.mode != KeyMode::Mapped);
-    let result = write_requests_in(conn, table, steps, prefix, true, false, false).await;
+    write_checked(conn, table, steps, prefix, false).await
+}
+
+/// The writes of a checked batch, in the transaction the check opened;
+/// with `commit`, committed. A failure rolls back.
+async fn write_checked(
+    conn: &mut Connection,
+    table: &ApplyTable,
+    steps: &[Step],
+    prefix: &[u8],
+    commit: bool,
+) -> Result<Written, WriteError> {
+    let result = write_requests_in(conn, table, steps, prefix, true, commit, false).await;
     if result.is_err() {
         rollback(conn).await;
     }

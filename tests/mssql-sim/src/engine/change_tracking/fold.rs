@@ -23,7 +23,9 @@
 //! cleaned up or happened before tracking began).
 
 use super::errors::{self, storage};
-use super::store::{changes_table, key_col, key_decl, quote_ident, require_tracked, settings};
+use super::store::{
+    changes_table, key_col, key_col_defs, key_decl, quote_ident, require_tracked, settings,
+};
 use super::TableRef;
 use crate::error::SqlError;
 use rusqlite::types::Value as DbValue;
@@ -166,12 +168,7 @@ pub(super) fn materialize_changes(
         ),
         Some(wanted) => {
             let ktemp = temp_table(&format!("{temp_name}_keys"));
-            let kdefs: Vec<String> = table
-                .key_columns
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!("{} {}", key_col(i), key_decl(k)))
-                .collect();
+            let kdefs = key_col_defs(table);
             conn.execute_batch(&format!(
                 "DROP TABLE IF EXISTS {ktemp};
                  CREATE TABLE {ktemp}({}, PRIMARY KEY ({key_list}));",

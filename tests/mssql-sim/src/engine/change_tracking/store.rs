@@ -52,6 +52,17 @@ pub(super) fn changes_table(object_id: i64) -> String {
 }
 
 /// Name of key column `i` (0-based) inside a change-history table.
+/// `k1 <decl>, k2 <decl>, ...`: the key columns as the change tables (and
+/// key lists) declare them.
+pub(super) fn key_col_defs(table: &TableRef<'_>) -> Vec<String> {
+    table
+        .key_columns
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} {}", key_col(i), key_decl(k)))
+        .collect()
+}
+
 pub(super) fn key_col(i: usize) -> String {
     format!("k{}", i + 1)
 }
@@ -273,12 +284,7 @@ pub(super) fn enable_table(
         return Err(errors::no_primary_key(table.name));
     }
     let t = changes_table(table.object_id);
-    let keys: Vec<String> = table
-        .key_columns
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("{} {}", key_col(i), key_decl(k)))
-        .collect();
+    let keys = key_col_defs(table);
     let key_names: Vec<String> = (0..table.key_columns.len()).map(key_col).collect();
     let key_list = key_names.join(", ");
     // seq orders changes within a transaction (a key can change several times
