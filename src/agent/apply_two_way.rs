@@ -44,6 +44,11 @@ impl Applier {
         if let Some(p) = self.start_keys_missing(shutdown).await? {
             return Ok(p);
         }
+        // An empty queue takes no turn (nor a connection): the other
+        // direction keeps going, and its completion is not waited for.
+        if store.queue_depth(direction, &name)? == 0 {
+            return Ok(Progress::Idle);
+        }
         // The connection first: waiting for a link must not hold the turn.
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(StepError::Shutdown);

@@ -120,18 +120,25 @@ async fn check_open(
 ) -> Result<Decided, DetectError> {
     let shape = &cx.table.shape;
     let key_cols = shape.key.len().max(1);
-    // Distinct target keys, in step order.
-    let mut keys: Vec<Vec<SqlValue>> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for s in &steps {
-        if let Some(k) = target_key(s, cx.table) {
-            let f = folded(&k);
-            if !seen.contains_key(&f) {
-                seen.insert(f, keys.len());
-                keys.push(k);
-            }
+    // Each step's target key and its folded form, computed once; the
+    // distinct keys, in step order.
+    let mut step_keys: Vec<Option<(Vec<SqlValue>, String)>> = steps
+        .iter()
+        .map(|s| {
+            target_key(s, cx.table).map(|k| {
+                let f = folded(&k);
+                (k, f)
+            })
+        })
+        .collect();
+    let mut keys: Vec<(Vec<SqlValue>, String)> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (k, f) in step_keys.iter().flatten() {
+        if seen.insert(f.as_str()) {
+            keys.push((k.clone(), f.clone()));
         }
     }
+    drop(seen);
     let mut present: HashMap<String, ()> = HashMap::new();
     let mut changes: HashMap<String, TargetChange> = HashMap::new();
     // Every request but the first continues the transaction the first began.
@@ -143,7 +150,7 @@ async fn check_open(
     let per_request = ((PARAMS_PER_REQUEST_MAX - 1 - extra) / key_cols).max(1);
     let quoted = shape.name.quoted();
     let mut begun = false;
-    let chunks: Vec<&[Vec<SqlValue>]> = if keys.is_empty() {
+    let chunks: Vec<&[(Vec<SqlValue>, String)]> = if keys.is_empty() {
         vec![&[][..]]
     } else {
         keys.chunks(per_request).collect()
@@ -163,7 +170,7 @@ async fn check_open(
         begun = true;
         let mut params: Vec<ColumnData<'_>> = Vec::with_capacity(1 + chunk.len() * key_cols);
         params.push(ColumnData::I64(Some(cx.target_watermark)));
-        for k in chunk {
+        for (k, _) in chunk {
             for (name, v) in shape.key.iter().zip(k) {
                 params.push(bind(v, shape, name));
             }
@@ -253,43 +260,45 @@ async fn check_open(
         queued: Vec<(u64, i64)>,
     }
     let mut theirs: HashMap<String, Theirs> = HashMap::new();
-    for k in &keys {
-        let f = folded(k);
-        let uncaptured = changes.get(&f).filter(|c| !c.own).cloned();
+    for (k, f) in &keys {
+        let uncaptured = changes.get(f).filter(|c| !c.own).cloned();
         let queued = if reverse_busy {
             cx.store.pending_ops(reverse, &cx.table.name, k)?
         } else {
             Vec::new()
         };
         if uncaptured.is_some() || !queued.is_empty() {
-            theirs.insert(f, Theirs { uncaptured, queued });
+            theirs.insert(f.clone(), Theirs { uncaptured, queued });
         }
     }
 
     // Cut the batch before a second step on a row in conflict.
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut cut = steps.len();
-    for (i, s) in steps.iter().enumerate() {
-        let Some(k) = target_key(s, cx.table) else {
-            continue;
-        };
-        let f = folded(&k);
-        if !theirs.contains_key(&f) {
-            continue;
+    if !theirs.is_empty() {
+        for (i, (_, f)) in step_keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| Some((i, k.as_ref()?)))
+        {
+            if !theirs.contains_key(f) {
+                continue;
+            }
+            if first_of.contains_key(f) {
+                cut = i;
+                break;
+            }
+            first_of.insert(f.clone(), i);
         }
-        if first_of.contains_key(&f) {
-            cut = i;
-            break;
-        }
-        first_of.insert(f, i);
     }
     steps.truncate(cut);
+    step_keys.truncate(cut);
 
     // The target's rows in conflict, read under our locks.
     let conflict_keys: Vec<Vec<SqlValue>> = keys
         .iter()
-        .filter(|k| first_of.contains_key(&folded(k)))
-        .cloned()
+        .filter(|(_, f)| first_of.contains_key(f))
+        .map(|(k, _)| k.clone())
         .collect();
     let images = read_rows(conn, cx.table, &conflict_keys).await?;
 
@@ -298,11 +307,10 @@ async fn check_open(
     let key_pos = shape.key_positions();
     let source = cx.direction.source();
     let now = crate::agent::status::now_ms();
-    for step in steps.iter_mut() {
-        let Some(kt) = target_key(step, cx.table) else {
+    for (step, step_key) in steps.iter_mut().zip(step_keys) {
+        let Some((kt, f)) = step_key else {
             continue;
         };
-        let f = folded(&kt);
         // Plain INSERT where the row is known absent, upsert otherwise.
         if let Action::Upsert { insert, .. } = &mut step.action {
             *insert = !present.contains_key(&f);

@@ -557,3 +557,69 @@ async fn changes_joined_to_a_key_list_equal_the_filtered_whole() {
         baseline += 7;
     }
 }
+
+/// One connection reads CHANGETABLE again and again, over tables whose keys
+/// differ in type and number, inside transactions that roll back and after
+/// a table is dropped and created again with another key: each read returns
+/// that table's changes only (the stand-in reuses its result tables from one
+/// statement to the next; nothing of an earlier read may show through).
+#[tokio::test]
+async fn repeated_changetable_reads_never_mix_tables_or_reads() {
+    let server = start();
+    let mut c = connect(&server).await;
+    let v0 = tracked_table(&mut c).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.S (code NVARCHAR(10), line INT, PRIMARY KEY (code, line));
+         ALTER TABLE dbo.S ENABLE CHANGE_TRACKING;
+         INSERT INTO dbo.T VALUES (1, N'a', 1), (2, N'b', 2);
+         INSERT INTO dbo.S VALUES (N'x', 1)",
+    )
+    .await;
+    let t_sql = format!("SELECT CT.id FROM CHANGETABLE(CHANGES dbo.T, {v0}) AS CT ORDER BY CT.id");
+    let s_sql = format!(
+        "SELECT CT.code, CT.line FROM CHANGETABLE(CHANGES dbo.S, {v0}) AS CT ORDER BY CT.line"
+    );
+    let ids = |r: Vec<Vec<ColumnData<'static>>>| -> Vec<Option<i64>> {
+        r.iter().map(|r| big(&r[0])).collect()
+    };
+    for round in 0..3 {
+        assert_eq!(
+            ids(rows(&mut c, &t_sql).await),
+            vec![Some(1), Some(2)],
+            "round {round}"
+        );
+        let s = rows(&mut c, &s_sql).await;
+        assert_eq!(s.len(), 1, "round {round}");
+        assert_eq!((txt(&s[0][0]), big(&s[0][1])), (Some("x".into()), Some(1)));
+        // A read inside a transaction that rolls back, then one outside.
+        exec(&mut c, "BEGIN TRANSACTION").await;
+        assert_eq!(ids(rows(&mut c, &t_sql).await), vec![Some(1), Some(2)]);
+        exec(&mut c, "ROLLBACK").await;
+        let only_two = format!(
+            "SELECT CT.id FROM CHANGETABLE(CHANGES dbo.T, {v0}) AS CT JOIN (VALUES (2), (9)) AS K (id) ON CT.id = K.id"
+        );
+        assert_eq!(ids(rows(&mut c, &only_two).await), vec![Some(2)]);
+    }
+    // The same name, another key: the result has the new shape.
+    exec(
+        &mut c,
+        "DROP TABLE dbo.S;
+         CREATE TABLE dbo.S (code NVARCHAR(10) PRIMARY KEY, note NVARCHAR(10));
+         ALTER TABLE dbo.S ENABLE CHANGE_TRACKING;
+         INSERT INTO dbo.S VALUES (N'y', N'n')",
+    )
+    .await;
+    let s = rows(
+        &mut c,
+        &format!(
+            "SELECT CT.code, CT.SYS_CHANGE_OPERATION FROM CHANGETABLE(CHANGES dbo.S, {v0}) AS CT"
+        ),
+    )
+    .await;
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (txt(&s[0][0]), txt(&s[0][1])),
+        (Some("y".into()), Some("I".into()))
+    );
+}

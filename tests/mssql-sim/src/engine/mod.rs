@@ -226,10 +226,13 @@ pub(crate) fn snapshot_conflict(table: &str, db: &str) -> SqlError {
     )
 }
 
+/// TEMP tables (CHANGETABLE results, key lists) and statement journals in
+/// memory: they live only as long as the connection and are small at test
+/// scale; on disk they cost a write system call per page.
 fn open_connection(path: &std::path::Path) -> Result<Connection, SqlError> {
     let conn = Connection::open(path).map_err(sqlerr)?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
     )
     .map_err(sqlerr)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlerr)?;

@@ -91,6 +91,29 @@ fn temp_table(temp_name: &str) -> String {
     format!("temp.{}", quote_ident(temp_name))
 }
 
+/// An empty TEMP table for one CHANGETABLE result: `{temp_name}_{hash of
+/// its column definitions}`, created the first time and emptied after.
+/// Reused rather than dropped and created per statement: DDL expires the
+/// connection's prepared statements, and a CHANGETABLE per batch would make
+/// every later statement parse again (SQL Server's CHANGETABLE is a read,
+/// not DDL). Returns the table's name (unquoted, in the temp schema).
+fn empty_temp(conn: &Connection, temp_name: &str, columns: &str) -> Result<String, SqlError> {
+    // FNV-1a: stable across runs, so a data file's temp tables never
+    // matter (TEMP tables live with the connection anyway).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in columns.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let name = format!("{temp_name}_{h:016x}");
+    let temp = temp_table(&name);
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {temp}({columns}); DELETE FROM {temp};"
+    ))
+    .map_err(storage)?;
+    Ok(name)
+}
+
 /// Key column definitions of the result: names as in the user table, declared
 /// type and collation as the user table's, so joins to it compare alike.
 fn key_defs(table: &TableRef<'_>) -> Vec<String> {
@@ -134,25 +157,22 @@ pub(super) fn materialize_changes(
     since: Option<i64>,
     temp_name: &str,
     keys: Option<&[Vec<DbValue>]>,
-) -> Result<(), SqlError> {
+) -> Result<String, SqlError> {
     let tracked = require_tracked(conn, table)?;
     let current = settings(conn)?.current_version;
     let n = table.key_columns.len();
     let hist = changes_table(table.object_id);
-    let temp = temp_table(temp_name);
     let defs = key_defs(table);
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {temp};
-         CREATE TABLE {temp}(
-             SYS_CHANGE_VERSION INTEGER,
-             SYS_CHANGE_CREATION_VERSION INTEGER,
-             SYS_CHANGE_OPERATION TEXT,
-             SYS_CHANGE_COLUMNS BLOB,
-             SYS_CHANGE_CONTEXT BLOB,
-             {});",
-        defs.join(", ")
-    ))
-    .map_err(storage)?;
+    let name = empty_temp(
+        conn,
+        temp_name,
+        &format!(
+            "SYS_CHANGE_VERSION INTEGER, SYS_CHANGE_CREATION_VERSION INTEGER, \
+             SYS_CHANGE_OPERATION TEXT, SYS_CHANGE_COLUMNS BLOB, SYS_CHANGE_CONTEXT BLOB, {}",
+            defs.join(", ")
+        ),
+    )?;
+    let temp = temp_table(&name);
     let wanted = keys;
     let keys: Vec<String> = (0..n).map(key_col).collect();
     let key_list = keys.join(", ");
@@ -167,14 +187,12 @@ pub(super) fn materialize_changes(
              GROUP BY {key_list}"
         ),
         Some(wanted) => {
-            let ktemp = temp_table(&format!("{temp_name}_keys"));
             let kdefs = key_col_defs(table);
-            conn.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {ktemp};
-                 CREATE TABLE {ktemp}({}, PRIMARY KEY ({key_list}));",
-                kdefs.join(", ")
-            ))
-            .map_err(storage)?;
+            let ktemp = temp_table(&empty_temp(
+                conn,
+                &format!("{temp_name}_keys"),
+                &format!("{}, PRIMARY KEY ({key_list})", kdefs.join(", ")),
+            )?);
             let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
             let mut insert = conn
                 .prepare(&format!(
@@ -244,7 +262,7 @@ pub(super) fn materialize_changes(
     // "If the value is NULL, all tracked changes are returned."
     let lower = since.unwrap_or(i64::MIN);
     conn.execute(&sql, [lower, current]).map_err(storage)?;
-    Ok(())
+    Ok(name)
 }
 
 pub(super) fn materialize_version(
@@ -252,7 +270,7 @@ pub(super) fn materialize_version(
     table: &TableRef<'_>,
     key: &[DbValue],
     temp_name: &str,
-) -> Result<(), SqlError> {
+) -> Result<String, SqlError> {
     require_tracked(conn, table)?;
     let n = table.key_columns.len();
     if key.len() != n {
@@ -270,14 +288,16 @@ pub(super) fn materialize_version(
     }
     let current = settings(conn)?.current_version;
     let hist = changes_table(table.object_id);
-    let temp = temp_table(temp_name);
     let defs = key_defs(table);
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {temp};
-         CREATE TABLE {temp}(SYS_CHANGE_VERSION INTEGER, SYS_CHANGE_CONTEXT BLOB, {});",
-        defs.join(", ")
-    ))
-    .map_err(storage)?;
+    let name = empty_temp(
+        conn,
+        temp_name,
+        &format!(
+            "SYS_CHANGE_VERSION INTEGER, SYS_CHANGE_CONTEXT BLOB, {}",
+            defs.join(", ")
+        ),
+    )?;
+    let temp = temp_table(&name);
     let out_names: Vec<String> = table
         .key_columns
         .iter()
@@ -324,5 +344,5 @@ pub(super) fn materialize_version(
     params.push(DbValue::Integer(current));
     conn.execute(&sql, params_from_iter(params.iter()))
         .map_err(storage)?;
-    Ok(())
+    Ok(name)
 }

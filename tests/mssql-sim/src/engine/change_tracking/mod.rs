@@ -169,16 +169,18 @@ pub fn min_valid_version(conn: &Connection, object_id: i64) -> Result<Option<i64
     Ok(store::tracked_table(conn, object_id)?.map(|t| t.min_valid_version))
 }
 
-/// `CHANGETABLE(CHANGES t, since)`: (re)creates the TEMP table `temp_name` with
-/// columns SYS_CHANGE_VERSION, SYS_CHANGE_CREATION_VERSION, SYS_CHANGE_OPERATION,
-/// SYS_CHANGE_COLUMNS, SYS_CHANGE_CONTEXT, then the key columns, one row per
-/// changed key, folded as the docs say. Error 22105 if the table is not tracked.
+/// `CHANGETABLE(CHANGES t, since)`: fills a TEMP table named after
+/// `temp_name` (returned: `temp_name` and a hash of its columns, reused from
+/// one statement to the next) with columns SYS_CHANGE_VERSION,
+/// SYS_CHANGE_CREATION_VERSION, SYS_CHANGE_OPERATION, SYS_CHANGE_COLUMNS,
+/// SYS_CHANGE_CONTEXT, then the key columns, one row per changed key, folded
+/// as the docs say. Error 22105 if the table is not tracked.
 pub fn materialize_changes(
     conn: &Connection,
     table: &TableRef<'_>,
     since: Option<i64>,
     temp_name: &str,
-) -> Result<(), SqlError> {
+) -> Result<String, SqlError> {
     fold::materialize_changes(conn, table, since, temp_name, None)
 }
 
@@ -191,12 +193,12 @@ pub fn materialize_changes_for_keys(
     since: Option<i64>,
     temp_name: &str,
     keys: &[Vec<rusqlite::types::Value>],
-) -> Result<(), SqlError> {
+) -> Result<String, SqlError> {
     fold::materialize_changes(conn, table, since, temp_name, Some(keys))
 }
 
-/// `CHANGETABLE(VERSION t, (keys), (values))`: (re)creates TEMP table
-/// `temp_name` with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns:
+/// `CHANGETABLE(VERSION t, (keys), (values))`: fills a TEMP table named
+/// after `temp_name` (returned, as for [`materialize_changes`]) with SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT and the key columns:
 /// one row when the user table has that key, none otherwise ("An empty result
 /// set is returned if a nonexistent primary key is specified",
 /// docs/relational-databases/system-functions/changetable-transact-sql.md).
@@ -207,7 +209,7 @@ pub fn materialize_version(
     table: &TableRef<'_>,
     key: &[DbValue],
     temp_name: &str,
-) -> Result<(), SqlError> {
+) -> Result<String, SqlError> {
     fold::materialize_version(conn, table, key, temp_name)
 }
 

@@ -283,13 +283,13 @@ impl Ctx<'_> {
                     key_columns: &keys,
                 };
                 self.temp_seq += 1;
-                let temp = format!("sim_ct_{}", self.temp_seq);
-                match self.ct_keys.take() {
+                let slot = format!("sim_ct_{}", self.temp_seq);
+                let temp = match self.ct_keys.take() {
                     Some(keys) => {
-                        ct::materialize_changes_for_keys(self.conn, &tref, since, &temp, &keys)?
+                        ct::materialize_changes_for_keys(self.conn, &tref, since, &slot, &keys)?
                     }
-                    None => ct::materialize_changes(self.conn, &tref, since, &temp)?,
-                }
+                    None => ct::materialize_changes(self.conn, &tref, since, &slot)?,
+                };
                 let mut cols = vec![
                     (
                         "SYS_CHANGE_VERSION".to_string(),
@@ -351,8 +351,8 @@ impl Ctx<'_> {
                     key_columns: &keys,
                 };
                 self.temp_seq += 1;
-                let temp = format!("sim_ct_{}", self.temp_seq);
-                ct::materialize_version(self.conn, &tref, &vals, &temp)?;
+                let slot = format!("sim_ct_{}", self.temp_seq);
+                let temp = ct::materialize_version(self.conn, &tref, &vals, &slot)?;
                 let mut cols = vec![
                     (
                         "SYS_CHANGE_VERSION".to_string(),

@@ -207,18 +207,22 @@ fn version_of_one_key_with_context() {
         record(c, T, &key(1), Op::Update, &Columns::All, Some(b"ctx")).unwrap();
     }); // v2
     let read = |k: i64| -> (Option<i64>, Option<Vec<u8>>, i64) {
-        materialize_version(&conn, &t, &key(k), "ver").unwrap();
+        let ver = materialize_version(&conn, &t, &key(k), "ver").unwrap();
         conn.query_row(
-            "SELECT SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT, \"Id\" FROM temp.ver",
+            &format!("SELECT SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT, \"Id\" FROM temp.\"{ver}\""),
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
     };
     assert_eq!(read(1), (Some(2), Some(b"ctx".to_vec()), 1));
+    // The same columns, the same (reused) table.
+    let ver = materialize_version(&conn, &t, &key(1), "ver").unwrap();
     let count = || -> i64 {
-        conn.query_row("SELECT count(*) FROM temp.ver", [], |r| r.get(0))
-            .unwrap()
+        conn.query_row(&format!("SELECT count(*) FROM temp.\"{ver}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap()
     };
     assert_eq!(count(), 1);
     // A row changed before tracking began (no change kept): NULL version.

@@ -93,13 +93,14 @@ pub(super) struct Change {
 
 pub(super) fn changes_of(conn: &Connection, id: i64, since: Option<i64>) -> Vec<Change> {
     let keys = keys_int();
-    materialize_changes(conn, &table(id, "dbo.T", &keys), since, "ct_out").expect("changes");
+    let out =
+        materialize_changes(conn, &table(id, "dbo.T", &keys), since, "ct_out").expect("changes");
     let mut st = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT SYS_CHANGE_VERSION, SYS_CHANGE_CREATION_VERSION, SYS_CHANGE_OPERATION,
                     SYS_CHANGE_COLUMNS, SYS_CHANGE_CONTEXT, \"Id\"
-             FROM temp.ct_out ORDER BY \"Id\"",
-        )
+             FROM temp.\"{out}\" ORDER BY \"Id\""
+        ))
         .expect("prepare");
     let rows = st
         .query_map([], |r| {

@@ -68,9 +68,13 @@ fn pending_changes_are_invisible_before_commit() {
     assert_eq!(ops(&conn, Some(0)), vec![(1, "I".to_string())]);
     assert!(changes(&conn, Some(1)).is_empty());
     let keys = keys_int();
-    materialize_version(&conn, &table(T, "dbo.T", &keys), &key(2), "v").unwrap();
+    let tv = materialize_version(&conn, &table(T, "dbo.T", &keys), &key(2), "v").unwrap();
     let v: Option<i64> = conn
-        .query_row("SELECT SYS_CHANGE_VERSION FROM temp.v", [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT SYS_CHANGE_VERSION FROM temp.\"{tv}\""),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(v, None);
     on_commit(&conn).unwrap();
@@ -328,19 +332,21 @@ fn text_keys_fold_with_the_columns_collation() {
     txn(&conn, |c| {
         record(c, T, &k("A", 1), Op::Update, &Columns::Some(vec![3]), None).unwrap();
     });
-    materialize_changes(&conn, &t, Some(1), "tc").unwrap();
+    let tc = materialize_changes(&conn, &t, Some(1), "tc").unwrap();
     let rows: Vec<(String, String, i64)> = conn
-        .prepare("SELECT SYS_CHANGE_OPERATION, Code, Line FROM temp.tc")
+        .prepare(&format!(
+            "SELECT SYS_CHANGE_OPERATION, Code, Line FROM temp.\"{tc}\""
+        ))
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, vec![("U".to_string(), "A".to_string(), 1)]);
-    materialize_changes(&conn, &t, Some(0), "tc").unwrap();
+    let tc = materialize_changes(&conn, &t, Some(0), "tc").unwrap();
     let n: i64 = conn
         .query_row(
-            "SELECT count(*) FROM temp.tc WHERE Code = 'A' AND SYS_CHANGE_OPERATION = 'I'",
+            &format!("SELECT count(*) FROM temp.\"{tc}\" WHERE Code = 'A' AND SYS_CHANGE_OPERATION = 'I'"),
             [],
             |r| r.get(0),
         )
@@ -400,14 +406,16 @@ fn ct_million_rows_throughput() {
     });
     let t1 = std::time::Instant::now();
     let keys = keys_int();
-    materialize_changes(&conn, &table(T, "dbo.T", &keys), Some(0), "all").unwrap();
+    let all = materialize_changes(&conn, &table(T, "dbo.T", &keys), Some(0), "all").unwrap();
     let full = t1.elapsed();
     let t2 = std::time::Instant::now();
     let after = changes(&conn, Some(1));
     let incremental = t2.elapsed();
     assert_eq!(after.len(), 1000);
     let n: i64 = conn
-        .query_row("SELECT count(*) FROM temp.\"all\"", [], |r| r.get(0))
+        .query_row(&format!("SELECT count(*) FROM temp.\"{all}\""), [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(n, 1_000_000);
     eprintln!(
