@@ -139,7 +139,7 @@ async fn check_open(
         }
     }
     drop(seen);
-    let mut present: HashMap<String, ()> = HashMap::new();
+    let mut present: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut changes: HashMap<String, TargetChange> = HashMap::new();
     // Every request but the first continues the transaction the first began.
     let extra = if cx.read_changed {
@@ -198,7 +198,7 @@ async fn check_open(
             for d in r.into_iter() {
                 k.push(from_column(d).map_err(WriteError::from)?);
             }
-            present.insert(folded(&k), ());
+            present.insert(folded(&k));
         }
         for r in ct_rows {
             let mut vals = Vec::with_capacity(r.len());
@@ -313,7 +313,7 @@ async fn check_open(
         };
         // Plain INSERT where the row is known absent, upsert otherwise.
         if let Action::Upsert { insert, .. } = &mut step.action {
-            *insert = !present.contains_key(&f);
+            *insert = !present.contains(&f);
         }
         if !first_of.contains_key(&f) {
             continue;
@@ -478,7 +478,7 @@ async fn check_open(
             let Action::Update { key, row } = &steps[i].action else {
                 continue;
             };
-            if present.contains_key(&folded(key)) {
+            if present.contains(&folded(key)) {
                 continue;
             }
             let Some(op) = ops.get(&steps[i].seq) else {

@@ -8,33 +8,18 @@
 //! `MSSQL_SIM_BENCH_ONLY=both` runs one of them, `MSSQL_SIM_BENCH_ROUNDS` sets
 //! the rounds, `MSSQL_SIM_BENCH_ROWS` the table's rows.
 
-use mssql_sim::{SimConfig, SimServer};
+mod common;
+
+use common::Conn as C;
 use std::time::Instant;
-use tiberius::{AuthMethod, Client, Config, EncryptionLevel, Query};
-use tokio::net::TcpStream;
-use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+use tiberius::Query;
 
 const KEYS: usize = 500;
 
-type C = Client<Compat<TcpStream>>;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut sc = SimConfig::new("Bench", "sa", "Bench#1");
-    sc.data_file = Some(dir.path().join("bench.sqlite"));
-    let server = SimServer::start(sc).expect("start");
-    let mut cfg = Config::new();
-    cfg.host("127.0.0.1");
-    cfg.port(server.addr().port());
-    cfg.database("Bench");
-    cfg.authentication(AuthMethod::sql_server("sa", "Bench#1"));
-    cfg.encryption(EncryptionLevel::NotSupported);
-    let tcp = TcpStream::connect(server.addr()).await.expect("tcp");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut c = Client::connect(cfg, tcp.compat_write())
-        .await
-        .expect("login");
+    let bench = common::start().await;
+    let mut c = bench.client;
     let rows: i32 = std::env::var("MSSQL_SIM_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -5,11 +5,10 @@
 //! the agent's initial load is never held back by the stand-in).
 //! `MSSQL_SIM_BENCH_BULK_ROWS` overrides the 1,000,000.
 
-use mssql_sim::{SimConfig, SimServer};
+mod common;
+
 use std::time::Instant;
-use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, TokenRow};
-use tokio::net::TcpStream;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
+use tiberius::{ColumnData, TokenRow};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -17,22 +16,8 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut sc = SimConfig::new("Bench", "sa", "Bench#1");
-    // On disk, like the agent's benchmarks (not an in-memory shortcut).
-    sc.data_file = Some(dir.path().join("bench.sqlite"));
-    let server = SimServer::start(sc).expect("start");
-    let mut cfg = Config::new();
-    cfg.host("127.0.0.1");
-    cfg.port(server.addr().port());
-    cfg.database("Bench");
-    cfg.authentication(AuthMethod::sql_server("sa", "Bench#1"));
-    cfg.encryption(EncryptionLevel::NotSupported);
-    let tcp = TcpStream::connect(server.addr()).await.expect("tcp");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut c = Client::connect(cfg, tcp.compat_write())
-        .await
-        .expect("login");
+    let bench = common::start().await;
+    let mut c = bench.client;
     c.simple_query("CREATE TABLE dbo.R (id INT PRIMARY KEY, name NVARCHAR(40), qty INT, price DECIMAL(10,2), note NVARCHAR(40), at DATETIME2(3))")
         .await
         .expect("create")
