@@ -117,13 +117,13 @@ fn reopen_child(dir: &std::path::Path) {
     let rss_open = rss_kb();
     for _ in 0..20 {
         let ops = store
-            .peek_batch(Direction::AToB, TABLE, BATCH)
+            .list_queue(Direction::AToB, TABLE, 0, BATCH)
             .expect("peek");
         let Some((through, _)) = ops.last() else {
             break;
         };
         store
-            .complete_batch(Direction::AToB, TABLE, *through, &[], &[])
+            .complete_batch(Direction::AToB, TABLE, *through, &[], &[], None)
             .expect("complete");
     }
     let depth = store
@@ -162,13 +162,13 @@ fn main() {
     let mut drained = 0;
     loop {
         let ops = store
-            .peek_batch(Direction::AToB, TABLE, BATCH)
+            .list_queue(Direction::AToB, TABLE, 0, BATCH)
             .expect("peek");
         let Some((through, _)) = ops.last() else {
             break;
         };
         store
-            .complete_batch(Direction::AToB, TABLE, *through, &[], &[])
+            .complete_batch(Direction::AToB, TABLE, *through, &[], &[], None)
             .expect("complete");
         drained += ops.len();
     }
@@ -210,7 +210,7 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     let head = store
-        .peek_batch(Direction::AToB, TABLE, BATCH)
+        .list_queue(Direction::AToB, TABLE, 0, BATCH)
         .expect("peek");
     let status = store.status(Direction::AToB, TABLE).expect("status");
     println!(

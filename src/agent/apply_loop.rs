@@ -22,6 +22,7 @@
 //! are counted in the store and, past `max_attempts`, it is parked with later
 //! operations of the same key, and the queue goes on.
 
+use super::apply_outcome::{self, outcome_unknown, Unknown};
 use super::Shared;
 use crate::apply::plan::{self, Hold, IdMaps, KeyMode};
 use crate::apply::write::{self, WriteError};
@@ -46,6 +47,12 @@ pub struct Applier {
     /// The table syncs both ways: batches are checked for conflicts, one
     /// direction at a time (see `apply_two_way`).
     pub two_way: bool,
+    /// A write sent whose outcome is not known: resolved before anything
+    /// else is written (see `apply_outcome`).
+    pub(super) unknown: Option<Unknown>,
+    /// A target version at or after the last completed batch's commit and
+    /// before any later write (see `apply_outcome`).
+    pub(super) floor: Option<i64>,
 }
 
 /// The id maps as the store keeps them, plus the rule for rows that existed
@@ -103,9 +110,10 @@ impl Applier {
         let mut failing = false;
         // The completion of the last committed batch, still running.
         let mut flushing: Option<Completion> = None;
-        if let Err(e) = self.recover_in_flight(&mut shutdown).await {
+        if let Err(e) = self.load_unknown() {
             tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
-                "in-flight recovery failed; will retry");
+                "state store failed; this table's applier stops");
+            return;
         }
         loop {
             if *shutdown.borrow() {
@@ -264,6 +272,9 @@ impl Applier {
         if let Some(p) = self.start_keys_missing(shutdown).await? {
             return Ok(p);
         }
+        if let Some(n) = self.resolve_unknown(shutdown, flushing).await? {
+            return Ok(Progress::Applied(n));
+        }
         let store = &self.shared.store;
         // While the last batch's completion runs, its ops are still in the
         // queue: read past them.
@@ -286,13 +297,6 @@ impl Applier {
         }
         let head_seq = steps[0].seq;
         let through = steps[steps.len() - 1].seq;
-        let needs_recovery = self.table.mode == KeyMode::Mapped
-            && steps
-                .iter()
-                .any(|s| matches!(s.action, plan::Action::InsertMapped { .. }));
-        if needs_recovery {
-            store.mark_inflight(self.direction, &self.table.name, head_seq, through)?;
-        }
         let prefix = self.shared.context_prefix.clone();
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(StepError::Shutdown);
@@ -302,14 +306,50 @@ impl Applier {
             batch_len: steps.len(),
             head_seq,
         };
+        let since = apply_outcome::ensure_floor(
+            conn,
+            store,
+            self.direction,
+            &self.table.name,
+            &mut self.floor,
+        )
+        .await?;
+        let unknown = Unknown {
+            from: head_seq,
+            through: Some(through),
+            since,
+            settlement: None,
+        };
         let mut new_keys = false;
         if self.table.mode == KeyMode::Mapped {
             // New keys come back with the commit and must be recorded
-            // durably before anything depends on them: no overlap.
+            // durably before anything depends on them: no overlap. Their
+            // keys could not be derived again after an unknown outcome:
+            // the mark (with the floor) is durable before the write.
             finish_flush(flushing).await?;
-            let written = write::write(conn, &self.table, &steps, &prefix)
-                .await
-                .map_err(as_write_error)?;
+            if steps
+                .iter()
+                .any(|s| matches!(s.action, plan::Action::InsertMapped { .. }))
+            {
+                store.mark_inflight(
+                    self.direction,
+                    &self.table.name,
+                    head_seq,
+                    through,
+                    since,
+                    None,
+                )?;
+            }
+            self.unknown = Some(unknown);
+            let written = match write::write(conn, &self.table, &steps, &prefix).await {
+                Ok(w) => w,
+                Err(e) => {
+                    if !outcome_unknown(&e) {
+                        self.unknown = None;
+                    }
+                    return Err(as_write_error(e));
+                }
+            };
             crate::fault::point("apply_after_target_commit");
             store.complete_batch(
                 self.direction,
@@ -317,7 +357,12 @@ impl Applier {
                 through,
                 &written.mapped,
                 &written.unmapped,
+                written.version,
             )?;
+            self.unknown = None;
+            if written.version.is_some() {
+                self.floor = written.version;
+            }
             new_keys = !written.mapped.is_empty();
         } else {
             let written = write::write_open(conn, &self.table, &steps, &prefix)
@@ -329,15 +374,28 @@ impl Applier {
                 write::rollback(conn).await;
                 return Err(e.into());
             }
-            write::commit(conn).await.map_err(as_write_error)?;
+            self.unknown = Some(unknown);
+            let version = match write::commit(conn).await {
+                Ok(v) => v,
+                Err(e) => {
+                    if !outcome_unknown(&e) {
+                        self.unknown = None;
+                    }
+                    return Err(as_write_error(e));
+                }
+            };
             crate::fault::point("apply_after_target_commit");
+            self.unknown = None;
+            if version.is_some() {
+                self.floor = version;
+            }
             debug_assert!(written.mapped.is_empty() && written.unmapped.is_empty());
             let (store, direction, table) =
                 (store.clone(), self.direction, self.table.name.clone());
             *flushing = Some(Completion {
                 through,
                 task: tokio::task::spawn_blocking(move || {
-                    store.complete_batch(direction, &table, through, &[], &[])
+                    store.complete_batch(direction, &table, through, &[], &[], version)
                 }),
             });
         }
@@ -348,6 +406,36 @@ impl Applier {
             self.shared.wake_all();
         }
         Ok(Progress::Applied(steps.len()))
+    }
+
+    /// The first thing after a write with an unknown outcome: look it up,
+    /// complete what landed. `Some(n)`: n operations completed (the step is
+    /// done); `None`: nothing was unknown, or nothing had landed.
+    async fn resolve_unknown(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        flushing: &mut Option<Completion>,
+    ) -> Result<Option<usize>, StepError> {
+        let Some(unknown) = self.unknown.clone() else {
+            return Ok(None);
+        };
+        // The queue's head must be the unknown batch: the last completion
+        // first.
+        finish_flush(flushing).await?;
+        let Some(conn) = self.link.get(shutdown).await else {
+            return Err(StepError::Shutdown);
+        };
+        let n = apply_outcome::resolve(
+            conn,
+            &self.shared,
+            &self.table,
+            self.direction,
+            &unknown,
+            &mut self.floor,
+        )
+        .await?;
+        self.unknown = None;
+        Ok((n > 0).then_some(n))
     }
 
     /// Identity-mapped `initial: none` tables map rows that existed on both
@@ -397,78 +485,6 @@ impl Applier {
             "rows of the target up to this key existed before the sync began: equal keys are the same row");
         store.set_start_key(self.direction.target(), &name, max_key)?;
         Ok(None)
-    }
-
-    /// After a crash: operations marked in flight may or may not have landed.
-    /// For each in-flight insert of a mapped table, look on the target for the
-    /// change carrying its context; if found, record the mapping and complete
-    /// it without writing again.
-    async fn recover_in_flight(
-        &mut self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), StepError> {
-        let store = self.shared.store.clone();
-        let Some((from, through)) = store.inflight(self.direction, &self.table.name)? else {
-            return Ok(());
-        };
-        if from >= crate::load::LOAD_SEQ_BASE {
-            // A load chunk's writes: the loader recovers those.
-            return Ok(());
-        }
-        let ops = store.peek_batch(
-            self.direction,
-            &self.table.name,
-            (through - from + 1) as usize,
-        )?;
-        let prefix = self.shared.context_prefix.clone();
-        // The inserts of the batch: operations with a row whose key had no
-        // mapping (planning made them inserts). The batch was one target
-        // transaction, so the first insert tells whether all of it landed.
-        let mut landed = Vec::new();
-        let maps = StoreMaps {
-            store: &store,
-            config: &self.shared.config,
-        };
-        for (seq, op) in ops.iter().filter(|(s, _)| *s >= from && *s <= through) {
-            if op.row.is_none()
-                || maps
-                    .translate(&self.table.name, self.direction, &op.key)?
-                    .is_some()
-            {
-                continue;
-            }
-            let Some(conn) = self.link.get(shutdown).await else {
-                return Err(StepError::Shutdown);
-            };
-            let found = write::find_landed(conn, &self.table, &prefix, *seq, None)
-                .await
-                .map_err(|error| StepError::Write {
-                    error,
-                    batch_len: 1,
-                    head_seq: *seq,
-                })?;
-            match found {
-                Some(target_key) => landed.push((op.key.clone(), target_key)),
-                None if landed.is_empty() => break,
-                None => {
-                    // Part of a committed batch without its change row: a
-                    // later change on the target replaced our context. Its
-                    // row exists but we cannot tell its key; say so.
-                    tracing::error!(direction = %self.direction, table = %self.table.name, seq,
-                        "in-flight insert landed but its key could not be recovered (the row was changed on the target since); it will not be written again");
-                }
-            }
-        }
-        if landed.is_empty() {
-            store.clear_inflight(self.direction, &self.table.name)?;
-            tracing::info!(direction = %self.direction, table = %self.table.name, from, through,
-                "in-flight batch had not landed; it will be written");
-        } else {
-            store.complete_batch(self.direction, &self.table.name, through, &landed, &[])?;
-            tracing::info!(direction = %self.direction, table = %self.table.name, from, through,
-                recovered = landed.len(), "in-flight batch had landed; recovered its keys without writing again");
-        }
-        Ok(())
     }
 }
 

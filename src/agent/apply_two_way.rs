@@ -24,6 +24,7 @@
 //! with the COMMIT).
 
 use super::apply_loop::{Applier, Progress, StepError, StoreMaps};
+use super::apply_outcome::{outcome_unknown, Unknown};
 use super::Completing;
 use crate::apply::detect::{self, CheckContext, DetectError};
 use crate::apply::plan::{self, Action, Hold, KeyMode};
@@ -56,6 +57,24 @@ impl Applier {
         let turn = self.shared.turn(&name);
         let mut turn = turn.lock().await;
         let from_seq = turn.begin(direction).await?;
+        if let Some(unknown) = self.unknown.clone() {
+            // Under the turn, with this direction's last completion done:
+            // the queue's head is the batch whose outcome is unknown.
+            turn.completed().await?;
+            let n = super::apply_outcome::resolve(
+                conn,
+                &self.shared,
+                &self.table,
+                direction,
+                &unknown,
+                &mut self.floor,
+            )
+            .await?;
+            self.unknown = None;
+            if n > 0 {
+                return Ok(Progress::Applied(n));
+            }
+        }
         let ops = store.list_queue(direction, &name, from_seq, max)?;
         if ops.is_empty() {
             return Ok(Progress::Idle);
@@ -117,11 +136,43 @@ impl Applier {
             write::rollback(conn).await;
             return Ok(Progress::Held);
         };
-        if mapped_inserts {
-            let first = decided.steps[0].seq;
-            store.mark_inflight(direction, &name, first, through)?;
-        }
+        let first = decided.steps[0].seq;
         let settlement = &decided.settlement;
+        let since = match super::apply_outcome::ensure_floor(
+            conn,
+            &store,
+            direction,
+            &name,
+            &mut self.floor,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                write::rollback(conn).await;
+                return Err(e);
+            }
+        };
+        // New keys and a settlement cannot be derived again after an
+        // unknown outcome: such a batch is marked durably, after the last
+        // completion (which clears marks) and before the COMMIT.
+        let durable_mark = mapped_inserts || !settlement.is_empty();
+        let unknown = Unknown {
+            from: first,
+            through: Some(through),
+            since,
+            settlement: (!settlement.is_empty()).then(|| settlement.clone()),
+        };
+        let mark = |store: &crate::store::Store| {
+            store.mark_inflight(
+                direction,
+                &name,
+                first,
+                through,
+                since,
+                unknown.settlement.as_ref(),
+            )
+        };
         let log_max = config.sync.conflict_log_max;
         let ids = if self.table.mode == KeyMode::Mapped {
             // New keys come back with the COMMIT, which travels with the
@@ -131,12 +182,26 @@ impl Applier {
                 write::rollback(conn).await;
                 return Err(e.into());
             }
-            let written = write::write_in_txn(conn, &self.table, &decided.steps, &prefix)
-                .await
-                .map_err(as_write_error)?;
+            if durable_mark {
+                if let Err(e) = mark(&store) {
+                    write::rollback(conn).await;
+                    return Err(e.into());
+                }
+            }
+            self.unknown = Some(unknown.clone());
+            let written =
+                match write::write_in_txn(conn, &self.table, &decided.steps, &prefix).await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        if !outcome_unknown(&e) {
+                            self.unknown = None;
+                        }
+                        return Err(as_write_error(e));
+                    }
+                };
             crate::fault::point("apply_after_target_commit");
             new_keys = !written.mapped.is_empty();
-            store.complete_settled(
+            let ids = store.complete_settled(
                 direction,
                 &name,
                 through,
@@ -144,7 +209,13 @@ impl Applier {
                 &written.unmapped,
                 settlement,
                 log_max,
-            )?
+                written.version,
+            )?;
+            self.unknown = None;
+            if written.version.is_some() {
+                self.floor = written.version;
+            }
+            ids
         } else {
             // Write, wait for the last completion's flush (overlapped with
             // this batch's check and writes), COMMIT; then settle, and
@@ -156,8 +227,27 @@ impl Applier {
                 write::rollback(conn).await;
                 return Err(e.into());
             }
-            write::commit(conn).await.map_err(as_write_error)?;
+            if durable_mark {
+                if let Err(e) = mark(&store) {
+                    write::rollback(conn).await;
+                    return Err(e.into());
+                }
+            }
+            self.unknown = Some(unknown.clone());
+            let version = match write::commit(conn).await {
+                Ok(v) => v,
+                Err(e) => {
+                    if !outcome_unknown(&e) {
+                        self.unknown = None;
+                    }
+                    return Err(as_write_error(e));
+                }
+            };
             crate::fault::point("apply_after_target_commit");
+            self.unknown = None;
+            if version.is_some() {
+                self.floor = version;
+            }
             let background = store.clone();
             if settlement.is_empty() {
                 // No conflict: the whole completion runs in the background;
@@ -167,7 +257,7 @@ impl Applier {
                     unapplied: Some(direction),
                     through,
                     task: tokio::task::spawn_blocking(move || {
-                        background.complete_batch(direction, &table, through, &[], &[])
+                        background.complete_batch(direction, &table, through, &[], &[], version)
                     }),
                 });
                 Vec::new()
@@ -181,6 +271,7 @@ impl Applier {
                     &[],
                     settlement,
                     log_max,
+                    version,
                 )?;
                 turn.completing = Some(Completing {
                     unapplied: None,

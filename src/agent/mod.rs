@@ -4,6 +4,7 @@
 //! make the store durable, exit 0).
 
 pub mod apply_loop;
+mod apply_outcome;
 mod apply_two_way;
 pub mod capture_loop;
 pub mod memory;

@@ -141,6 +141,8 @@ pub async fn prepare(
                 wake: shared.wake(direction, &name),
                 shared: shared.clone(),
                 two_way: t.two_way() && !crate::fault::active("no_conflict_detection"),
+                unknown: None,
+                floor: None,
             });
         }
         if !tables.is_empty() {

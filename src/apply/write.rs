@@ -107,6 +107,10 @@ pub struct Written {
     pub mapped: Vec<(Vec<SqlValue>, Vec<SqlValue>)>,
     /// Source keys whose rows were deleted (their mappings go).
     pub unmapped: Vec<Vec<SqlValue>>,
+    /// The target's change-tracking version read right after the COMMIT,
+    /// in the same request (None: the transaction was left open, or the
+    /// database does not report one).
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,16 +188,25 @@ pub async fn write_open(
     result
 }
 
-/// Commits the transaction [`write_open`] left open.
-pub async fn commit(conn: &mut Connection) -> Result<(), WriteError> {
-    let result = match conn.simple_query(statements::COMMIT).await {
-        Ok(s) => s.into_results().await.map(|_| ()),
+/// Commits the transaction [`write_open`] left open; returns the target's
+/// version read right after the commit (see [`Written::version`]).
+pub async fn commit(conn: &mut Connection) -> Result<Option<i64>, WriteError> {
+    let result = match conn.simple_query(statements::COMMIT_AND_VERSION).await {
+        Ok(s) => s.into_results().await,
         Err(e) => Err(e),
     };
-    if result.is_err() {
-        rollback(conn).await;
+    match result {
+        Ok(mut sets) => Ok(version_of(sets.pop())),
+        Err(e) => {
+            rollback(conn).await;
+            Err(e.into())
+        }
     }
-    Ok(result?)
+}
+
+/// The version of the result set of `COMMIT_AND_VERSION`'s SELECT.
+fn version_of(set: Option<Vec<tiberius::Row>>) -> Option<i64> {
+    set?.first()?.try_get::<i64, _>(0).ok().flatten()
 }
 
 /// Rolls back whatever is open (normally already rolled back by
@@ -363,9 +376,14 @@ async fn write_requests_in(
         batch.identity_insert(&table.shape.name, false);
     }
     if commit {
-        batch.sql.push_str("COMMIT TRANSACTION;");
+        batch.sql.push_str(statements::COMMIT_AND_VERSION);
+        batch.sql.push(';');
     }
-    outputs.extend(send(conn, batch).await?);
+    let mut last = send_sets(conn, batch).await?;
+    if commit {
+        written.version = version_of(last.pop());
+    }
+    outputs.extend(last.into_iter().flatten());
     if outputs.len() != expected_outputs.len() {
         return Err(WriteError::OutputMismatch {
             expected: expected_outputs.len(),
@@ -384,16 +402,37 @@ async fn write_requests_in(
 
 /// One request of a write; the rows of its OUTPUT result sets.
 async fn send(conn: &mut Connection, batch: Batch<'_>) -> Result<Vec<tiberius::Row>, WriteError> {
+    Ok(send_sets(conn, batch)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// One request of a write; its result sets.
+async fn send_sets(
+    conn: &mut Connection,
+    batch: Batch<'_>,
+) -> Result<Vec<Vec<tiberius::Row>>, WriteError> {
     if batch.sql.is_empty() {
         return Ok(Vec::new());
     }
     let params: Vec<&dyn ToSql> = batch.params.iter().map(|p| p as &dyn ToSql).collect();
-    let results = conn
+    Ok(conn
         .query(batch.sql.as_str(), &params)
         .await?
         .into_results()
+        .await?)
+}
+
+/// The target's `CHANGE_TRACKING_CURRENT_VERSION()` (None: not tracked).
+pub async fn current_version(conn: &mut Connection) -> Result<Option<i64>, WriteError> {
+    let row = conn
+        .simple_query(statements::CURRENT_VERSION)
+        .await?
+        .into_row()
         .await?;
-    Ok(results.into_iter().flatten().collect())
+    Ok(row.and_then(|r| r.try_get::<i64, _>(0).ok().flatten()))
 }
 
 /// After a crash with `seq` in flight: did its insert land on the target?

@@ -13,6 +13,7 @@ mod names;
 mod raw;
 pub mod secret;
 mod validate;
+pub use validate::BATCH_SIZE_MAX;
 
 #[cfg(test)]
 mod tests;

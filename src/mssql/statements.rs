@@ -60,7 +60,10 @@ pub const MIN_VALID_VERSION: &str = "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OB
 /// consistent state (docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
 /// "Use snapshot isolation").
 pub const BEGIN_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; BEGIN TRANSACTION";
-pub const COMMIT: &str = "COMMIT TRANSACTION";
+/// Commits a write and reads the version after it, in the same request: the
+/// floor the next write's outcome lookup reads changes after (a version at
+/// or after this commit and before any later one of this agent's).
+pub const COMMIT_AND_VERSION: &str = "COMMIT TRANSACTION; SELECT CHANGE_TRACKING_CURRENT_VERSION()";
 pub const ROLLBACK: &str = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION";
 /// Ends a read-only snapshot transaction (capture, load, export): COMMIT or
 /// ROLLBACK are the same for reads, ROLLBACK also cleans up after a failure
@@ -323,6 +326,23 @@ pub fn find_by_context(shape: &TableShape) -> Result<String, IdentError> {
     }
     Ok(format!(
         "SELECT {} FROM CHANGETABLE(CHANGES {}, @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT = @P2",
+        cols.join(", "),
+        shape.name.quoted()
+    ))
+}
+
+/// The changes of `shape` after version `@P1` that carry a context, with
+/// the context and the row's key: after a write whose outcome is unknown,
+/// which of the agent's writes landed (`apply::outcome`). Work is bounded
+/// by the changes since `@P1`, not by the table.
+pub fn contexts_since(shape: &TableShape) -> Result<String, IdentError> {
+    let mut cols = Vec::with_capacity(shape.key.len() + 1);
+    cols.push("CT.SYS_CHANGE_CONTEXT".to_string());
+    for k in &shape.key {
+        cols.push(format!("CT.{}", quote(k)?));
+    }
+    Ok(format!(
+        "SELECT {} FROM CHANGETABLE(CHANGES {}, @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT IS NOT NULL",
         cols.join(", "),
         shape.name.quoted()
     ))

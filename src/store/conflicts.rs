@@ -101,7 +101,7 @@ const DROPPED_KEY: &[u8] = b"conflicts_dropped";
 /// keys, rows the other side must receive, and the records. Keys of the
 /// `reverse` fields are in the batch's target key space (the reverse
 /// direction's source).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settlement {
     /// Queued ops of the reverse direction on this row with a source version
     /// up to the given one: removed unapplied (they lost, or agree).
@@ -175,9 +175,10 @@ impl Store {
         unmapped: &[Vec<SqlValue>],
         settlement: &Settlement,
         log_max: u64,
+        floor: Option<i64>,
     ) -> Result<Vec<u64>, StoreError> {
         let ids = self.complete_settled_unflushed(
-            direction, table, through, mapped, unmapped, settlement, log_max,
+            direction, table, through, mapped, unmapped, settlement, log_max, floor,
         )?;
         self.flush_durable()?;
         Ok(ids)
@@ -197,6 +198,7 @@ impl Store {
         unmapped: &[Vec<SqlValue>],
         settlement: &Settlement,
         log_max: u64,
+        floor: Option<i64>,
     ) -> Result<Vec<u64>, StoreError> {
         let own = queue_prefix(direction, table)?;
         let rev = queue_prefix(direction.reverse(), table)?;
@@ -417,7 +419,14 @@ impl Store {
             state.depth = state
                 .depth
                 .saturating_sub(removed + own_parked.len() as u64);
-            state.inflight = None;
+            // A mark of a later batch (made after this completion began)
+            // stays.
+            if state.inflight.is_some_and(|(from, _)| from <= through) {
+                state.clear_inflight();
+            }
+            if floor.is_some() {
+                state.target_floor = floor;
+            }
             state.last_apply_ms = Some(now);
             save_state(tx, &own, &state)?;
             // Reverse queue.
@@ -669,7 +678,7 @@ fn park_in(
     prefix: &[u8],
     taken: &[(Taken, usize)],
     ids: &[u64],
-    state: &mut records::QueueStateV1,
+    state: &mut records::QueueStateV2,
 ) -> TxResult<()> {
     let now = now_ms();
     for (t, c) in taken {
@@ -704,7 +713,7 @@ fn mark_parked_key(
     pk: &[u8],
     head_id: u64,
     add: u64,
-    state: &mut records::QueueStateV1,
+    state: &mut records::QueueStateV2,
 ) -> TxResult<()> {
     let rec = match tx.parked_keys.get::<ParkedKeyRec>(pk)? {
         Some(ParkedKeyRec::V1 { head_id, count }) => ParkedKeyRec::V1 {

@@ -214,7 +214,7 @@ impl Store {
             // A permanent error means the target rolled the batch back:
             // nothing of it is in flight any more.
             if matches!(state.inflight, Some((from, through)) if from <= seq && seq <= through) {
-                state.inflight = None;
+                state.clear_inflight();
             }
             save_state(tx, &prefix, &state)
         })?;

@@ -3,25 +3,25 @@
 
 use super::records::{
     self, build_chunks, decode, encode, entry_bytes, parked_key_key, queue_prefix, row_key_bytes,
-    seq_key, watermark_key, ParkedKeyRec, ParkedRec, QueueChunk, QueueState, QueueStateV1,
+    seq_key, watermark_key, ParkedKeyRec, ParkedRec, QueueChunk, QueueState, QueueStateV2,
     QueuedEntry, QueuedEntryRef, WatermarkRec,
 };
 use super::{abort, idmap, now_ms, pending, Store, StoreError, Tx, TxResult};
 use crate::model::{Direction, Operation, Side, SqlValue};
 
 /// The queue's state record (a fresh one if the queue never had any).
-pub(super) fn load_state(tx: &Tx<'_>, prefix: &[u8]) -> TxResult<QueueStateV1> {
+pub(super) fn load_state(tx: &Tx<'_>, prefix: &[u8]) -> TxResult<QueueStateV2> {
     Ok(match tx.queues.get::<QueueState>(prefix)? {
-        Some(QueueState::V1(s)) => s,
-        None => QueueStateV1 {
+        Some(s) => s.current(),
+        None => QueueStateV2 {
             next_seq: 1,
-            ..QueueStateV1::default()
+            ..QueueStateV2::default()
         },
     })
 }
 
-pub(super) fn save_state(tx: &Tx<'_>, prefix: &[u8], state: &QueueStateV1) -> TxResult<()> {
-    tx.queues.put(prefix, &QueueState::V1(state.clone()))
+pub(super) fn save_state(tx: &Tx<'_>, prefix: &[u8], state: &QueueStateV2) -> TxResult<()> {
+    tx.queues.put(prefix, &QueueState::V2(state.clone()))
 }
 
 /// Takes the next store-wide parked id.
@@ -96,12 +96,12 @@ impl Store {
     }
 
     /// The queue's state outside a transaction.
-    pub(super) fn read_state(&self, prefix: &[u8]) -> Result<QueueStateV1, StoreError> {
+    pub(super) fn read_state(&self, prefix: &[u8]) -> Result<QueueStateV2, StoreError> {
         Ok(match self.trees.queues.get::<QueueState>(prefix)? {
-            Some(QueueState::V1(s)) => s,
-            None => QueueStateV1 {
+            Some(s) => s.current(),
+            None => QueueStateV2 {
                 next_seq: 1,
-                ..QueueStateV1::default()
+                ..QueueStateV2::default()
             },
         })
     }
@@ -274,18 +274,6 @@ impl Store {
         self.flush_durable()
     }
 
-    /// The first `max` queued ops of (`direction`, `table`), in order, with
-    /// their seqs. Parked ops are not in the queue, so this is exactly what
-    /// the applier must apply next.
-    pub fn peek_batch(
-        &self,
-        direction: Direction,
-        table: &str,
-        max: usize,
-    ) -> Result<Vec<(u64, Operation)>, StoreError> {
-        self.list_queue(direction, table, 0, max)
-    }
-
     /// Up to `max` queued ops with seq ≥ `from_seq` (paging for `inspect`).
     pub fn list_queue(
         &self,
@@ -314,44 +302,83 @@ impl Store {
     }
 
     /// Records that ops `from..=through` are being written to the target
-    /// (durable before the write starts).
+    /// (durable before the write starts), with a target version read before
+    /// the write (`since`: the lookup after an unknown outcome reads the
+    /// target's changes after it) and, for a two-way batch with conflicts,
+    /// the settlement it makes if it lands.
     pub fn mark_inflight(
         &self,
         direction: Direction,
         table: &str,
         from: u64,
         through: u64,
+        since: Option<i64>,
+        settlement: Option<&super::conflicts::Settlement>,
     ) -> Result<(), StoreError> {
         if from > through {
             return Err(StoreError::InvalidRange { from, through });
         }
-        self.set_inflight(direction, table, Some((from, through)))
+        let prefix = queue_prefix(direction, table)?;
+        self.tx(|tx| {
+            let mut state = load_state(tx, &prefix)?;
+            state.inflight = Some((from, through));
+            state.inflight_since = since;
+            state.inflight_settlement = settlement.cloned();
+            save_state(tx, &prefix, &state)
+        })?;
+        self.flush_durable()
     }
 
-    /// The in-flight range, if a write's outcome is unknown.
+    /// The in-flight write, if its outcome is unknown.
     pub fn inflight(
         &self,
         direction: Direction,
         table: &str,
-    ) -> Result<Option<(u64, u64)>, StoreError> {
-        Ok(self.read_state(&queue_prefix(direction, table)?)?.inflight)
+    ) -> Result<Option<InFlight>, StoreError> {
+        let state = self.read_state(&queue_prefix(direction, table)?)?;
+        Ok(state.inflight.map(|(from, through)| InFlight {
+            from,
+            through,
+            since: state.inflight_since,
+            settlement: state.inflight_settlement,
+        }))
     }
 
     /// Forgets the in-flight range (the write is known not to have landed).
     pub fn clear_inflight(&self, direction: Direction, table: &str) -> Result<(), StoreError> {
-        self.set_inflight(direction, table, None)
+        let prefix = queue_prefix(direction, table)?;
+        self.tx(|tx| {
+            let mut state = load_state(tx, &prefix)?;
+            state.clear_inflight();
+            save_state(tx, &prefix, &state)
+        })?;
+        self.flush_durable()
     }
 
-    fn set_inflight(
+    /// The target version saved with the last completion (or by
+    /// [`Store::set_target_floor`]): a write made since has newer changes.
+    pub fn target_floor(
         &self,
         direction: Direction,
         table: &str,
-        range: Option<(u64, u64)>,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .read_state(&queue_prefix(direction, table)?)?
+            .target_floor)
+    }
+
+    /// Saves a target version read before any write not completed yet
+    /// (the first write of a queue), durably.
+    pub fn set_target_floor(
+        &self,
+        direction: Direction,
+        table: &str,
+        version: i64,
     ) -> Result<(), StoreError> {
         let prefix = queue_prefix(direction, table)?;
         self.tx(|tx| {
             let mut state = load_state(tx, &prefix)?;
-            state.inflight = range;
+            state.target_floor = Some(version);
             save_state(tx, &prefix, &state)
         })?;
         self.flush_durable()
@@ -360,8 +387,9 @@ impl Store {
     /// An applied batch: removes every queued op with seq ≤ `through`,
     /// records `mapped` (source key, new target key) in both directions of
     /// the id map, drops the mappings of `unmapped` source keys, forgets
-    /// failure counts of the removed ops and clears the in-flight range —
-    /// one transaction, then durable.
+    /// failure counts of the removed ops, clears the in-flight range and
+    /// saves `floor` (a target version read after the batch's commit, if
+    /// known) — one transaction, then durable.
     pub fn complete_batch(
         &self,
         direction: Direction,
@@ -369,8 +397,9 @@ impl Store {
         through: u64,
         mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
         unmapped: &[Vec<SqlValue>],
+        floor: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.complete_batch_unflushed(direction, table, through, mapped, unmapped)?;
+        self.complete_batch_unflushed(direction, table, through, mapped, unmapped, floor)?;
         self.flush_durable()
     }
 
@@ -387,6 +416,7 @@ impl Store {
         through: u64,
         mapped: &[(Vec<SqlValue>, Vec<SqlValue>)],
         unmapped: &[Vec<SqlValue>],
+        floor: Option<i64>,
     ) -> Result<(), StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let source = direction.source();
@@ -444,11 +474,27 @@ impl Store {
                 idmap::remove_pair(tx, table, source, key)?;
             }
             state.depth = state.depth.saturating_sub(removed);
-            state.inflight = None;
+            // A mark of a later batch (made after this completion began)
+            // stays.
+            if state.inflight.is_some_and(|(from, _)| from <= through) {
+                state.clear_inflight();
+            }
+            if floor.is_some() {
+                state.target_floor = floor;
+            }
             state.last_apply_ms = Some(now);
             save_state(tx, &prefix, &state)
         })?;
         drop(_guard);
         Ok(())
     }
+}
+
+/// A write whose outcome is not known (see [`Store::mark_inflight`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlight {
+    pub from: u64,
+    pub through: u64,
+    pub since: Option<i64>,
+    pub settlement: Option<super::conflicts::Settlement>,
 }

@@ -348,9 +348,25 @@ pub fn build_chunks(entries: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
 }
 
 /// The per-queue state, rewritten in every transaction that changes the
-/// queue so that its counters never drift from the entries.
+/// queue so that its counters never drift from the entries. Version 1, as
+/// earlier versions wrote it: read and turned into [`QueueStateV2`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QueueStateV1 {
+    pub next_seq: u64,
+    pub depth: u64,
+    pub parked: u64,
+    pub parked_keys: u64,
+    pub inflight: Option<(u64, u64)>,
+    pub last_capture_ms: Option<u64>,
+    pub last_apply_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// The per-queue state (current version), rewritten in every transaction
+/// that changes the queue so that its counters never drift from the
+/// entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueStateV2 {
     /// The seq the next enqueued op gets (seqs are never reused).
     pub next_seq: u64,
     /// Ops in `queue`.
@@ -361,14 +377,62 @@ pub struct QueueStateV1 {
     pub parked_keys: u64,
     /// Seq range written to the target whose outcome is not known yet.
     pub inflight: Option<(u64, u64)>,
+    /// A target change-tracking version read before the in-flight write:
+    /// the write's changes, if it landed, are newer. Bounds the lookup.
+    pub inflight_since: Option<i64>,
+    /// The conflicts the in-flight batch settles if it landed (two-way
+    /// tables; stored only when there are any).
+    pub inflight_settlement: Option<super::conflicts::Settlement>,
+    /// A target change-tracking version at or after the last completed
+    /// batch's commit and before any later write: the changes of a batch
+    /// written since, if it landed, are newer. Saved with each completion.
+    pub target_floor: Option<i64>,
     pub last_capture_ms: Option<u64>,
     pub last_apply_ms: Option<u64>,
     pub last_error: Option<String>,
 }
 
+impl From<QueueStateV1> for QueueStateV2 {
+    fn from(s: QueueStateV1) -> QueueStateV2 {
+        QueueStateV2 {
+            next_seq: s.next_seq,
+            depth: s.depth,
+            parked: s.parked,
+            parked_keys: s.parked_keys,
+            inflight: s.inflight,
+            inflight_since: None,
+            inflight_settlement: None,
+            target_floor: None,
+            last_capture_ms: s.last_capture_ms,
+            last_apply_ms: s.last_apply_ms,
+            last_error: s.last_error,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueState {
     V1(QueueStateV1),
+    V2(QueueStateV2),
+}
+
+impl QueueStateV2 {
+    /// The in-flight write is settled (applied, known not to have landed,
+    /// or its ops parked): forget it.
+    pub fn clear_inflight(&mut self) {
+        self.inflight = None;
+        self.inflight_since = None;
+        self.inflight_settlement = None;
+    }
+}
+
+impl QueueState {
+    pub fn current(self) -> QueueStateV2 {
+        match self {
+            QueueState::V1(s) => s.into(),
+            QueueState::V2(s) => s,
+        }
+    }
 }
 
 /// The CSV export watermark of one table on one server (`exports` tree).

@@ -51,7 +51,7 @@ fn pending_index_follows_enqueue_completion_parking_and_retry() {
     assert_eq!(s.pending_ops(D, T, &key(2)).unwrap(), vec![(2, 6)]);
     assert!(s.pending_ops(R, T, &key(1)).unwrap().is_empty());
     // Completion removes what it applied.
-    s.complete_batch(D, T, 1, &[], &[]).unwrap();
+    s.complete_batch(D, T, 1, &[], &[], None).unwrap();
     assert_eq!(s.pending_ops(D, T, &key(1)).unwrap(), vec![(3, 7)]);
     // A parked op leaves the index, a retried one comes back.
     let parked = s.record_failure(D, T, 2, &fail(547), 1).unwrap();
@@ -107,12 +107,12 @@ fn settlement_drops_the_losing_reverse_ops_and_marks_uncaptured_ones() {
         ..Settlement::default()
     };
     let ids = s
-        .complete_settled(D, T, 1, &[], &[], &settlement, 100)
+        .complete_settled(D, T, 1, &[], &[], &settlement, 100, None)
         .unwrap();
     assert_eq!(ids, vec![1]);
     assert_eq!(s.queue_depth(D, T).unwrap(), 0);
     // Only row 2's op is left in b→a.
-    let left = s.peek_batch(R, T, 10).unwrap();
+    let left = s.list_queue(R, T, 0, 10).unwrap();
     assert_eq!(ids_of(&left), vec![2]);
     assert_eq!(s.queue_depth(R, T).unwrap(), 1);
     // b's change of row 1 at version 5, captured late, is dropped on
@@ -160,7 +160,7 @@ fn park_parks_both_sides_and_resolve_keeps_one() {
         ..Settlement::default()
     };
     let ids = s
-        .complete_settled(D, T, 1, &[], &[], &settlement, 100)
+        .complete_settled(D, T, 1, &[], &[], &settlement, 100, None)
         .unwrap();
     // Both of a's ops on the key and b's op are parked; nothing is queued.
     assert_eq!(s.queue_depth(D, T).unwrap(), 0);
@@ -176,7 +176,7 @@ fn park_parks_both_sides_and_resolve_keeps_one() {
     // Keep b: a's parked ops go, b's go back to its queue in order.
     s.resolve_conflict(ids[0], Side::B).unwrap();
     assert_eq!(s.queue_depth(D, T).unwrap(), 0);
-    let back = s.peek_batch(R, T, 10).unwrap();
+    let back = s.list_queue(R, T, 0, 10).unwrap();
     assert_eq!(
         back.iter().map(|(_, o)| o.version).collect::<Vec<_>>(),
         vec![3, 4]
@@ -207,12 +207,12 @@ fn the_conflict_log_is_bounded_and_purged() {
             10 + i as i64,
         )
         .unwrap();
-        let seq = s.peek_batch(D, T, 1).unwrap()[0].0;
+        let seq = s.list_queue(D, T, 0, 1).unwrap()[0].0;
         let settlement = Settlement {
             records: vec![record(i, Outcome::Won(Side::A))],
             ..Settlement::default()
         };
-        s.complete_settled(D, T, seq, &[], &[], &settlement, 3)
+        s.complete_settled(D, T, seq, &[], &[], &settlement, 3, None)
             .unwrap();
     }
     let (list, dropped) = s.conflicts(None, 100).unwrap();

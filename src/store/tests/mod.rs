@@ -66,15 +66,18 @@ fn queue_order_and_watermark_survive_reopen() {
             .unwrap();
     }
     let s = Store::open(dir.path()).unwrap();
-    let q = s.peek_batch(D, T, 10).unwrap();
+    let q = s.list_queue(D, T, 0, 10).unwrap();
     assert_eq!(seqs(&q), vec![1, 2, 3]);
     assert_eq!(ids(&q), vec![1, 2, 1]);
     assert_eq!(q[2].1.kind, OpKind::Update);
     assert_eq!(s.watermark(Side::A, T).unwrap(), Some(7));
     assert_eq!(s.watermark(Side::B, T).unwrap(), Some(1));
-    assert_eq!(s.peek_batch(D, T, 2).unwrap().len(), 2);
-    assert_eq!(ids(&s.peek_batch(Direction::BToA, T, 10).unwrap()), vec![9]);
-    assert_eq!(ids(&s.peek_batch(D, "dbo.UsersX", 10).unwrap()), vec![8]);
+    assert_eq!(s.list_queue(D, T, 0, 2).unwrap().len(), 2);
+    assert_eq!(
+        ids(&s.list_queue(Direction::BToA, T, 0, 10).unwrap()),
+        vec![9]
+    );
+    assert_eq!(ids(&s.list_queue(D, "dbo.UsersX", 0, 10).unwrap()), vec![8]);
     let st = s.status(D, T).unwrap();
     assert_eq!(st.queue_depth, 3);
     assert_eq!(st.watermark, Some(7));
@@ -82,7 +85,7 @@ fn queue_order_and_watermark_survive_reopen() {
     // Seqs continue after a reopen, never reused.
     s.enqueue_batch(D, T, &[op(OpKind::Delete, 2, 8)], Side::A, 8)
         .unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![1, 2, 3, 4]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 2, 3, 4]);
     assert_eq!(
         s.known_queues().unwrap(),
         vec![
@@ -112,7 +115,7 @@ fn watermark_never_goes_back() {
         ),
         "{e}"
     );
-    assert!(s.peek_batch(D, T, 10).unwrap().is_empty());
+    assert!(s.list_queue(D, T, 0, 10).unwrap().is_empty());
     assert_eq!(s.status(D, T).unwrap().queue_depth, 0);
 }
 
@@ -134,18 +137,18 @@ fn enqueue_is_all_or_nothing() {
             )
             .unwrap_err();
         assert!(matches!(e, StoreError::Injected("fail_after_enqueue")));
-        assert_eq!(ids(&s.peek_batch(D, T, 10).unwrap()), vec![1]);
+        assert_eq!(ids(&s.list_queue(D, T, 0, 10).unwrap()), vec![1]);
         assert_eq!(s.watermark(Side::A, T).unwrap(), Some(1));
         // Dropped without any further flush: a crash right after the failure.
     }
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(ids(&s.peek_batch(D, T, 10).unwrap()), vec![1]);
+    assert_eq!(ids(&s.list_queue(D, T, 0, 10).unwrap()), vec![1]);
     assert_eq!(s.watermark(Side::A, T).unwrap(), Some(1));
     assert_eq!(s.status(D, T).unwrap().queue_depth, 1);
     // The next enqueue takes the seq the failed one would have.
     s.enqueue_batch(D, T, &[op(OpKind::Insert, 2, 2)], Side::A, 2)
         .unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![1, 2]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 2]);
 }
 
 #[test]
@@ -154,22 +157,28 @@ fn complete_batch_removes_and_maps_atomically() {
     let s = Store::open(dir.path()).unwrap();
     let ops: Vec<_> = (1..=4).map(|i| op(OpKind::Insert, i, 1)).collect();
     s.enqueue_batch(D, T, &ops, Side::A, 1).unwrap();
-    s.mark_inflight(D, T, 1, 2).unwrap();
-    assert_eq!(s.inflight(D, T).unwrap(), Some((1, 2)));
+    s.mark_inflight(D, T, 1, 2, None, None).unwrap();
+    assert_eq!(
+        s.inflight(D, T).unwrap().map(|m| (m.from, m.through)),
+        Some((1, 2))
+    );
     let k = |i: i32| vec![SqlValue::I32(i)];
     let mapped = vec![(k(1), k(101)), (k(2), k(102))];
 
     s.arm_fault(Some("fail_after_remove"));
-    let e = s.complete_batch(D, T, 2, &mapped, &[]).unwrap_err();
+    let e = s.complete_batch(D, T, 2, &mapped, &[], None).unwrap_err();
     assert!(matches!(e, StoreError::Injected(_)));
     s.arm_fault(None);
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![1, 2, 3, 4]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 2, 3, 4]);
     assert_eq!(s.map_key(T, Side::A, &k(1)).unwrap(), None);
-    assert_eq!(s.inflight(D, T).unwrap(), Some((1, 2)));
+    assert_eq!(
+        s.inflight(D, T).unwrap().map(|m| (m.from, m.through)),
+        Some((1, 2))
+    );
     assert_eq!(s.mapped_count(T).unwrap(), 0);
 
-    s.complete_batch(D, T, 2, &mapped, &[]).unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![3, 4]);
+    s.complete_batch(D, T, 2, &mapped, &[], None).unwrap();
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![3, 4]);
     assert_eq!(s.inflight(D, T).unwrap(), None);
     assert_eq!(s.map_key(T, Side::A, &k(1)).unwrap(), Some(k(101)));
     assert_eq!(s.map_key(T, Side::B, &k(102)).unwrap(), Some(k(2)));
@@ -180,12 +189,13 @@ fn complete_batch_removes_and_maps_atomically() {
     assert!(st.last_apply_ms.is_some());
 
     // A delete drops the mapping both ways; b→a sees the same map.
-    s.complete_batch(D, T, 3, &[], &[k(1)]).unwrap();
+    s.complete_batch(D, T, 3, &[], &[k(1)], None).unwrap();
     assert_eq!(s.map_key(T, Side::A, &k(1)).unwrap(), None);
     assert_eq!(s.map_key(T, Side::B, &k(101)).unwrap(), None);
     assert_eq!(s.mapped_count(T).unwrap(), 1);
     // Re-pairing a key replaces the old pair instead of adding one.
-    s.complete_batch(D, T, 4, &[(k(2), k(202))], &[]).unwrap();
+    s.complete_batch(D, T, 4, &[(k(2), k(202))], &[], None)
+        .unwrap();
     assert_eq!(s.map_key(T, Side::A, &k(2)).unwrap(), Some(k(202)));
     assert_eq!(s.map_key(T, Side::B, &k(102)).unwrap(), None);
     assert_eq!(s.mapped_count(T).unwrap(), 1);
@@ -210,7 +220,7 @@ fn flipped_byte_is_reported_as_corrupt_with_tree_and_key() {
     let mid = v.len() / 2;
     v[mid] ^= 0x01;
     s.trees.queue.tree.insert(&key, v).unwrap();
-    let e = s.peek_batch(D, T, 10).unwrap_err();
+    let e = s.list_queue(D, T, 0, 10).unwrap_err();
     let text = e.to_string();
     assert!(
         matches!(e, StoreError::Corrupt { tree: "queue", .. }),
@@ -221,7 +231,7 @@ fn flipped_byte_is_reported_as_corrupt_with_tree_and_key() {
         "{text}"
     );
     // The op before it is still readable.
-    assert_eq!(ids(&s.peek_batch(D, T, 1).unwrap()), vec![1]);
+    assert_eq!(ids(&s.list_queue(D, T, 0, 1).unwrap()), vec![1]);
 
     // A truncated state record.
     let qk = records::queue_prefix(D, T).unwrap();
@@ -253,16 +263,17 @@ fn counters_match_entries_after_reopen() {
             40,
             &[(vec![SqlValue::I32(0)], vec![SqlValue::I32(7)])],
             &[],
+            None,
         )
         .unwrap();
         s.record_failure(D, T, 41, &fail(1), 1).unwrap();
-        s.mark_inflight(D, T, 42, 50).unwrap();
+        s.mark_inflight(D, T, 42, 50, None, None).unwrap();
         s.status(D, T).unwrap()
     };
     let s = Store::open(dir.path()).unwrap();
     let after = s.status(D, T).unwrap();
     assert_eq!(before, after);
-    let queued = s.peek_batch(D, T, usize::MAX).unwrap().len() as u64;
+    let queued = s.list_queue(D, T, 0, usize::MAX).unwrap().len() as u64;
     let parked = s.parked(None, usize::MAX).unwrap().len() as u64;
     assert_eq!(after.queue_depth, queued);
     assert_eq!(after.parked, parked);
@@ -379,7 +390,7 @@ fn reset_queue_clears_a_table_for_reinit() {
     s.enqueue_batch(D, T, &ops, Side::A, 9).unwrap();
     s.enqueue_batch(D, "dbo.Keep", &ops, Side::A, 9).unwrap();
     s.record_failure(D, T, 1, &fail(1), 1).unwrap();
-    s.mark_inflight(D, T, 2, 3).unwrap();
+    s.mark_inflight(D, T, 2, 3, None, None).unwrap();
     let reason = Phase::Reinit {
         reason: "expired".into(),
     };
@@ -387,12 +398,12 @@ fn reset_queue_clears_a_table_for_reinit() {
     let st = s.status(D, T).unwrap();
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (0, 0, 0));
     assert_eq!((st.watermark, st.inflight, st.phase), (None, None, reason));
-    assert!(s.peek_batch(D, T, 10).unwrap().is_empty());
+    assert!(s.list_queue(D, T, 0, 10).unwrap().is_empty());
     assert!(s.parked(Some(T), 10).unwrap().is_empty());
     assert_eq!(s.status(D, "dbo.Keep").unwrap().queue_depth, 25);
     s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 3)], Side::A, 3)
         .unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![26]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![26]);
 }
 
 #[test]
@@ -412,7 +423,7 @@ fn blobs_are_synced_too() {
     assert!(blobs > 0, "a 2 MB op is stored by sled as a blob file");
     drop(s);
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.peek_batch(D, T, 1).unwrap()[0].1, big);
+    assert_eq!(s.list_queue(D, T, 0, 1).unwrap()[0].1, big);
 }
 
 #[test]
@@ -423,12 +434,12 @@ fn large_batches_span_chunks_and_complete_part_of_one() {
     let ops: Vec<_> = (0..n).map(|i| op(OpKind::Insert, i, 1)).collect();
     s.enqueue_batch(D, T, &ops, Side::A, 1).unwrap();
     assert!(s.trees.queue.tree.len() >= 4);
-    let all = s.peek_batch(D, T, usize::MAX).unwrap();
+    let all = s.list_queue(D, T, 0, usize::MAX).unwrap();
     assert_eq!(seqs(&all), (1..=n as u64).collect::<Vec<_>>());
     // Complete through the middle of the second chunk.
     let through = records::CHUNK_OPS as u64 + 10;
-    s.complete_batch(D, T, through, &[], &[]).unwrap();
-    let rest = s.peek_batch(D, T, 3).unwrap();
+    s.complete_batch(D, T, through, &[], &[], None).unwrap();
+    let rest = s.list_queue(D, T, 0, 3).unwrap();
     assert_eq!(seqs(&rest), vec![through + 1, through + 2, through + 3]);
     assert_eq!(s.status(D, T).unwrap().queue_depth, n as u64 - through);
     // Paging from a seq inside a chunk.
@@ -447,11 +458,11 @@ fn large_batches_span_chunks_and_complete_part_of_one() {
         s.record_failure(D, T, target, &fail(1), 1).unwrap(),
         Some(2)
     );
-    let q = s.peek_batch(D, T, usize::MAX).unwrap();
+    let q = s.list_queue(D, T, 0, usize::MAX).unwrap();
     assert!(!q.iter().any(|(_, o)| o.key == vec![SqlValue::I32(key)]));
     assert_eq!(q.len() as u64, s.status(D, T).unwrap().queue_depth);
     assert_eq!(s.retry_parked(Some(T), ParkedSelect::All).unwrap(), 2);
-    let q2 = s.peek_batch(D, T, usize::MAX).unwrap();
+    let q2 = s.list_queue(D, T, 0, usize::MAX).unwrap();
     let mut expect: Vec<u64> = seqs(&q);
     expect.push(target);
     expect.push(n as u64 + 1);
@@ -460,7 +471,7 @@ fn large_batches_span_chunks_and_complete_part_of_one() {
     assert_eq!(q2.len() as u64, s.status(D, T).unwrap().queue_depth);
     drop(s);
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, usize::MAX).unwrap()), expect);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, usize::MAX).unwrap()), expect);
 }
 
 #[test]
@@ -480,7 +491,7 @@ fn concurrent_capture_and_apply_keep_order_and_counters() {
     };
     let mut applied = Vec::new();
     let drain = |applied: &mut Vec<u64>| -> bool {
-        let batch = s.peek_batch(D, T, 37).unwrap();
+        let batch = s.list_queue(D, T, 0, 37).unwrap();
         let Some((through, _)) = batch.last() else {
             return false;
         };
@@ -491,7 +502,8 @@ fn concurrent_capture_and_apply_keep_order_and_counters() {
             .filter(|i| i % 10 == 0)
             .map(|i| (k(i), k(i + 100_000)))
             .collect();
-        s.complete_batch(D, T, *through, &mapped, &[]).unwrap();
+        s.complete_batch(D, T, *through, &mapped, &[], None)
+            .unwrap();
         applied.extend(seqs(&batch));
         true
     };

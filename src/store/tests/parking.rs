@@ -22,7 +22,7 @@ fn parking_keeps_a_keys_order_and_lets_other_keys_go_on() {
     );
     assert_eq!(s.record_failure(D, T, 1, &fail(2627), 3).unwrap(), Some(2));
     // Key 1's ops are out of the queue; keys 2 and 3 go on.
-    let q = s.peek_batch(D, T, 10).unwrap();
+    let q = s.list_queue(D, T, 0, 10).unwrap();
     assert_eq!(seqs(&q), vec![2, 4]);
     let st = s.status(D, T).unwrap();
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (2, 2, 1));
@@ -48,14 +48,14 @@ fn parking_keeps_a_keys_order_and_lets_other_keys_go_on() {
         3,
     )
     .unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![2, 4, 6]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![2, 4, 6]);
     assert_eq!(s.status(D, T).unwrap().parked, 3);
 
     // Apply the other keys, then retry key 1: back at the head, in order.
-    s.complete_batch(D, T, 6, &[], &[]).unwrap();
-    assert!(s.peek_batch(D, T, 10).unwrap().is_empty());
+    s.complete_batch(D, T, 6, &[], &[], None).unwrap();
+    assert!(s.list_queue(D, T, 0, 10).unwrap().is_empty());
     assert_eq!(s.retry_parked(None, ParkedSelect::Id(head.id)).unwrap(), 3);
-    let q = s.peek_batch(D, T, 10).unwrap();
+    let q = s.list_queue(D, T, 0, 10).unwrap();
     assert_eq!(seqs(&q), vec![1, 3, 5]);
     assert_eq!(q[1].1.kind, OpKind::Update);
     let st = s.status(D, T).unwrap();
@@ -66,7 +66,7 @@ fn parking_keeps_a_keys_order_and_lets_other_keys_go_on() {
     // A new key 1 op is queued normally again.
     s.enqueue_batch(D, T, &[op(OpKind::Delete, 1, 4)], Side::A, 4)
         .unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![1, 3, 5, 7]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 3, 5, 7]);
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn dropping_parked_ops() {
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (1, 0, 0));
     s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 3)], Side::A, 3)
         .unwrap();
-    assert_eq!(ids(&s.peek_batch(D, T, 10).unwrap()), vec![2, 1]);
+    assert_eq!(ids(&s.list_queue(D, T, 0, 10).unwrap()), vec![2, 1]);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn park_is_atomic() {
     s.arm_fault(Some("fail_after_park"));
     assert!(s.record_failure(D, T, 1, &fail(1), 1).is_err());
     s.arm_fault(None);
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![1, 2]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 2]);
     assert!(s.parked(None, 10).unwrap().is_empty());
     let st = s.status(D, T).unwrap();
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (2, 0, 0));
@@ -141,7 +141,7 @@ fn several_ops_of_a_parked_key_in_one_batch_are_all_parked() {
         op(OpKind::Update, 1, 2),
     ];
     s.enqueue_batch(D, T, &batch, Side::A, 2).unwrap();
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![3]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![3]);
     let parked = s.parked(Some(T), 10).unwrap();
     assert_eq!(
         parked.iter().map(|p| p.seq).collect::<Vec<_>>(),
@@ -159,7 +159,7 @@ fn several_ops_of_a_parked_key_in_one_batch_are_all_parked() {
             .unwrap(),
         2
     );
-    assert_eq!(seqs(&s.peek_batch(D, T, 10).unwrap()), vec![3, 4, 5]);
+    assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![3, 4, 5]);
     let st = s.status(D, T).unwrap();
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (3, 0, 0));
 }
