@@ -53,6 +53,11 @@ pub struct Applier {
     /// A target version at or after the last completed batch's commit and
     /// before any later write (see `apply_outcome`).
     pub(super) floor: Option<i64>,
+    /// Operator commands for this queue, applied between batches
+    /// (`queue_owner`).
+    pub(super) inbox: Option<super::queue_owner::Inbox>,
+    /// A command taken from the inbox while waiting, applied next.
+    pub(super) pending_command: Option<super::queue_owner::QueueCommand>,
 }
 
 /// The id maps as the store keeps them, plus the rule for rows that existed
@@ -119,6 +124,13 @@ impl Applier {
             if *shutdown.borrow() {
                 break;
             }
+            if let Err(e) = self.serve_commands(&mut shutdown, &mut flushing).await {
+                tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                    "state store failed; this table's applier stops");
+                self.shared
+                    .set_last_error(self.direction, &self.table.name, &e.to_string());
+                return;
+            }
             // Changes wait while the table loads (or is stopped): they
             // apply on top of the copied rows, never before them.
             match self.shared.store.phase(self.direction, &self.table.name) {
@@ -128,6 +140,7 @@ impl Applier {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(idle) => {}
                         _ = shutdown.changed() => {}
+                        c = super::queue_owner::next(&mut self.inbox) => self.pending_command = c,
                     }
                     continue;
                 }
@@ -168,6 +181,7 @@ impl Applier {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(idle) => {}
                         _ = shutdown.changed() => {}
+                        c = super::queue_owner::next(&mut self.inbox) => self.pending_command = c,
                     }
                 }
                 Err(StepError::Write {
@@ -212,6 +226,7 @@ impl Applier {
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.changed() => {}
+                        c = super::queue_owner::next(&mut self.inbox) => self.pending_command = c,
                     }
                 }
                 Err(StepError::Store(e)) => {
@@ -351,6 +366,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
+            hold_point().await;
             store.complete_batch(
                 self.direction,
                 &self.table.name,
@@ -385,6 +401,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
+            hold_point().await;
             self.unknown = None;
             if version.is_some() {
                 self.floor = version;
@@ -488,15 +505,33 @@ impl Applier {
     }
 }
 
+/// Test hook: with `CTSYNC_TEST_FAULT=apply_hold_after_commit`, every batch
+/// committed on the target waits `CTSYNC_TEST_HOLD_MS` (default 2,000) before
+/// its completion, so that a test can send an operator command while a
+/// batch is in flight.
+pub(super) async fn hold_point() {
+    if crate::fault::active("apply_hold_after_commit") {
+        let ms = std::env::var("CTSYNC_TEST_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000u64);
+        tracing::info!(
+            hold_ms = ms,
+            "test hold: a committed batch waits before its completion"
+        );
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
 /// The completion of a committed batch (ops up to `through`), running on a
 /// blocking thread: the store transaction and its durable flush.
-struct Completion {
+pub(super) struct Completion {
     through: u64,
     task: tokio::task::JoinHandle<Result<(), StoreError>>,
 }
 
 /// Waits for the running completion, if any.
-async fn finish_flush(flushing: &mut Option<Completion>) -> Result<(), StoreError> {
+pub(super) async fn finish_flush(flushing: &mut Option<Completion>) -> Result<(), StoreError> {
     let Some(c) = flushing.take() else {
         return Ok(());
     };

@@ -200,6 +200,7 @@ impl Applier {
                     }
                 };
             crate::fault::point("apply_after_target_commit");
+            super::apply_loop::hold_point().await;
             new_keys = !written.mapped.is_empty();
             let ids = store.complete_settled(
                 direction,
@@ -244,6 +245,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
+            super::apply_loop::hold_point().await;
             self.unknown = None;
             if version.is_some() {
                 self.floor = version;

@@ -9,6 +9,7 @@ mod apply_two_way;
 pub mod capture_loop;
 pub mod memory;
 pub mod once;
+pub mod queue_owner;
 pub mod setup;
 pub mod status;
 
@@ -33,6 +34,11 @@ pub struct Shared {
     /// directions, so a conflict is decided once and settled in both queues
     /// while neither has a batch in flight.
     turns: HashMap<String, Arc<tokio::sync::Mutex<Turn>>>,
+    /// Per queue, where operator commands for it go (`queue_owner`), and
+    /// the inboxes until their appliers take them.
+    queue_senders:
+        HashMap<(Direction, String), tokio::sync::mpsc::Sender<queue_owner::QueueCommand>>,
+    inboxes: std::sync::Mutex<HashMap<(Direction, String), queue_owner::Inbox>>,
 }
 
 /// What the holder of a two-way table's turn inherits from the last one.
@@ -92,6 +98,8 @@ impl Shared {
         let context_prefix = config.context_prefix();
         let mut wakes = HashMap::new();
         let mut turns = HashMap::new();
+        let mut queue_senders = HashMap::new();
+        let mut inboxes = HashMap::new();
         for t in &config.tables {
             if t.two_way() {
                 turns.insert(
@@ -101,6 +109,9 @@ impl Shared {
             }
             for d in t.directions() {
                 wakes.insert((d, t.name.to_string()), Arc::new(Notify::new()));
+                let (tx, rx) = tokio::sync::mpsc::channel(queue_owner::INBOX_MAX);
+                queue_senders.insert((d, t.name.to_string()), tx);
+                inboxes.insert((d, t.name.to_string()), rx);
             }
         }
         Shared {
@@ -110,7 +121,29 @@ impl Shared {
             status: Status::default(),
             wakes,
             turns,
+            queue_senders,
+            inboxes: std::sync::Mutex::new(inboxes),
         }
+    }
+
+    /// Where commands for the queue go, while its owner runs.
+    pub fn queue_sender(
+        &self,
+        direction: Direction,
+        table: &str,
+    ) -> Option<tokio::sync::mpsc::Sender<queue_owner::QueueCommand>> {
+        self.queue_senders
+            .get(&(direction, table.to_string()))
+            .filter(|s| !s.is_closed())
+            .cloned()
+    }
+
+    /// The queue's inbox, for its owner (once).
+    pub fn take_inbox(&self, direction: Direction, table: &str) -> Option<queue_owner::Inbox> {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(direction, table.to_string()))
     }
 
     pub fn wake(&self, direction: Direction, table: &str) -> Arc<Notify> {

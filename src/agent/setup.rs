@@ -143,6 +143,8 @@ pub async fn prepare(
                 two_way: t.two_way() && !crate::fault::active("no_conflict_detection"),
                 unknown: None,
                 floor: None,
+                inbox: shared.take_inbox(direction, &name),
+                pending_command: None,
             });
         }
         if !tables.is_empty() {

@@ -116,6 +116,20 @@ fn reinit(
     Ok(json!({ "reinit": done }))
 }
 
+/// The answer to a parked retry or drop a running agent's queue owners
+/// carried out (`done` names the count: "retried" or "dropped").
+pub fn parked_reply(
+    id: Option<u64>,
+    all: bool,
+    done: &str,
+    apply: impl FnOnce(ParkedSelect) -> Result<usize, String>,
+) -> Reply {
+    match select(id, all).and_then(apply) {
+        Ok(n) => Reply::Ok(json!({ done: n, "agent_running": true })),
+        Err(e) => Reply::Error(e),
+    }
+}
+
 fn select(id: Option<u64>, all: bool) -> Result<ParkedSelect, String> {
     match (id, all) {
         (Some(id), false) => Ok(ParkedSelect::Id(id)),

@@ -83,8 +83,23 @@ pub async fn run(config: Config) -> Result<(), Error> {
                     return control::Reply::Error(format!("the state store failed: {e}"));
                 }
             }
-            let reply =
-                report::answer(&shared.store, Some(&shared.status), &shared.config, request);
+            // Parked operations go back to (or leave) their queues through
+            // the applier that owns each queue, between its batches.
+            let reply = match request {
+                control::Request::ParkedRetry { table, id, all } => {
+                    report::parked_reply(id, all, "retried", |sel| {
+                        agent::queue_owner::parked_blocking(&shared, table.as_deref(), sel, true)
+                    })
+                }
+                control::Request::ParkedDrop { table, id, all } => {
+                    report::parked_reply(id, all, "dropped", |sel| {
+                        agent::queue_owner::parked_blocking(&shared, table.as_deref(), sel, false)
+                    })
+                }
+                request => {
+                    report::answer(&shared.store, Some(&shared.status), &shared.config, request)
+                }
+            };
             if mutates {
                 // Retried operations are back in their queues: wake the appliers.
                 shared.wake_all();

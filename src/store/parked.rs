@@ -249,6 +249,39 @@ impl Store {
         select: ParkedSelect,
     ) -> Result<usize, StoreError> {
         let chosen = self.select_parked(table, select, true)?;
+        self.retry_chosen(chosen)
+    }
+
+    /// [`Store::retry_parked`] of one queue's share of a selection: what a
+    /// running agent's applier does for the queue it owns, between batches.
+    pub fn retry_parked_in(
+        &self,
+        direction: Direction,
+        table: &str,
+        select: ParkedSelect,
+    ) -> Result<usize, StoreError> {
+        let mut chosen = self.select_parked(Some(table), select, true)?;
+        chosen.retain(|(d, t), _| *d == direction && t == table);
+        self.retry_chosen(chosen)
+    }
+
+    /// The queues a selection of parked ops belongs to (an unknown id is
+    /// [`StoreError::ParkedNotFound`]).
+    pub fn parked_queues(
+        &self,
+        table: Option<&str>,
+        select: ParkedSelect,
+    ) -> Result<Vec<(Direction, String)>, StoreError> {
+        Ok(self
+            .select_parked(table, select, false)?
+            .into_keys()
+            .collect())
+    }
+
+    fn retry_chosen(
+        &self,
+        chosen: BTreeMap<(Direction, String), Vec<ParkedEntry>>,
+    ) -> Result<usize, StoreError> {
         let mut total = 0;
         for ((direction, table), entries) in chosen {
             let prefix = queue_prefix(direction, &table)?;
@@ -293,6 +326,26 @@ impl Store {
         select: ParkedSelect,
     ) -> Result<usize, StoreError> {
         let chosen = self.select_parked(table, select, false)?;
+        self.drop_chosen(chosen)
+    }
+
+    /// [`Store::drop_parked`] of one queue's share of a selection (see
+    /// [`Store::retry_parked_in`]).
+    pub fn drop_parked_in(
+        &self,
+        direction: Direction,
+        table: &str,
+        select: ParkedSelect,
+    ) -> Result<usize, StoreError> {
+        let mut chosen = self.select_parked(Some(table), select, false)?;
+        chosen.retain(|(d, t), _| *d == direction && t == table);
+        self.drop_chosen(chosen)
+    }
+
+    fn drop_chosen(
+        &self,
+        chosen: BTreeMap<(Direction, String), Vec<ParkedEntry>>,
+    ) -> Result<usize, StoreError> {
         let mut total = 0;
         for ((direction, table), entries) in chosen {
             let prefix = queue_prefix(direction, &table)?;

@@ -4,6 +4,7 @@ use super::*;
 use crate::model::{Direction, OpKind, Operation, Side, SqlValue};
 
 mod conflicts;
+mod inflight;
 mod parking;
 
 pub(super) const D: Direction = Direction::AToB;
