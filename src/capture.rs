@@ -64,6 +64,16 @@ pub enum CaptureError {
         #[source]
         source: crate::mssql::value::UnsupportedType,
     },
+    /// The capture of one table failed (the `index`-th of the request),
+    /// not the server's poll: a dropped or renamed column, an unsupported
+    /// type, change tracking turned off on that table. The caller can poll
+    /// the server's other tables without it.
+    #[error("{source}")]
+    Table {
+        index: usize,
+        #[source]
+        source: Box<CaptureError>,
+    },
 }
 
 impl CaptureError {
@@ -71,7 +81,21 @@ impl CaptureError {
     pub fn sql_error(&self) -> Option<&tiberius::error::Error> {
         match self {
             CaptureError::Sql { source, .. } => Some(source),
+            CaptureError::Table { source, .. } => source.sql_error(),
             _ => None,
+        }
+    }
+
+    /// Whether this error belongs to one table rather than to the server:
+    /// anything but a lost link (which fails every table alike).
+    fn of_table(&self) -> bool {
+        match self {
+            CaptureError::Sql { source, .. } => !crate::error::is_link_error(source),
+            CaptureError::NotTracked | CaptureError::Table { .. } => false,
+            CaptureError::TableNotTracked { .. }
+            | CaptureError::Protocol { .. }
+            | CaptureError::Identifier { .. }
+            | CaptureError::Unsupported { .. } => true,
         }
     }
 }
@@ -160,119 +184,138 @@ async fn poll_in_snapshot(
         .ok_or(CaptureError::NotTracked)?;
 
     let mut out = Vec::with_capacity(tables.len());
-    for req in tables {
-        let shape = req.shape;
-        let name = shape.name.to_string();
-        let quoted = shape.name.quoted();
-        let min_valid = conn
-            .query(statements::MIN_VALID_VERSION, &[&quoted.as_str()])
-            .await
-            .map_err(sql(&name))?
-            .into_row()
-            .await
-            .map_err(sql(&name))?
-            .and_then(|r| r.get::<i64, _>(0))
-            .ok_or_else(|| CaptureError::TableNotTracked {
-                table: name.clone(),
-            })?;
-        let start_key = if req.read_start_key {
-            Some(read_max_key(conn, shape).await?)
-        } else {
-            None
-        };
-        let Some(watermark) = req.watermark else {
-            out.push(TableResult {
-                capture: TableCapture::Start { version: current },
-                start_key,
-            });
-            continue;
-        };
-        // docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
-        // "Validate the last synchronized version": a client whose last
-        // version is older than the min valid version must reinitialize.
-        if watermark < min_valid {
-            out.push(TableResult {
-                capture: TableCapture::Expired {
-                    watermark,
-                    min_valid,
-                },
-                start_key,
-            });
-            continue;
-        }
-        let text = statements::capture(shape, req.read_changed).map_err(|source| {
-            CaptureError::Identifier {
-                table: name.clone(),
-                source,
+    for (index, req) in tables.iter().enumerate() {
+        match capture_table(conn, req, current, own_prefix, rows_max).await {
+            Ok(found) => out.push(found),
+            // The snapshot may not survive the error (a doomed transaction
+            // fails every later statement): the caller polls again without
+            // this table rather than read the others in this snapshot.
+            Err(e) if e.of_table() => {
+                return Err(CaptureError::Table {
+                    index,
+                    source: Box::new(e),
+                })
             }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((current, out))
+}
+
+/// One table's capture inside the poll's snapshot.
+async fn capture_table(
+    conn: &mut Connection,
+    req: &TableRequest<'_>,
+    current: i64,
+    own_prefix: &[u8],
+    rows_max: i64,
+) -> Result<TableResult, CaptureError> {
+    let shape = req.shape;
+    let name = shape.name.to_string();
+    let quoted = shape.name.quoted();
+    let min_valid = conn
+        .query(statements::MIN_VALID_VERSION, &[&quoted.as_str()])
+        .await
+        .map_err(sql(&name))?
+        .into_row()
+        .await
+        .map_err(sql(&name))?
+        .and_then(|r| r.get::<i64, _>(0))
+        .ok_or_else(|| CaptureError::TableNotTracked {
+            table: name.clone(),
         })?;
-        // Bounded read: stop at the version of the `rows_max`-th change, so
-        // memory stays flat after a long absence. A version is a whole
-        // source transaction, so the read never splits one. A row whose
-        // last change is past the ceiling is left for the next read, which
-        // sees it relative to the ceiling (an insert folded into a later
-        // update then shows as an update of a key the target has never had;
-        // the planner writes that as an insert).
-        let ceiling = conn
-            .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
-            .await
-            .map_err(sql(&name))?
-            .into_row()
-            .await
-            .map_err(sql(&name))?;
-        let (top_version, in_window) = match &ceiling {
-            Some(r) => (r.get::<i64, _>(0), r.get::<i64, _>(1).unwrap_or(0)),
-            None => (None, 0),
-        };
-        let (through_version, more) = match top_version {
-            Some(v) if in_window >= rows_max && v < current => (v, true),
-            _ => (current, false),
-        };
-        let quoted_name = shape.name.quoted();
-        let mut params: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
-        if req.read_changed {
-            params.push(&quoted_name);
-            for c in &shape.columns {
-                params.push(&c.name);
-            }
-        }
-        let rows = conn
-            .query(text, &params)
-            .await
-            .map_err(sql(&name))?
-            .into_first_result()
-            .await
-            .map_err(sql(&name))?;
-        let mut ops = Vec::with_capacity(rows.len());
-        let mut skipped_own = 0;
-        for row in rows {
-            match row_to_operation(shape, row, own_prefix, req.read_changed).map_err(
-                |e| match e {
-                    RowError::Unsupported(source) => CaptureError::Unsupported {
-                        table: name.clone(),
-                        source,
-                    },
-                    RowError::Shape(detail) => CaptureError::Protocol {
-                        what: "CHANGETABLE",
-                        detail,
-                    },
-                },
-            )? {
-                Some(op) => ops.push(op),
-                None => skipped_own += 1,
-            }
-        }
-        out.push(TableResult {
-            capture: TableCapture::Changes {
-                ops,
-                through_version,
-                skipped_own,
-                more,
+    let start_key = if req.read_start_key {
+        Some(read_max_key(conn, shape).await?)
+    } else {
+        None
+    };
+    let Some(watermark) = req.watermark else {
+        return Ok(TableResult {
+            capture: TableCapture::Start { version: current },
+            start_key,
+        });
+    };
+    // docs/relational-databases/track-changes/work-with-change-tracking-sql-server.md,
+    // "Validate the last synchronized version": a client whose last
+    // version is older than the min valid version must reinitialize.
+    if watermark < min_valid {
+        return Ok(TableResult {
+            capture: TableCapture::Expired {
+                watermark,
+                min_valid,
             },
             start_key,
         });
     }
-    Ok((current, out))
+    let text = statements::capture(shape, req.read_changed).map_err(|source| {
+        CaptureError::Identifier {
+            table: name.clone(),
+            source,
+        }
+    })?;
+    // Bounded read: stop at the version of the `rows_max`-th change, so
+    // memory stays flat after a long absence. A version is a whole
+    // source transaction, so the read never splits one. A row whose
+    // last change is past the ceiling is left for the next read, which
+    // sees it relative to the ceiling (an insert folded into a later
+    // update then shows as an update of a key the target has never had;
+    // the planner writes that as an insert).
+    let ceiling = conn
+        .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
+        .await
+        .map_err(sql(&name))?
+        .into_row()
+        .await
+        .map_err(sql(&name))?;
+    let (top_version, in_window) = match &ceiling {
+        Some(r) => (r.get::<i64, _>(0), r.get::<i64, _>(1).unwrap_or(0)),
+        None => (None, 0),
+    };
+    let (through_version, more) = match top_version {
+        Some(v) if in_window >= rows_max && v < current => (v, true),
+        _ => (current, false),
+    };
+    let quoted_name = shape.name.quoted();
+    let mut params: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
+    if req.read_changed {
+        params.push(&quoted_name);
+        for c in &shape.columns {
+            params.push(&c.name);
+        }
+    }
+    let rows = conn
+        .query(text, &params)
+        .await
+        .map_err(sql(&name))?
+        .into_first_result()
+        .await
+        .map_err(sql(&name))?;
+    let mut ops = Vec::with_capacity(rows.len());
+    let mut skipped_own = 0;
+    for row in rows {
+        match row_to_operation(shape, row, own_prefix, req.read_changed).map_err(|e| match e {
+            RowError::Unsupported(source) => CaptureError::Unsupported {
+                table: name.clone(),
+                source,
+            },
+            RowError::Shape(detail) => CaptureError::Protocol {
+                what: "CHANGETABLE",
+                detail,
+            },
+        })? {
+            Some(op) => ops.push(op),
+            None => skipped_own += 1,
+        }
+    }
+    Ok(TableResult {
+        capture: TableCapture::Changes {
+            ops,
+            through_version,
+            skipped_own,
+            more,
+        },
+        start_key,
+    })
 }
 
 /// `MAX(key)`, inside the capture's snapshot.

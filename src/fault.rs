@@ -12,6 +12,12 @@
 //!   store does not know yet.
 //! - `capture_before_enqueue`: changes read from the source, not yet queued.
 //!
+//! Loop failures (the process does not abort: the loop ends the way a real
+//! failure would, and the agent's supervision must notice):
+//! - `capture_loop_fails`: the capture loop returns an error where a store
+//!   step would fail, when it is about to enqueue captured changes.
+//! - `capture_loop_panics`: the capture loop panics at its next poll.
+//!
 //! Switches (the process does not abort; [`active`] says whether it is set):
 //! - `no_conflict_detection`: two-way tables are applied as two one-way
 //!   tables, without conflict checks or turns. For `scripts/bench.sh` only,

@@ -2,6 +2,13 @@
 //! [`crate::capture::poll`] for every table that flows out of this server,
 //! then per table one durable store step that appends the operations to the
 //! queue and advances the watermark together.
+//!
+//! A table whose capture fails by itself (a dropped column, an unsupported
+//! type, change tracking turned off on it) is "erroring": logged once at
+//! `warn`, shown by `inspect`, left out of the server's polls and tried
+//! again with backoff, while the server's other tables go on; its watermark
+//! stays where its last enqueued changes end. A store failure ends the loop
+//! with an error: the agent then stops (see `super::run`).
 
 use super::Shared;
 use crate::backoff::Backoff;
@@ -11,8 +18,9 @@ use crate::link::Link;
 use crate::model::{Direction, Side};
 use crate::mssql::statements::TableShape;
 use crate::store::Phase;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub struct Capturer {
@@ -27,16 +35,25 @@ pub struct Capturer {
 }
 
 impl Capturer {
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown`; returns an error when the loop cannot go on
+    /// (the state store failed).
+    pub async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), CaptureLoopError> {
         let retry = self.shared.config.sync.retry.clone();
         let mut backoff = Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms);
         let interval = Duration::from_millis(self.shared.config.sync.poll_interval_ms);
         let direction = Direction::from_source(self.side);
+        let mut erroring = Erroring::default();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let delay = match self.poll_once(direction, &mut shutdown).await {
+            let delay = match self
+                .poll_once(direction, &mut shutdown, &mut erroring)
+                .await
+            {
                 Ok(more) => {
                     backoff.reset();
                     // A backlog is read in bounded steps, one after another.
@@ -48,9 +65,11 @@ impl Capturer {
                 }
                 Err(PollError::Shutdown) => break,
                 Err(PollError::Store(e)) => {
-                    tracing::error!(server = self.side.as_str(), error = %e,
-                        "state store failed; capture stops");
-                    return;
+                    self.shared.set_capture_error(self.side, &e.to_string());
+                    return Err(CaptureLoopError::Store(e));
+                }
+                Err(PollError::Fault(point)) => {
+                    return Err(CaptureLoopError::Fault(point));
                 }
                 Err(PollError::Capture(e)) => {
                     if let Some(sql) = e.sql_error() {
@@ -63,23 +82,37 @@ impl Capturer {
                     backoff.next_delay()
                 }
             };
+            // An erroring table due sooner than the next poll is tried then.
+            let delay = erroring.next_due().map_or(delay, |due| {
+                delay.min(due.saturating_duration_since(Instant::now()))
+            });
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => {}
             }
         }
         tracing::debug!(server = self.side.as_str(), "capture stopped");
+        Ok(())
     }
 
     async fn poll_once(
         &mut self,
         direction: Direction,
         shutdown: &mut watch::Receiver<bool>,
+        erroring: &mut Erroring,
     ) -> Result<bool, PollError> {
+        if crate::fault::active("capture_loop_panics") {
+            panic!("fault injected at capture_loop_panics");
+        }
         let store = self.shared.store.clone();
         let mut active = Vec::with_capacity(self.tables.len());
+        let now = Instant::now();
         for (name, shape) in &self.tables {
             if self.shared.is_stopped(direction, name) {
+                continue;
+            }
+            // An erroring table waits for its next try.
+            if erroring.tables.get(name).is_some_and(|t| t.retry_at > now) {
                 continue;
             }
             let wm = store.watermark(self.side, name)?;
@@ -96,47 +129,59 @@ impl Capturer {
             }
             active.push((name.as_str(), shape, wm));
         }
-        if active.is_empty() {
-            return Ok(false);
-        }
-        let mut request: Vec<TableRequest<'_>> = Vec::with_capacity(active.len());
-        for (name, shape, wm) in &active {
-            let t = self.table_config(name);
-            let read_start_key = t.is_some_and(|t| t.implicit_identity())
-                && store.start_key(self.side, name)?.is_none();
-            request.push(TableRequest {
-                shape,
-                watermark: *wm,
-                read_start_key,
-                read_changed: t.is_some_and(|t| t.merges_columns()),
-            });
-        }
         let prefix = self.shared.context_prefix.clone();
-        let Some(conn) = self.link.get(shutdown).await else {
-            return Err(PollError::Shutdown);
-        };
-        let identity = conn
-            .simple_query(crate::mssql::load_sql::DATABASE_IDENTITY)
-            .await
-            .map_err(|source| CaptureError::Sql {
-                table: "sys.databases".into(),
-                source,
-            })?
-            .into_row()
-            .await
-            .map_err(|source| CaptureError::Sql {
-                table: "sys.databases".into(),
-                source,
-            })?
-            .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
-            .unwrap_or_default();
         let rows_max = self.shared.config.sync.capture_rows_max;
-        let (current, found) = capture::poll(conn, &request, &prefix, rows_max).await?;
+        // A table whose capture fails is left out and the poll read again
+        // without it (in a new snapshot), so the others go on.
+        let (identity, current, found) = loop {
+            if active.is_empty() {
+                return Ok(false);
+            }
+            let mut request: Vec<TableRequest<'_>> = Vec::with_capacity(active.len());
+            for (name, shape, wm) in &active {
+                let t = self.table_config(name);
+                let read_start_key = t.is_some_and(|t| t.implicit_identity())
+                    && store.start_key(self.side, name)?.is_none();
+                request.push(TableRequest {
+                    shape,
+                    watermark: *wm,
+                    read_start_key,
+                    read_changed: t.is_some_and(|t| t.merges_columns()),
+                });
+            }
+            let Some(conn) = self.link.get(shutdown).await else {
+                return Err(PollError::Shutdown);
+            };
+            let identity = conn
+                .simple_query(crate::mssql::load_sql::DATABASE_IDENTITY)
+                .await
+                .map_err(|source| CaptureError::Sql {
+                    table: "sys.databases".into(),
+                    source,
+                })?
+                .into_row()
+                .await
+                .map_err(|source| CaptureError::Sql {
+                    table: "sys.databases".into(),
+                    source,
+                })?
+                .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
+                .unwrap_or_default();
+            match capture::poll(conn, &request, &prefix, rows_max).await {
+                Ok((current, found)) => break (identity, current, found),
+                Err(CaptureError::Table { index, source }) if index < active.len() => {
+                    let (name, _, _) = active.remove(index);
+                    erroring.failed(&self.shared, self.side, direction, name, &source);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if self.restored(&store, direction, &identity, current)? {
             return Ok(false);
         }
         let mut more_any = false;
         for ((name, _, _), found) in active.iter().zip(found) {
+            erroring.cleared(&self.shared, self.side, direction, name);
             if let Some(max_key) = found.start_key {
                 tracing::info!(server = self.side.as_str(), table = name, max_key = ?max_key,
                     "rows up to this key existed before the sync began: equal keys on both sides are the same row");
@@ -193,6 +238,10 @@ impl Capturer {
                         continue;
                     }
                     crate::fault::point("capture_before_enqueue");
+                    // Ends the loop the way a failed store step would.
+                    if crate::fault::active("capture_loop_fails") {
+                        return Err(PollError::Fault("capture_loop_fails"));
+                    }
                     store.enqueue_batch(direction, name, &ops, self.side, through_version)?;
                     tracing::debug!(
                         server = self.side.as_str(),
@@ -321,6 +370,79 @@ impl Capturer {
     }
 }
 
+/// Why a capture loop ended before it was asked to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureLoopError {
+    #[error("the state store failed: {0}")]
+    Store(#[source] crate::store::StoreError),
+    #[error("fault injected at {0} (a test of loop supervision)")]
+    Fault(&'static str),
+}
+
+/// The tables of this server whose capture fails, each with its reason
+/// and its own backoff.
+#[derive(Default)]
+pub struct Erroring {
+    tables: HashMap<String, ErroringTable>,
+}
+
+struct ErroringTable {
+    reason: String,
+    since: Instant,
+    backoff: Backoff,
+    retry_at: Instant,
+}
+
+impl Erroring {
+    /// `name`'s capture failed with `e`: erroring (logged when it starts),
+    /// tried again after its backoff.
+    fn failed(
+        &mut self,
+        shared: &Shared,
+        side: Side,
+        direction: Direction,
+        name: &str,
+        e: &CaptureError,
+    ) {
+        let reason = e.to_string();
+        let retry = &shared.config.sync.retry;
+        let t = self.tables.entry(name.to_string()).or_insert_with(|| {
+            tracing::warn!(server = side.as_str(), direction = %direction, table = name, error = %reason,
+                "capture of this table fails; the server's other tables go on, this one is retried with backoff");
+            ErroringTable {
+                reason: String::new(),
+                since: Instant::now(),
+                backoff: Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms),
+                retry_at: Instant::now(),
+            }
+        });
+        if t.reason != reason {
+            if !t.reason.is_empty() {
+                tracing::debug!(server = side.as_str(), table = name, error = %reason,
+                    "capture of this table still fails, now for another reason");
+            }
+            t.reason = reason;
+            shared.status.set_erroring(direction, name, Some(&t.reason));
+        }
+        t.retry_at = Instant::now() + t.backoff.next_delay();
+    }
+
+    /// `name` was captured: if it was erroring, it is not any more.
+    fn cleared(&mut self, shared: &Shared, side: Side, direction: Direction, name: &str) {
+        if let Some(t) = self.tables.remove(name) {
+            tracing::info!(server = side.as_str(), direction = %direction, table = name,
+                attempts = t.backoff.attempts(), erroring_s = t.since.elapsed().as_secs(),
+                "capture of this table works again");
+            shared.status.set_erroring(direction, name, None);
+        }
+    }
+
+    /// When the first erroring table is due for its next try.
+    fn next_due(&self) -> Option<Instant> {
+        self.tables.values().map(|t| t.retry_at).min()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum PollError {
     #[error(transparent)]
@@ -329,4 +451,6 @@ enum PollError {
     Store(#[from] crate::store::StoreError),
     #[error("shutting down")]
     Shutdown,
+    #[error("fault injected at {0}")]
+    Fault(&'static str),
 }

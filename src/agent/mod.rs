@@ -211,36 +211,210 @@ impl Shared {
 }
 
 /// Runs until `shutdown` turns true, then returns after every loop ended.
+/// A loop that ends by itself stops the agent (see [`supervise`]); its
+/// cause comes back as [`setup::SetupError::Check`] (for `sync --once`).
 pub async fn run(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), setup::SetupError> {
-    let plan = setup::prepare(&shared, shutdown.clone()).await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for capturer in plan.capturers {
-        tasks.spawn(capturer.run(shutdown.clone()));
+    supervise(shared, shutdown).await.map_err(|e| match e {
+        RunError::Setup(e) => e,
+        RunError::Flush(e) => setup::SetupError::Store(e),
+        other => setup::SetupError::Check {
+            side: "-",
+            message: other.to_string(),
+        },
+    })
+}
+
+/// Why the agent stopped other than on request.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
+    /// A loop ended (returned, failed or panicked) while no shutdown was
+    /// asked: the others were stopped gracefully, the store made durable.
+    #[error("{name} ended unexpectedly: {cause}")]
+    LoopEnded { name: String, cause: String },
+    #[error("final flush of the state store: {0}")]
+    Flush(#[source] crate::store::StoreError),
+}
+
+/// What a loop's future returns, as the reason it ended (`None`: it
+/// ended without one).
+pub trait LoopEnd {
+    fn cause(self) -> Option<String>;
+}
+
+impl LoopEnd for () {
+    fn cause(self) -> Option<String> {
+        None
     }
-    for applier in plan.appliers {
-        tasks.spawn(applier.run(shutdown.clone()));
+}
+
+impl<E: std::error::Error + 'static> LoopEnd for Result<(), E> {
+    fn cause(self) -> Option<String> {
+        self.err().map(|e| crate::error::report(&e))
     }
-    for loader in plan.loaders {
-        tasks.spawn(loader.run(shutdown.clone()));
-    }
-    tasks.spawn(memory::trim_loop(shutdown.clone()));
-    tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            tracing::error!(error = %e, "a loop of the agent ended abnormally");
+}
+
+/// Which loop a task is, to name it and find its last recorded error.
+#[derive(Debug, Clone)]
+enum LoopName {
+    Capture(Side),
+    Apply(Direction, String),
+    Load(Direction, String),
+    MemoryTrim,
+}
+
+impl std::fmt::Display for LoopName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoopName::Capture(side) => write!(f, "the capture loop of server {}", side.as_str()),
+            LoopName::Apply(d, t) => write!(f, "the applier of {t} ({d})"),
+            LoopName::Load(d, t) => write!(f, "the loader of {t} ({d})"),
+            LoopName::MemoryTrim => f.write_str("the memory trim loop"),
         }
     }
+}
+
+impl LoopName {
+    /// The last error the loop recorded in the live status, if any.
+    fn last_error(&self, status: &Status) -> Option<String> {
+        match self {
+            LoopName::Capture(side) => status.capture_error(*side),
+            LoopName::Apply(d, t) | LoopName::Load(d, t) => status.last_error(*d, t),
+            LoopName::MemoryTrim => None,
+        }
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// The loops of the agent, each under a name.
+struct Loops {
+    tasks: tokio::task::JoinSet<Option<String>>,
+    names: HashMap<tokio::task::Id, LoopName>,
+}
+
+impl Loops {
+    fn spawn<F>(&mut self, name: LoopName, fut: F)
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: LoopEnd,
+    {
+        let handle = self.tasks.spawn(async move { fut.await.cause() });
+        self.names.insert(handle.id(), name);
+    }
+}
+
+/// Like [`run`], with the reason when the agent stopped by itself. Every
+/// loop (capture per server, applier per (direction, table), loader per
+/// table) is supervised: one that ends while no shutdown was asked — on an
+/// error it returns, a panic, or with no reason — is logged once at
+/// `error` with the cause, and the agent shuts down gracefully (the other
+/// loops finish their batch, the store is made durable) and returns
+/// [`RunError::LoopEnded`], for a non-zero exit a supervisor sees. A loop
+/// that returns an error or panics during a requested shutdown counts too.
+pub async fn supervise(
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let plan = setup::prepare(&shared, shutdown.clone()).await?;
+    // The loops' own stop signal: the operator's shutdown, or a loop that
+    // failed.
+    let (stop_tx, stop) = watch::channel(*shutdown.borrow());
+    let requested = {
+        let mut shutdown = shutdown.clone();
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop_tx.send(true);
+        })
+    };
+    let mut loops = Loops {
+        tasks: tokio::task::JoinSet::new(),
+        names: HashMap::new(),
+    };
+    for capturer in plan.capturers {
+        loops.spawn(LoopName::Capture(capturer.side), capturer.run(stop.clone()));
+    }
+    for applier in plan.appliers {
+        let name = LoopName::Apply(applier.direction, applier.table.name.clone());
+        loops.spawn(name, applier.run(stop.clone()));
+    }
+    for loader in plan.loaders {
+        let name = LoopName::Load(loader.direction, loader.table.name.to_string());
+        loops.spawn(name, loader.run(stop.clone()));
+    }
+    loops.spawn(LoopName::MemoryTrim, memory::trim_loop(stop.clone()));
+    tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
+    let mut failure: Option<RunError> = None;
+    while let Some(joined) = loops.tasks.join_next_with_id().await {
+        let (id, cause) = match joined {
+            Ok((_, None)) if *stop.borrow() => continue,
+            Ok((id, Some(cause))) => (id, cause),
+            Ok((id, None)) => (id, String::new()),
+            Err(e) if e.is_panic() => {
+                let id = e.id();
+                (id, format!("panicked: {}", panic_text(&*e.into_panic())))
+            }
+            Err(e) => (e.id(), format!("was cancelled: {e}")),
+        };
+        let name = loops
+            .names
+            .get(&id)
+            .cloned()
+            .unwrap_or(LoopName::MemoryTrim);
+        let cause = if cause.is_empty() {
+            match name.last_error(&shared.status) {
+                Some(e) => format!("it stopped by itself; its last error: {e}"),
+                None => "it stopped by itself without a recorded error (see the log line before)"
+                    .to_string(),
+            }
+        } else {
+            cause
+        };
+        tracing::error!(loop_name = %name, cause = %cause,
+            "a loop of the agent ended while no shutdown was asked; stopping the agent (the other loops finish their batch) so that its supervisor restarts it");
+        if failure.is_none() {
+            failure = Some(RunError::LoopEnded {
+                name: name.to_string(),
+                cause,
+            });
+        }
+        let _ = stop_tx.send(true);
+    }
+    requested.abort();
     let store = shared.store.clone();
-    tokio::task::spawn_blocking(move || store.flush_durable())
+    let flushed = tokio::task::spawn_blocking(move || store.flush_durable())
         .await
-        .map_err(|e| setup::SetupError::Check {
-            side: "-",
-            message: format!("final flush: {e}"),
-        })?
-        .map_err(setup::SetupError::Store)?;
-    tracing::info!("ctsync stopped; state is durable");
-    Ok(())
+        .unwrap_or(Err(crate::store::StoreError::FlushTask))
+        .map_err(RunError::Flush);
+    match (failure, flushed) {
+        (Some(f), Ok(())) => {
+            tracing::info!("ctsync stopped after a loop failed; state is durable");
+            Err(f)
+        }
+        (Some(f), Err(e)) => {
+            tracing::error!(error = %e, "final flush failed");
+            Err(f)
+        }
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => {
+            tracing::info!("ctsync stopped; state is durable");
+            Ok(())
+        }
+    }
 }

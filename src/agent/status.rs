@@ -25,6 +25,10 @@ pub struct TableStatus {
     pub last_error: Option<String>,
     pub waiting: Option<String>,
     pub stopped: Option<String>,
+    /// Capture of this table fails (a dropped column, an unsupported
+    /// type, change tracking turned off...): the reason. The table is
+    /// retried with backoff while the server's other tables go on.
+    pub erroring: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +80,23 @@ impl Status {
 
     pub fn is_stopped(&self, d: Direction, t: &str) -> bool {
         self.with(d, t, |s| s.stopped.is_some())
+    }
+
+    /// The table's capture fails (`Some(reason)`) or works again (`None`).
+    pub fn set_erroring(&self, d: Direction, t: &str, reason: Option<&str>) {
+        self.with(d, t, |s| s.erroring = reason.map(str::to_string))
+    }
+
+    pub fn last_error(&self, d: Direction, t: &str) -> Option<String> {
+        self.with(d, t, |s| s.last_error.clone())
+    }
+
+    pub fn capture_error(&self, side: Side) -> Option<String> {
+        let m = self
+            .capture_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.get(&side).cloned()
     }
 
     pub fn set_capture_error(&self, side: Side, e: &str) {

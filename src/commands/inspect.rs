@@ -247,7 +247,13 @@ fn render_overview(v: &Value) -> String {
             "{:<28} {:<7} {:<12} {:>10} {:>8} {:>8} {:>8} {:>12} {:>12}",
             opt(&t["table"]),
             opt(&t["direction"]),
-            phase(&t["phase"]),
+            // A table whose capture fails keeps its stored phase; the
+            // live `erroring` says so first.
+            if t["erroring"].is_string() {
+                "erroring".to_string()
+            } else {
+                phase(&t["phase"])
+            },
             opt(&t["watermark"]),
             opt(&t["queue_depth"]),
             opt(&t["parked"]),
@@ -259,6 +265,7 @@ fn render_overview(v: &Value) -> String {
             ("last error", "last_error"),
             ("waiting", "waiting"),
             ("stopped", "stopped"),
+            ("erroring (capture fails, retried with backoff)", "erroring"),
         ] {
             if let Some(e) = t[field].as_str() {
                 let _ = writeln!(s, "    {label}: {e}");

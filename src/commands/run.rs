@@ -28,6 +28,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let store = open_store(dir).await?;
     let store = Arc::new(store);
     let (tx, shutdown) = watch::channel(false);
+    // A loop that fails stops the agent too (the control server here, the
+    // others in `agent::supervise`).
+    let stop_tx = tx.clone();
     let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
         context: "installing the SIGTERM handler".into(),
         source,
@@ -96,6 +99,14 @@ pub async fn run(config: Config) -> Result<(), Error> {
                         agent::queue_owner::parked_blocking(&shared, table.as_deref(), sel, false)
                     })
                 }
+                request @ control::Request::Inspect {
+                    queue: false,
+                    key: None,
+                    ..
+                } => with_erroring(
+                    report::answer(&shared.store, Some(&shared.status), &shared.config, request),
+                    &shared.status,
+                ),
                 request => {
                     report::answer(&shared.store, Some(&shared.status), &shared.config, request)
                 }
@@ -109,21 +120,79 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let control_dir = config.state_dir.clone();
     let control_shutdown = shutdown.clone();
-    let control_task = tokio::spawn(async move {
-        if let Err(e) = control::serve(&control_dir, handler, control_shutdown).await {
-            tracing::warn!(error = %e, "control socket unavailable; `ctsync inspect` cannot reach this agent");
+    let mut control_task =
+        tokio::spawn(async move { control::serve(&control_dir, handler, control_shutdown).await });
+    let agent = agent::supervise(shared, shutdown.clone());
+    tokio::pin!(agent);
+    // The control server is supervised like the agent's loops: ending
+    // while no shutdown was asked stops the agent with its cause.
+    let mut control_failed: Option<String> = None;
+    let mut control_ended = false;
+    let result = tokio::select! {
+        r = &mut agent => r,
+        ended = &mut control_task => {
+            let cause = match ended {
+                Ok(Ok(())) if *shutdown.borrow() => None,
+                Ok(Ok(())) => Some("it stopped by itself".to_string()),
+                Ok(Err(e)) => Some(crate::error::report(&e)),
+                Err(e) if e.is_panic() => Some(format!("panicked: {e}")),
+                Err(e) => Some(format!("was cancelled: {e}")),
+            };
+            if let Some(cause) = &cause {
+                tracing::error!(loop_name = "the control server", cause = %cause,
+                    "a loop of the agent ended while no shutdown was asked; stopping the agent (the other loops finish their batch) so that its supervisor restarts it");
+                let _ = stop_tx.send(true);
+            }
+            control_failed = cause;
+            control_ended = true;
+            agent.await
         }
-    });
-    let result = agent::run(shared, shutdown).await;
+    };
     // Normally the socket closed with the shutdown signal; after a failed
     // start-up nothing else stops it.
-    control_task.abort();
-    let _ = control_task.await;
+    if !control_ended {
+        control_task.abort();
+        let _ = control_task.await;
+    }
     let _ = std::fs::remove_file(control::socket_path(&config.state_dir));
     match result {
-        Ok(()) | Err(agent::setup::SetupError::Shutdown) => Ok(()),
-        Err(e) => Err(Error::other("ctsync could not start", e)),
+        Err(agent::RunError::LoopEnded { name, cause }) => Err(Error::Failed(format!(
+            "ctsync stopped: {name} ended unexpectedly: {cause} (the state is durable; \
+             restarting the agent resumes where it stopped)"
+        ))),
+        Ok(()) | Err(agent::RunError::Setup(agent::setup::SetupError::Shutdown)) => {
+            match control_failed {
+                None => Ok(()),
+                Some(cause) => Err(Error::Failed(format!(
+                    "ctsync stopped: the control server ended unexpectedly: {cause} \
+                     (the state is durable; restarting the agent resumes where it stopped)"
+                ))),
+            }
+        }
+        Err(agent::RunError::Setup(e)) => Err(Error::other("ctsync could not start", e)),
+        Err(e @ agent::RunError::Flush(_)) => Err(Error::other("ctsync stopped", e)),
     }
+}
+
+/// Adds each table's capture `erroring` reason (live status) to an
+/// `inspect` overview.
+fn with_erroring(reply: control::Reply, status: &agent::status::Status) -> control::Reply {
+    let control::Reply::Ok(mut v) = reply else {
+        return reply;
+    };
+    let live = status.snapshot();
+    for t in v["tables"].as_array_mut().into_iter().flatten() {
+        let key = format!(
+            "{} {}",
+            t["direction"].as_str().unwrap_or_default(),
+            t["table"].as_str().unwrap_or_default()
+        );
+        let erroring = live.get(&key).and_then(|l| l.erroring.clone());
+        if let (Some(obj), Some(reason)) = (t.as_object_mut(), erroring) {
+            obj.insert("erroring".into(), serde_json::Value::String(reason));
+        }
+    }
+    control::Reply::Ok(v)
 }
 
 /// How long `run` waits for a store held by a short command (`inspect` or

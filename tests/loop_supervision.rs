@@ -1,0 +1,237 @@
+//! Scenario: supervised loops. A loop of the agent that ends while no
+//! shutdown was asked — on an error it returns (`capture_loop_fails` makes
+//! the capture loop end the way a failed store step would) or a panic
+//! (`capture_loop_panics`) — stops the agent gracefully with a non-zero exit
+//! and a message naming the loop and the cause, so a supervisor restarts
+//! it; the restarted agent loses nothing. One table's capture error (a
+//! configured column dropped on the source) does not stop the server's
+//! other tables: that table is `erroring` in `ctsync inspect` with the
+//! reason, retried with backoff, and resumes once the column is back.
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+const RETRY: &str = "  retry: { initial_backoff_ms: 20, max_backoff_ms: 200, max_attempts: 3 }\n";
+
+const SCHEMA: &str = "CREATE TABLE dbo.Notes (id INT NOT NULL PRIMARY KEY, note NVARCHAR(50) NULL);
+     CREATE TABLE dbo.Items (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50) NOT NULL);";
+const TABLES: &str = "  - table: dbo.Notes
+    key: [id]
+    direction: a_to_b
+  - table: dbo.Items
+    key: [id]
+    direction: a_to_b
+";
+const NOTES: &str = "SELECT id, note FROM dbo.Notes ORDER BY id";
+const ITEMS: &str = "SELECT id, name FROM dbo.Items ORDER BY id";
+
+async fn pair(a_name: &str, b_name: &str) -> (Sim, Sim, Setup) {
+    real_server_note();
+    let a = Sim::start(a_name);
+    let b = Sim::start(b_name);
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(&a, &b, RETRY, TABLES);
+    (a, b, setup)
+}
+
+/// Starts `ctsync run` with `env`, without waiting for it to be ready (it
+/// may end before it is).
+fn spawn_with(setup: &Setup, env: &[(&str, &str)]) -> Agent {
+    let log = setup.dir.path().join("agent-supervised.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let err = file.try_clone().expect("log file");
+    let mut command = setup.command(&["run"]);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn ctsync run");
+    Agent { child, log }
+}
+
+fn overview(setup: &Setup) -> serde_json::Value {
+    let out = setup.run_to_end(&["inspect", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+fn table<'v>(v: &'v serde_json::Value, name: &str) -> &'v serde_json::Value {
+    v["tables"]
+        .as_array()
+        .and_then(|ts| {
+            ts.iter()
+                .find(|t| t["table"].as_str().is_some_and(|n| n.contains(name)))
+        })
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_capture_loop_stops_the_agent_with_its_cause() {
+    let (a, b, setup) = pair("SupFailA", "SupFailB").await;
+    let mut agent = setup.start_agent_with(&[("CTSYNC_TEST_FAULT", "capture_loop_fails")]);
+    a.exec("INSERT INTO dbo.Items VALUES (1, N'one'), (2, N'two');")
+        .await;
+    let status = agent.wait_exit(Duration::from_secs(30));
+    let log = agent.log_text();
+    assert!(
+        matches!(status, Some(s) if s.code() == Some(1)),
+        "the agent should have exited with 1 after its capture loop failed: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("ERROR") && log.contains("the capture loop of server a"),
+        "the log should name the loop at error level:\n{log}"
+    );
+    assert!(
+        log.contains("fault injected at capture_loop_fails"),
+        "the log should name the cause:\n{log}"
+    );
+    assert!(
+        log.contains("ctsync: ctsync stopped: the capture loop of server a ended unexpectedly"),
+        "the exit message should name the loop and the cause:\n{log}"
+    );
+    assert!(
+        log.contains("state is durable"),
+        "the other loops should have stopped gracefully:\n{log}"
+    );
+    assert_eq!(
+        log.matches("a loop of the agent ended").count(),
+        1,
+        "one failure, logged once:\n{log}"
+    );
+    // A supervisor restarts it: nothing was lost.
+    let agent = setup.start_agent();
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "changes were lost:\n{}", agent.log_text());
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "a requested shutdown still exits 0:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_loop_stops_the_agent_with_its_cause() {
+    let (_a, _b, setup) = pair("SupPanA", "SupPanB").await;
+    let mut agent = spawn_with(&setup, &[("CTSYNC_TEST_FAULT", "capture_loop_panics")]);
+    let status = agent.wait_exit(Duration::from_secs(30));
+    let log = agent.log_text();
+    assert!(
+        matches!(status, Some(s) if s.code() == Some(1)),
+        "the agent should have exited with 1 after a loop panicked: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("the capture loop of server a")
+            && log.contains("panicked: fault injected at capture_loop_panics"),
+        "the log should name the loop and the panic:\n{log}"
+    );
+    assert!(
+        log.contains("ended unexpectedly"),
+        "the exit message should name the cause:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tables_capture_error_leaves_the_others_going() {
+    let (a, b, setup) = pair("SupTabA", "SupTabB").await;
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Notes VALUES (1, N'first');").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(NOTES).await == Ok(a.rows(NOTES).await)
+    })
+    .await;
+    assert!(ok, "the first note did not arrive:\n{}", agent.log_text());
+
+    // A configured column disappears on the source: capturing dbo.Notes
+    // fails; dbo.Items goes on.
+    a.exec("ALTER TABLE dbo.Notes DROP COLUMN note;").await;
+    a.exec("INSERT INTO dbo.Notes (id) VALUES (2); INSERT INTO dbo.Items VALUES (1, N'one'), (2, N'two');")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(
+        ok,
+        "the other table of the server stopped:\n{}",
+        agent.log_text()
+    );
+    let erroring = eventually(Duration::from_secs(20), || async {
+        table(&overview(&setup), "Notes")["erroring"].is_string()
+    })
+    .await;
+    let v = overview(&setup);
+    assert!(erroring, "dbo.Notes should be erroring: {v}");
+    let reason = table(&v, "Notes")["erroring"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("note"),
+        "the reason should name the missing column: {reason}"
+    );
+    assert!(
+        table(&v, "Items")["erroring"].is_null(),
+        "dbo.Items is fine: {v}"
+    );
+    let out = setup.run_to_end(&["inspect"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("erroring") && text.contains(&reason),
+        "inspect should show the erroring table and why:\n{text}"
+    );
+    // Still going on for the other table while it errors.
+    a.exec("UPDATE dbo.Items SET name = N'TWO' WHERE id = 2;")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "dbo.Items stopped later:\n{}", agent.log_text());
+    assert_eq!(
+        b.rows(NOTES).await.len(),
+        1,
+        "nothing of dbo.Notes moves while it errors"
+    );
+
+    // The column comes back: dbo.Notes resumes from its watermark, with
+    // the row inserted meanwhile.
+    a.exec("ALTER TABLE dbo.Notes ADD note NVARCHAR(50) NULL;")
+        .await;
+    a.exec("UPDATE dbo.Notes SET note = N'again' WHERE id = 1; INSERT INTO dbo.Notes VALUES (3, N'third');")
+        .await;
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.try_rows(NOTES).await == Ok(a.rows(NOTES).await)
+    })
+    .await;
+    assert!(
+        ok,
+        "dbo.Notes did not resume: a {:?} b {:?}\n{}",
+        a.rows(NOTES).await,
+        b.try_rows(NOTES).await,
+        agent.log_text()
+    );
+    assert_eq!(b.rows(NOTES).await.len(), 3);
+    let v = overview(&setup);
+    assert!(
+        table(&v, "Notes")["erroring"].is_null(),
+        "dbo.Notes is not erroring any more: {v}"
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        log.matches("capture of this table fails").count(),
+        1,
+        "the erroring table is logged once when it starts:\n{log}"
+    );
+    assert_eq!(
+        log.matches("capture of this table works again").count(),
+        1,
+        "and once when it clears:\n{log}"
+    );
+}
