@@ -3,7 +3,8 @@
 //! locks the store for one process).
 //!
 //! Protocol: a Unix stream socket `ctsync.sock` in `state_dir`, readable and
-//! writable by the agent's user only (mode 0600). One request per connection:
+//! writable by the agent's user only (mode 0600 from the moment it appears:
+//! see `bind_private`). One request per connection:
 //! the client writes one JSON line ([`Request`]), the agent answers one JSON
 //! line ([`Reply`]) and closes. Requests are bounded ([`REQUEST_BYTES_MAX`]) and
 //! each connection has a deadline, so a stuck client cannot hold the agent.
@@ -156,18 +157,12 @@ where
         path: path.clone(),
         source,
     };
-    // A socket left by a killed agent: we hold the store's lock, so no other
-    // agent uses this state_dir; the stale file can go.
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    let listener = UnixListener::bind(&path).map_err(io)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    }
+    let listener = bind_private(&path)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            UnixListener::from_std(l)
+        })
+        .map_err(io)?;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -185,6 +180,57 @@ where
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+/// The private directory the socket is bound in, in `state_dir` next to it.
+/// "/.sock.tmp/s" is no longer than "/ctsync.sock": whenever the final path
+/// fits a socket address (108 bytes), the bound one does too.
+const BIND_DIR: &str = ".sock.tmp";
+
+/// Binds the socket at `path` so that no other user can ever connect to it,
+/// not even between `bind` and `chmod`: it is bound inside a directory of
+/// mode 0700, made 0600 there, and only then renamed to `path` (a Unix
+/// socket stays bound to its inode, so the listener follows the rename).
+///
+/// Not `umask(0o177)` around the bind: the umask is process-wide and the
+/// agent's other threads run meanwhile (the control server starts alongside
+/// the agent's loops; sled, exports and the logs create files), so a file or
+/// directory created elsewhere in that window would get the wrong mode.
+fn bind_private(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let private = parent.join(BIND_DIR);
+    // Left by a killed agent: we hold the store's lock, so no other agent
+    // uses this state_dir; the stale directory can go.
+    match std::fs::remove_dir_all(&private) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // `create_dir` fails on an existing entry, so the directory is ours; the
+    // umask can only narrow 0700, and the chmod sets exactly that.
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let bound = private.join("s");
+    let listener = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))
+        .and_then(|()| std::os::unix::net::UnixListener::bind(&bound))
+        .and_then(|listener| {
+            std::fs::set_permissions(&bound, std::fs::Permissions::from_mode(0o600))?;
+            // Replaces a socket left by a killed agent in one step.
+            std::fs::rename(&bound, path)?;
+            Ok(listener)
+        });
+    let _ = std::fs::remove_dir_all(&private);
+    let listener = listener?;
+    // Belt and braces: what clients reach is a socket of mode 0600.
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_socket() || meta.permissions().mode() & 0o777 != 0o600 {
+        return Err(std::io::Error::other(format!(
+            "the socket was bound with mode 0600 but is now {:o} (a {:?})",
+            meta.permissions().mode() & 0o777,
+            meta.file_type()
+        )));
+    }
+    Ok(listener)
 }
 
 async fn answer<H>(stream: UnixStream, handle: Arc<H>) -> std::io::Result<()>
@@ -258,5 +304,54 @@ mod tests {
         let _ = tx.send(true);
         server.await.expect("join").expect("serve");
         assert!(!socket_path(dir.path()).exists(), "socket removed on exit");
+    }
+
+    #[tokio::test]
+    async fn socket_has_mode_0600_from_the_moment_it_appears() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        // What a killed agent can leave: a half-done bind.
+        std::fs::create_dir(dir.path().join(BIND_DIR)).expect("mkdir");
+        std::fs::write(dir.path().join(BIND_DIR).join("s"), b"").expect("write");
+
+        let (tx, rx) = watch::channel(false);
+        let handler = Arc::new(|_: Request| Reply::Ok(serde_json::json!("here")));
+        let p = dir.path().to_path_buf();
+        let server = tokio::spawn(async move { serve(&p, handler, rx).await });
+        // Checked as soon as the path exists: never a moment with wider mode.
+        let meta = loop {
+            match std::fs::symlink_metadata(socket_path(dir.path())) {
+                Ok(m) => break m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    assert!(!server.is_finished(), "serve ended before binding");
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => panic!("stat: {e}"),
+            }
+        };
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(
+            !dir.path().join(BIND_DIR).exists(),
+            "the private bind directory is gone"
+        );
+        // The listener follows the rename.
+        let reply = ask(dir.path(), &Request::ParkedList { table: None })
+            .await
+            .expect("ask");
+        assert!(matches!(reply, Some(Reply::Ok(_))), "{reply:?}");
+        let _ = tx.send(true);
+        server.await.expect("join").expect("serve");
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stale = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).expect("bind");
+        drop(stale);
+        let listener = bind_private(&socket_path(dir.path())).expect("bind over a stale socket");
+        let _client =
+            std::os::unix::net::UnixStream::connect(socket_path(dir.path())).expect("connect");
+        let (_conn, _) = listener.accept().expect("accept");
     }
 }
