@@ -104,7 +104,21 @@ impl Controls {
     /// The next `count` COMMITs of user transactions that take effect, on
     /// any connection, are followed by that connection being dropped before
     /// the reply is sent: the commit is durable and visible to others, the
-    /// client sees a broken connection. 0 disarms.
+    /// client sees a broken connection (no DONE). 0 disarms; a new count
+    /// replaces the one left.
+    ///
+    /// What counts is the commit that ends an explicit transaction
+    /// (docs/t-sql/language-elements/commit-transaction-transact-sql.md: only
+    /// the COMMIT that brings @@TRANCOUNT from 1 to 0 commits): a `COMMIT
+    /// [TRANSACTION]` statement in a batch or `sp_executesql` request (the
+    /// rest of the request does not run), in a request of its own after an
+    /// earlier one left the transaction open, or the transaction manager's
+    /// commit request. Not counted: autocommit statements (in autocommit
+    /// mode each statement, reads included, is a transaction of its own,
+    /// docs/t-sql/language-elements/transactions-transact-sql.md, so counting
+    /// them would make N depend on every query a client sends), inner
+    /// COMMITs, rollbacks, and a COMMIT that fails. The session that armed
+    /// the control is not exempt.
     pub fn cut_after_commit(&self, count: u64) {
         self.cut_after_commit.store(count, Ordering::SeqCst);
     }

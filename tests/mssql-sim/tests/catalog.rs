@@ -150,3 +150,85 @@ async fn recovery_fork_guid_is_stable_until_a_restore() {
     let mut o = connect(&other).await;
     assert_ne!(fork_of(&rows(&mut o, q).await), restored);
 }
+
+/// The identities of sys.database_recovery_status as one row of guids:
+/// (database_guid, family_guid, recovery_fork_guid).
+fn identities(r: &[Vec<ColumnData<'static>>]) -> [uuid::Uuid; 3] {
+    assert_eq!(r.len(), 1, "one row for the database: {r:?}");
+    match &r[0][..] {
+        [ColumnData::Guid(Some(d)), ColumnData::Guid(Some(f)), ColumnData::Guid(Some(k))] => {
+            [*d, *f, *k]
+        }
+        other => panic!("expected three guids, got {other:?}"),
+    }
+}
+
+/// docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md
+/// with RESTORE HEADERONLY's account of the same identities
+/// (docs/t-sql/statements/restore-statements-headeronly-transact-sql.md):
+/// reads agree until a restore, which assigns a new database_guid (BindingID)
+/// and starts a new recovery fork, while family_guid (FamilyGUID, the
+/// database as created) stays.
+#[tokio::test]
+async fn a_restore_moves_the_recovery_fork_and_database_guid_but_not_the_family() {
+    let server = start();
+    let mut c = connect(&server).await;
+    // The query the agent sends, unaliased.
+    let agent =
+        "SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID()";
+    let fork = |r: Vec<Vec<ColumnData<'static>>>| match &r[..] {
+        [row] => match &row[..] {
+            [ColumnData::Guid(Some(g))] => *g,
+            other => panic!("expected one guid, got {other:?}"),
+        },
+        other => panic!("expected one row, got {other:?}"),
+    };
+    let q = "SELECT database_guid, family_guid, recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID()";
+    let before = identities(&rows(&mut c, q).await);
+    assert_eq!(fork(rows(&mut c, agent).await), before[2]);
+    assert_eq!(fork(rows(&mut c, agent).await), before[2], "a second read");
+    assert_eq!(identities(&rows(&mut c, q).await), before, "a second read");
+    assert!(
+        before[0] != before[1] && before[1] != before[2] && before[0] != before[2],
+        "three identities: {before:?}"
+    );
+    // By parameter, as sp_executesql sends it.
+    let mut p = tiberius::Query::new(
+        "SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = @P1",
+    );
+    p.bind(5i32);
+    let r = p
+        .query(&mut c)
+        .await
+        .expect("query")
+        .into_first_result()
+        .await
+        .expect("rows");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].get::<uuid::Uuid, _>(0), Some(before[2]));
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT COUNT(*) FROM sys.database_recovery_status WHERE database_id = DB_ID() + 1"
+        )
+        .await,
+        vec![vec![int(0)]]
+    );
+    exec(&mut c, "EXEC mssql_sim.snapshot_save @name = N'r'").await;
+    exec(&mut c, "EXEC mssql_sim.snapshot_restore @name = N'r'").await;
+    let mut c = connect(&server).await;
+    let after = identities(&rows(&mut c, q).await);
+    assert_ne!(after[2], before[2], "a restore starts a new recovery fork");
+    assert_ne!(fork(rows(&mut c, agent).await), before[2]);
+    assert_ne!(after[0], before[0], "a restore assigns a new database_guid");
+    assert_eq!(after[1], before[1], "family_guid stays through a restore");
+    assert_eq!(identities(&rows(&mut c, q).await), after, "stable again");
+    // Another database is a family of its own.
+    let other = start();
+    let mut o = connect(&other).await;
+    let theirs = identities(&rows(&mut o, q).await);
+    assert!(
+        theirs.iter().all(|g| !after.contains(g)),
+        "{theirs:?} vs {after:?}"
+    );
+}

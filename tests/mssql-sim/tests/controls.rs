@@ -255,3 +255,91 @@ async fn cut_after_commit_counts_only_commits_of_user_transactions() {
     exec(&mut d, "EXEC mssql_sim.cut_after_commit @count = 0").await;
     exec(&mut d, "BEGIN TRAN; INSERT INTO dbo.C VALUES (8); COMMIT").await;
 }
+
+/// One write as the agent sends it: a parameterized `sp_executesql` RPC
+/// holding the whole transaction (`ids` each become a row).
+async fn write_request(c: &mut Conn, ids: &[i32]) -> Result<(), tiberius::error::Error> {
+    let values: Vec<String> = (1..=ids.len()).map(|i| format!("(@P{i})")).collect();
+    let sql = format!(
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; INSERT INTO dbo.W (id) VALUES {}; COMMIT TRANSACTION;",
+        values.join(", ")
+    );
+    let mut q = tiberius::Query::new(sql);
+    for id in ids {
+        q.bind(*id);
+    }
+    q.execute(c).await.map(|_| ())
+}
+
+/// `cut_after_commit` with the requests ctsync's writer sends: a whole
+/// transaction in one `sp_executesql` request, and a transaction left open by
+/// one request and committed by a `COMMIT TRANSACTION` request of its own.
+/// The control is server-wide: it cuts the next N commits of whichever
+/// connection makes them; the control session itself stays connected. A
+/// request whose transaction fails (so nothing commits) uses none of the count.
+#[tokio::test]
+async fn cut_after_commit_cuts_the_agents_write_requests_and_the_rows_stand() {
+    let server = start();
+    let mut control = connect(&server).await;
+    exec(&mut control, "CREATE TABLE dbo.W (id INT PRIMARY KEY)").await;
+    let ids = "SELECT id FROM dbo.W ORDER BY id";
+
+    // @count = 1: the write's connection breaks, its rows are committed.
+    exec(&mut control, "EXEC mssql_sim.cut_after_commit @count = 1").await;
+    let mut w = connect(&server).await;
+    assert_broken(write_request(&mut w, &[1, 2]).await, "count 1, the write");
+    let mut fresh = connect(&server).await;
+    assert_eq!(
+        rows(&mut fresh, ids).await,
+        vec![vec![int(1)], vec![int(2)]],
+        "a new connection sees the cut commit's rows"
+    );
+    // The following commit is not cut.
+    write_request(&mut fresh, &[3])
+        .await
+        .expect("the next commit is answered");
+    assert_eq!(
+        rows(&mut control, "SELECT COUNT(*) FROM dbo.W").await,
+        vec![vec![int(3)]]
+    );
+
+    // @count = 2 cuts two commits, then no more.
+    exec(&mut control, "EXEC mssql_sim.cut_after_commit @count = 2").await;
+    // A transaction that fails (XACT_ABORT rolls it back on the duplicate
+    // key) commits nothing and uses none of the count.
+    let mut w = connect(&server).await;
+    let failed = write_request(&mut w, &[4, 1]).await;
+    match failed {
+        Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 2627),
+        other => panic!("expected 2627, got {other:?}"),
+    }
+    assert_eq!(rows(&mut w, "SELECT @@TRANCOUNT").await, vec![vec![int(0)]]);
+    assert_broken(write_request(&mut w, &[4]).await, "count 2, first cut");
+    // The second: a transaction left open by one request, committed by a
+    // separate COMMIT TRANSACTION request.
+    let mut w = connect(&server).await;
+    let mut open = tiberius::Query::new(
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; INSERT INTO dbo.W (id) VALUES (@P1);",
+    );
+    open.bind(5i32);
+    open.execute(&mut w)
+        .await
+        .expect("the open batch is answered");
+    assert_broken(
+        tiberius::Query::new("COMMIT TRANSACTION")
+            .execute(&mut w)
+            .await
+            .map(|_| ()),
+        "count 2, second cut (COMMIT TRANSACTION request)",
+    );
+    let mut w = connect(&server).await;
+    write_request(&mut w, &[6])
+        .await
+        .expect("the count is used up");
+    assert_eq!(
+        rows(&mut w, ids).await,
+        (1..=6).map(|i| vec![int(i)]).collect::<Vec<_>>()
+    );
+    // The control session was never cut.
+    assert_eq!(rows(&mut control, "SELECT 1").await, vec![vec![int(1)]]);
+}

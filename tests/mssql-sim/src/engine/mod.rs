@@ -270,12 +270,19 @@ impl Engine {
                 [&opts.database],
             )
             .map_err(sqlerr)?;
-        // The recovery fork of a new database (or of a data file from
-        // before the stand-in kept one); an existing one is kept.
+        // The identities of sys.database_recovery_status
+        // (docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md)
+        // of a new database (or of a data file from before the stand-in kept
+        // them): database_guid, family_guid ("ID of the original database when
+        // created", docs/t-sql/statements/restore-statements-headeronly-transact-sql.md)
+        // and the recovery fork. Existing ones are kept, so they survive a
+        // restart on the same data file.
         admin
-            .execute(
-                "INSERT OR IGNORE INTO sim_meta(key, value) VALUES ('recovery_fork_guid', sim_newid())",
-                [],
+            .execute_batch(
+                "INSERT OR IGNORE INTO sim_meta(key, value) VALUES
+                   ('database_guid', sim_newid()),
+                   ('family_guid', sim_newid()),
+                   ('recovery_fork_guid', sim_newid());",
             )
             .map_err(sqlerr)?;
         views::create_all(&admin).map_err(sqlerr)?;
@@ -370,15 +377,36 @@ impl Engine {
     /// database starts one (`sys.database_recovery_status.recovery_fork_guid`,
     /// docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md;
     /// RecoveryForkID in docs/t-sql/statements/restore-statements-headeronly-transact-sql.md).
+    ///
+    /// The other identities of that view follow RESTORE HEADERONLY's
+    /// description of them (same page): `database_guid` (BindingID) "When a
+    /// database is restored, a new value is assigned"; `family_guid`
+    /// (FamilyGUID) "stays the same when the database is restored".
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
         self.restore_generation.fetch_add(1, Ordering::SeqCst);
         self.identity_hwm.lock().clear();
         let mut admin = self.admin.lock();
+        let family: Option<String> = admin
+            .query_row(
+                "SELECT value FROM sim_meta WHERE key = 'family_guid'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
         snapshot::restore(&mut admin, &self.snapshot_dir, name)?;
         admin
+            .execute_batch(
+                "INSERT OR REPLACE INTO sim_meta(key, value) VALUES
+                   ('recovery_fork_guid', sim_newid()),
+                   ('database_guid', sim_newid());",
+            )
+            .map_err(sqlerr)?;
+        // A snapshot is of this very database, so it carries the same family;
+        // one saved by an older stand-in has none and keeps the current one.
+        admin
             .execute(
-                "INSERT OR REPLACE INTO sim_meta(key, value) VALUES ('recovery_fork_guid', sim_newid())",
-                [],
+                "INSERT OR IGNORE INTO sim_meta(key, value) VALUES ('family_guid', COALESCE(?1, sim_newid()))",
+                [family],
             )
             .map_err(sqlerr)?;
         // The catalog views are the stand-in's, not data: a snapshot saved

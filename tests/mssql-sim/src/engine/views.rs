@@ -178,19 +178,31 @@ pub static VIEWS: &[View] = &[
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md:
-    // one row per database (the stand-in has one). recovery_fork_guid
-    // "identifies the current recovery fork on which the database is
-    // currently active": kept in sim_meta, so it survives restarts on the same
-    // data file, and replaced by `snapshot_restore` (a restore from backup
-    // starts a new recovery fork; `Engine::snapshot_restore`). The other
-    // columns (database_guid, family_guid, the LSNs, first_recovery_fork_guid)
-    // are not emulated.
+    // one row per database (the stand-in has one), kept in sim_meta so the
+    // values survive restarts on the same data file (`Engine::open`).
+    // - recovery_fork_guid "identifies the current recovery fork on which the
+    //   database is currently active": replaced by `snapshot_restore` (a
+    //   restore from backup starts a new recovery fork).
+    // - database_guid relates the database's files; RESTORE HEADERONLY's
+    //   BindingID, "When a database is restored, a new value is assigned"
+    //   (docs/t-sql/statements/restore-statements-headeronly-transact-sql.md):
+    //   replaced by `snapshot_restore` too.
+    // - family_guid, the "backup family" (HEADERONLY's FamilyGUID, "ID of the
+    //   original database when created. This value stays the same when the
+    //   database is restored"): kept by `snapshot_restore`.
+    // The stand-in has no transaction log, so the LSN columns
+    // (last_log_backup_lsn, fork_point_lsn) and first_recovery_fork_guid,
+    // which goes with fork_point_lsn, are not emulated.
     View {
         name: "sys.database_recovery_status",
         sql: "SELECT (SELECT value FROM sim_meta WHERE key = 'database_id') AS database_id,
+                 (SELECT value FROM sim_meta WHERE key = 'database_guid') AS database_guid,
+                 (SELECT value FROM sim_meta WHERE key = 'family_guid') AS family_guid,
                  (SELECT value FROM sim_meta WHERE key = 'recovery_fork_guid') AS recovery_fork_guid",
         columns: &[
             ("database_id", INT),
+            ("database_guid", SqlType::UniqueIdentifier),
+            ("family_guid", SqlType::UniqueIdentifier),
             ("recovery_fork_guid", SqlType::UniqueIdentifier),
         ],
     },
