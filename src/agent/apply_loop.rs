@@ -56,6 +56,8 @@ pub struct Applier {
     /// Operator commands for this queue, applied between batches
     /// (`queue_owner`).
     pub(super) inbox: Option<super::queue_owner::Inbox>,
+    /// Reference waits and the children of this table (`references`).
+    pub(super) references: super::references::References,
     /// A command taken from the inbox while waiting, applied next.
     pub(super) pending_command: Option<super::queue_owner::QueueCommand>,
 }
@@ -176,6 +178,17 @@ impl Applier {
                         tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
                             "state store failed; this table's applier stops");
                         return;
+                    }
+                    // Between batches (the last completion is durable): the
+                    // owner puts back what waited for a parent now mapped.
+                    match self.retry_mapped_references() {
+                        Ok(0) => {}
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                                "state store failed; this table's applier stops");
+                            return;
+                        }
                     }
                     tokio::select! {
                         _ = self.wake.notified() => {}
@@ -302,14 +315,23 @@ impl Applier {
             store,
             config: &self.shared.config,
         };
-        let (steps, hold) = plan::plan(&ops, &self.table, self.direction, &maps)?;
+        let (mut steps, hold) = plan::plan(&ops, &self.table, self.direction, &maps)?;
         if steps.is_empty() {
-            if let Some(Hold::Reference { seq, column, table }) = &hold {
-                self.shared
-                    .note_waiting(self.direction, &self.table.name, *seq, column, table);
-            }
+            return self.held(hold);
+        }
+        self.references.clear_wait();
+        let by_seq: std::collections::HashMap<u64, crate::model::Operation> =
+            ops.into_iter().collect();
+        let allowed = self.references.parent_deletes_allowed(
+            &self.shared.store,
+            self.direction,
+            &steps,
+            &by_seq,
+        )?;
+        if allowed == 0 {
             return Ok(Progress::Held);
         }
+        steps.truncate(allowed);
         let head_seq = steps[0].seq;
         let through = steps[steps.len() - 1].seq;
         let prefix = self.shared.context_prefix.clone();
@@ -423,6 +445,28 @@ impl Applier {
             self.shared.wake_all();
         }
         Ok(Progress::Applied(steps.len()))
+    }
+
+    /// Planning wrote nothing: the head waits (for a reference: at most
+    /// `sync.reference_wait_ms_max`, then it is parked and the queue goes
+    /// on).
+    pub(super) fn held(&mut self, hold: Option<Hold>) -> Result<Progress, StepError> {
+        match &hold {
+            Some(Hold::Reference {
+                seq,
+                column,
+                table,
+                value,
+            }) => {
+                self.shared
+                    .note_waiting(self.direction, &self.table.name, *seq, column, table);
+                if self.held_on_reference(*seq, column, table, value)? {
+                    return Ok(Progress::Applied(0));
+                }
+            }
+            _ => self.not_waiting(),
+        }
+        Ok(Progress::Held)
     }
 
     /// The first thing after a write with an unknown outcome: look it up,

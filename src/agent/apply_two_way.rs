@@ -27,7 +27,7 @@ use super::apply_loop::{Applier, Progress, StepError, StoreMaps};
 use super::apply_outcome::{outcome_unknown, Unknown};
 use super::Completing;
 use crate::apply::detect::{self, CheckContext, DetectError};
-use crate::apply::plan::{self, Action, Hold, KeyMode};
+use crate::apply::plan::{self, Action, KeyMode};
 use crate::apply::write;
 use crate::store::Outcome;
 use std::collections::HashMap;
@@ -93,14 +93,23 @@ impl Applier {
             store: &store,
             config,
         };
-        let (steps, hold) = plan::plan(&ops, &self.table, direction, &maps)?;
+        let (mut steps, hold) = plan::plan(&ops, &self.table, direction, &maps)?;
         if steps.is_empty() {
-            if let Some(Hold::Reference { seq, column, table }) = &hold {
-                self.shared
-                    .note_waiting(direction, &name, *seq, column, table);
-            }
+            drop(turn);
+            return self.held(hold);
+        }
+        self.references.clear_wait();
+        let by_seq: HashMap<u64, crate::model::Operation> = ops.into_iter().collect();
+        let allowed = self.references.parent_deletes_allowed(
+            &self.shared.store,
+            direction,
+            &steps,
+            &by_seq,
+        )?;
+        if allowed == 0 {
             return Ok(Progress::Held);
         }
+        steps.truncate(allowed);
         let head_seq = steps[0].seq;
         let planned = steps.len();
         let mapped_inserts = self.table.mode == KeyMode::Mapped
@@ -112,7 +121,6 @@ impl Applier {
             batch_len: planned,
             head_seq,
         };
-        let by_seq: HashMap<u64, crate::model::Operation> = ops.into_iter().collect();
         let mut new_keys = false;
         let prefix = self.shared.context_prefix.clone();
         let cx = CheckContext {

@@ -10,6 +10,7 @@ pub mod capture_loop;
 pub mod memory;
 pub mod once;
 pub mod queue_owner;
+mod references;
 pub mod setup;
 pub mod status;
 

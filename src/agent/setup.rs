@@ -145,6 +145,7 @@ pub async fn prepare(
                 floor: None,
                 inbox: shared.take_inbox(direction, &name),
                 pending_command: None,
+                references: Default::default(),
             });
         }
         if !tables.is_empty() {
@@ -161,6 +162,28 @@ pub async fn prepare(
                 backlog: Default::default(),
             });
         }
+    }
+    // Each applier knows the tables (same direction) that reference its
+    // table: a parent's delete waits for their queued operations.
+    let links: Vec<(crate::model::Direction, String, String, usize)> = appliers
+        .iter()
+        .flat_map(|a| {
+            a.table
+                .references
+                .iter()
+                .map(|(pos, parent)| (a.direction, parent.clone(), a.table.name.clone(), *pos))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for a in &mut appliers {
+        let children = links
+            .iter()
+            .filter(|(d, parent, _, _)| {
+                *d == a.direction && parent.eq_ignore_ascii_case(&a.table.name)
+            })
+            .map(|(_, _, child, pos)| (child.clone(), *pos))
+            .collect();
+        a.references = super::references::References::new(children);
     }
     Ok(Plan {
         capturers,

@@ -87,6 +87,8 @@ pub enum Hold {
         seq: u64,
         column: String,
         table: String,
+        /// The referenced key (in the source's key space).
+        value: SqlValue,
     },
     /// Operation `seq` needs the mapping an earlier insert of this batch will
     /// create: it goes in the next batch.
@@ -114,13 +116,14 @@ pub fn plan<M: IdMaps>(
         let row = match &op.row {
             Some(row) => match translate_references(row, table, direction, maps)? {
                 Ok(row) => Some(row),
-                Err((column, referenced)) => {
+                Err((column, referenced, value)) => {
                     return Ok((
                         steps,
                         Some(Hold::Reference {
                             seq,
                             column,
                             table: referenced,
+                            value,
                         }),
                     ))
                 }
@@ -137,13 +140,14 @@ pub fn plan<M: IdMaps>(
                         key,
                         source_key: None,
                     },
-                    Err((column, referenced)) => {
+                    Err((column, referenced, value)) => {
                         return Ok((
                             steps,
                             Some(Hold::Reference {
                                 seq,
                                 column,
                                 table: referenced,
+                                value,
                             }),
                         ))
                     }
@@ -192,7 +196,7 @@ fn translate_key<M: IdMaps>(
     table: &ApplyTable,
     direction: Direction,
     maps: &M,
-) -> Result<Result<Vec<SqlValue>, (String, String)>, M::Error> {
+) -> Result<Result<Vec<SqlValue>, (String, String, SqlValue)>, M::Error> {
     if table.references.is_empty() {
         return Ok(Ok(key.to_vec()));
     }
@@ -214,7 +218,7 @@ fn translate_key<M: IdMaps>(
                     .get(pos)
                     .map(|c| c.name.clone())
                     .unwrap_or_default();
-                return Ok(Err((column, referenced.clone())));
+                return Ok(Err((column, referenced.clone(), value.clone())));
             }
         }
     }
@@ -229,7 +233,7 @@ fn translate_references<M: IdMaps>(
     table: &ApplyTable,
     direction: Direction,
     maps: &M,
-) -> Result<Result<Vec<SqlValue>, (String, String)>, M::Error> {
+) -> Result<Result<Vec<SqlValue>, (String, String, SqlValue)>, M::Error> {
     let mut out = row.to_vec();
     for (pos, referenced) in &table.references {
         let Some(value) = row.get(*pos) else { continue };
@@ -245,7 +249,7 @@ fn translate_references<M: IdMaps>(
                     .get(*pos)
                     .map(|c| c.name.clone())
                     .unwrap_or_default();
-                return Ok(Err((column, referenced.clone())));
+                return Ok(Err((column, referenced.clone(), value.clone())));
             }
         }
     }
@@ -327,7 +331,8 @@ mod tests {
             Some(Hold::Reference {
                 seq: 2,
                 column: "user_id".into(),
-                table: "dbo.Users".into()
+                table: "dbo.Users".into(),
+                value: SqlValue::I32(7),
             })
         );
     }

@@ -123,6 +123,10 @@ pub struct SyncConfig {
     /// Conflict records kept in the state store at most; the oldest are
     /// dropped (and counted) beyond.
     pub conflict_log_max: u64,
+    /// How long an operation waits for the mapping of a row it references
+    /// (its parent's insert not applied yet) before it is parked with a
+    /// reason naming the parent, so that the table's other keys go on.
+    pub reference_wait_ms_max: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -78,6 +78,7 @@ pub struct RawSync {
     pub retry: RawRetry,
     pub conflict: ConflictPolicy,
     pub conflict_log_max: u64,
+    pub reference_wait_ms_max: u64,
 }
 
 impl Default for RawSync {
@@ -93,6 +94,9 @@ impl Default for RawSync {
             // The hub (publisher) wins, as in SQL Server's queued updating.
             conflict: ConflictPolicy::AWins,
             conflict_log_max: 100_000,
+            // Five minutes: a parent row delayed by a slow link or a load
+            // arrives well within; one that failed for good does not.
+            reference_wait_ms_max: 300_000,
         }
     }
 }

@@ -319,6 +319,13 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         1,
         CONFLICT_LOG_MAX,
     );
+    in_range(
+        p,
+        "sync.reference_wait_ms_max",
+        s.reference_wait_ms_max,
+        100,
+        DAY_MS,
+    );
     conflict_policy(p, "sync.conflict", &s.conflict);
     SyncConfig {
         poll_interval_ms: s.poll_interval_ms,
@@ -332,6 +339,7 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         },
         conflict: s.conflict.clone(),
         conflict_log_max: s.conflict_log_max.min(CONFLICT_LOG_MAX),
+        reference_wait_ms_max: s.reference_wait_ms_max.clamp(100, DAY_MS),
     }
 }
 
