@@ -332,7 +332,7 @@ mod tests {
                 seq: 2,
                 column: "user_id".into(),
                 table: "dbo.Users".into(),
-                value: SqlValue::I32(7),
+                value: SqlValue::I32(8),
             })
         );
     }
