@@ -122,6 +122,10 @@ impl Applier {
                 "state store failed; this table's applier stops");
             return;
         }
+        if self.two_way && self.unknown.is_some() {
+            // The other direction waits until this one settled it.
+            self.shared.turn(&self.table.name).lock().await.in_doubt = Some(self.direction);
+        }
         loop {
             if *shutdown.borrow() {
                 break;

@@ -56,6 +56,9 @@ impl Applier {
         };
         let turn = self.shared.turn(&name);
         let mut turn = turn.lock().await;
+        if turn.in_doubt.is_some_and(|d| d != direction) {
+            return Ok(Progress::Held);
+        }
         let from_seq = turn.begin(direction).await?;
         if let Some(unknown) = self.unknown.clone() {
             // Under the turn, with this direction's last completion done:
@@ -71,6 +74,7 @@ impl Applier {
             )
             .await?;
             self.unknown = None;
+            turn.in_doubt = None;
             if n > 0 {
                 return Ok(Progress::Applied(n));
             }
@@ -201,7 +205,9 @@ impl Applier {
                 match write::write_in_txn(conn, &self.table, &decided.steps, &prefix).await {
                     Ok(w) => w,
                     Err(e) => {
-                        if !outcome_unknown(&e) {
+                        if outcome_unknown(&e) {
+                            turn.in_doubt = Some(direction);
+                        } else {
                             self.unknown = None;
                         }
                         return Err(as_write_error(e));
@@ -246,7 +252,9 @@ impl Applier {
             let version = match write::commit(conn).await {
                 Ok(v) => v,
                 Err(e) => {
-                    if !outcome_unknown(&e) {
+                    if outcome_unknown(&e) {
+                        turn.in_doubt = Some(direction);
+                    } else {
                         self.unknown = None;
                     }
                     return Err(as_write_error(e));

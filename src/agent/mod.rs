@@ -49,6 +49,11 @@ pub struct Turn {
     /// Whoever commits next on either side waits for it first: a target
     /// commit never rests on a completion a crash could lose.
     pub completing: Option<Completing>,
+    /// A direction whose last write's outcome is unknown: until it settled
+    /// it, the other direction takes no turn — its check would take the
+    /// ops in doubt for queued, unapplied changes and decide a conflict the
+    /// target may already have settled.
+    pub in_doubt: Option<Direction>,
 }
 
 /// A batch's completion in the background.

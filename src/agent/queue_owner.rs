@@ -166,6 +166,9 @@ impl super::apply_loop::Applier {
                 .await;
                 if matches!(settled, Ok(Some(_))) {
                     self.unknown = None;
+                    if let Some(t) = held.as_mut() {
+                        t.in_doubt = None;
+                    }
                 }
             }
             let result = if self.unknown.is_some() {
