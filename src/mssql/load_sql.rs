@@ -60,12 +60,18 @@ fn keyset_predicate(
     Ok(format!("({})", alternatives.join(" OR ")))
 }
 
-/// What identifies the database a connection reached, to notice a failover
-/// to another database under the same name (with the current version, whose
-/// going backwards reveals a restore).
-/// docs/relational-databases/system-catalog-views/sys-databases-transact-sql.md
-pub const DATABASE_IDENTITY: &str =
-    "SELECT CONCAT(name, N'#', database_id) FROM sys.databases WHERE name = DB_NAME()";
+/// What identifies the database a connection reached: `name#database_id`
+/// notices a failover to another database under the same name
+/// (docs/relational-databases/system-catalog-views/sys-databases-transact-sql.md),
+/// and `#recovery_fork_guid` a restore — every RESTORE starts a new
+/// recovery fork, even one from a backup whose change-tracking version has
+/// since been overtaken, which the version going backwards would miss
+/// (docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md,
+/// docs/relational-databases/backup-restore/recovery-paths-sql-server.md).
+/// The fork is empty where the view shows no row (no permission).
+pub const DATABASE_IDENTITY: &str = "SELECT CONCAT(name, N'#', database_id, N'#', \
+     (SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID())) \
+     FROM sys.databases WHERE name = DB_NAME()";
 
 /// `SELECT COUNT_BIG(*) FROM t`: the progress total.
 pub fn count(shape: &TableShape) -> String {
