@@ -2,7 +2,10 @@
 //! insert, update, delete and re-insert a handful of hot keys of an
 //! explicit-key table (K), an identity-mapped table (P) and a child table
 //! with `references` (C), while the agent's links are cut, go down for a
-//! while, and the agent is restarted (SIGTERM and `kill -9`). After the
+//! while, replies are delayed and then cut, the replies to the agent's
+//! COMMITs are lost (`cut_after_commit`), `ctsync parked retry` is sent to
+//! the running agent, and the agent is restarted (SIGTERM and `kill -9`).
+//! `scripts/chaos.sh` runs it for as long as asked. After the
 //! writers stop and the agent drains:
 //!
 //! * both sides hold the same rows, row for row (P and C compared by a tag
@@ -317,32 +320,67 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2000))).await;
         let link = if rng.gen_bool(0.5) { &link_a } else { &link_b };
-        match rng.gen_range(0..10) {
-            0..=3 => {
+        let sim = if rng.gen_bool(0.5) { &a } else { &b };
+        match rng.gen_range(0..14) {
+            0..=2 => {
                 link.cut();
                 *faults.entry("link cut").or_default() += 1;
             }
-            4..=6 => {
+            3 | 4 => {
                 link.set_down(true);
                 link.cut();
                 tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
                 link.set_down(false);
                 *faults.entry("link down").or_default() += 1;
             }
-            7 | 8 => {
+            5 => {
                 let (code, text) = agent.terminate();
                 assert_eq!(code, Some(0), "SIGTERM exit:\n{text}");
                 logs.push_str(&text);
                 agent = setup.start_agent();
                 *faults.entry("agent restart").or_default() += 1;
             }
-            _ => {
+            6 => {
                 logs.push_str(&agent.kill9());
                 agent = setup.start_agent();
                 *faults.entry("agent kill -9").or_default() += 1;
             }
+            7 | 8 => {
+                // The reply to the agent's next COMMITs there is lost.
+                let n = rng.gen_range(1..=3);
+                sim.exec(&format!("EXEC mssql_sim.cut_after_commit @count = {n}"))
+                    .await;
+                *faults.entry("cut after commit").or_default() += 1;
+            }
+            9 | 10 => {
+                // Slow replies, then the link cut while they are slow.
+                sim.exec("EXEC mssql_sim.set_latency @ms = 120").await;
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1200))).await;
+                link.cut();
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(200..800))).await;
+                sim.exec("EXEC mssql_sim.set_latency @ms = 0").await;
+                *faults.entry("delayed replies + cut").or_default() += 1;
+            }
+            _ => {
+                // An operator's command to the running agent mid-stream.
+                let out = setup.run_to_end(&["parked", "retry", "--all"]);
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    out.status.success()
+                        || text.contains("in doubt")
+                        || text.contains("no parked")
+                        || text.contains("did not answer"),
+                    "parked retry: {text}"
+                );
+                *faults.entry("parked retry").or_default() += 1;
+            }
         }
     }
+    a.exec("EXEC mssql_sim.cut_after_commit @count = 0; EXEC mssql_sim.set_latency @ms = 0")
+        .await;
+    b.exec("EXEC mssql_sim.cut_after_commit @count = 0; EXEC mssql_sim.set_latency @ms = 0")
+        .await;
     let made_a = wa.await.unwrap_or(0);
     let made_b = wb.await.unwrap_or(0);
     link_a.set_down(false);
@@ -431,7 +469,8 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
     }
     assert!(problems.is_empty(), "{problems:#?}\n{}", report());
     eprintln!(
-        "two_way_model: seed {seed}: {made_a} writes on a, {made_b} on b, faults {faults:?}, {} rows, converged, 0 missing / duplicated / differing",
+        "two_way_model: seed {seed}: {secs} s, {} rounds, {made_a} writes on a, {made_b} on b, faults {faults:?}, {} rows, converged: 0 missing / 0 duplicated / 0 differing",
+        faults.values().sum::<usize>(),
         fa.len()
     );
     let (code, text) = agent.terminate();

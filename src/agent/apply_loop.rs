@@ -349,7 +349,7 @@ impl Applier {
         };
         let since = apply_outcome::ensure_floor(
             conn,
-            store,
+            &self.shared,
             self.direction,
             &self.table.name,
             &mut self.floor,

@@ -25,7 +25,7 @@ use crate::apply::plan::{ApplyTable, IdMaps, KeyMode};
 use crate::apply::write::{self, WriteError};
 use crate::model::Direction;
 use crate::mssql::Connection;
-use crate::store::{Settlement, Store, StoreError};
+use crate::store::{Settlement, StoreError};
 
 /// A write sent whose outcome is not known yet.
 #[derive(Debug, Clone)]
@@ -63,12 +63,13 @@ fn lookup_error(head_seq: u64) -> impl FnOnce(WriteError) -> StepError {
 /// now and saved durably (once per queue: later commits bring their own).
 pub(super) async fn ensure_floor(
     conn: &mut Connection,
-    store: &Store,
+    shared: &Shared,
     direction: Direction,
     table: &str,
     floor: &mut Option<i64>,
 ) -> Result<Option<i64>, StepError> {
-    if floor.is_none() {
+    let store = &shared.store;
+    if floor.is_none() && target_tracked(shared, table, direction) {
         let read = write::current_version(conn)
             .await
             .map_err(lookup_error(0))?;
@@ -80,10 +81,23 @@ pub(super) async fn ensure_floor(
     Ok(*floor)
 }
 
+/// Whether the target table is change-tracked (identity-mapped targets and
+/// both sides of two-way tables are; an explicit-key one-way target is only
+/// if its administrator enabled it — ctsync does not ask for it there).
+pub(super) fn target_tracked(shared: &Shared, table: &str, direction: Direction) -> bool {
+    shared
+        .config
+        .table(table)
+        .is_some_and(|t| t.tracked_on(direction.target()))
+}
+
 impl Applier {
     /// At start: an in-flight mark, or else a queue written since the saved
     /// floor, is an unknown outcome to resolve before the first write.
     pub(super) fn load_unknown(&mut self) -> Result<(), StoreError> {
+        if !target_tracked(&self.shared, &self.table.name, self.direction) {
+            return Ok(());
+        }
         let store = &self.shared.store;
         self.floor = store.target_floor(self.direction, &self.table.name)?;
         if let Some(m) = store.inflight(self.direction, &self.table.name)? {
@@ -127,6 +141,15 @@ pub(super) async fn resolve(
     let store = &shared.store;
     let name = &table.name;
     let prefix = &shared.context_prefix;
+    if !target_tracked(shared, name, direction) {
+        // No change table on the target to look in: the batch is written
+        // again, as the idempotent upserts of an untracked (explicit-key,
+        // one-way) target allow.
+        if store.inflight(direction, name)?.is_some() {
+            store.clear_inflight(direction, name)?;
+        }
+        return Ok(0);
+    }
     let landed = outcome::find(conn, table, prefix, unknown.from, unknown.since)
         .await
         .map_err(lookup_error(unknown.from))?;

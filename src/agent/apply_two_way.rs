@@ -152,7 +152,7 @@ impl Applier {
         let settlement = &decided.settlement;
         let since = match super::apply_outcome::ensure_floor(
             conn,
-            &store,
+            &self.shared,
             direction,
             &name,
             &mut self.floor,
