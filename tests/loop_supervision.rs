@@ -11,7 +11,6 @@
 mod common;
 
 use common::*;
-use std::process::Stdio;
 use std::time::Duration;
 
 const RETRY: &str = "  retry: { initial_backoff_ms: 20, max_backoff_ms: 200, max_attempts: 3 }\n";
@@ -36,24 +35,6 @@ async fn pair(a_name: &str, b_name: &str) -> (Sim, Sim, Setup) {
     b.exec(SCHEMA).await;
     let setup = Setup::new(&a, &b, RETRY, TABLES);
     (a, b, setup)
-}
-
-/// Starts `ctsync run` with `env`, without waiting for it to be ready (it
-/// may end before it is).
-fn spawn_with(setup: &Setup, env: &[(&str, &str)]) -> Agent {
-    let log = setup.dir.path().join("agent-supervised.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let err = file.try_clone().expect("log file");
-    let mut command = setup.command(&["run"]);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let child = command
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("spawn ctsync run");
-    Agent { child, log }
 }
 
 fn overview(setup: &Setup) -> serde_json::Value {
@@ -118,7 +99,7 @@ async fn a_failed_capture_loop_stops_the_agent_with_its_cause() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_loop_stops_the_agent_with_its_cause() {
     let (_a, _b, setup) = pair("SupPanA", "SupPanB").await;
-    let mut agent = spawn_with(&setup, &[("CTSYNC_TEST_FAULT", "capture_loop_panics")]);
+    let mut agent = setup.spawn_agent(&[("CTSYNC_TEST_FAULT", "capture_loop_panics")]);
     let status = agent.wait_exit(Duration::from_secs(30));
     let log = agent.log_text();
     assert!(

@@ -22,7 +22,7 @@
 //! are counted in the store and, past `max_attempts`, it is parked with later
 //! operations of the same key, and the queue goes on.
 
-use super::apply_outcome::{self, outcome_unknown, Unknown};
+use super::apply_outcome::{self, Unknown};
 use super::Shared;
 use crate::apply::plan::{self, Hold, IdMaps, KeyMode};
 use crate::apply::write::{self, WriteError};
@@ -307,7 +307,8 @@ impl Applier {
         if let Some(n) = self.resolve_unknown(shutdown, flushing).await? {
             return Ok(Progress::Applied(n));
         }
-        let store = &self.shared.store;
+        let shared = self.shared.clone();
+        let store = &shared.store;
         // While the last batch's completion runs, its ops are still in the
         // queue: read past them.
         let from_seq = flushing.as_ref().map_or(0, |c| c.through + 1);
@@ -385,9 +386,7 @@ impl Applier {
             let written = match write::write(conn, &self.table, &steps, &prefix).await {
                 Ok(w) => w,
                 Err(e) => {
-                    if !outcome_unknown(&e) {
-                        self.unknown = None;
-                    }
+                    self.write_failed(&e);
                     return Err(as_write_error(e));
                 }
             };
@@ -401,10 +400,7 @@ impl Applier {
                 &written.unmapped,
                 written.version,
             )?;
-            self.unknown = None;
-            if written.version.is_some() {
-                self.floor = written.version;
-            }
+            self.write_committed(written.version);
             new_keys = !written.mapped.is_empty();
         } else {
             let written = write::write_open(conn, &self.table, &steps, &prefix)
@@ -420,18 +416,13 @@ impl Applier {
             let version = match write::commit(conn).await {
                 Ok(v) => v,
                 Err(e) => {
-                    if !outcome_unknown(&e) {
-                        self.unknown = None;
-                    }
+                    self.write_failed(&e);
                     return Err(as_write_error(e));
                 }
             };
             crate::fault::point("apply_after_target_commit");
             hold_point().await;
-            self.unknown = None;
-            if version.is_some() {
-                self.floor = version;
-            }
+            self.write_committed(version);
             debug_assert!(written.mapped.is_empty() && written.unmapped.is_empty());
             let (store, direction, table) =
                 (store.clone(), self.direction, self.table.name.clone());

@@ -92,6 +92,25 @@ pub(super) fn target_tracked(shared: &Shared, table: &str, direction: Direction)
 }
 
 impl Applier {
+    /// A write sent after `self.unknown` was noted failed with `e`: the note
+    /// stays when the outcome is open (returns true), else it goes.
+    pub(super) fn write_failed(&mut self, e: &WriteError) -> bool {
+        let open = outcome_unknown(e);
+        if !open {
+            self.unknown = None;
+        }
+        open
+    }
+
+    /// The write committed and its reply came back: nothing is in doubt;
+    /// `version` (read after the commit) is the next write's floor.
+    pub(super) fn write_committed(&mut self, version: Option<i64>) {
+        self.unknown = None;
+        if version.is_some() {
+            self.floor = version;
+        }
+    }
+
     /// At start: an in-flight mark, or else a queue written since the saved
     /// floor, is an unknown outcome to resolve before the first write.
     pub(super) fn load_unknown(&mut self) -> Result<(), StoreError> {

@@ -24,7 +24,7 @@
 //! with the COMMIT).
 
 use super::apply_loop::{Applier, Progress, StepError, StoreMaps};
-use super::apply_outcome::{outcome_unknown, Unknown};
+use super::apply_outcome::Unknown;
 use super::Completing;
 use crate::apply::detect::{self, CheckContext, DetectError};
 use crate::apply::plan::{self, Action, KeyMode};
@@ -205,10 +205,8 @@ impl Applier {
                 match write::write_in_txn(conn, &self.table, &decided.steps, &prefix).await {
                     Ok(w) => w,
                     Err(e) => {
-                        if outcome_unknown(&e) {
+                        if self.write_failed(&e) {
                             turn.in_doubt = Some(direction);
-                        } else {
-                            self.unknown = None;
                         }
                         return Err(as_write_error(e));
                     }
@@ -226,10 +224,7 @@ impl Applier {
                 log_max,
                 written.version,
             )?;
-            self.unknown = None;
-            if written.version.is_some() {
-                self.floor = written.version;
-            }
+            self.write_committed(written.version);
             ids
         } else {
             // Write, wait for the last completion's flush (overlapped with
@@ -252,20 +247,15 @@ impl Applier {
             let version = match write::commit(conn).await {
                 Ok(v) => v,
                 Err(e) => {
-                    if outcome_unknown(&e) {
+                    if self.write_failed(&e) {
                         turn.in_doubt = Some(direction);
-                    } else {
-                        self.unknown = None;
                     }
                     return Err(as_write_error(e));
                 }
             };
             crate::fault::point("apply_after_target_commit");
             super::apply_loop::hold_point().await;
-            self.unknown = None;
-            if version.is_some() {
-                self.floor = version;
-            }
+            self.write_committed(version);
             let background = store.clone();
             if settlement.is_empty() {
                 // No conflict: the whole completion runs in the background;

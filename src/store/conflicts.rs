@@ -419,15 +419,7 @@ impl Store {
             state.depth = state
                 .depth
                 .saturating_sub(removed + own_parked.len() as u64);
-            // A mark of a later batch (made after this completion began)
-            // stays.
-            if state.inflight.is_some_and(|(from, _)| from <= through) {
-                state.clear_inflight();
-            }
-            if floor.is_some() {
-                state.target_floor = floor;
-            }
-            state.last_apply_ms = Some(now);
+            state.completed(through, floor, now);
             save_state(tx, &own, &state)?;
             // Reverse queue.
             let mut rstate = load_state(tx, &rev)?;

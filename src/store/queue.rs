@@ -474,15 +474,7 @@ impl Store {
                 idmap::remove_pair(tx, table, source, key)?;
             }
             state.depth = state.depth.saturating_sub(removed);
-            // A mark of a later batch (made after this completion began)
-            // stays.
-            if state.inflight.is_some_and(|(from, _)| from <= through) {
-                state.clear_inflight();
-            }
-            if floor.is_some() {
-                state.target_floor = floor;
-            }
-            state.last_apply_ms = Some(now);
+            state.completed(through, floor, now);
             save_state(tx, &prefix, &state)
         })?;
         drop(_guard);

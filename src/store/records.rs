@@ -417,6 +417,19 @@ pub enum QueueState {
 }
 
 impl QueueStateV2 {
+    /// A batch through `through` completed at `now_ms`: its mark goes (a
+    /// mark of a later batch, made while this completion ran, stays) and
+    /// `floor`, the target version read after its commit, is kept if known.
+    pub fn completed(&mut self, through: u64, floor: Option<i64>, now_ms: u64) {
+        if self.inflight.is_some_and(|(from, _)| from <= through) {
+            self.clear_inflight();
+        }
+        if floor.is_some() {
+            self.target_floor = floor;
+        }
+        self.last_apply_ms = Some(now_ms);
+    }
+
     /// The in-flight write is settled (applied, known not to have landed,
     /// or its ops parked): forget it.
     pub fn clear_inflight(&mut self) {

@@ -459,7 +459,9 @@ impl Setup {
         agent
     }
 
-    fn spawn_agent(&self, env: &[(&str, &str)]) -> Agent {
+    /// Starts `ctsync run` with `env`, without waiting for it to be ready
+    /// (it may end before it is).
+    pub fn spawn_agent(&self, env: &[(&str, &str)]) -> Agent {
         let n = std::fs::read_dir(self.dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
