@@ -141,6 +141,26 @@ impl Applier {
             // apply on top of the copied rows, never before them.
             match self.shared.store.phase(self.direction, &self.table.name) {
                 Ok(Phase::Streaming) | Ok(Phase::Init) => {}
+                Ok(Phase::Reinit { .. }) => {
+                    match self.reload_requested(&mut shutdown, &mut flushing).await {
+                        Ok(true) => {
+                            // The loader (polling its phase) starts now.
+                            continue;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(direction = %self.direction, table = %self.table.name, error = %e,
+                                "state store failed; this table's applier stops");
+                            return;
+                        }
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = shutdown.changed() => {}
+                        c = super::queue_owner::next(&mut self.inbox) => self.pending_command = c,
+                    }
+                    continue;
+                }
                 Ok(_) => {
                     tokio::select! {
                         _ = self.wake.notified() => {}
@@ -340,6 +360,7 @@ impl Applier {
         let head_seq = steps[0].seq;
         let through = steps[steps.len() - 1].seq;
         let prefix = self.shared.context_prefix.clone();
+        hold_point("apply_hold_before_write").await;
         let Some(conn) = self.link.get(shutdown).await else {
             return Err(StepError::Shutdown);
         };
@@ -391,7 +412,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
-            hold_point().await;
+            hold_point("apply_hold_after_commit").await;
             store.complete_batch(
                 self.direction,
                 &self.table.name,
@@ -421,7 +442,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
-            hold_point().await;
+            hold_point("apply_hold_after_commit").await;
             self.write_committed(version);
             debug_assert!(written.mapped.is_empty() && written.unmapped.is_empty());
             let (store, direction, table) =
@@ -544,20 +565,18 @@ impl Applier {
     }
 }
 
-/// Test hook: with `CTSYNC_TEST_FAULT=apply_hold_after_commit`, every batch
+/// Test hooks: with `CTSYNC_TEST_FAULT=apply_hold_after_commit`, every batch
 /// committed on the target waits `CTSYNC_TEST_HOLD_MS` (default 2,000) before
-/// its completion, so that a test can send an operator command while a
-/// batch is in flight.
-pub(super) async fn hold_point() {
-    if crate::fault::active("apply_hold_after_commit") {
+/// its completion; with `apply_hold_before_write`, every planned batch waits
+/// before it is written. A test sends an operator command while a batch is
+/// in flight.
+pub(super) async fn hold_point(point: &'static str) {
+    if crate::fault::active(point) {
         let ms = std::env::var("CTSYNC_TEST_HOLD_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2_000u64);
-        tracing::info!(
-            hold_ms = ms,
-            "test hold: a committed batch waits before its completion"
-        );
+        tracing::info!(hold_ms = ms, point, "test hold: a batch in flight waits");
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }

@@ -212,7 +212,7 @@ impl Applier {
                     }
                 };
             crate::fault::point("apply_after_target_commit");
-            super::apply_loop::hold_point().await;
+            super::apply_loop::hold_point("apply_hold_after_commit").await;
             new_keys = !written.mapped.is_empty();
             let ids = store.complete_settled(
                 direction,
@@ -254,7 +254,7 @@ impl Applier {
                 }
             };
             crate::fault::point("apply_after_target_commit");
-            super::apply_loop::hold_point().await;
+            super::apply_loop::hold_point("apply_hold_after_commit").await;
             self.write_committed(version);
             let background = store.clone();
             if settlement.is_empty() {

@@ -117,14 +117,13 @@ impl Capturer {
             }
             let wm = store.watermark(self.side, name)?;
             match store.phase(direction, name)? {
-                // Being re-initialised: the loader sets the new watermark.
+                // Being reset for a reload: its owner clears the queue, the
+                // loader then sets the new watermark.
                 Phase::Reinit { .. } | Phase::Stopped { .. } => continue,
-                // An initial load sets the start version itself.
-                Phase::Init | Phase::InitialLoad(_)
-                    if wm.is_none() && self.initial_of(name) != Initial::None =>
-                {
-                    continue
-                }
+                // A load sets the start version itself (whatever `initial`
+                // says: a reload of an `initial: none` table loads too).
+                Phase::InitialLoad(_) if wm.is_none() => continue,
+                Phase::Init if wm.is_none() && self.initial_of(name) != Initial::None => continue,
                 _ => {}
             }
             active.push((name.as_str(), shape, wm));
@@ -180,7 +179,8 @@ impl Capturer {
             return Ok(false);
         }
         let mut more_any = false;
-        for ((name, _, _), found) in active.iter().zip(found) {
+        for ((name, _, wm), found) in active.iter().zip(found) {
+            let from = *wm;
             erroring.cleared(&self.shared, self.side, direction, name);
             if let Some(max_key) = found.start_key {
                 tracing::info!(server = self.side.as_str(), table = name, max_key = ?max_key,
@@ -189,8 +189,10 @@ impl Capturer {
             }
             match found.capture {
                 TableCapture::Start { version } => {
-                    store.enqueue_batch(direction, name, &[], self.side, version)?;
-                    store.set_phase(direction, name, &Phase::Streaming)?;
+                    if !store.start_streaming(direction, name, version)? {
+                        // Set up otherwise meanwhile (a reload requested).
+                        continue;
+                    }
                     tracing::info!(
                         server = self.side.as_str(),
                         table = name,
@@ -226,12 +228,13 @@ impl Capturer {
                         // Nothing new: still advance the watermark so a
                         // quiet table does not fall behind the retention
                         // period, but only when the version moved.
-                        if store.watermark(self.side, name)? != Some(through_version) {
-                            store.enqueue_batch(
+                        if from != Some(through_version) {
+                            store.enqueue_captured(
                                 direction,
                                 name,
                                 &[],
                                 self.side,
+                                from,
                                 through_version,
                             )?;
                         }
@@ -242,7 +245,19 @@ impl Capturer {
                     if crate::fault::active("capture_loop_fails") {
                         return Err(PollError::Fault("capture_loop_fails"));
                     }
-                    store.enqueue_batch(direction, name, &ops, self.side, through_version)?;
+                    capture_hold_point().await;
+                    if !store.enqueue_captured(
+                        direction,
+                        name,
+                        &ops,
+                        self.side,
+                        from,
+                        through_version,
+                    )? {
+                        tracing::info!(server = self.side.as_str(), table = name, from, through_version,
+                            "changes read across a reset of the table's queue were not queued: the reload supersedes them");
+                        continue;
+                    }
                     tracing::debug!(
                         server = self.side.as_str(),
                         table = name,
@@ -503,5 +518,22 @@ mod identity_tests {
             identity_change("a", &with(g1), &with(g1).replace("#5#", "#6#"))
                 .is_some_and(|r| r.contains("failover"))
         );
+    }
+}
+
+/// Test hook: with `CTSYNC_TEST_FAULT=capture_hold_before_enqueue`, changes
+/// read from the source wait `CTSYNC_TEST_HOLD_MS` (default 2,000) before
+/// they are queued, so a test can reset the table's queue meanwhile.
+async fn capture_hold_point() {
+    if crate::fault::active("capture_hold_before_enqueue") {
+        let ms = std::env::var("CTSYNC_TEST_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000u64);
+        tracing::info!(
+            hold_ms = ms,
+            "test hold: captured changes wait before they are queued"
+        );
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }

@@ -33,6 +33,8 @@ pub const RESOLVE_WAIT_MS_MAX: u64 = 5_000;
 pub enum QueueCommandKind {
     RetryParked(ParkedSelect),
     DropParked(ParkedSelect),
+    /// `ctsync reinit`: the queue is reset and the table loaded again.
+    Reinit,
 }
 
 /// A command and where its answer goes: how many operations it moved, or
@@ -75,6 +77,23 @@ pub fn parked_blocking(
     Ok(total)
 }
 
+/// `ctsync reinit` of one (direction, table) in a running agent, through
+/// its queue's owner (blocking, like [`parked_blocking`]): how many queued
+/// operations the reload superseded.
+pub fn reinit_blocking(
+    shared: &super::Shared,
+    direction: Direction,
+    name: &str,
+) -> Result<usize, String> {
+    let kind = QueueCommandKind::Reinit;
+    let n = match shared.queue_sender(direction, name) {
+        Some(sender) => ask_owner(&sender, kind, direction, name)?,
+        None => direct(&shared.store, direction, name, kind).map_err(|e| e.to_string())?,
+    };
+    shared.wake(direction, name).notify_one();
+    Ok(n)
+}
+
 fn ask_owner(
     sender: &mpsc::Sender<QueueCommand>,
     kind: QueueCommandKind,
@@ -110,6 +129,17 @@ pub fn direct(
     match kind {
         QueueCommandKind::RetryParked(sel) => store.retry_parked_in(direction, name, sel),
         QueueCommandKind::DropParked(sel) => store.drop_parked_in(direction, name, sel),
+        // Recorded; the queue's owner (this agent's or the next one's)
+        // resets the queue between its batches.
+        QueueCommandKind::Reinit => store
+            .set_phase(
+                direction,
+                name,
+                &crate::store::Phase::Reinit {
+                    reason: "requested by the operator (ctsync reinit)".into(),
+                },
+            )
+            .map(|()| 0),
     }
 }
 
@@ -122,10 +152,55 @@ pub async fn next(inbox: &mut Option<Inbox>) -> Option<QueueCommand> {
 }
 
 impl super::apply_loop::Applier {
-    /// Applies the commands waiting for this queue, between batches: the
-    /// last completion durable, a write in doubt settled first, and on a
-    /// two-way table the turn held. A write that stays in doubt (the target
-    /// unreachable) answers the command with the reason, changing nothing.
+    /// Brings the queue to a point between batches: the last completion
+    /// durable, on a two-way table the turn held (returned: no batch of
+    /// either direction runs while it is held), and a write in doubt settled
+    /// if the target can be reached within [`RESOLVE_WAIT_MS_MAX`]. Whether
+    /// one stays in doubt is `self.unknown.is_some()` afterwards.
+    async fn between_batches(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        flushing: &mut Option<super::apply_loop::Completion>,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<super::Turn>>, crate::store::StoreError> {
+        super::apply_loop::finish_flush(flushing).await?;
+        let mut held = match self.two_way {
+            true => Some(self.shared.turn(&self.table.name).lock_owned().await),
+            false => None,
+        };
+        if let Some(t) = held.as_mut() {
+            t.completed().await?;
+        }
+        if let Some(unknown) = self.unknown.clone() {
+            let wait = Duration::from_millis(RESOLVE_WAIT_MS_MAX);
+            let settled = tokio::time::timeout(wait, async {
+                let conn = self.link.get(shutdown).await?;
+                super::apply_outcome::resolve(
+                    conn,
+                    &self.shared,
+                    &self.table,
+                    self.direction,
+                    &unknown,
+                    &mut self.floor,
+                )
+                .await
+                .ok()
+            })
+            .await;
+            if matches!(settled, Ok(Some(_))) {
+                self.unknown = None;
+                if let Some(t) = held.as_mut() {
+                    t.in_doubt = None;
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Applies the commands waiting for this queue, between batches (see
+    /// [`Self::between_batches`]). A write that stays in doubt (the target
+    /// unreachable) answers a parked command with the reason, changing
+    /// nothing; a re-initialisation is recorded then and starts once the
+    /// write is settled.
     pub(super) async fn serve_commands(
         &mut self,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
@@ -139,50 +214,42 @@ impl super::apply_loop::Applier {
                     _ => return Ok(()),
                 },
             };
-            super::apply_loop::finish_flush(flushing).await?;
-            let turn = self.two_way.then(|| self.shared.turn(&self.table.name));
-            let mut held = match &turn {
-                Some(t) => Some(t.lock().await),
-                None => None,
-            };
-            if let Some(t) = held.as_mut() {
-                t.completed().await?;
-            }
-            if let Some(unknown) = self.unknown.clone() {
-                let wait = Duration::from_millis(RESOLVE_WAIT_MS_MAX);
-                let settled = tokio::time::timeout(wait, async {
-                    let conn = self.link.get(shutdown).await?;
-                    super::apply_outcome::resolve(
-                        conn,
-                        &self.shared,
-                        &self.table,
-                        self.direction,
-                        &unknown,
-                        &mut self.floor,
-                    )
-                    .await
-                    .ok()
-                })
-                .await;
-                if matches!(settled, Ok(Some(_))) {
-                    self.unknown = None;
-                    if let Some(t) = held.as_mut() {
-                        t.in_doubt = None;
-                    }
-                }
-            }
-            let result = if self.unknown.is_some() {
-                Err(format!(
-                    "a write of {} to the target is in doubt and the target cannot be reached to settle it; nothing was changed — try again when the link is back",
-                    self.table.name
-                ))
-            } else {
-                match direct(
+            if command.kind == QueueCommandKind::Reinit {
+                // Recorded first: it holds whatever happens next.
+                if let Err(e) = direct(
                     &self.shared.store,
                     self.direction,
                     &self.table.name,
                     command.kind,
                 ) {
+                    let _ = command.reply.send(Err(e.to_string()));
+                    return Err(e);
+                }
+            }
+            let held = match self.between_batches(shutdown, flushing).await {
+                Ok(h) => h,
+                Err(e) => {
+                    let _ = command.reply.send(Err(e.to_string()));
+                    return Err(e);
+                }
+            };
+            let result = if self.unknown.is_some() {
+                Err(match command.kind {
+                    QueueCommandKind::Reinit => format!(
+                        "the re-initialisation of {} is recorded; it starts once a write to the target that is in doubt is settled (the target cannot be reached now)",
+                        self.table.name
+                    ),
+                    _ => format!(
+                        "a write of {} to the target is in doubt and the target cannot be reached to settle it; nothing was changed — try again when the link is back",
+                        self.table.name
+                    ),
+                })
+            } else {
+                let done = match command.kind {
+                    QueueCommandKind::Reinit => self.reset_for_reload().map(|n| n.unwrap_or(0)),
+                    kind => direct(&self.shared.store, self.direction, &self.table.name, kind),
+                };
+                match done {
                     Ok(n) => {
                         tracing::warn!(direction = %self.direction, table = %self.table.name,
                             command = ?command.kind, operations = n, "operator command applied between batches");
@@ -199,5 +266,50 @@ impl super::apply_loop::Applier {
             drop(held);
             let _ = command.reply.send(result);
         }
+    }
+
+    /// The table's phase asks for a reload (`Reinit`, set by capture, the
+    /// operator or `sync --once`): between batches, with no write in doubt,
+    /// the owner resets the queue and the loader takes over. `false`: not
+    /// now (a write stays in doubt); the loop comes back to it.
+    pub(super) async fn reload_requested(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        flushing: &mut Option<super::apply_loop::Completion>,
+    ) -> Result<bool, crate::store::StoreError> {
+        let held = self.between_batches(shutdown, flushing).await?;
+        if self.unknown.is_some() {
+            return Ok(false);
+        }
+        let reset = self.reset_for_reload()?;
+        drop(held);
+        Ok(reset.is_some())
+    }
+
+    /// Resets the queue of a table in `Reinit` for its reload (the caller is
+    /// between batches, nothing in doubt): queued and parked operations
+    /// are superseded by the copy. `None`: the phase is not `Reinit` (any
+    /// more); nothing done.
+    fn reset_for_reload(&mut self) -> Result<Option<usize>, crate::store::StoreError> {
+        let store = &self.shared.store;
+        let (d, name) = (self.direction, self.table.name.clone());
+        let crate::store::Phase::Reinit { reason } = store.phase(d, &name)? else {
+            return Ok(None);
+        };
+        let progress = crate::store::LoadProgress {
+            reason: Some(reason.clone()),
+            ..Default::default()
+        };
+        let removed = match store.reset_queue(d, &name, &crate::store::Phase::InitialLoad(progress))
+        {
+            Ok(n) => n,
+            Err(crate::store::StoreError::LoadSuperseded { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.not_waiting();
+        self.shared.status.resume(d, &name);
+        tracing::warn!(direction = %d, table = %name, superseded = removed, reason = %reason,
+            "queue reset for a reload: the copy supersedes what was queued; the load starts");
+        Ok(Some(removed as usize))
     }
 }

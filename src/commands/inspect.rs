@@ -318,15 +318,19 @@ pub async fn reinit(config: &Config, args: &ReinitArgs) -> Result<(), Error> {
     .await?;
     let running = v["agent_running"].as_bool().unwrap_or(false);
     for t in v["reinit"].as_array().into_iter().flatten() {
+        let what = match (running, t["superseded"].as_u64()) {
+            (true, Some(n)) => format!(
+                "started by the running agent: queue reset between batches ({n} queued operation(s) superseded by the reload)"
+            ),
+            (true, None) => "started by the running agent".to_string(),
+            (false, _) => {
+                "marked; it starts with the next `ctsync run` or `sync --once`".to_string()
+            }
+        };
         println!(
-            "{} {}: re-initialisation {}",
+            "{} {}: re-initialisation {what}",
             opt(&t["table"]),
             opt(&t["direction"]),
-            if running {
-                "started by the running agent"
-            } else {
-                "marked; it starts with the next `ctsync run` or `sync --once`"
-            }
         );
     }
     Ok(())

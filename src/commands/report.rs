@@ -83,9 +83,9 @@ pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: 
     }
 }
 
-/// Marks (direction, table) for a re-initialisation, durably; the table's
-/// loader (in the running agent, or in the next one started) loads it again
-/// from its source, superseding what is queued.
+/// Marks (direction, table) for a re-initialisation, durably (with the
+/// agent stopped: its next run's queue owner resets the queue and loads the
+/// table again from its source, superseding what is queued).
 fn reinit(
     store: &Store,
     status: Option<&Status>,
@@ -93,20 +93,35 @@ fn reinit(
     table: &str,
     direction: Option<Direction>,
 ) -> Result<Value, String> {
+    reinit_with(config, table, direction, |d, name| {
+        let reason = "requested by the operator (ctsync reinit)".to_string();
+        store
+            .set_phase(d, name, &Phase::Reinit { reason })
+            .map_err(|e| e.to_string())?;
+        if let Some(s) = status {
+            s.resume(d, name);
+        }
+        Ok(None)
+    })
+}
+
+/// `ctsync reinit`: `start` re-initialises one configured (direction,
+/// table) and says how many queued operations the reload superseded, when
+/// it knows (the running agent's queue owner does it between batches).
+pub fn reinit_with(
+    config: &Config,
+    table: &str,
+    direction: Option<Direction>,
+    mut start: impl FnMut(Direction, &str) -> Result<Option<usize>, String>,
+) -> Result<Value, String> {
     let mut done = Vec::new();
     for (d, name) in configured(config, Some(table))? {
         if direction.is_some_and(|want| want != d) {
             continue;
         }
-        let reason = "requested by the operator (ctsync reinit)".to_string();
-        store
-            .set_phase(d, &name, &Phase::Reinit { reason })
-            .map_err(|e| e.to_string())?;
-        if let Some(s) = status {
-            s.resume(d, &name);
-        }
+        let superseded = start(d, &name)?;
         tracing::warn!(direction = %d, table = %name, "re-initialisation requested by the operator");
-        done.push(json!({ "table": name, "direction": d.to_string() }));
+        done.push(json!({ "table": name, "direction": d.to_string(), "superseded": superseded }));
     }
     if done.is_empty() {
         return Err(format!(

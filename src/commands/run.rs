@@ -99,6 +99,19 @@ pub async fn run(config: Config) -> Result<(), Error> {
                         agent::queue_owner::parked_blocking(&shared, table.as_deref(), sel, false)
                     })
                 }
+                // A reload resets the queue: its owner does it between
+                // batches, after settling a write in doubt.
+                control::Request::Reinit { table, direction } => {
+                    match report::reinit_with(&shared.config, &table, direction, |d, name| {
+                        agent::queue_owner::reinit_blocking(&shared, d, name).map(Some)
+                    }) {
+                        Ok(mut v) => {
+                            v["agent_running"] = serde_json::json!(true);
+                            control::Reply::Ok(v)
+                        }
+                        Err(e) => control::Reply::Error(e),
+                    }
+                }
                 request @ control::Request::Inspect {
                     queue: false,
                     key: None,

@@ -123,8 +123,10 @@ impl Loader {
                 self.table.initial != Initial::None
                     && store.watermark(self.direction.source(), &name)?.is_none()
             }
-            Phase::InitialLoad(_) | Phase::Reinit { .. } => true,
-            Phase::Streaming | Phase::Stopped { .. } => false,
+            Phase::InitialLoad(_) => true,
+            // A reload requested: the queue's owner resets the queue first
+            // (between its batches), then the phase is `InitialLoad`.
+            Phase::Reinit { .. } | Phase::Streaming | Phase::Stopped { .. } => false,
         })
     }
 
@@ -157,6 +159,17 @@ impl Loader {
                         Duration::from_millis(0)
                     }
                     Err(LoadError::Shutdown) => break,
+                    Err(LoadError::Store(StoreError::LoadSuperseded { now, .. })) => {
+                        // A reload was requested (or the table stopped)
+                        // while this load ran: it starts over once the
+                        // queue's owner reset the queue.
+                        tracing::info!(direction = %self.direction, table = %name, phase = %now,
+                            "initial load superseded; the next one starts over");
+                        failing = false;
+                        permanent_attempts = 0;
+                        backoff.reset();
+                        Duration::from_millis(200)
+                    }
                     Err(e) => {
                         if !failing {
                             tracing::warn!(direction = %self.direction, table = %name, error = %e,
@@ -276,17 +289,9 @@ impl Loader {
         let d = self.direction;
         let mut progress = match store.phase(d, &name)? {
             Phase::InitialLoad(p) => p,
-            Phase::Reinit { reason } => {
-                // Queued changes predate the reload; the reload supersedes
-                // them. Mappings stay: the reload refreshes them.
-                let p = LoadProgress {
-                    reason: Some(reason),
-                    ..LoadProgress::default()
-                };
-                store.reset_queue(d, &name, &Phase::InitialLoad(p.clone()))?;
-                p
-            }
-            _ => LoadProgress::default(),
+            Phase::Init => LoadProgress::default(),
+            // Changed while the load waited for its dependencies.
+            _ => return Ok(()),
         };
         if progress.start_version.is_none() {
             let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
@@ -298,7 +303,9 @@ impl Loader {
                 Initial::Latest(n) => total.min(n),
                 _ => total,
             });
-            store.set_phase(d, &name, &Phase::InitialLoad(progress.clone()))?;
+            // The start version is the watermark from here on: capture
+            // queues what changes during the copy, applied after it.
+            store.begin_copy(d, &name, &progress)?;
             tracing::info!(direction = %d, table = %name, start_version = v0, rows = total,
                 reason = progress.reason.as_deref().unwrap_or("initial load"), "initial load starts");
         } else {
@@ -311,7 +318,8 @@ impl Loader {
         }
         let v0 = progress.start_version.unwrap_or(0);
         if store.watermark(d.source(), &name)?.is_none() {
-            store.enqueue_batch(d, &name, &[], d.source(), v0)?;
+            // A store written before `begin_copy` set both together.
+            store.begin_copy(d, &name, &progress)?;
         }
         let descending =
             matches!(self.table.initial, Initial::Latest(_)) && progress.reason.is_none();
@@ -404,7 +412,7 @@ impl Loader {
         if one_way && limit.is_none() && !target_was_empty {
             self.remove_target_only(shutdown).await?;
         }
-        store.set_phase(d, &name, &Phase::Streaming)?;
+        store.finish_load(d, &name)?;
         self.shared.wake(d, &name).notify_one();
         tracing::info!(direction = %d, table = %name, rows = progress.rows_done, start_version = v0,
             "initial load done; streaming changes");
@@ -492,7 +500,7 @@ impl Loader {
                     .unwrap_or_default(),
                 rows: rows.len() as u64,
             });
-            store.set_phase(d, &name, &Phase::InitialLoad(progress.clone()))?;
+            store.save_load_progress(d, &name, progress)?;
         }
         let prefix = self.shared.context_prefix.clone();
         let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;

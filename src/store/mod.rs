@@ -180,6 +180,15 @@ pub enum StoreError {
         current: i64,
         new: i64,
     },
+    /// The watermark changed while changes were read from it (the table was
+    /// reset for a re-initialisation): not written. Never reaches a user.
+    #[error("state store: the watermark of {table} moved while its changes were read")]
+    WatermarkMoved { table: String },
+    /// A load's progress written after its table left the load phase (a
+    /// re-initialisation was requested, or the table stopped): not written;
+    /// the load ends and the next one starts over.
+    #[error("state store: the load of {table} was superseded (phase now {now})")]
+    LoadSuperseded { table: String, now: String },
     #[error("no parked operation has id {id}")]
     ParkedNotFound { id: u64 },
     #[error("no conflict has id {id} (see `ctsync conflicts list`)")]

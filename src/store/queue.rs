@@ -122,12 +122,49 @@ impl Store {
     /// to `parked` behind them instead. An empty `ops` only moves the
     /// watermark. The watermark never goes back
     /// ([`StoreError::WatermarkBackwards`]; use [`Store::reset_queue`]).
+    // Capture appends with `enqueue_captured`, the loader sets its start
+    // with `begin_copy`; this is the tests' shorthand.
+    #[cfg(test)]
     pub fn enqueue_batch(
         &self,
         direction: Direction,
         table: &str,
         ops: &[Operation],
         side: Side,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        self.enqueue_inner(direction, table, ops, side, None, version)
+    }
+
+    /// [`Store::enqueue_batch`] for changes read from the watermark `from`
+    /// (capture's): appended only if the watermark is still `from`, else
+    /// nothing is written and the answer is `false`. A table re-initialised
+    /// while its changes were read has another watermark (or none) by then;
+    /// those changes belong to the queue that was reset, and the new stream
+    /// reads what it needs from its own start version.
+    pub fn enqueue_captured(
+        &self,
+        direction: Direction,
+        table: &str,
+        ops: &[Operation],
+        side: Side,
+        from: Option<i64>,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        match self.enqueue_inner(direction, table, ops, side, Some(from), version) {
+            Ok(()) => Ok(true),
+            Err(StoreError::WatermarkMoved { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn enqueue_inner(
+        &self,
+        direction: Direction,
+        table: &str,
+        ops: &[Operation],
+        side: Side,
+        expect: Option<Option<i64>>,
         version: i64,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(direction.source(), side);
@@ -205,9 +242,20 @@ impl Store {
             .collect();
         self.tx(|tx| {
             let mut state = load_state(tx, &prefix)?;
+            let stored = tx.watermarks.get::<WatermarkRec>(&wm_key)?;
+            if let Some(expected) = expect {
+                let now_at = stored
+                    .as_ref()
+                    .map(|WatermarkRec::V1 { version, .. }| *version);
+                if now_at != expected {
+                    return Err(abort(StoreError::WatermarkMoved {
+                        table: table.to_string(),
+                    }));
+                }
+            }
             if let Some(WatermarkRec::V1 {
                 version: current, ..
-            }) = tx.watermarks.get(&wm_key)?
+            }) = stored
             {
                 if version < current {
                     return Err(abort(StoreError::WatermarkBackwards {

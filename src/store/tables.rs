@@ -4,14 +4,42 @@
 use super::idmap::put_pair;
 use super::queue::{load_state, save_state};
 use super::records::{
-    parse_queue_prefix, queue_prefix, side_byte, watermark_key, PhaseRec, ServerRec, CHUNK_OPS,
+    parse_queue_prefix, queue_prefix, side_byte, watermark_key, PhaseRec, ServerRec, WatermarkRec,
+    CHUNK_OPS,
 };
 use super::{Store, StoreError};
 use crate::model::{Direction, Side, SqlValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Where a (direction, table) is in its life.
+/// Where a (direction, table) is in its life: the persisted hand-off
+/// between the copy (loader), the stream (capture) and the queue's owner
+/// (applier). Each transition is one store transaction that checks the
+/// phase it leaves, so two of them never interleave:
+///
+/// - `Init` → `Streaming`: capture's first reading of an `initial: none`
+///   table ([`Store::start_streaming`]: watermark and phase together, only
+///   from `Init` without a watermark).
+/// - any → `Reinit`: capture (history gone, a restore) or the operator
+///   asks for a reload; nothing else changes then.
+/// - `Reinit` → `InitialLoad`: the queue's owner, between batches (no write
+///   in flight or in doubt), resets the queue ([`Store::reset_queue`]).
+///   Capture reads nothing of a table in `Reinit`, and a poll that spans the
+///   reset is not appended ([`Store::enqueue_captured`]).
+/// - `Init`/`InitialLoad` → `InitialLoad` with a start version: the loader
+///   reads the start version with its snapshot and sets it as the watermark
+///   in the same transaction ([`Store::begin_copy`]); capture then queues
+///   changes from there while the copy runs, and the applier waits. (In
+///   supabase/etl's terms: DataSync, with SyncWait/Catchup folded into the
+///   queue.) Capture reads nothing of a loading table without a watermark.
+/// - `InitialLoad` → `Streaming`: the copy is done ([`Store::finish_load`]);
+///   the applier drains what capture queued since the start version, on top
+///   of the copied rows (SyncDone/Ready).
+/// - any → `Stopped`: a permanent failure; `ctsync reinit` leaves it.
+///
+/// The loader's writes check that the table still loads: a reload requested
+/// meanwhile is never overwritten by a load's progress
+/// ([`StoreError::LoadSuperseded`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 // Externally tagged (serde default): bincode cannot decode internally
 // tagged enums. JSON shows `{"reinit": {"reason": ..}}` or `"streaming"`.
@@ -134,12 +162,106 @@ impl Store {
         let key = queue_prefix(direction, table)?;
         let source = direction.source();
         self.tx(|tx| {
+            expect_phase(tx, &key, table, |p| matches!(p, Phase::InitialLoad(_)))?;
             for (k, other) in mapped {
                 put_pair(tx, table, source, k, other)?;
             }
             tx.phases.put(&key, &PhaseRec::V1(phase.clone()))
         })?;
         self.flush_durable()
+    }
+
+    /// A load's progress (a chunk pending, the start read): written only
+    /// while the table loads. Durable.
+    pub fn save_load_progress(
+        &self,
+        direction: Direction,
+        table: &str,
+        progress: &LoadProgress,
+    ) -> Result<(), StoreError> {
+        self.save_load_chunk(direction, table, &[], &Phase::InitialLoad(progress.clone()))
+    }
+
+    /// The copy begins: `progress` (with its start version) and, when the
+    /// table has none, the watermark at the start version, in one
+    /// transaction — capture queues changes from there on. Only from `Init`
+    /// or `InitialLoad`. Durable.
+    pub fn begin_copy(
+        &self,
+        direction: Direction,
+        table: &str,
+        progress: &LoadProgress,
+    ) -> Result<(), StoreError> {
+        let key = queue_prefix(direction, table)?;
+        let wm_key = watermark_key(direction.source(), table)?;
+        let start = progress.start_version;
+        let now = super::now_ms();
+        self.tx(|tx| {
+            expect_phase(tx, &key, table, |p| {
+                matches!(p, Phase::Init | Phase::InitialLoad(_))
+            })?;
+            if let Some(version) = start {
+                if tx.watermarks.get::<WatermarkRec>(&wm_key)?.is_none() {
+                    tx.watermarks.put(
+                        &wm_key,
+                        &WatermarkRec::V1 {
+                            version,
+                            updated_ms: now,
+                        },
+                    )?;
+                }
+            }
+            tx.phases
+                .put(&key, &PhaseRec::V1(Phase::InitialLoad(progress.clone())))
+        })?;
+        self.flush_durable()
+    }
+
+    /// The copy is done: `InitialLoad` → `Streaming`. Durable.
+    pub fn finish_load(&self, direction: Direction, table: &str) -> Result<(), StoreError> {
+        let key = queue_prefix(direction, table)?;
+        self.tx(|tx| {
+            expect_phase(tx, &key, table, |p| matches!(p, Phase::InitialLoad(_)))?;
+            tx.phases.put(&key, &PhaseRec::V1(Phase::Streaming))
+        })?;
+        self.flush_durable()
+    }
+
+    /// Capture's first reading of a table that is not loaded (`initial:
+    /// none`): the watermark at `version` and `Streaming`, in one
+    /// transaction, only from `Init` without a watermark. `false`: the table
+    /// was set up otherwise meanwhile; nothing written. Durable.
+    pub fn start_streaming(
+        &self,
+        direction: Direction,
+        table: &str,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let key = queue_prefix(direction, table)?;
+        let wm_key = watermark_key(direction.source(), table)?;
+        let now = super::now_ms();
+        let started = self.tx(|tx| {
+            let init = matches!(
+                tx.phases.get::<PhaseRec>(&key)?,
+                None | Some(PhaseRec::V1(Phase::Init))
+            );
+            if !init || tx.watermarks.get::<WatermarkRec>(&wm_key)?.is_some() {
+                return Ok(false);
+            }
+            tx.watermarks.put(
+                &wm_key,
+                &WatermarkRec::V1 {
+                    version,
+                    updated_ms: now,
+                },
+            )?;
+            tx.phases.put(&key, &PhaseRec::V1(Phase::Streaming))?;
+            Ok(true)
+        })?;
+        if started {
+            self.flush_durable()?;
+        }
+        Ok(started)
     }
 
     pub fn server(&self, side: Side) -> Result<Option<ServerIdentity>, StoreError> {
@@ -202,23 +324,31 @@ impl Store {
         Ok(out.into_iter().collect())
     }
 
-    /// Starts a (direction, table) over for a re-initialisation: sets
-    /// `phase` first (so a crash midway is redone on restart), then removes
-    /// its queued, parked and failure entries in bounded transactions, and
-    /// finally the source watermark and the in-flight mark. Sequence numbers
-    /// continue (never reused); id mappings stay (the reload refreshes them).
-    /// The caller has stopped the table's capture and applier. Durable.
+    /// Starts a (direction, table) in `Reinit` over: removes the source
+    /// watermark first (a capture poll in flight then appends nothing, see
+    /// [`Store::enqueue_captured`]), then its queued, parked and failure
+    /// entries in bounded transactions, and last sets `then` with the
+    /// in-flight mark and counters cleared. A crash midway leaves `Reinit`,
+    /// so the reset is done again. Sequence numbers continue (never reused);
+    /// id mappings stay (the reload refreshes them). Only the queue's owner
+    /// calls it, between batches. Returns how many queued and parked
+    /// operations it removed. Durable.
     pub fn reset_queue(
         &self,
         direction: Direction,
         table: &str,
-        phase: &Phase,
-    ) -> Result<(), StoreError> {
+        then: &Phase,
+    ) -> Result<u64, StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let wm_key = watermark_key(direction.source(), table)?;
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.tx(|tx| tx.phases.put(&prefix, &PhaseRec::V1(phase.clone())))?;
+        self.tx(|tx| {
+            expect_phase(tx, &prefix, table, |p| matches!(p, Phase::Reinit { .. }))?;
+            tx.watermarks.remove(&wm_key)?;
+            Ok(())
+        })?;
+        let mut removed_ops = 0u64;
         // Queue chunks, counting their ops for the depth counter.
         loop {
             let mut keys = Vec::new();
@@ -231,6 +361,7 @@ impl Store {
             if keys.is_empty() {
                 break;
             }
+            removed_ops += ops;
             self.tx(|tx| {
                 for k in &keys {
                     tx.queue.remove(k)?;
@@ -257,7 +388,7 @@ impl Store {
                 if keys.is_empty() {
                     break;
                 }
-                self.tx(|tx| {
+                let removed = self.tx(|tx| {
                     let tree = match named.name {
                         "parked" => &tx.parked,
                         "failures" => &tx.failures,
@@ -273,28 +404,70 @@ impl Store {
                     }
                     let mut state = load_state(tx, &prefix)?;
                     match named.name {
-                        "parked" => state.parked = state.parked.saturating_sub(removed),
+                        "parked" => {
+                            state.parked = state.parked.saturating_sub(removed);
+                        }
                         "parked_keys" => {
                             state.parked_keys = state.parked_keys.saturating_sub(removed)
                         }
                         _ => {}
                     }
-                    save_state(tx, &prefix, &state)
+                    save_state(tx, &prefix, &state)?;
+                    Ok(removed)
                 })?;
+                if named.name == "parked" {
+                    removed_ops += removed;
+                }
             }
         }
         self.tx(|tx| {
             tx.watermarks.remove(&wm_key)?;
             let mut state = load_state(tx, &prefix)?;
-            state.inflight = None;
+            state.clear_inflight();
             state.depth = 0;
             state.parked = 0;
             state.parked_keys = 0;
             state.last_error = None;
-            save_state(tx, &prefix, &state)
+            save_state(tx, &prefix, &state)?;
+            tx.phases.put(&prefix, &PhaseRec::V1(then.clone()))
         })?;
         drop(_guard);
-        self.flush_durable()
+        self.flush_durable()?;
+        Ok(removed_ops)
+    }
+}
+
+/// Aborts the transaction with [`StoreError::LoadSuperseded`] unless the
+/// phase stored under `key` satisfies `ok`.
+fn expect_phase(
+    tx: &super::Tx<'_>,
+    key: &[u8],
+    table: &str,
+    ok: impl Fn(&Phase) -> bool,
+) -> super::TxResult<()> {
+    let phase = match tx.phases.get::<PhaseRec>(key)? {
+        Some(PhaseRec::V1(p)) => p,
+        None => Phase::Init,
+    };
+    if ok(&phase) {
+        return Ok(());
+    }
+    Err(super::abort(StoreError::LoadSuperseded {
+        table: table.to_string(),
+        now: phase.name().to_string(),
+    }))
+}
+
+impl Phase {
+    /// Its name, as `inspect` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::InitialLoad(_) => "initial_load",
+            Phase::Streaming => "streaming",
+            Phase::Reinit { .. } => "reinit",
+            Phase::Stopped { .. } => "stopped",
+        }
     }
 }
 

@@ -60,6 +60,14 @@ fn pending_index_follows_enqueue_completion_parking_and_retry() {
     s.retry_parked(Some(T), ParkedSelect::All).unwrap();
     assert_eq!(s.pending_ops(D, T, &key(2)).unwrap(), vec![(2, 6)]);
     // A reset (reinit) empties it.
+    s.set_phase(
+        D,
+        T,
+        &Phase::Reinit {
+            reason: "test".into(),
+        },
+    )
+    .unwrap();
     s.reset_queue(D, T, &Phase::Init).unwrap();
     assert!(s.pending_ops(D, T, &key(1)).unwrap().is_empty());
     assert!(s.pending_ops(D, T, &key(2)).unwrap().is_empty());

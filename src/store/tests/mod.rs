@@ -341,6 +341,12 @@ fn phases_load_progress_and_servers_persist() {
             reason: None,
             pending: None,
         });
+        // A load's progress is written only while the table loads.
+        assert!(matches!(
+            s.save_load_chunk(D, T, &[], &p),
+            Err(StoreError::LoadSuperseded { .. })
+        ));
+        s.begin_copy(D, T, &LoadProgress::default()).unwrap();
         s.save_load_chunk(D, T, &[(k(999), k(5)), (k(1000), k(6))], &p)
             .unwrap();
         s.set_phase(
@@ -395,16 +401,71 @@ fn reset_queue_clears_a_table_for_reinit() {
     let reason = Phase::Reinit {
         reason: "expired".into(),
     };
-    s.reset_queue(D, T, &reason).unwrap();
+    // Only a table in `Reinit` is reset.
+    assert!(matches!(
+        s.reset_queue(D, T, &Phase::Init),
+        Err(StoreError::LoadSuperseded { .. })
+    ));
+    s.set_phase(D, T, &reason).unwrap();
+    let then = Phase::InitialLoad(LoadProgress::default());
+    assert_eq!(s.reset_queue(D, T, &then).unwrap(), 25);
     let st = s.status(D, T).unwrap();
     assert_eq!((st.queue_depth, st.parked, st.parked_keys), (0, 0, 0));
-    assert_eq!((st.watermark, st.inflight, st.phase), (None, None, reason));
+    assert_eq!(
+        (st.watermark, st.inflight, st.phase),
+        (None, None, then.clone())
+    );
+    // A capture poll read from the old watermark appends nothing; one from
+    // the new start (set with the copy's progress) does.
+    assert!(!s
+        .enqueue_captured(D, T, &ops, Side::A, Some(9), 12)
+        .unwrap());
+    assert_eq!(s.status(D, T).unwrap().queue_depth, 0);
+    let start = LoadProgress {
+        start_version: Some(11),
+        ..LoadProgress::default()
+    };
+    s.begin_copy(D, T, &start).unwrap();
+    assert_eq!(s.watermark(Side::A, T).unwrap(), Some(11));
+    assert!(!s.enqueue_captured(D, T, &ops, Side::A, None, 12).unwrap());
+    // A reload requested meanwhile is not overwritten by the load.
+    s.set_phase(D, T, &reason).unwrap();
+    assert!(matches!(
+        s.save_load_progress(D, T, &start),
+        Err(StoreError::LoadSuperseded { .. })
+    ));
+    assert!(matches!(
+        s.finish_load(D, T),
+        Err(StoreError::LoadSuperseded { .. })
+    ));
+    assert_eq!(s.phase(D, T).unwrap(), reason);
+    s.reset_queue(D, T, &then).unwrap();
     assert!(s.list_queue(D, T, 0, 10).unwrap().is_empty());
     assert!(s.parked(Some(T), 10).unwrap().is_empty());
     assert_eq!(s.status(D, "dbo.Keep").unwrap().queue_depth, 25);
     s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 3)], Side::A, 3)
         .unwrap();
     assert_eq!(seqs(&s.list_queue(D, T, 0, 10).unwrap()), vec![26]);
+}
+
+#[test]
+fn first_capture_starts_streaming_only_from_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    assert!(s.start_streaming(D, T, 5).unwrap());
+    assert_eq!(
+        (s.phase(D, T).unwrap(), s.watermark(Side::A, T).unwrap()),
+        (Phase::Streaming, Some(5))
+    );
+    // Already started: nothing changes.
+    assert!(!s.start_streaming(D, T, 9).unwrap());
+    assert_eq!(s.watermark(Side::A, T).unwrap(), Some(5));
+    // A table loading (a reload of an `initial: none` table) is not taken
+    // for a first capture.
+    s.set_phase(D, "dbo.L", &Phase::InitialLoad(LoadProgress::default()))
+        .unwrap();
+    assert!(!s.start_streaming(D, "dbo.L", 9).unwrap());
+    assert_eq!(s.watermark(Side::A, "dbo.L").unwrap(), None);
 }
 
 #[test]
