@@ -5,6 +5,8 @@
 //! while, replies are delayed and then cut, the replies to the agent's
 //! COMMITs are lost (`cut_after_commit`), `ctsync parked retry` is sent to
 //! the running agent, and the agent is restarted (SIGTERM and `kill -9`).
+//! A one-way explicit-key table (L, written on a only) is re-initialised
+//! (`ctsync reinit`) at random moments while its writer goes on.
 //! `scripts/chaos.sh` runs it for as long as asked. After the
 //! writers stop and the agent drains:
 //!
@@ -38,6 +40,8 @@ CREATE TABLE dbo.P (id INT IDENTITY(1,1) PRIMARY KEY, tag NVARCHAR(40) NOT NULL,
 CREATE TABLE dbo.C (id INT IDENTITY(1,1) PRIMARY KEY, parent_id INT NOT NULL, tag NVARCHAR(40) NOT NULL, v NVARCHAR(40) NOT NULL);
 INSERT INTO dbo.K (k, v) VALUES (1, N'init'), (2, N'init'), (3, N'init'), (4, N'init'), (5, N'init');
 INSERT INTO dbo.P (tag, v) VALUES (N'p1', N'init'), (N'p2', N'init'), (N'p3', N'init');
+CREATE TABLE dbo.L (k INT PRIMARY KEY, v NVARCHAR(40) NOT NULL);
+INSERT INTO dbo.L (k, v) VALUES (1, N'init'), (2, N'init'), (3, N'init');
 ";
 
 const TABLES: &str = "  - table: dbo.K
@@ -52,6 +56,9 @@ const TABLES: &str = "  - table: dbo.K
     identity: true
     references: { parent_id: dbo.P }
     direction: both
+  - table: dbo.L
+    key: [k]
+    direction: a_to_b
 ";
 
 /// Parents children point at; never deleted (a delete of a parent whose
@@ -101,7 +108,32 @@ async fn writer(
         let started = Instant::now();
         let pick: u32 = rng.gen_range(0..100);
         // (table, row, value, sql returning the affected row count)
-        let (table, row, val, sql): (&'static str, String, Option<String>, String) = if pick < 45 {
+        let (table, row, val, sql): (&'static str, String, Option<String>, String) = if side == 'a'
+            && pick >= 88
+        {
+            // L is one-way: only a writes it.
+            let k = rng.gen_range(1..=6);
+            match rng.gen_range(0..10) {
+                0..=5 => (
+                    "L",
+                    k.to_string(),
+                    Some(value.clone()),
+                    format!("UPDATE dbo.L SET v = N'{value}' WHERE k = {k}; SELECT @@ROWCOUNT"),
+                ),
+                6 | 7 => (
+                    "L",
+                    k.to_string(),
+                    None,
+                    format!("DELETE FROM dbo.L WHERE k = {k}; SELECT @@ROWCOUNT"),
+                ),
+                _ => (
+                    "L",
+                    k.to_string(),
+                    Some(value.clone()),
+                    format!("INSERT INTO dbo.L (k, v) SELECT {k}, N'{value}' WHERE NOT EXISTS (SELECT 1 FROM dbo.L WHERE k = {k}); SELECT @@ROWCOUNT"),
+                ),
+            }
+        } else if pick < 45 {
             let k = rng.gen_range(1..=5);
             match rng.gen_range(0..10) {
                 0..=5 => (
@@ -245,6 +277,9 @@ async fn snapshot(s: &Sim) -> BTreeMap<(&'static str, String), String> {
     for r in s.rows("SELECT k, v FROM dbo.K").await {
         out.insert(("K", r[0].clone()), r[1].clone());
     }
+    for r in s.rows("SELECT k, v FROM dbo.L").await {
+        out.insert(("L", r[0].clone()), r[1].clone());
+    }
     for r in s.rows("SELECT tag, v FROM dbo.P").await {
         out.insert(("P", r[0].clone()), r[1].clone());
     }
@@ -321,7 +356,7 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(700..2000))).await;
         let link = if rng.gen_bool(0.5) { &link_a } else { &link_b };
         let sim = if rng.gen_bool(0.5) { &a } else { &b };
-        match rng.gen_range(0..14) {
+        match rng.gen_range(0..16) {
             0..=2 => {
                 link.cut();
                 *faults.entry("link cut").or_default() += 1;
@@ -360,6 +395,20 @@ async fn writers_on_both_sides_with_faults_converge_exactly() {
                 tokio::time::sleep(Duration::from_millis(rng.gen_range(200..800))).await;
                 sim.exec("EXEC mssql_sim.set_latency @ms = 0").await;
                 *faults.entry("delayed replies + cut").or_default() += 1;
+            }
+            14 => {
+                // A reload of the one-way table while its writer goes on
+                // and batches are in flight.
+                let out = setup.run_to_end(&["reinit", "--table", "dbo.L"]);
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    out.status.success()
+                        || text.contains("in doubt")
+                        || text.contains("did not take"),
+                    "reinit: {text}"
+                );
+                *faults.entry("reinit").or_default() += 1;
             }
             _ => {
                 // An operator's command to the running agent mid-stream.

@@ -114,7 +114,7 @@ fn ask_owner(
         Ok(Ok(r)) => r,
         Ok(Err(_)) => Err(gone()),
         Err(_) => Err(format!(
-            "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — check `ctsync parked list`"
+            "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — see `ctsync inspect`"
         )),
     }
 }
