@@ -394,14 +394,11 @@ impl Applier {
                 .iter()
                 .any(|s| matches!(s.action, plan::Action::InsertMapped { .. }))
             {
-                store.mark_inflight(
-                    self.direction,
-                    &self.table.name,
-                    head_seq,
-                    through,
-                    since,
-                    None,
-                )?;
+                let (d, table) = (self.direction, self.table.name.clone());
+                self.shared
+                    .store_thread
+                    .run(move |s| s.mark_inflight(d, &table, head_seq, through, since, None))
+                    .await?;
             }
             self.unknown = Some(unknown);
             let written = match write::write(conn, &self.table, &steps, &prefix).await {
@@ -413,16 +410,23 @@ impl Applier {
             };
             crate::fault::point("apply_after_target_commit");
             hold_point("apply_hold_after_commit").await;
-            store.complete_batch(
-                self.direction,
-                &self.table.name,
-                through,
-                &written.mapped,
-                &written.unmapped,
-                written.version,
-            )?;
-            self.write_committed(written.version);
             new_keys = !written.mapped.is_empty();
+            let version = written.version;
+            let (d, table) = (self.direction, self.table.name.clone());
+            self.shared
+                .store_thread
+                .run(move |s| {
+                    s.complete_batch(
+                        d,
+                        &table,
+                        through,
+                        &written.mapped,
+                        &written.unmapped,
+                        version,
+                    )
+                })
+                .await?;
+            self.write_committed(version);
         } else {
             let written = write::write_open(conn, &self.table, &steps, &prefix)
                 .await
@@ -445,12 +449,11 @@ impl Applier {
             hold_point("apply_hold_after_commit").await;
             self.write_committed(version);
             debug_assert!(written.mapped.is_empty() && written.unmapped.is_empty());
-            let (store, direction, table) =
-                (store.clone(), self.direction, self.table.name.clone());
+            let (direction, table) = (self.direction, self.table.name.clone());
             *flushing = Some(Completion {
                 through,
-                task: tokio::task::spawn_blocking(move || {
-                    store.complete_batch(direction, &table, through, &[], &[], version)
+                task: self.shared.store_thread.spawn(move |s| {
+                    s.complete_batch(direction, &table, through, &[], &[], version)
                 }),
             });
         }

@@ -175,15 +175,27 @@ impl Applier {
             since,
             settlement: (!settlement.is_empty()).then(|| settlement.clone()),
         };
-        let mark = |store: &crate::store::Store| {
-            store.mark_inflight(
-                direction,
-                &name,
-                first,
-                through,
-                since,
-                unknown.settlement.as_ref(),
-            )
+        // The mark, durable on the store thread before the COMMIT.
+        let mark = {
+            let store_thread = self.shared.store_thread.clone();
+            let (name, settlement) = (name.clone(), unknown.settlement.clone());
+            move || {
+                let (t, name, settlement) =
+                    (store_thread.clone(), name.clone(), settlement.clone());
+                async move {
+                    t.run(move |s| {
+                        s.mark_inflight(
+                            direction,
+                            &name,
+                            first,
+                            through,
+                            since,
+                            settlement.as_ref(),
+                        )
+                    })
+                    .await
+                }
+            }
         };
         let log_max = config.sync.conflict_log_max;
         let ids = if self.table.mode == KeyMode::Mapped {
@@ -195,7 +207,7 @@ impl Applier {
                 return Err(e.into());
             }
             if durable_mark {
-                if let Err(e) = mark(&store) {
+                if let Err(e) = mark().await {
                     write::rollback(conn).await;
                     return Err(e.into());
                 }
@@ -214,17 +226,25 @@ impl Applier {
             crate::fault::point("apply_after_target_commit");
             super::apply_loop::hold_point("apply_hold_after_commit").await;
             new_keys = !written.mapped.is_empty();
-            let ids = store.complete_settled(
-                direction,
-                &name,
-                through,
-                &written.mapped,
-                &written.unmapped,
-                settlement,
-                log_max,
-                written.version,
-            )?;
-            self.write_committed(written.version);
+            let version = written.version;
+            let (table, settled) = (name.clone(), settlement.clone());
+            let ids = self
+                .shared
+                .store_thread
+                .run(move |s| {
+                    s.complete_settled(
+                        direction,
+                        &table,
+                        through,
+                        &written.mapped,
+                        &written.unmapped,
+                        &settled,
+                        log_max,
+                        version,
+                    )
+                })
+                .await?;
+            self.write_committed(version);
             ids
         } else {
             // Write, wait for the last completion's flush (overlapped with
@@ -238,7 +258,7 @@ impl Applier {
                 return Err(e.into());
             }
             if durable_mark {
-                if let Err(e) = mark(&store) {
+                if let Err(e) = mark().await {
                     write::rollback(conn).await;
                     return Err(e.into());
                 }
@@ -256,7 +276,6 @@ impl Applier {
             crate::fault::point("apply_after_target_commit");
             super::apply_loop::hold_point("apply_hold_after_commit").await;
             self.write_committed(version);
-            let background = store.clone();
             if settlement.is_empty() {
                 // No conflict: the whole completion runs in the background;
                 // this direction reads past it, the other waits for it.
@@ -264,8 +283,8 @@ impl Applier {
                 turn.completing = Some(Completing {
                     unapplied: Some(direction),
                     through,
-                    task: tokio::task::spawn_blocking(move || {
-                        background.complete_batch(direction, &table, through, &[], &[], version)
+                    task: self.shared.store_thread.spawn(move |s| {
+                        s.complete_batch(direction, &table, through, &[], &[], version)
                     }),
                 });
                 Vec::new()
@@ -284,7 +303,7 @@ impl Applier {
                 turn.completing = Some(Completing {
                     unapplied: None,
                     through,
-                    task: tokio::task::spawn_blocking(move || background.flush_durable()),
+                    task: self.shared.store_thread.spawn(|s| s.flush_durable()),
                 });
                 ids
             }

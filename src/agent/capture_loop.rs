@@ -175,7 +175,7 @@ impl Capturer {
                 Err(e) => return Err(e.into()),
             }
         };
-        if self.restored(&store, direction, &identity, current)? {
+        if self.restored(&store, direction, &identity, current).await? {
             return Ok(false);
         }
         let mut more_any = false;
@@ -189,7 +189,13 @@ impl Capturer {
             }
             match found.capture {
                 TableCapture::Start { version } => {
-                    if !store.start_streaming(direction, name, version)? {
+                    let table = name.to_string();
+                    let started = self
+                        .shared
+                        .store_thread
+                        .run(move |s| s.start_streaming(direction, &table, version))
+                        .await?;
+                    if !started {
                         // Set up otherwise meanwhile (a reload requested).
                         continue;
                     }
@@ -229,14 +235,20 @@ impl Capturer {
                         // quiet table does not fall behind the retention
                         // period, but only when the version moved.
                         if from != Some(through_version) {
-                            store.enqueue_captured(
-                                direction,
-                                name,
-                                &[],
-                                self.side,
-                                from,
-                                through_version,
-                            )?;
+                            let (table, side) = (name.to_string(), self.side);
+                            self.shared
+                                .store_thread
+                                .run(move |s| {
+                                    s.enqueue_captured(
+                                        direction,
+                                        &table,
+                                        &[],
+                                        side,
+                                        from,
+                                        through_version,
+                                    )
+                                })
+                                .await?;
                         }
                         continue;
                     }
@@ -246,14 +258,16 @@ impl Capturer {
                         return Err(PollError::Fault("capture_loop_fails"));
                     }
                     capture_hold_point().await;
-                    if !store.enqueue_captured(
-                        direction,
-                        name,
-                        &ops,
-                        self.side,
-                        from,
-                        through_version,
-                    )? {
+                    let n_ops = ops.len();
+                    let (table, side) = (name.to_string(), self.side);
+                    let queued = self
+                        .shared
+                        .store_thread
+                        .run(move |s| {
+                            s.enqueue_captured(direction, &table, &ops, side, from, through_version)
+                        })
+                        .await?;
+                    if !queued {
                         tracing::info!(server = self.side.as_str(), table = name, from, through_version,
                             "changes read across a reset of the table's queue were not queued: the reload supersedes them");
                         continue;
@@ -261,12 +275,12 @@ impl Capturer {
                     tracing::debug!(
                         server = self.side.as_str(),
                         table = name,
-                        captured = ops.len(),
+                        captured = n_ops,
                         skipped_own,
                         through_version,
                         "captured"
                     );
-                    self.shared.captured(direction, name, ops.len());
+                    self.shared.captured(direction, name, n_ops);
                 }
                 TableCapture::Expired {
                     watermark,
@@ -312,7 +326,7 @@ impl Capturer {
     /// means the history our watermarks refer to is gone. Every table from
     /// this server is then re-initialised (or stopped, per `on_expired`).
     /// Returns whether that happened; records what was seen otherwise.
-    fn restored(
+    async fn restored(
         &self,
         store: &crate::store::Store,
         direction: Direction,
@@ -353,14 +367,16 @@ impl Capturer {
             .as_ref()
             .is_none_or(|s| s.last_current_version != current || s.identity != identity);
         if changed {
-            store.set_server(
-                self.side,
-                &crate::store::ServerIdentity {
-                    identity: identity.to_string(),
-                    last_current_version: current,
-                    seen_ms: super::status::now_ms(),
-                },
-            )?;
+            let seen = crate::store::ServerIdentity {
+                identity: identity.to_string(),
+                last_current_version: current,
+                seen_ms: super::status::now_ms(),
+            };
+            let side = self.side;
+            self.shared
+                .store_thread
+                .run(move |s| s.set_server(side, &seen))
+                .await?;
         }
         Ok(reason.is_some())
     }

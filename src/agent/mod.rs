@@ -26,6 +26,8 @@ use tokio::sync::{watch, Notify};
 pub struct Shared {
     pub config: Config,
     pub store: Arc<Store>,
+    /// Where the loops' durable store writes run (off the async workers).
+    pub store_thread: crate::store::StoreThread,
     /// `ctsync:<agent_id>:` — the SYS_CHANGE_CONTEXT prefix of our writes.
     pub context_prefix: Vec<u8>,
     pub status: Status,
@@ -122,6 +124,7 @@ impl Shared {
         }
         Shared {
             config,
+            store_thread: crate::store::StoreThread::start(store.clone()),
             store,
             context_prefix,
             status: Status::default(),

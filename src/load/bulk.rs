@@ -17,7 +17,6 @@ impl Loader {
         shown: &mut progress::Progress,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), LoadError> {
-        let store = self.shared.store.clone();
         let (name, d) = (self.name(), self.direction);
         let want = BULK_CHUNK_ROWS;
         let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
@@ -65,7 +64,11 @@ impl Loader {
             progress.pending = None;
             progress.rows_done += count;
             progress.last_key = Some(last_key);
-            store.save_load_chunk(d, &name, &[], &Phase::InitialLoad(progress.clone()))?;
+            let (table, saved) = (name.clone(), progress.clone());
+            self.shared
+                .store_thread
+                .run(move |s| s.save_load_progress(d, &table, &saved))
+                .await?;
             shown.update(progress.rows_done, progress.rows_total);
             rows = next.map_err(LoadError::Source)?;
         }

@@ -400,7 +400,11 @@ impl Loader {
                 progress.pending = None;
                 progress.rows_done += rows.len() as u64;
                 progress.last_key = Some(key_of(&self.source_shape, last));
-                store.save_load_chunk(d, &name, &mapped, &Phase::InitialLoad(progress.clone()))?;
+                let (table, phase) = (name.clone(), Phase::InitialLoad(progress.clone()));
+                self.shared
+                    .store_thread
+                    .run(move |s| s.save_load_chunk(d, &table, &mapped, &phase))
+                    .await?;
             }
             shown.update(progress.rows_done, progress.rows_total);
             if done {
@@ -500,7 +504,11 @@ impl Loader {
                     .unwrap_or_default(),
                 rows: rows.len() as u64,
             });
-            store.save_load_progress(d, &name, progress)?;
+            let (table, saved) = (name.clone(), progress.clone());
+            self.shared
+                .store_thread
+                .run(move |s| s.save_load_progress(d, &table, &saved))
+                .await?;
         }
         let prefix = self.shared.context_prefix.clone();
         let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;

@@ -11,15 +11,15 @@
 //!   all of it or none of it.
 //! * Every method the agent acts upon returns only after the change is
 //!   **durable** ([`Store::flush_durable`]: sled's flush, then fsync of the
-//!   store's files and directories). These are: [`Store::enqueue_batch`],
+//!   store's files and directories). These are: [`Store::enqueue_captured`],
 //!   [`Store::mark_inflight`], [`Store::clear_inflight`],
 //!   [`Store::complete_batch`], [`Store::record_failure`],
 //!   [`Store::retry_parked`], [`Store::drop_parked`], [`Store::set_phase`],
 //!   [`Store::save_load_chunk`], [`Store::record_mappings`],
 //!   [`Store::set_server`] and [`Store::reset_queue`]. One durable flush
 //!   per call, i.e. per batch, never per row. Reads never flush. These
-//!   block on fsync: call them from a blocking context
-//!   (`tokio::task::spawn_blocking`) when latency of other tasks matters.
+//!   block on fsync: the agent's async loops run them on the store's own
+//!   thread ([`StoreThread`]), never on a tokio worker.
 //! * Every value carries a CRC32 checksum verified on each read; a mismatch
 //!   or an undecodable value is [`StoreError::Corrupt`] naming the tree and
 //!   the key, never a panic and never a guess.
@@ -97,6 +97,7 @@ pub mod records;
 mod tables;
 #[cfg(test)]
 mod tests;
+pub mod thread;
 
 use records::{decode, encode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -118,6 +119,7 @@ pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 pub use records::TableFacts;
 #[allow(unused_imports)]
 pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
+pub use thread::StoreThread;
 
 /// The store format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
