@@ -169,9 +169,15 @@ pub(super) async fn resolve(
         }
         return Ok(0);
     }
-    let landed = outcome::find(conn, table, prefix, unknown.from, unknown.since)
-        .await
-        .map_err(lookup_error(unknown.from))?;
+    let landed = outcome::find(
+        conn,
+        table,
+        prefix,
+        outcome::queue_seqs(unknown.from),
+        unknown.since,
+    )
+    .await
+    .map_err(lookup_error(unknown.from))?;
     let through = match unknown.through {
         Some(t) => landed.any_in(unknown.from, t).then_some(t),
         None => landed.last_from(unknown.from),

@@ -28,9 +28,14 @@ use crate::mssql::Connection;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
-/// Contexts of load chunks start here (`crate::load::LOAD_SEQ_BASE`): those
-/// writes are the loader's to recover, not the applier's.
+/// Contexts of load chunks start here (`crate::load::LOAD_SEQ_BASE`): the
+/// applier looks up seqs below it ([`QUEUE_SEQS`]), the loader from it on.
 const SEQ_MAX_EXCLUSIVE: u64 = crate::load::LOAD_SEQ_BASE;
+
+/// The seqs of a queue's operations (not a load's chunks).
+pub fn queue_seqs(from: u64) -> std::ops::Range<u64> {
+    from..SEQ_MAX_EXCLUSIVE
+}
 
 /// Keys kept per lookup at most: the lookup needs the keys of one batch's
 /// identity inserts (at most `batch_size`, itself bounded by the config).
@@ -81,14 +86,15 @@ pub fn parse_context(prefix: &[u8], context: &[u8]) -> Option<(u64, u64)> {
     }
 }
 
-/// Looks up the writes of ops at or after `from` on the target: the changes
-/// of `table` after `since` (None: every retained change — only for a mark
-/// written before versions were stored) carrying this agent's context.
+/// Looks up the writes with seqs in `seqs` on the target: the changes of
+/// `table` after `since` (None: every retained change — only for a mark
+/// written before versions were stored) carrying this agent's context. One
+/// query, whatever the number of writes.
 pub async fn find(
     conn: &mut Connection,
     table: &ApplyTable,
     prefix: &[u8],
-    from: u64,
+    seqs: std::ops::Range<u64>,
     since: Option<i64>,
 ) -> Result<Landed, WriteError> {
     let text = statements::contexts_since(&table.shape)?;
@@ -102,7 +108,7 @@ pub async fn find(
         let Some((first, last)) = parse_context(prefix, &context) else {
             continue;
         };
-        if last < from || first >= SEQ_MAX_EXCLUSIVE {
+        if last < seqs.start || first >= seqs.end {
             continue;
         }
         if !landed.ranges.contains(&(first, last)) {

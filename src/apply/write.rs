@@ -435,35 +435,6 @@ pub async fn current_version(conn: &mut Connection) -> Result<Option<i64>, Write
     Ok(row.and_then(|r| r.try_get::<i64, _>(0).ok().flatten()))
 }
 
-/// After a crash with `seq` in flight: did its insert land on the target?
-/// Looks for the change carrying exactly its context and returns the key it
-/// created. `since`: a target version from before the write (None: all).
-pub async fn find_landed(
-    conn: &mut Connection,
-    table: &ApplyTable,
-    prefix: &[u8],
-    seq: u64,
-    since: Option<i64>,
-) -> Result<Option<Vec<SqlValue>>, WriteError> {
-    let ctx = context(prefix, seq);
-    let text = statements::find_by_context(&table.shape)?;
-    let row = conn
-        .query(text, &[&since, &ctx.as_slice()])
-        .await?
-        .into_row()
-        .await?;
-    match row {
-        None => Ok(None),
-        Some(row) => {
-            let mut key = Vec::with_capacity(row.len());
-            for data in row.into_iter() {
-                key.push(from_column(data)?);
-            }
-            Ok(Some(key))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

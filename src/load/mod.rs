@@ -365,6 +365,9 @@ impl Loader {
                 .min(PARAMS_PER_CHUNK_MAX / width)
                 .max(1)
         };
+        // A target version read before the next chunk's write (see
+        // `write_chunk`).
+        let mut floor: Option<i64> = None;
         let mut shown = progress::Progress::new(
             format!("{name} {d}"),
             progress.rows_total,
@@ -396,7 +399,9 @@ impl Loader {
             .map_err(LoadError::Source)?;
             let done = rows.len() < want;
             if let Some(last) = rows.last() {
-                let mapped = self.write_chunk(&rows, &mut progress, shutdown).await?;
+                let mapped = self
+                    .write_chunk(&rows, &mut progress, &mut floor, shutdown)
+                    .await?;
                 progress.pending = None;
                 progress.rows_done += rows.len() as u64;
                 progress.last_key = Some(key_of(&self.source_shape, last));
@@ -429,6 +434,7 @@ impl Loader {
         &mut self,
         rows: &[Vec<SqlValue>],
         progress: &mut LoadProgress,
+        floor: &mut Option<i64>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Vec<(Vec<SqlValue>, Vec<SqlValue>)>, LoadError> {
         let store = self.shared.store.clone();
@@ -504,10 +510,18 @@ impl Loader {
                     .unwrap_or_default(),
                 rows: rows.len() as u64,
             });
-            let (table, saved) = (name.clone(), progress.clone());
+            // The lookup after a crash starts at a target version read
+            // before this write: the last chunk's COMMIT returned one.
+            if floor.is_none() {
+                let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+                *floor = write::current_version(conn)
+                    .await
+                    .map_err(LoadError::Target)?;
+            }
+            let (table, saved, since) = (name.clone(), progress.clone(), *floor);
             self.shared
                 .store_thread
-                .run(move |s| s.save_load_progress(d, &table, &saved))
+                .run(move |s| s.save_load_pending(d, &table, &saved, since))
                 .await?;
         }
         let prefix = self.shared.context_prefix.clone();
@@ -515,6 +529,9 @@ impl Loader {
         let written = write::write(conn, &self.apply, &steps, &prefix)
             .await
             .map_err(LoadError::Target)?;
+        if written.version.is_some() {
+            *floor = written.version;
+        }
         crate::fault::point("load_after_target_commit");
         Ok(written.mapped)
     }
@@ -531,14 +548,24 @@ impl Loader {
         let store = self.shared.store.clone();
         let name = self.name();
         let prefix = self.shared.context_prefix.clone();
+        // One lookup for the chunk: this agent's writes with the chunk's
+        // seqs among the target's changes since the version read before it
+        // (a store from before floors were kept: every retained change).
+        let since = store.target_floor(self.direction, &name)?;
+        let first = pending
+            .inserts
+            .iter()
+            .map(|(seq, _)| *seq)
+            .min()
+            .unwrap_or(0);
+        let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+        let found = crate::apply::outcome::find(conn, &self.apply, &prefix, first..u64::MAX, since)
+            .await
+            .map_err(LoadError::Target)?;
         let mut landed = Vec::new();
         for (seq, source_key) in &pending.inserts {
-            let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-            match write::find_landed(conn, &self.apply, &prefix, *seq, None)
-                .await
-                .map_err(LoadError::Target)?
-            {
-                Some(target_key) => landed.push((source_key.clone(), target_key)),
+            match found.keys.get(seq) {
+                Some(target_key) => landed.push((source_key.clone(), target_key.clone())),
                 None => break,
             }
         }

@@ -316,21 +316,6 @@ pub fn max_key(shape: &TableShape) -> Result<String, IdentError> {
     ))
 }
 
-/// Finds the key of the row a given write of ours created: the change whose
-/// SYS_CHANGE_CONTEXT is exactly that write's context. `@P1` = version to
-/// search from (NULL: all retained changes), `@P2` = context.
-pub fn find_by_context(shape: &TableShape) -> Result<String, IdentError> {
-    let mut cols = Vec::with_capacity(shape.key.len());
-    for k in &shape.key {
-        cols.push(format!("CT.{}", quote(k)?));
-    }
-    Ok(format!(
-        "SELECT {} FROM CHANGETABLE(CHANGES {}, @P1) AS CT WHERE CT.SYS_CHANGE_CONTEXT = @P2",
-        cols.join(", "),
-        shape.name.quoted()
-    ))
-}
-
 /// The changes of `shape` after version `@P1` that carry a context, with
 /// the context and the row's key: after a write whose outcome is unknown,
 /// which of the agent's writes landed (`apply::outcome`). Work is bounded

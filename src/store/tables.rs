@@ -182,6 +182,30 @@ impl Store {
         self.save_load_chunk(direction, table, &[], &Phase::InitialLoad(progress.clone()))
     }
 
+    /// A chunk pending (in `progress`) with the target version read before
+    /// its write (`floor`: where its lookup after a crash starts), in one
+    /// transaction; only while the table loads. Durable.
+    pub fn save_load_pending(
+        &self,
+        direction: Direction,
+        table: &str,
+        progress: &LoadProgress,
+        floor: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let key = queue_prefix(direction, table)?;
+        self.tx(|tx| {
+            expect_phase(tx, &key, table, |p| matches!(p, Phase::InitialLoad(_)))?;
+            if floor.is_some() {
+                let mut state = load_state(tx, &key)?;
+                state.target_floor = floor;
+                save_state(tx, &key, &state)?;
+            }
+            tx.phases
+                .put(&key, &PhaseRec::V1(Phase::InitialLoad(progress.clone())))
+        })?;
+        self.flush_durable()
+    }
+
     /// The copy begins: `progress` (with its start version) and, when the
     /// table has none, the watermark at the start version, in one
     /// transaction — capture queues changes from there on. Only from `Init`
