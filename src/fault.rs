@@ -17,6 +17,17 @@
 //! - `capture_loop_fails`: the capture loop returns an error where a store
 //!   step would fail, when it is about to enqueue captured changes.
 //! - `capture_loop_panics`: the capture loop panics at its next poll.
+//! - `apply_loop_fails`: an applier ends as on a store failure when it has
+//!   operations to apply.
+//! - `load_loop_fails`: a loader ends as on a store failure when it starts
+//!   a load.
+//!
+//! Holds (the process goes on after `CTSYNC_TEST_HOLD_MS`, default 2,000):
+//! - `apply_hold_after_commit`: a batch committed on the target waits
+//!   before its completion.
+//! - `apply_hold_before_write`: a planned batch waits before its write.
+//! - `capture_hold_before_enqueue`: changes read wait before they are
+//!   queued.
 //!
 //! Switches (the process does not abort; [`active`] says whether it is set):
 //! - `no_conflict_detection`: two-way tables are applied as two one-way

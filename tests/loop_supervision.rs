@@ -216,3 +216,78 @@ async fn one_tables_capture_error_leaves_the_others_going() {
         "and once when it clears:\n{log}"
     );
 }
+
+/// Starts an agent with `fault`, expects it to exit 1 naming `loop_name`
+/// and the injected fault, then restarts it without the fault: b ends equal
+/// to a (nothing lost while the loop was down).
+async fn fails_then_recovers(a: &Sim, b: &Sim, setup: &Setup, fault: &str, loop_name: &str) {
+    let mut agent = setup.spawn_agent(&[("CTSYNC_TEST_FAULT", fault)]);
+    let status = agent.wait_exit(Duration::from_secs(30));
+    let log = agent.log_text();
+    assert!(
+        matches!(status, Some(s) if s.code() == Some(1)),
+        "the agent should have exited with 1 after {loop_name} failed: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains(loop_name)
+            && log.contains(&format!("injected fault `{fault}`"))
+            && log.contains("ended unexpectedly"),
+        "the log and the exit message should name the loop and the cause:\n{log}"
+    );
+    assert!(
+        log.contains("state is durable"),
+        "the other loops should have stopped gracefully:\n{log}"
+    );
+    let agent = setup.start_agent();
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "changes were lost:\n{}", agent.log_text());
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_applier_stops_the_agent_with_its_cause() {
+    let (a, b, setup) = pair("SupApplyA", "SupApplyB").await;
+    // The first run takes its start (`initial: none`); the next one's
+    // applier fails as soon as it has something to apply.
+    let (code, log) = setup.start_agent().terminate();
+    assert_eq!(code, Some(0), "{log}");
+    a.exec("INSERT INTO dbo.Items VALUES (1, N'one'), (2, N'two');")
+        .await;
+    fails_then_recovers(
+        &a,
+        &b,
+        &setup,
+        "apply_loop_fails",
+        "the applier of dbo.Items (a_to_b)",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_loader_stops_the_agent_with_its_cause() {
+    real_server_note();
+    let a = Sim::start("SupLoadA");
+    let b = Sim::start("SupLoadB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    a.exec("INSERT INTO dbo.Items VALUES (1, N'one'), (2, N'two');")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        RETRY,
+        "  - table: dbo.Items\n    key: [id]\n    direction: a_to_b\n    initial: full\n",
+    );
+    fails_then_recovers(
+        &a,
+        &b,
+        &setup,
+        "load_loop_fails",
+        "the loader of dbo.Items (a_to_b)",
+    )
+    .await;
+}

@@ -336,6 +336,10 @@ impl Applier {
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }
+        // Ends the applier the way a failed store step would.
+        if crate::fault::active("apply_loop_fails") {
+            return Err(StepError::Store(StoreError::Injected("apply_loop_fails")));
+        }
         let maps = StoreMaps {
             store,
             config: &self.shared.config,

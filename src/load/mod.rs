@@ -159,6 +159,16 @@ impl Loader {
                         Duration::from_millis(0)
                     }
                     Err(LoadError::Shutdown) => break,
+                    // The store is local: an error there is the disk or the
+                    // format, not the load. End the loop; the agent's
+                    // supervision stops the process with the cause.
+                    Err(LoadError::Store(e)) if !matches!(e, StoreError::LoadSuperseded { .. }) => {
+                        tracing::error!(direction = %self.direction, table = %name, error = %e,
+                            "state store failed; this table's loader stops");
+                        self.shared
+                            .set_last_error(self.direction, &name, &e.to_string());
+                        return;
+                    }
                     Err(LoadError::Store(StoreError::LoadSuperseded { now, .. })) => {
                         // A reload was requested (or the table stopped)
                         // while this load ran: it starts over once the
@@ -284,6 +294,10 @@ impl Loader {
 
     async fn load(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), LoadError> {
         self.wait_for_dependencies(shutdown).await?;
+        // Ends the loader the way a failed store step would.
+        if crate::fault::active("load_loop_fails") {
+            return Err(LoadError::Store(StoreError::Injected("load_loop_fails")));
+        }
         let store = self.shared.store.clone();
         let name = self.name();
         let d = self.direction;

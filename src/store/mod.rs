@@ -199,7 +199,8 @@ pub enum StoreError {
     ConflictNotOpen { id: u64, outcome: String },
     #[error("state store: in-flight range {from}..={through} is empty")]
     InvalidRange { from: u64, through: u64 },
-    #[cfg(test)]
+    /// A fault injected by a test (`crate::fault`, or the store's own
+    /// test points).
     #[error("injected fault `{0}`")]
     Injected(&'static str),
 }
