@@ -138,3 +138,61 @@ async fn a_child_of_a_parked_parent_is_parked_after_the_wait_and_retried_when_it
         "the child should be retried by the agent, not the operator:\n{log}"
     );
 }
+
+/// A parent's delete waits while a queued operation of a child table may
+/// still reference it: a is told to delete child 1 and then its parent, but
+/// the children's queue is slower (an update ahead of the delete fails on b
+/// and is parked first). b has the foreign key: had the parent's delete
+/// gone first it would fail with 547 and be parked, leaving the parent on b.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parents_delete_waits_for_a_queued_child_delete() {
+    real_server_note();
+    let a = Sim::start("RefGuardA");
+    let b = Sim::start("RefGuardB");
+    let fk = "CREATE TABLE dbo.Parents (id INT IDENTITY(1,1) PRIMARY KEY, name NVARCHAR(40) NOT NULL);
+        CREATE TABLE dbo.Children (id INT NOT NULL PRIMARY KEY, parent_id INT NOT NULL REFERENCES dbo.Parents (id), note NVARCHAR(40) NOT NULL);";
+    a.exec(fk).await;
+    b.exec(&fk.replace("IDENTITY(1,1)", "IDENTITY(500,1)"))
+        .await;
+    // b's own rows: a note only b holds, under a unique index only b has.
+    b.exec("INSERT INTO dbo.Parents (name) VALUES (N'bp'); INSERT INTO dbo.Children VALUES (99, 500, N'dup'); CREATE UNIQUE INDEX UX_note ON dbo.Children (note);")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 200, max_attempts: 1 }\n",
+        TABLES,
+    );
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Parents (name) VALUES (N'p1'), (N'p2');")
+        .await;
+    a.exec("INSERT INTO dbo.Children VALUES (1, 1, N'c1'), (2, 2, N'c2');")
+        .await;
+    let ok = eventually(Duration::from_secs(40), || async {
+        b.count("dbo.Children").await == 3
+    })
+    .await;
+    assert!(ok, "the children did not reach b:\n{}", agent.log_text());
+    a.exec("UPDATE dbo.Children SET note = N'dup' WHERE id = 2; DELETE FROM dbo.Children WHERE id = 1; DELETE FROM dbo.Parents WHERE name = N'p1';")
+        .await;
+    let parents = "SELECT name FROM dbo.Parents WHERE name <> N'bp' ORDER BY name";
+    let ok = eventually(Duration::from_secs(40), || async {
+        b.try_rows(parents).await == Ok(vec![vec!["p2".to_string()]])
+            && b.count("dbo.Children WHERE id = 1").await == 0
+    })
+    .await;
+    let parked = setup.run_to_end(&["parked", "list"]);
+    let parked = String::from_utf8_lossy(&parked.stdout).to_string();
+    assert!(
+        ok,
+        "p1 and its child should be gone from b: parents {:?}\nparked:\n{parked}\n{}",
+        b.rows(parents).await,
+        agent.log_text()
+    );
+    assert!(
+        !parked.contains("547") && !parked.contains("dbo.Parents"),
+        "the parent's delete should not have been tried before its child's: {parked}"
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -179,7 +179,14 @@ impl Capturer {
             return Ok(false);
         }
         let mut more_any = false;
-        for ((name, _, wm), found) in active.iter().zip(found) {
+        // Children first: when a parent's delete is queued, the changes of
+        // its child tables read in the same snapshot (a child delete before
+        // it, say) are queued already, so the parent's applier sees them
+        // (`references::parent_deletes_allowed`).
+        let mut polled: Vec<_> = active.iter().zip(found).collect();
+        let rank = self.parent_ranks();
+        polled.sort_by_key(|((name, _, _), _)| rank.get(*name).copied().unwrap_or(0));
+        for ((name, _, wm), found) in polled {
             let from = *wm;
             erroring.cleared(&self.shared, self.side, direction, name);
             if let Some(max_key) = found.start_key {
@@ -379,6 +386,35 @@ impl Capturer {
                 .await?;
         }
         Ok(reason.is_some())
+    }
+
+    /// Per table, how many tables reference it directly or through others
+    /// (`references`): 0 for a leaf child, more for a parent. Bounded by the
+    /// number of configured tables (a cycle stops there).
+    fn parent_ranks(&self) -> HashMap<String, usize> {
+        let tables = &self.shared.config.tables;
+        let mut rank: HashMap<String, usize> = HashMap::new();
+        for _ in 0..tables.len() {
+            let mut changed = false;
+            for t in tables {
+                let child = rank.get(&t.name.to_string()).copied().unwrap_or(0);
+                for parent in t.references.values() {
+                    let parent = parent.to_string();
+                    if parent == t.name.to_string() {
+                        continue;
+                    }
+                    let r = rank.entry(parent).or_insert(0);
+                    if *r < child + 1 {
+                        *r = child + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        rank
     }
 
     fn table_config(&self, name: &str) -> Option<&crate::config::TableConfig> {
