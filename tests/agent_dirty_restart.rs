@@ -1,12 +1,15 @@
 //! Scenario: `kill -9` of the agent at random moments while changes stream in
-//! on a, 20 rounds, then a final run: b ends identical to a, with no row
-//! written twice on the identity table (each server assigns its own ids, so a
-//! duplicated insert would show as an extra row) and none lost.
+//! on a, 20 rounds (`CTSYNC_TEST_KILL_ROUNDS`), then a final run: b ends
+//! identical to a, with no row written twice on the identity table (each
+//! server assigns its own ids, so a duplicated insert would show as an extra
+//! row) and none lost. The seed of the kill moments is printed;
+//! `CTSYNC_TEST_KILL_SEED=N` replays them.
 
 mod common;
 
 use common::*;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +28,17 @@ const TABLES: &str = "  - table: dbo.Events
     direction: a_to_b
 ";
 
-const ROUNDS: usize = 20;
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_during_a_stream_loses_and_duplicates_nothing() {
     real_server_note();
+    let rounds = env_u64("CTSYNC_TEST_KILL_ROUNDS").unwrap_or(20) as usize;
+    let seed = env_u64("CTSYNC_TEST_KILL_SEED").unwrap_or_else(|| rand::thread_rng().gen());
+    eprintln!("agent_dirty_restart: seed {seed} (CTSYNC_TEST_KILL_SEED={seed} replays the kill moments), {rounds} rounds");
+    let mut rng = StdRng::seed_from_u64(seed);
     let a = Arc::new(Sim::start("EdgeA"));
     let b = Sim::start("EdgeB");
     a.exec(SCHEMA).await;
@@ -79,9 +88,9 @@ async fn kill_nine_during_a_stream_loses_and_duplicates_nothing() {
     };
 
     let mut logs = String::new();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let agent = first.take().unwrap_or_else(|| setup.start_agent());
-        let ms = rand::thread_rng().gen_range(150..900);
+        let ms = rng.gen_range(150..900);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         let log = agent.kill9();
         assert!(!log.contains(PASSWORD), "round {round}: password leaked");
@@ -104,7 +113,7 @@ async fn kill_nine_during_a_stream_loses_and_duplicates_nothing() {
     .await;
     assert!(
         ok,
-        "did not converge after {ROUNDS} kill -9 rounds; a has {}, b has {} events\nlast killed run:\n{logs}\nfinal run:\n{}",
+        "seed {seed}: did not converge after {rounds} kill -9 rounds; a has {}, b has {} events\nlast killed run:\n{logs}\nfinal run:\n{}",
         a.count("dbo.Events").await,
         b.count("dbo.Events").await,
         agent.log_text()
@@ -113,7 +122,10 @@ async fn kill_nine_during_a_stream_loses_and_duplicates_nothing() {
     let dups = b
         .rows("SELECT name FROM dbo.Events GROUP BY name HAVING COUNT(*) > 1")
         .await;
-    assert!(dups.is_empty(), "duplicated rows on b: {dups:?}");
+    assert!(
+        dups.is_empty(),
+        "seed {seed}: duplicated rows on b: {dups:?}"
+    );
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
