@@ -20,6 +20,6 @@ CTSYNC_TEST_MODEL_SECS="$secs" cargo test --quiet --test two_way_model -- --noca
   >/tmp/ctsync-chaos.log 2>&1
 status=$?
 set -e
-grep -E "^two_way_model:|panicked|sides differ|duplicated rows|test result" /tmp/ctsync-chaos.log || true
+grep -E "^two_way_model:|panicked|sides differ|duplicated rows|last write|test result" /tmp/ctsync-chaos.log || true
 echo "chaos: $(( $(date +%s) - start )) s, exit ${status} (full output: /tmp/ctsync-chaos.log)"
 exit "$status"

@@ -17,6 +17,7 @@ mod load;
 mod logging;
 mod model;
 mod mssql;
+mod schema;
 mod store;
 
 use clap::Parser;

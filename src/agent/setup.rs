@@ -3,7 +3,10 @@
 //! an identity when configured so, and Change Tracking (and SNAPSHOT
 //! isolation, which capture reads under) is on. When `enable_change_tracking`
 //! is set ctsync turns them on; otherwise it says which statement an
-//! administrator must run.
+//! administrator must run. Then the two servers' columns of each table are
+//! matched by name ([`crate::schema`]): both sides' shapes list the same
+//! columns in the same order, and definitions that would lose data stop
+//! `run` (and fail `check`).
 
 use super::apply_loop::Applier;
 use super::capture_loop::Capturer;
@@ -15,6 +18,7 @@ use crate::link::Link;
 use crate::model::{Direction, Side};
 use crate::mssql::statements::{self, ColumnShape, TableShape};
 use crate::mssql::Connection;
+use crate::schema::{self, CatalogColumn};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -22,6 +26,9 @@ use tokio::sync::watch;
 pub enum SetupError {
     #[error("server {side}: {message}")]
     Check { side: &'static str, message: String },
+    /// The two servers' definitions of a table would lose data between them.
+    #[error("the servers' tables differ in ways that would lose data:\n  {message}")]
+    Columns { message: String },
     #[error("server {side}: {context}: {source}")]
     Sql {
         side: &'static str,
@@ -68,28 +75,37 @@ fn backoff(config: &Config) -> Backoff {
 /// every table and builds the loops.
 pub async fn prepare(
     shared: &Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Plan, SetupError> {
     let config = &shared.config;
-    let mut shapes: Vec<[Option<TableShape>; 2]> = vec![[None, None]; config.tables.len()];
-    for side in [Side::A, Side::B] {
-        let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
-        let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
-        let Checked {
-            shapes: found,
-            problems,
-            ..
-        } = check_server(conn, config, side, config.sync.enable_change_tracking).await?;
-        if !problems.is_empty() {
-            return Err(SetupError::Check {
-                side: side.as_str(),
-                message: problems.join("\n  "),
-            });
+    let check = |side: Side| {
+        let mut shutdown = shutdown.clone();
+        async move {
+            let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
+            let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
+            let checked =
+                check_server(conn, config, side, config.sync.enable_change_tracking).await?;
+            if !checked.problems.is_empty() {
+                return Err(SetupError::Check {
+                    side: side.as_str(),
+                    message: checked.problems.join("\n  "),
+                });
+            }
+            Ok(checked)
         }
-        for (i, shape) in found.into_iter().enumerate() {
-            shapes[i][side as usize] = shape;
-        }
+    };
+    let ca = check(Side::A).await?;
+    let cb = check(Side::B).await?;
+    let paired = pair(config, &ca, &cb);
+    if !paired.problems.is_empty() {
+        return Err(SetupError::Columns {
+            message: paired.problems.join("\n  "),
+        });
     }
+    for w in &paired.warnings {
+        tracing::warn!("{w}");
+    }
+    let shapes = paired.shapes;
     let mut capturers = Vec::new();
     let mut appliers = Vec::new();
     let mut loaders = Vec::new();
@@ -307,6 +323,7 @@ pub async fn check_server(
         }
     }
     let mut shapes = Vec::with_capacity(config.tables.len());
+    let mut catalogs = Vec::with_capacity(config.tables.len());
     for t in &config.tables {
         let involved = t
             .directions()
@@ -314,10 +331,12 @@ pub async fn check_server(
             .any(|d| d.source() == side || d.target() == side);
         if !involved {
             shapes.push(None);
+            catalogs.push(None);
             continue;
         }
         match table_shape(conn, side, t).await? {
-            Ok(shape) => {
+            Ok((shape, catalog)) => {
+                catalogs.push(Some(catalog));
                 let tracked: i32 = conn
                     .query(statements::TABLE_TRACKED, &[&shape.name.quoted().as_str()])
                     .await
@@ -387,11 +406,13 @@ pub async fn check_server(
             Err(mut p) => {
                 problems.append(&mut p);
                 shapes.push(None);
+                catalogs.push(None);
             }
         }
     }
     Ok(Checked {
         shapes,
+        catalogs,
         problems,
         notes,
     })
@@ -400,11 +421,49 @@ pub async fn check_server(
 /// What [`check_server`] found on one server.
 pub struct Checked {
     /// Each table's shape on this server (None when the table does not
-    /// involve this server or could not be read).
+    /// involve this server or could not be read): the configured columns,
+    /// or every column, in this server's order. A table synced between two
+    /// servers uses [`pair`]'s shapes instead.
     pub shapes: Vec<Option<TableShape>>,
+    /// Each table's columns as this server's catalog describes them.
+    pub catalogs: Vec<Option<Vec<CatalogColumn>>>,
     pub problems: Problems,
     /// Settings `run` turns on itself because `enable_change_tracking` is set.
     pub notes: Vec<String>,
+}
+
+/// Each table's shapes on a and b, matched by name ([`crate::schema`]).
+pub struct Paired {
+    /// Per table: the shapes on a and b (None where a side's check failed).
+    pub shapes: Vec<[Option<TableShape>; 2]>,
+    /// Columns left out, one line each.
+    pub warnings: Vec<String>,
+    /// Differences that would lose data: `run` refuses to start.
+    pub problems: Problems,
+}
+
+/// Matches every table's columns across the two servers' checks.
+pub fn pair(config: &Config, a: &Checked, b: &Checked) -> Paired {
+    let mut out = Paired {
+        shapes: Vec::with_capacity(config.tables.len()),
+        warnings: Vec::new(),
+        problems: Vec::new(),
+    };
+    for (i, t) in config.tables.iter().enumerate() {
+        let (Some(Some(ca)), Some(Some(cb))) = (a.catalogs.get(i), b.catalogs.get(i)) else {
+            out.shapes.push([
+                a.shapes.get(i).cloned().flatten(),
+                b.shapes.get(i).cloned().flatten(),
+            ]);
+            continue;
+        };
+        let matched = schema::match_columns(t, ca, cb);
+        let [sa, sb] = schema::shapes(t, &matched, ca, cb);
+        out.warnings.extend(matched.warnings);
+        out.problems.extend(matched.problems);
+        out.shapes.push([Some(sa), Some(sb)]);
+    }
+    out
 }
 
 /// Runs an ALTER that turns something on; `done` (4996: table already
@@ -488,7 +547,7 @@ async fn table_shape(
     conn: &mut Connection,
     side: Side,
     t: &TableConfig,
-) -> Result<Result<TableShape, Problems>, SetupError> {
+) -> Result<Result<(TableShape, Vec<CatalogColumn>), Problems>, SetupError> {
     let name = &t.name;
     let quoted = name.quoted();
     let ctx = format!("reading the columns of {name}");
@@ -502,19 +561,36 @@ async fn table_shape(
         .into_first_result()
         .await
         .map_err(sql_err(side, ctx))?;
-    let mut columns = Vec::with_capacity(rows.len());
+    let mut catalog = Vec::with_capacity(rows.len());
     for r in &rows {
         let col: Option<&str> = r.get(0);
         let ty: Option<&str> = r.get(1);
-        let ident: Option<i32> = r.get(2);
+        let int = |i: usize| r.try_get::<i32, _>(i).ok().flatten();
         if let (Some(col), Some(ty)) = (col, ty) {
-            columns.push(ColumnShape {
+            catalog.push(CatalogColumn {
                 name: col.to_string(),
                 data_type: ty.to_string(),
-                identity: ident == Some(1),
+                identity: int(2) == Some(1),
+                max_length: int(3),
+                precision: int(4),
+                scale: int(5),
+                time_precision: int(6),
+                // Unknown nullability is taken as nullable (the check then
+                // errs on the side of refusing a NOT NULL target).
+                nullable: int(7) != Some(0),
+                has_default: int(8) == Some(1),
+                computed: int(9) == Some(1),
             });
         }
     }
+    let columns: Vec<ColumnShape> = catalog
+        .iter()
+        .map(|c| ColumnShape {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            identity: c.identity,
+        })
+        .collect();
     if columns.is_empty() {
         return Ok(Err(vec![format!(
             "table {name} does not exist (or the login cannot see it); create it or remove it from `tables`"
@@ -596,9 +672,12 @@ async fn table_shape(
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
-    Ok(Ok(TableShape {
-        name: name.clone(),
-        key: t.key.clone(),
-        columns: selected,
-    }))
+    Ok(Ok((
+        TableShape {
+            name: name.clone(),
+            key: t.key.clone(),
+            columns: selected,
+        },
+        catalog,
+    )))
 }

@@ -11,6 +11,7 @@ use crate::mssql;
 
 pub async fn check(config: &Config) -> Result<(), Error> {
     let mut problems: Vec<String> = Vec::new();
+    let mut checked: Vec<Option<setup::Checked>> = Vec::with_capacity(2);
     for side in [Side::A, Side::B] {
         let label = config.server_label(side);
         let mut conn = match mssql::connect(
@@ -24,34 +25,48 @@ pub async fn check(config: &Config) -> Result<(), Error> {
                 problems.push(format!(
                     "{label}: cannot connect: {e}; check host, port, that the server accepts TCP connections, the login and its password, and `encrypt`"
                 ));
+                checked.push(None);
                 continue;
             }
         };
         match setup::check_server(&mut conn, config, side, false).await {
-            Ok(checked) => {
-                for n in &checked.notes {
+            Ok(checked_side) => {
+                for n in &checked_side.notes {
                     println!("note: {label}: {n} (`ctsync run` does this itself: enable_change_tracking is set)");
                 }
-                if checked.problems.is_empty() {
+                if checked_side.problems.is_empty() {
                     println!("{label}: ok ({} table(s) checked)", config.tables.len());
                 }
                 problems.extend(
-                    checked
+                    checked_side
                         .problems
-                        .into_iter()
+                        .iter()
                         .map(|p| format!("{label}: {p}")),
                 );
+                checked.push(Some(checked_side));
             }
             Err(SetupError::Sql {
                 context, source, ..
             }) => {
                 problems.push(format!("{label}: {context} failed: {source}; does the login have VIEW DEFINITION and VIEW CHANGE TRACKING permissions?"));
+                checked.push(None);
             }
-            Err(e) => problems.push(format!("{label}: {e}")),
+            Err(e) => {
+                problems.push(format!("{label}: {e}"));
+                checked.push(None);
+            }
         }
     }
+    // The two sides' columns, matched by name.
+    if let [Some(a), Some(b)] = checked.as_slice() {
+        let paired = setup::pair(config, a, b);
+        for w in &paired.warnings {
+            println!("warning: {w}");
+        }
+        problems.extend(paired.problems);
+    }
     if problems.is_empty() {
-        println!("configuration, connectivity, tables, keys and change tracking: ok");
+        println!("configuration, connectivity, tables, keys, columns and change tracking: ok");
         return Ok(());
     }
     for p in &problems {

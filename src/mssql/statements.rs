@@ -74,8 +74,16 @@ pub const END_SNAPSHOT_READ: &str =
 
 /// Columns of a table: name, type, identity. `@P1` = quoted table name,
 /// `@P2` = schema, `@P3` = table.
+/// Columns 4..: lengths and digits as INT (the views' own types differ:
+/// tinyint, smallint), nullability, whether a default exists, and
+/// `IsComputed` (docs/t-sql/functions/columnproperty-transact-sql.md).
 pub const TABLE_COLUMNS: &str = "SELECT c.COLUMN_NAME, c.DATA_TYPE, \
-     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity') \
+     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity'), \
+     CAST(c.CHARACTER_MAXIMUM_LENGTH AS INT), CAST(c.NUMERIC_PRECISION AS INT), \
+     CAST(c.NUMERIC_SCALE AS INT), CAST(c.DATETIME_PRECISION AS INT), \
+     CASE WHEN c.IS_NULLABLE = 'YES' THEN 1 ELSE 0 END, \
+     CASE WHEN c.COLUMN_DEFAULT IS NULL THEN 0 ELSE 1 END, \
+     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsComputed') \
      FROM INFORMATION_SCHEMA.COLUMNS AS c \
      WHERE c.TABLE_SCHEMA = @P2 AND c.TABLE_NAME = @P3 ORDER BY c.ORDINAL_POSITION";
 
