@@ -34,6 +34,8 @@ pub struct Column {
     pub name: String,
     pub identity: bool,
     pub computed: bool,
+    /// rowversion (timestamp): the server sets it, a write cannot.
+    pub rowversion: bool,
 }
 
 /// A foreign key of a table: its columns and the referenced table's columns.
@@ -106,6 +108,7 @@ pub async fn read_schema(conn: &mut Connection) -> Result<Vec<Table>, tiberius::
                 name: name.to_string(),
                 identity: row.try_get::<bool, _>(2)?.unwrap_or(false),
                 computed: row.try_get::<bool, _>(3)?.unwrap_or(false),
+                rowversion: row.try_get::<bool, _>(4)?.unwrap_or(false),
             });
         }
     }

@@ -232,6 +232,11 @@ pub fn render(tables: &[Table], opts: &Options) -> String {
                     "    # {}: computed column, left out (the target computes its own)\n",
                     comment(&c.name)
                 ));
+            } else if c.rowversion {
+                notes.push(format!(
+                    "    # {}: rowversion (timestamp), left out (each server sets its own; writes are refused)\n",
+                    comment(&c.name)
+                ));
             } else if padded(&c.name) {
                 notes.push(format!(
                     "    # {:?}: starts or ends with a space, which a config column name may not; left out\n",

@@ -49,6 +49,7 @@ fn col(name: &str, identity: bool, computed: bool) -> Column {
         name: name.to_string(),
         identity,
         computed,
+        rowversion: false,
     }
 }
 
@@ -79,6 +80,10 @@ fn schema() -> Vec<Table> {
             col("id", true, false),
             col("name", false, false),
             col("total", false, true),
+            Column {
+                rowversion: true,
+                ..col("rv", false, false)
+            },
         ],
         &["id"],
     );
@@ -143,6 +148,7 @@ tables:
     identity: true
     columns: [id, name]
     # total: computed column, left out (the target computes its own)
+    # rv: rowversion (timestamp), left out (each server sets its own; writes are refused)
   # dbo.Logs: not synced: it has no primary key, and Change Tracking needs one (error 4997); add a primary key to sync it.
   # dbo.Mixed: not synced: its composite primary key includes IDENTITY column a; ctsync maps or copies an identity key only when it is the whole key (`identity: true`).
   - table: \"Sales.[Order Notes]]]\"

@@ -10,9 +10,11 @@ pub const TABLES: &str = "SELECT t.object_id, s.name, t.name FROM sys.tables AS 
      JOIN sys.schemas AS s ON s.schema_id = t.schema_id \
      WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name";
 
-/// (object_id, column, is_identity, is_computed) in column order.
-pub const COLUMNS: &str =
-    "SELECT c.object_id, c.name, c.is_identity, c.is_computed FROM sys.columns AS c \
+/// (object_id, column, is_identity, is_computed, is rowversion) in column
+/// order; a rowversion (timestamp) column has system_type_id 189
+/// (docs/relational-databases/system-catalog-views/sys-types-transact-sql.md).
+pub const COLUMNS: &str = "SELECT c.object_id, c.name, c.is_identity, c.is_computed, \
+     CAST(CASE WHEN c.system_type_id = 189 THEN 1 ELSE 0 END AS BIT) FROM sys.columns AS c \
      JOIN sys.tables AS t ON t.object_id = c.object_id \
      WHERE t.is_ms_shipped = 0 ORDER BY c.object_id, c.column_id";
 
