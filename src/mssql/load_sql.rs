@@ -18,7 +18,7 @@ pub fn chunk(shape: &TableShape, after_key: bool, descending: bool) -> Result<St
     let cols = shape
         .columns
         .iter()
-        .map(|c| quote(&c.name))
+        .map(|c| super::statements::read_column("", c))
         .collect::<Result<Vec<_>, _>>()?;
     let mut sql = format!(
         "SELECT TOP (@P1) {} FROM {}",

@@ -48,6 +48,21 @@ impl TableShape {
     }
 }
 
+/// How a synced column is read (`prefix`: a table alias and a dot, or
+/// empty): as itself, except money and smallmoney, which tiberius decodes
+/// as a float (inexact past 2^53 ten-thousandths); they are read as the
+/// decimals they are, money = decimal(19,4) and smallmoney = decimal(10,4)
+/// (docs/t-sql/data-types/money-and-smallmoney-transact-sql.md), and
+/// written back by the implicit decimal → money conversion.
+pub fn read_column(prefix: &str, c: &ColumnShape) -> Result<String, IdentError> {
+    let q = quote(&c.name)?;
+    Ok(match c.data_type.to_ascii_lowercase().as_str() {
+        "money" => format!("CAST({prefix}{q} AS decimal(19,4)) AS {q}"),
+        "smallmoney" => format!("CAST({prefix}{q} AS decimal(10,4)) AS {q}"),
+        _ => format!("{prefix}{q}"),
+    })
+}
+
 /// `SELECT CHANGE_TRACKING_CURRENT_VERSION()` — NULL when the database does
 /// not track changes.
 pub const CURRENT_VERSION: &str = "SELECT CHANGE_TRACKING_CURRENT_VERSION()";
@@ -166,8 +181,8 @@ pub fn capture(shape: &TableShape, changed: bool) -> Result<String, IdentError> 
         sql.push_str(&quote(k)?);
     }
     for c in &shape.columns {
-        sql.push_str(", T.");
-        sql.push_str(&quote(&c.name)?);
+        sql.push_str(", ");
+        sql.push_str(&read_column("T.", c)?);
     }
     if changed {
         sql.push_str(", CT.SYS_CHANGE_COLUMNS");
@@ -297,7 +312,7 @@ pub fn rows_by_key(shape: &TableShape, keys: usize) -> Result<String, IdentError
     }
     let mut cols = Vec::with_capacity(shape.columns.len());
     for c in &shape.columns {
-        cols.push(format!("T.{}", quote(&c.name)?));
+        cols.push(read_column("T.", c)?);
     }
     let on: Vec<String> = quoted.iter().map(|q| format!("T.{q} = K.{q}")).collect();
     Ok(format!(

@@ -206,3 +206,32 @@ fn decimals_times_and_kinds() {
     assert!(loses_data(&col("x", "real"), &col("x", "float")).is_none());
     assert!(loses_data(&col("x", "float"), &col("x", "real")).is_some());
 }
+
+#[test]
+fn types_ctsync_cannot_carry_are_refused_naming_the_column() {
+    let a = [
+        key(),
+        col("doc", "xml"),
+        col("v", "sql_variant"),
+        col("name", "nvarchar"),
+    ];
+    let m = match_columns(&table(DirectionConfig::Both, None), &a, &a);
+    assert_eq!(m.columns, ["id", "name"]);
+    assert_eq!(m.problems.len(), 2, "{m:?}");
+    assert!(
+        m.problems[0].contains("column doc (xml)")
+            && m.problems[0].contains("list the other columns")
+    );
+    assert!(m.problems[1].contains("column v (sql_variant)"));
+    for ty in [
+        "money",
+        "smallmoney",
+        "datetimeoffset",
+        "ntext",
+        "image",
+        "uniqueidentifier",
+    ] {
+        assert!(col("x", ty).unsupported().is_none(), "{ty}");
+    }
+    assert!(col("x", "geography").unsupported().is_some());
+}
