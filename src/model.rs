@@ -128,6 +128,19 @@ pub enum SqlValue {
     },
 }
 
+impl SqlValue {
+    /// Bytes this value stands for in a batch or a request: the text or
+    /// binary length, 16 for a fixed-size value. An estimate for bounding
+    /// memory, not an exact size.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            SqlValue::String(s) => s.len(),
+            SqlValue::Binary(b) => b.len(),
+            _ => 16,
+        }
+    }
+}
+
 /// What happened to a row, as CHANGETABLE folds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpKind {
@@ -152,4 +165,62 @@ pub struct Operation {
     /// tables whose conflict policy merges columns; `None` when not read or
     /// not known (an insert, a delete, column tracking off).
     pub changed: Option<Vec<String>>,
+}
+
+impl Operation {
+    /// Bytes of the operation's values (see [`SqlValue::approx_bytes`]).
+    pub fn approx_bytes(&self) -> usize {
+        let values = |v: &[SqlValue]| v.iter().map(SqlValue::approx_bytes).sum::<usize>();
+        32 + values(&self.key) + self.row.as_deref().map_or(0, values)
+    }
+}
+
+/// The first operations of `ops` whose bytes fit in `bytes_max`, never
+/// fewer than one: an apply batch bounded in bytes as well as in count.
+pub fn within_bytes<T>(ops: &mut Vec<(T, Operation)>, bytes_max: usize) {
+    let mut total = 0usize;
+    let keep = ops
+        .iter()
+        .position(|(_, op)| {
+            total = total.saturating_add(op.approx_bytes());
+            total > bytes_max
+        })
+        .unwrap_or(ops.len())
+        .max(1);
+    ops.truncate(keep);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(bytes: usize) -> (u64, Operation) {
+        (
+            0,
+            Operation {
+                kind: OpKind::Update,
+                key: vec![SqlValue::I32(1)],
+                row: Some(vec![SqlValue::String("x".repeat(bytes))]),
+                version: 1,
+                changed: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_batch_is_cut_at_its_bytes_bound_but_never_empty() {
+        let mut ops: Vec<_> = (0..10).map(|_| op(1000)).collect();
+        within_bytes(&mut ops, 3500);
+        assert_eq!(ops.len(), 3, "3 x ~1048 bytes fit in 3500, 4 do not");
+        let mut one = vec![op(10_000_000), op(10)];
+        within_bytes(&mut one, 64 * 1024);
+        assert_eq!(
+            one.len(),
+            1,
+            "a single operation over the bound still goes alone"
+        );
+        let mut small: Vec<_> = (0..10).map(|_| op(10)).collect();
+        within_bytes(&mut small, 1 << 20);
+        assert_eq!(small.len(), 10);
+    }
 }

@@ -79,7 +79,8 @@ impl Applier {
                 return Ok(Progress::Applied(n));
             }
         }
-        let ops = store.list_queue(direction, &name, from_seq, max)?;
+        let mut ops = store.list_queue(direction, &name, from_seq, max)?;
+        crate::model::within_bytes(&mut ops, self.shared.config.sync.batch_bytes_max);
         if ops.is_empty() {
             return Ok(Progress::Idle);
         }

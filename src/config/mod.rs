@@ -116,6 +116,11 @@ pub struct SyncConfig {
     /// transactions, so one bigger transaction is read whole); the rest is
     /// read by the next poll, right away. Bounds the capture's memory.
     pub capture_rows_max: i64,
+    /// Bytes of row values one apply batch (and one load chunk) carries at
+    /// most, besides `batch_size` rows: a batch of wide rows is cut
+    /// shorter (never below one operation), so memory and request size
+    /// stay bounded in bytes.
+    pub batch_bytes_max: usize,
     pub enable_change_tracking: bool,
     pub retry: RetryConfig,
     /// The conflict policy of tables that do not name their own.

@@ -74,6 +74,7 @@ pub struct RawSync {
     pub poll_interval_ms: u64,
     pub batch_size: u64,
     pub capture_rows_max: u64,
+    pub batch_bytes_max: u64,
     pub enable_change_tracking: bool,
     pub retry: RawRetry,
     pub conflict: ConflictPolicy,
@@ -87,6 +88,8 @@ impl Default for RawSync {
             poll_interval_ms: 1000,
             batch_size: 500,
             capture_rows_max: 10_000,
+            // 16 MiB of row values per apply batch and load chunk.
+            batch_bytes_max: 16 * 1024 * 1024,
             // Altering a production database is opt-in: by default `run`
             // and `check` print the statement an administrator must run.
             enable_change_tracking: false,

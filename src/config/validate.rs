@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub const AGENT_ID_MAX: usize = 64;
 pub const BATCH_SIZE_MAX: u64 = 5000;
 pub const CAPTURE_ROWS_MAX: u64 = 1_000_000;
+/// Bounds of `sync.batch_bytes_max`: 64 KiB (one row of most tables) to
+/// 1 GiB.
+pub const BATCH_BYTES_MIN: u64 = 64 * 1024;
+pub const BATCH_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 pub const LATEST_MAX: u64 = 100_000_000;
 pub const MAX_ATTEMPTS_MAX: u64 = 1000;
 pub const MAX_WORKERS_MAX: u64 = 64;
@@ -285,6 +289,13 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         100,
         CAPTURE_ROWS_MAX,
     );
+    in_range(
+        p,
+        "sync.batch_bytes_max",
+        s.batch_bytes_max,
+        BATCH_BYTES_MIN,
+        BATCH_BYTES_MAX,
+    );
     let r = &s.retry;
     in_range(
         p,
@@ -331,6 +342,7 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         poll_interval_ms: s.poll_interval_ms,
         batch_size: s.batch_size.min(BATCH_SIZE_MAX) as usize,
         capture_rows_max: s.capture_rows_max.min(CAPTURE_ROWS_MAX) as i64,
+        batch_bytes_max: s.batch_bytes_max.clamp(BATCH_BYTES_MIN, BATCH_BYTES_MAX) as usize,
         enable_change_tracking: s.enable_change_tracking,
         retry: RetryConfig {
             initial_backoff_ms: r.initial_backoff_ms,

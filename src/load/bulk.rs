@@ -18,7 +18,8 @@ impl Loader {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), LoadError> {
         let (name, d) = (self.name(), self.direction);
-        let want = BULK_CHUNK_ROWS;
+        let bytes_max = self.shared.config.sync.batch_bytes_max;
+        let mut want = next_chunk_rows(0, 0, BULK_CHUNK_ROWS, bytes_max);
         let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
         let mut rows = read_rows(
             conn,
@@ -35,6 +36,14 @@ impl Loader {
                 return Err(LoadError::Shutdown);
             }
             let done = rows.len() < want;
+            // The next chunk is read while this one is written: two chunks
+            // in memory, each sized to `batch_bytes_max` by the last.
+            want = next_chunk_rows(
+                rows.iter().map(row_bytes).sum(),
+                rows.len(),
+                BULK_CHUNK_ROWS,
+                bytes_max,
+            );
             let mut last_key = Vec::with_capacity(key_positions.len());
             for p in &key_positions {
                 let cell = last.cells().nth(*p).map(|(_, d)| d.clone());
@@ -74,6 +83,17 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// Bytes of a source row's values as tiberius holds them.
+fn row_bytes(row: &tiberius::Row) -> usize {
+    row.cells()
+        .map(|(_, d)| match d {
+            tiberius::ColumnData::String(Some(s)) => s.len(),
+            tiberius::ColumnData::Binary(Some(b)) => b.len(),
+            _ => 16,
+        })
+        .sum()
 }
 
 /// Bulk-loads `rows` (as read from the source, in the same column order)

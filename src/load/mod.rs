@@ -53,6 +53,30 @@ pub const LOAD_SEQ_BASE: u64 = 1 << 62;
 pub const PARAMS_PER_CHUNK_MAX: usize = 1_900;
 /// Rows per bulk-loaded chunk: one durable progress step per chunk.
 pub const BULK_CHUNK_ROWS: usize = 10_000;
+/// Rows of a load's first chunk: its bytes size the next ones (see
+/// [`next_chunk_rows`]), so a table of 10 MB rows never reads a chunk of
+/// thousands of them.
+pub const FIRST_CHUNK_ROWS: usize = 8;
+
+/// Rows the next chunk may hold so that its values stay near `bytes_max`,
+/// judged by the last chunk (`bytes` over `rows`); at least one, at most
+/// `cap`.
+pub fn next_chunk_rows(bytes: usize, rows: usize, cap: usize, bytes_max: usize) -> usize {
+    if rows == 0 {
+        return cap.clamp(1, FIRST_CHUNK_ROWS);
+    }
+    let per_row = (bytes / rows).max(1);
+    (bytes_max / per_row).clamp(1, cap.max(1))
+}
+
+/// Bytes of a chunk's values (see [`SqlValue::approx_bytes`]).
+fn chunk_bytes(rows: &[Vec<SqlValue>]) -> usize {
+    rows.iter()
+        .flat_map(|r| r.iter())
+        .map(SqlValue::approx_bytes)
+        .sum()
+}
+
 /// At most one progress line per table this often.
 pub const PROGRESS_LOG_MS: u64 = 5_000;
 
@@ -382,6 +406,9 @@ impl Loader {
         // A target version read before the next chunk's write (see
         // `write_chunk`).
         let mut floor: Option<i64> = None;
+        // Rows of the next chunk: a few first, then as many as fit in
+        // `batch_bytes_max` judged by the last chunk.
+        let mut sized_rows = next_chunk_rows(0, 0, chunk_rows, 0);
         let mut shown = progress::Progress::new(
             format!("{name} {d}"),
             progress.rows_total,
@@ -395,8 +422,8 @@ impl Loader {
                 return Err(LoadError::Shutdown);
             }
             let want = match limit {
-                Some(n) => (n.saturating_sub(progress.rows_done) as usize).min(chunk_rows),
-                None => chunk_rows,
+                Some(n) => (n.saturating_sub(progress.rows_done) as usize).min(sized_rows),
+                None => sized_rows,
             };
             if want == 0 {
                 break;
@@ -412,6 +439,12 @@ impl Loader {
             .await
             .map_err(LoadError::Source)?;
             let done = rows.len() < want;
+            sized_rows = next_chunk_rows(
+                chunk_bytes(&rows),
+                rows.len(),
+                chunk_rows,
+                self.shared.config.sync.batch_bytes_max,
+            );
             if let Some(last) = rows.last() {
                 let mapped = self
                     .write_chunk(&rows, &mut progress, &mut floor, shutdown)
@@ -727,4 +760,21 @@ async fn read_chunk(
             row_values(row).map_err(|e| tiberius::error::Error::Conversion(e.to_string().into()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod chunk_size_tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_sized_in_bytes_by_the_last_one() {
+        // First chunk: a few rows, whatever the cap.
+        assert_eq!(next_chunk_rows(0, 0, 500, 1 << 24), FIRST_CHUNK_ROWS);
+        // 10 MB rows, 16 MiB bound: one row per chunk.
+        assert_eq!(next_chunk_rows(8 * 10_000_000, 8, 500, 16 << 20), 1);
+        // 100-byte rows: the row cap rules.
+        assert_eq!(next_chunk_rows(800, 8, 500, 16 << 20), 500);
+        // 100 KB rows: 167 of them fit in 16 MiB.
+        assert_eq!(next_chunk_rows(8 * 100_000, 8, 500, 16 << 20), 167);
+    }
 }
