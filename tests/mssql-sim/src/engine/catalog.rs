@@ -64,6 +64,20 @@ CREATE TABLE IF NOT EXISTS sim_indexes(
     is_unique INTEGER NOT NULL,
     columns TEXT NOT NULL,
     PRIMARY KEY(table_id, name));
+-- DML triggers (sys.triggers): events, disabled flag and the definition
+-- (CREATE ... to the end of its batch), parsed again when they fire.
+CREATE TABLE IF NOT EXISTS sim_triggers(
+    object_id INTEGER PRIMARY KEY,
+    table_id INTEGER NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    on_insert INTEGER NOT NULL,
+    on_update INTEGER NOT NULL,
+    on_delete INTEGER NOT NULL,
+    is_disabled INTEGER NOT NULL DEFAULT 0,
+    definition TEXT NOT NULL,
+    create_date TEXT NOT NULL DEFAULT (datetime('now')),
+    modify_date TEXT NOT NULL DEFAULT (datetime('now')));
+CREATE INDEX IF NOT EXISTS sim_triggers_table ON sim_triggers(table_id);
 CREATE TABLE IF NOT EXISTS sim_meta(
     key TEXT PRIMARY KEY,
     value);
@@ -123,16 +137,27 @@ pub struct TableInfo {
     pub referenced_by: Vec<FkInfo>,
     /// CHECK constraints: (name, SQLite condition over the bare column names).
     pub checks: Vec<(String, String)>,
+    /// Where the rows live when it is not the table `"schema.name"` of the
+    /// main database: a TEMP table for table variables and the `inserted` /
+    /// `deleted` tables of triggers (quoted, with its schema).
+    pub storage: Option<String>,
 }
 
 impl TableInfo {
     /// `dbo.T`
     pub fn full_name(&self) -> String {
+        if self.schema.is_empty() {
+            // A table variable or `inserted` / `deleted`.
+            return self.name.clone();
+        }
         format!("{}.{}", self.schema, self.name)
     }
     /// The SQLite table name, quoted.
     pub fn sqlite_name(&self) -> String {
-        quote_ident(&self.full_name())
+        match &self.storage {
+            Some(s) => s.clone(),
+            None => quote_ident(&self.full_name()),
+        }
     }
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns
@@ -184,7 +209,7 @@ pub fn table_id(conn: &Connection, schema: &str, name: &str) -> Result<Option<i6
     .map_err(sqlerr)
 }
 
-/// `OBJECT_ID('name')`: tables and constraints.
+/// `OBJECT_ID('name')`: tables, constraints and triggers.
 pub fn object_id_of(conn: &Connection, text: &str) -> Result<Option<i64>, SqlError> {
     let parts = split_text_name(text);
     let (schema, name) = match parts.len() {
@@ -197,7 +222,10 @@ pub fn object_id_of(conn: &Connection, text: &str) -> Result<Option<i64>, SqlErr
     }
     conn.prepare_cached(
         "SELECT c.object_id FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id
-         JOIN sim_schemas s ON s.schema_id = t.schema_id WHERE s.name = ?1 AND c.name = ?2",
+         JOIN sim_schemas s ON s.schema_id = t.schema_id WHERE s.name = ?1 AND c.name = ?2
+         UNION ALL
+         SELECT g.object_id FROM sim_triggers g JOIN sim_tables t ON t.object_id = g.table_id
+         JOIN sim_schemas s ON s.schema_id = t.schema_id WHERE s.name = ?1 AND g.name = ?2",
     )
     .and_then(|mut s| s.query_row([&schema, &name], |r| r.get(0)).optional())
     .map_err(sqlerr)
@@ -402,6 +430,7 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
         fks,
         referenced_by,
         checks,
+        storage: None,
     }))
 }
 
@@ -437,6 +466,30 @@ pub fn resolve(conn: &Connection, name: &ObjectName) -> Result<Arc<TableInfo>, S
     load_table(conn, id)?
         .map(Arc::new)
         .ok_or_else(|| error::invalid_object(&display_name(name)))
+}
+
+/// [`resolve`], first among `locals` (table variables, and `inserted` /
+/// `deleted` inside a trigger) for a one-part name.
+pub fn resolve_in(
+    conn: &Connection,
+    locals: &std::collections::HashMap<String, Arc<TableInfo>>,
+    name: &ObjectName,
+) -> Result<Arc<TableInfo>, SqlError> {
+    if name.parts.len() == 1 {
+        if let Some(t) = locals.get(&name.name().to_ascii_lowercase()) {
+            return Ok(Arc::clone(t));
+        }
+        if name.name().starts_with('@') {
+            // docs: "Must declare the table variable "@t"."
+            return Err(SqlError::new(
+                1087,
+                15,
+                2,
+                format!("Must declare the table variable \"{}\".", name.name()),
+            ));
+        }
+    }
+    resolve(conn, name)
 }
 
 /// The SQLite column definition of a column.

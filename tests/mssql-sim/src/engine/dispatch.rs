@@ -35,6 +35,9 @@ impl Session {
                 | Statement::AlterTable { .. }
                 | Statement::CreateSchema(_)
                 | Statement::DropSchema(_)
+                | Statement::CreateTrigger(_)
+                | Statement::DropTrigger { .. }
+                | Statement::EnableTrigger { .. }
         );
         if ddl && self.st.txn.as_ref().map(|t| t.isolation) == Some(super::Isolation::Snapshot) {
             // docs/relational-databases/errors-events/database-engine-events-and-errors-3000-to-3999.md
@@ -109,6 +112,17 @@ impl Session {
             Statement::AlterTable { table, action } => {
                 self.alter_table(table, action).map(|_| None)
             }
+            Statement::CreateTrigger(c) => self.create_trigger(c).map(|_| None),
+            Statement::DropTrigger { names, if_exists } => {
+                self.drop_trigger(names, *if_exists).map(|_| None)
+            }
+            Statement::EnableTrigger {
+                names,
+                table,
+                enable,
+            } => self
+                .enable_trigger(names.as_deref(), table, *enable)
+                .map(|_| None),
             Statement::AlterDatabase { database, action } => self
                 .alter_database(database.as_deref(), action)
                 .map(|_| None),
@@ -173,7 +187,7 @@ impl Session {
         let r = self.with_data(
             true,
             &tables,
-            move |s, _| s.bulk_rows(&t, options, &cols, rows),
+            move |s, out| s.bulk_rows(&t, options, &cols, rows, out),
             out,
         );
         self.st.retryable = true;
@@ -203,7 +217,13 @@ impl Session {
         options: BulkOptions,
         columns: &[ColumnMeta],
         rows: &mut BulkRows<'_>,
+        out: &mut dyn ResultSink,
     ) -> Result<u64, SqlError> {
+        // FIRE_TRIGGERS: the INSERT triggers see every loaded row (kept for
+        // them; without the option nothing fires and nothing is kept).
+        let fires =
+            options.fire_triggers && self.has_triggers(t, super::triggers::Event::Insert)?;
+        let mut loaded: Vec<Vec<Value>> = Vec::new();
         let map: Vec<Option<usize>> = columns.iter().map(|c| t.column_index(&c.name)).collect();
         // Per sent column: whether a NULL in it gives way to the column's
         // DEFAULT (no KEEP_NULLS and the column has one). A column without a
@@ -290,8 +310,12 @@ impl Session {
                 }
             }
             w.insert(&row, Verb::Insert)?;
+            if fires {
+                loaded.push(row);
+            }
             n += 1;
         }
+        drop(w);
         if let (true, Some(l)) = (identity_moved, last_identity) {
             catalog::set_identity(&self.conn, t.object_id, l)?;
             self.engine.identity_hwm.lock().insert(t.object_id, l);
@@ -305,6 +329,9 @@ impl Session {
         // transaction: a failed load leaves the trust as it was.
         if !options.check_constraints && (!t.checks.is_empty() || !t.fks.is_empty()) {
             catalog::mark_not_trusted(&self.conn, t.object_id)?;
+        }
+        if fires {
+            self.fire_triggers(t, super::triggers::Event::Insert, &loaded, &[], n, out)?;
         }
         let _ = sqlerr;
         Ok(n)

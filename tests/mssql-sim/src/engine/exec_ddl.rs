@@ -464,6 +464,7 @@ impl Session {
                      DELETE FROM sim_columns WHERE object_id = {id};
                      DELETE FROM sim_identity WHERE object_id = {id};
                      DELETE FROM sim_indexes WHERE table_id = {id};
+                     DELETE FROM sim_triggers WHERE table_id = {id};
                      DELETE FROM sim_tables WHERE object_id = {id};",
                     t.sqlite_name()
                 ))

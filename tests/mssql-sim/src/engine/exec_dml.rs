@@ -11,6 +11,7 @@ use super::exec_select::fetch;
 use super::output::OutputSpec;
 use super::rows::{Verb, Writer};
 use super::translate::{Ctx, Source};
+use super::triggers::Event;
 use super::types::from_storage;
 use super::{ResultSink, Session};
 use crate::error::{self, SqlError};
@@ -173,7 +174,8 @@ impl Session {
         ctx_bytes: Option<&[u8]>,
         out: &mut dyn ResultSink,
     ) -> Result<Option<u64>, SqlError> {
-        let t = catalog::resolve(&self.conn, &ins.table)?;
+        let t = catalog::resolve_in(&self.conn, &self.st.info.locals, &ins.table)?;
+        self.check_output_target(&t, ins.output.as_ref(), &[Event::Insert])?;
         let on = matches!(&self.st.identity_insert, Some((oid, _)) if *oid == t.object_id);
         let cols: Vec<usize> = if ins.columns.is_empty() {
             (0..t.columns.len())
@@ -243,8 +245,19 @@ impl Session {
                 }
             }
         }
+        // OUTPUT items other than INSERTED.* (constants, variables) are
+        // evaluated once: the same for every row.
+        let mut consts: Vec<Value> = Vec::new();
         let mut output = match &ins.output {
-            Some(o) => Some(OutputSpec::new(o, &t)?),
+            Some(o) => {
+                let mut ctx = Ctx::new(&self.conn, &self.st.vars, &self.st.info);
+                ctx.scopes.push(Vec::new());
+                Some(OutputSpec::with_extra(o, &t, &mut |e| {
+                    let (v, ty) = ctx.eval_const(e)?;
+                    consts.push(v);
+                    Ok((consts.len() - 1, ty))
+                })?)
+            }
             None => None,
         };
         let db = self.st.info.database.clone();
@@ -262,19 +275,17 @@ impl Session {
         for row in &built {
             w.insert(row, Verb::Insert)?;
             if let Some(o) = output.as_mut() {
-                o.push(Some(row), None, "INSERT");
+                o.push_with(Some(row), None, "INSERT", Some(&consts));
             }
             n += 1;
         }
+        drop(w);
         if let Some(o) = &output {
-            o.emit(out);
+            self.finish_output(o, out)?;
         }
         self.st.info.rowcount = n as i64;
-        Ok(if self.st.nocount && output.is_none() {
-            None
-        } else {
-            Some(n)
-        })
+        self.fire_triggers(&t, Event::Insert, &built, &[], n, out)?;
+        Ok(done_count(self.st.nocount, output.as_ref(), n))
     }
 
     /// Sets up the FROM scope of UPDATE/DELETE and finds the target alias.
@@ -401,6 +412,9 @@ impl Session {
             }
             (sql, ctx.params, t, assigned, types, output)
         };
+        self.check_output_target(&t, up.output.as_ref(), &[Event::Update])?;
+        let fires = self.has_triggers(&t, Event::Update)?;
+        let (mut inserted, mut deleted) = (Vec::new(), Vec::new());
         let mut all_types = vec![Some(SqlType::BigInt)];
         all_types.extend(types.iter().copied());
         let rows = fetch(&self.conn, &sql, &params, &all_types)?;
@@ -445,17 +459,19 @@ impl Session {
             if let Some(o) = output.as_mut() {
                 o.push_with(Some(&new), Some(old), "UPDATE", Some(&r));
             }
+            if fires {
+                deleted.push(old.to_vec());
+                inserted.push(new);
+            }
         }
+        drop(w);
         let n = seen.len() as u64;
         if let Some(o) = &output {
-            o.emit(out);
+            self.finish_output(o, out)?;
         }
         self.st.info.rowcount = n as i64;
-        Ok(if self.st.nocount && output.is_none() {
-            None
-        } else {
-            Some(n)
-        })
+        self.fire_triggers(&t, Event::Update, &inserted, &deleted, n, out)?;
+        Ok(done_count(self.st.nocount, output.as_ref(), n))
     }
 
     pub(super) fn exec_delete(
@@ -498,6 +514,9 @@ impl Session {
         types.extend(t.columns.iter().map(|c| Some(c.ty)));
         types.extend(extra_types);
         let ncols = t.columns.len();
+        self.check_output_target(&t, del.output.as_ref(), &[Event::Delete])?;
+        let fires = self.has_triggers(&t, Event::Delete)?;
+        let mut deleted = Vec::new();
         let rows = fetch(&self.conn, &sql, &params, &types)?;
         self.remember_for_snapshot(&t, &rows);
         let db = self.st.info.database.clone();
@@ -515,17 +534,28 @@ impl Session {
             if let Some(o) = output.as_mut() {
                 o.push_with(None, Some(&r[1..=ncols]), "DELETE", Some(&r));
             }
+            if fires {
+                deleted.push(r[1..=ncols].to_vec());
+            }
         }
+        drop(w);
         let n = seen.len() as u64;
         if let Some(o) = &output {
-            o.emit(out);
+            self.finish_output(o, out)?;
         }
         self.st.info.rowcount = n as i64;
-        Ok(if self.st.nocount && output.is_none() {
-            None
-        } else {
-            Some(n)
-        })
+        self.fire_triggers(&t, Event::Delete, &[], &deleted, n, out)?;
+        Ok(done_count(self.st.nocount, output.as_ref(), n))
+    }
+}
+
+/// The count of a DML statement's DONE: none under NOCOUNT, except for a
+/// statement returning its OUTPUT rows to the client.
+pub(super) fn done_count(nocount: bool, output: Option<&OutputSpec>, n: u64) -> Option<u64> {
+    if nocount && output.map_or(true, |o| o.into.is_some()) {
+        None
+    } else {
+        Some(n)
     }
 }
 

@@ -10,6 +10,7 @@ use super::exec_select::fetch;
 use super::output::OutputSpec;
 use super::rows::{Verb, Writer};
 use super::translate::Ctx;
+use super::triggers::Event;
 use super::{ResultSink, Session};
 use crate::error::{self, SqlError};
 use crate::sql::ast::{Expr, Merge, MergeAction, MergeClause, MergeMatch};
@@ -128,7 +129,22 @@ impl Session {
         ctx_bytes: Option<&[u8]>,
         out: &mut dyn ResultSink,
     ) -> Result<Option<u64>, SqlError> {
-        let t: Arc<TableInfo> = catalog::resolve(&self.conn, &m.target)?;
+        let t: Arc<TableInfo> = catalog::resolve_in(&self.conn, &self.st.info.locals, &m.target)?;
+        // "For every insert, update, or delete action specified in the MERGE
+        // statement, SQL Server fires any corresponding AFTER triggers"
+        // (docs/t-sql/statements/merge-transact-sql.md, Trigger implementation).
+        let mut events = Vec::new();
+        for c in &m.clauses {
+            let e = match &c.action {
+                MergeAction::Insert { .. } => Event::Insert,
+                MergeAction::Update(_) => Event::Update,
+                MergeAction::Delete => Event::Delete,
+            };
+            if !events.contains(&e) {
+                events.push(e);
+            }
+        }
+        self.check_output_target(&t, m.output.as_ref(), &events)?;
         let matched: Vec<&MergeClause> = m
             .clauses
             .iter()
@@ -347,13 +363,32 @@ impl Session {
             }
         }
         if let Some(o) = &output {
-            o.emit(out);
+            self.finish_output(o, out)?;
         }
         self.st.info.rowcount = n as i64;
-        Ok(if self.st.nocount && output.is_none() {
-            None
-        } else {
-            Some(n)
-        })
+        for e in [Event::Insert, Event::Update, Event::Delete] {
+            if !events.contains(&e) {
+                continue;
+            }
+            let (mut ins, mut del) = (Vec::new(), Vec::new());
+            for w in &writes {
+                match (e, w) {
+                    (Event::Insert, RowWrite::Insert(row)) => ins.push(row.clone()),
+                    (Event::Update, RowWrite::Update { old, new, .. }) => {
+                        del.push(old.clone());
+                        ins.push(new.clone());
+                    }
+                    (Event::Delete, RowWrite::Delete { old, .. }) => del.push(old.clone()),
+                    _ => {}
+                }
+            }
+            let count = ins.len().max(del.len()) as u64;
+            self.fire_triggers(&t, e, &ins, &del, count, out)?;
+        }
+        Ok(super::exec_dml::done_count(
+            self.st.nocount,
+            output.as_ref(),
+            n,
+        ))
     }
 }

@@ -34,8 +34,12 @@
 //! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
 //!   values (both sides of a comparison run here, so equality still means
 //!   equal data);
-//! - not supported (error 102 naming the construct): OUTPUT ... INTO, table
-//!   variables, ALTER COLUMN, cascading foreign keys; `#temp` tables are
+//! - table variables hold plain columns only (no constraints, no IDENTITY)
+//!   and, unlike SQL Server's, their rows roll back with a transaction (see
+//!   `table_vars`); AFTER triggers only, without `UPDATE(column)` (see
+//!   `triggers`);
+//! - not supported (error 102 naming the construct): INSTEAD OF and DDL
+//!   triggers, ALTER COLUMN, cascading foreign keys; `#temp` tables are
 //!   ordinary tables.
 
 pub mod change_tracking;
@@ -58,7 +62,9 @@ mod procs;
 mod rows;
 mod session;
 mod snapshot;
+mod table_vars;
 mod translate;
+mod triggers;
 mod txn;
 mod types;
 mod views;
@@ -132,6 +138,12 @@ pub trait ResultSink {
     fn row(&mut self, values: &[Value]);
     /// A statement ended (DONE, or DONEINPROC inside an RPC).
     fn done(&mut self, done: Done);
+    /// A statement inside a trigger ended: always DONEINPROC (MS-TDS
+    /// 2.2.7.7: "the completion status of a SQL statement within a stored
+    /// procedure"), also in a SQL batch.
+    fn done_in_proc(&mut self, done: Done) {
+        self.done(done)
+    }
     /// An error (ERROR token). A `done` with `error: true` follows.
     fn error(&mut self, error: &SqlError);
     /// An informational message (INFO token, class <= 10).
@@ -410,7 +422,10 @@ impl Engine {
             )
             .map_err(sqlerr)?;
         // The catalog views are the stand-in's, not data: a snapshot saved
-        // by an older stand-in brings back its older views.
+        // by an older stand-in brings back its older views (and lacks the
+        // catalog tables added since, such as sim_triggers).
+        admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
+        catalog::migrate(&admin)?;
         views::create_all(&admin).map_err(sqlerr)?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The OUTPUT clause of INSERT, UPDATE, DELETE and MERGE
 //! (docs/t-sql/queries/output-clause-transact-sql.md): INSERTED.*, DELETED.*
-//! columns and $action, returned as a result set.
+//! columns and $action, returned as a result set or inserted INTO a table
+//! (see `table_vars`).
 
 use super::catalog::{ColumnInfo, TableInfo};
 use super::ResultSink;
@@ -27,6 +28,9 @@ pub struct OutputSpec {
     pub items: Vec<OutItem>,
     pub meta: Vec<ColumnMeta>,
     pub rows: Vec<Vec<Value>>,
+    /// `OUTPUT ... INTO target [(columns)]`: where the rows go instead of
+    /// the client (see `Session::finish_output`).
+    pub into: Option<(crate::sql::ast::ObjectName, Vec<String>)>,
 }
 
 impl OutputSpec {
@@ -43,9 +47,6 @@ impl OutputSpec {
         t: &TableInfo,
         extra: &mut ExtraFn<'_>,
     ) -> Result<Self, SqlError> {
-        if output.into.is_some() {
-            return Err(crate::engine::unsupported("OUTPUT ... INTO"));
-        }
         let mut items = Vec::new();
         let mut meta = Vec::new();
         let col_meta = |c: &ColumnInfo, name: &str| ColumnMeta {
@@ -126,6 +127,7 @@ impl OutputSpec {
             items,
             meta,
             rows: Vec::new(),
+            into: output.into.clone(),
         })
     }
 

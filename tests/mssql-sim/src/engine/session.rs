@@ -69,6 +69,11 @@ pub struct State {
     pub flow: super::flow::Flow,
     /// Nesting of TRY blocks being run (errors go to CATCH, not the client).
     pub try_depth: u32,
+    /// The triggers being run, innermost last (object ids): their nesting
+    /// level and, with RECURSIVE_TRIGGERS OFF, which may not fire again.
+    pub trigger_stack: Vec<i64>,
+    /// Names the next table variable's storage (`temp."sim_tv_N"`).
+    pub local_seq: u64,
 }
 
 /// Bound on [`State::parse_cache`]; the cache is emptied when it is full.
@@ -101,6 +106,8 @@ impl State {
             cut_connection: false,
             flow: super::flow::Flow::Normal,
             try_depth: 0,
+            trigger_stack: Vec::new(),
+            local_seq: 0,
         }
     }
 }
@@ -149,6 +156,10 @@ impl Session {
         }
         let outer_flow = std::mem::take(&mut self.st.flow);
         let outer_try = std::mem::replace(&mut self.st.try_depth, 0);
+        // Table variables live to the end of the batch that declares them
+        // (docs/t-sql/data-types/table-transact-sql.md: "scoped to the
+        // function, stored procedure, or batch in which it's defined").
+        let outer_locals = std::mem::take(&mut self.st.info.locals);
         for located in stmts.iter() {
             if out.cancelled() || self.st.flow != super::flow::Flow::Normal {
                 break;
@@ -163,6 +174,8 @@ impl Session {
             outer_flow
         };
         self.st.try_depth = outer_try;
+        let locals = std::mem::replace(&mut self.st.info.locals, outer_locals);
+        self.drop_locals(locals.into_values());
     }
 
     fn parse_cached(&mut self, sql: &str) -> Result<Arc<Vec<Located>>, SqlError> {
@@ -255,6 +268,7 @@ impl Session {
             Statement::SetIdentityInsert { table, on } => {
                 self.set_identity_insert(table, *on).map(|_| None)
             }
+            Statement::DeclareTable(d) => self.declare_table(d).map(|_| None),
             Statement::Declare(decls) => {
                 for (name, dt, init) in decls {
                     let ty = super::types::parse_type(dt)?;

@@ -111,6 +111,21 @@ impl Session {
             }
         }
         self.st.info.trancount = self.st.txn.as_ref().map(|t| t.depth as i64).unwrap_or(0);
+        if !self.st.trigger_stack.is_empty() && !self.conn.is_autocommit() {
+            // A statement of a trigger: part of the firing statement's
+            // transaction, atomic on its own.
+            self.conn
+                .execute_batch("SAVEPOINT sim_trg")
+                .map_err(sqlerr)?;
+            let r = f(self, out);
+            let end = if r.is_ok() {
+                "RELEASE sim_trg"
+            } else {
+                "ROLLBACK TO sim_trg; RELEASE sim_trg"
+            };
+            let _ = self.conn.execute_batch(end);
+            return r;
+        }
         let snapshot = self.current_isolation() == Isolation::Snapshot;
         // 3952 is raised when a statement reads the database's data; a
         // statement without tables (`IF @@TRANCOUNT > 0 ROLLBACK`) runs.

@@ -44,13 +44,38 @@ pub static VIEWS: &[View] = &[
         sql: "SELECT name, object_id, schema_id, 'U ' AS type, 0 AS parent_object_id FROM sim_tables
               UNION ALL SELECT c.name, c.object_id, t.schema_id,
                  CASE c.kind WHEN 'PK' THEN 'PK' WHEN 'UQ' THEN 'UQ' WHEN 'F' THEN 'F ' ELSE 'C ' END, c.table_id
-              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind <> 'IX'",
+              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind <> 'IX'
+              UNION ALL SELECT g.name, g.object_id, t.schema_id, 'TR', g.table_id
+              FROM sim_triggers g JOIN sim_tables t ON t.object_id = g.table_id",
         columns: &[
             ("name", NAME),
             ("object_id", INT),
             ("schema_id", INT),
             ("type", SqlType::Char(2)),
             ("parent_object_id", INT),
+        ],
+    },
+    // docs/relational-databases/system-catalog-views/sys-triggers-transact-sql.md:
+    // one row per DML trigger (the stand-in has AFTER triggers on tables
+    // only). create_date and modify_date are not offered.
+    View {
+        name: "sys.triggers",
+        sql: "SELECT name, object_id, 1 AS parent_class, 'OBJECT_OR_COLUMN' AS parent_class_desc,
+                 table_id AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, 0 AS is_ms_shipped,
+                 is_disabled, 0 AS is_not_for_replication, 0 AS is_instead_of_trigger
+              FROM sim_triggers",
+        columns: &[
+            ("name", NAME),
+            ("object_id", INT),
+            ("parent_class", TINY),
+            ("parent_class_desc", DESC),
+            ("parent_id", INT),
+            ("type", SqlType::Char(2)),
+            ("type_desc", DESC),
+            ("is_ms_shipped", BIT),
+            ("is_disabled", BIT),
+            ("is_not_for_replication", BIT),
+            ("is_instead_of_trigger", BIT),
         ],
     },
     View {

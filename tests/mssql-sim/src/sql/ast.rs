@@ -6,8 +6,10 @@
 //! identifiers are case-insensitive, as under SQL Server's default collation.
 
 mod expr;
+mod trigger;
 
 pub use expr::{BinaryOp, Expr, Literal, UnaryOp, Window};
+pub use trigger::{CreateTrigger, TriggerEvents};
 
 /// A possibly qualified object name: `t`, `dbo.t`, `db.dbo.t`.
 /// `parts` holds 1..=3 parts, last is the object itself.
@@ -106,6 +108,24 @@ pub enum Statement {
     SetIsolationLevel(IsolationLevel),
     /// `DECLARE @x type [= expr], ...`
     Declare(Vec<(String, DataType, Option<Expr>)>),
+    /// `DECLARE @t [AS] TABLE (col type ..., constraints)`: a table variable
+    /// (docs/t-sql/data-types/table-transact-sql.md).
+    DeclareTable(Box<DeclareTable>),
+    /// `CREATE [OR ALTER] | ALTER TRIGGER ... ON t AFTER ... AS ...`.
+    CreateTrigger(Box<CreateTrigger>),
+    /// `DROP TRIGGER [IF EXISTS] [schema.]name [, ...]`.
+    DropTrigger {
+        names: Vec<ObjectName>,
+        if_exists: bool,
+    },
+    /// `ENABLE | DISABLE TRIGGER {name [, ...] | ALL} ON t` and
+    /// `ALTER TABLE t ENABLE | DISABLE TRIGGER {name [, ...] | ALL}`;
+    /// `names` is `None` for ALL.
+    EnableTrigger {
+        names: Option<Vec<ObjectName>>,
+        table: ObjectName,
+        enable: bool,
+    },
     /// `SET @x = expr` or `SELECT @x = expr` is parsed as Query with assignments.
     SetVariable {
         name: String,
@@ -167,8 +187,7 @@ pub enum Statement {
 /// (MS-TDS INSERT BULK; the same options as BULK INSERT's arguments,
 /// docs/t-sql/statements/bulk-insert-transact-sql.md). TABLOCK, ORDER(...),
 /// ROWS_PER_BATCH and KILOBYTES_PER_BATCH are accepted and have no
-/// observable effect here; FIRE_TRIGGERS is accepted and ignored because
-/// mssql-sim has no triggers.
+/// observable effect here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BulkOptions {
     /// CHECK_CONSTRAINTS: CHECK and FOREIGN KEY constraints are checked
@@ -177,6 +196,19 @@ pub struct BulkOptions {
     /// KEEP_NULLS: a NULL sent for a column with a DEFAULT stays NULL
     /// (without it the column gets its default).
     pub keep_nulls: bool,
+    /// FIRE_TRIGGERS: the table's INSERT triggers fire for the load (without
+    /// it no trigger fires).
+    pub fire_triggers: bool,
+}
+
+/// `DECLARE @name TABLE (...)`: the columns and table constraints, as in
+/// CREATE TABLE (PRIMARY KEY, UNIQUE, CHECK, DEFAULT, IDENTITY, NULL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclareTable {
+    /// With the `@`.
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub constraints: Vec<TableConstraint>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

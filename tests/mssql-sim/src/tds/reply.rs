@@ -220,6 +220,32 @@ impl<W: Write> ResultSink for Reply<'_, W> {
         self.maybe_stream();
     }
 
+    fn done_in_proc(&mut self, done: Done) {
+        self.flush_pending();
+        self.any_done = true;
+        self.in_transaction = done.in_transaction;
+        self.any_error |= done.error;
+        // More always follows: the DONE of the statement that fired the trigger.
+        let mut status = DONE_MORE;
+        if done.error {
+            status |= DONE_ERROR;
+        }
+        if done.in_transaction {
+            status |= DONE_INXACT;
+        }
+        if done.count.is_some() {
+            status |= DONE_COUNT;
+        }
+        tokens::done(
+            &mut self.buf,
+            tokens::TK_DONEINPROC,
+            status,
+            0xC1,
+            done.count.unwrap_or(0),
+        );
+        self.maybe_stream();
+    }
+
     fn error(&mut self, error: &SqlError) {
         self.flush_pending();
         if error.class > 10 {

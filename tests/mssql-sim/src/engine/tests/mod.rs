@@ -4,6 +4,7 @@ mod ct;
 mod dml;
 mod misc;
 mod perf;
+mod triggers;
 mod txn;
 
 use super::*;

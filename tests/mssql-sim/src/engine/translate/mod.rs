@@ -50,6 +50,9 @@ pub struct SessionInfo {
     pub identity: Option<i64>,
     /// The error a CATCH block is handling (ERROR_NUMBER() ...).
     pub last_error: Option<crate::error::SqlError>,
+    /// Tables that are not in the catalog, by lower-case name: the batch's
+    /// table variables (`@t`) and, inside a trigger, `inserted` and `deleted`.
+    pub locals: HashMap<String, Arc<TableInfo>>,
 }
 
 /// A column of a source: name, type (`None` for an untyped NULL), nullable.
@@ -122,7 +125,7 @@ impl<'a> Ctx<'a> {
         &self,
         name: &crate::sql::ast::ObjectName,
     ) -> Result<Arc<TableInfo>, SqlError> {
-        catalog::resolve(self.conn, name)
+        catalog::resolve_in(self.conn, &self.session.locals, name)
     }
 }
 

@@ -17,6 +17,11 @@ impl<'a> Parser<'a> {
         if self.eat_kw("DATABASE") {
             return self.alter_database();
         }
+        if self.is_kw("TRIGGER") {
+            let start = self.toks[self.pos.saturating_sub(1)];
+            self.advance();
+            return self.create_trigger(start, true, false);
+        }
         let what = format!("ALTER {}", self.word_upper().unwrap_or_default());
         Err(self.unsupported(&what))
     }
@@ -49,6 +54,17 @@ impl<'a> Parser<'a> {
                 self.advance();
                 self.advance();
                 AlterTableAction::DisableChangeTracking
+            }
+            Some(w @ ("ENABLE" | "DISABLE")) if self.is_kw_at(1, "TRIGGER") => {
+                let enable = w == "ENABLE";
+                self.advance();
+                self.advance();
+                let names = self.trigger_names()?;
+                return Ok(Statement::EnableTrigger {
+                    names,
+                    table,
+                    enable,
+                });
             }
             Some("ADD") => {
                 self.advance();

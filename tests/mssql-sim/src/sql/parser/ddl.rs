@@ -51,6 +51,16 @@ impl<'a> Parser<'a> {
                 Ok(Statement::CreateSchema(name))
             }
             Some("UNIQUE" | "CLUSTERED" | "NONCLUSTERED" | "INDEX") => self.create_index(),
+            Some("TRIGGER") => {
+                self.advance();
+                self.create_trigger(create, false, false)
+            }
+            Some("OR") if self.is_kw_at(1, "ALTER") && self.is_kw_at(2, "TRIGGER") => {
+                self.advance();
+                self.advance();
+                self.advance();
+                self.create_trigger(create, false, true)
+            }
             Some(other) => {
                 let what = format!("CREATE {other}");
                 Err(self.unsupported(&what))
@@ -65,6 +75,20 @@ impl<'a> Parser<'a> {
         if self.is_kw("AS") {
             return Err(self.unsupported("CREATE TABLE AS (graph/FileTable)"));
         }
+        let (columns, constraints) = self.table_definition()?;
+        self.storage_options()?;
+        Ok(Statement::CreateTable(Box::new(CreateTable {
+            name,
+            columns,
+            constraints,
+        })))
+    }
+
+    /// `(column_def | table_constraint, ...)` of CREATE TABLE and of a
+    /// table variable's declaration.
+    pub(crate) fn table_definition(
+        &mut self,
+    ) -> Result<(Vec<ColumnDef>, Vec<TableConstraint>), SqlError> {
         self.expect_sym(Sym::LParen)?;
         let mut columns = Vec::new();
         let mut constraints = Vec::new();
@@ -85,12 +109,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.expect_sym(Sym::RParen)?;
-        self.storage_options()?;
-        Ok(Statement::CreateTable(Box::new(CreateTable {
-            name,
-            columns,
-            constraints,
-        })))
+        Ok((columns, constraints))
     }
 
     /// `ON [PRIMARY]`, `WITH (...)`, `TEXTIMAGE_ON x`: storage details, ignored.
@@ -481,6 +500,18 @@ impl<'a> Parser<'a> {
                     table: crate::sql::ast::ObjectName { parts },
                     if_exists,
                 })
+            }
+            Some("TRIGGER") => {
+                self.advance();
+                let if_exists = self.if_exists();
+                let mut names = vec![self.object_name()?];
+                while self.eat_sym(Sym::Comma) {
+                    names.push(self.object_name()?);
+                }
+                if self.is_kw("ON") {
+                    return Err(self.unsupported("DDL triggers (DROP TRIGGER ... ON)"));
+                }
+                Ok(Statement::DropTrigger { names, if_exists })
             }
             Some("SCHEMA") => {
                 self.advance();

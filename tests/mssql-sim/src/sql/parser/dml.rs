@@ -80,10 +80,7 @@ impl<'a> Parser<'a> {
             return Err(self.unsupported("INSERT TOP"));
         }
         self.eat_kw("INTO");
-        if matches!(self.peek().kind, TokKind::Variable) {
-            return Err(self.unsupported("table variables"));
-        }
-        let table = self.object_name()?;
+        let table = self.dml_target()?;
         self.table_hints()?;
         let columns = if self.is_sym(Sym::LParen) && !self.is_query_start() {
             self.column_name_list()?
@@ -177,11 +174,9 @@ impl<'a> Parser<'a> {
     /// CHECK_CONSTRAINTS, KEEP_NULLS, FIRE_TRIGGERS, TABLOCK,
     /// ROWS_PER_BATCH = n, KILOBYTES_PER_BATCH = n, ORDER (col [ASC|DESC], ...)
     /// (MS-TDS INSERT BULK; their meaning: the arguments of
-    /// docs/t-sql/statements/bulk-insert-transact-sql.md). Only
-    /// CHECK_CONSTRAINTS and KEEP_NULLS change what the load does here;
-    /// FIRE_TRIGGERS is accepted and ignored because mssql-sim has no
-    /// triggers, and TABLOCK, ORDER and the batch sizes have no observable
-    /// effect in the stand-in.
+    /// docs/t-sql/statements/bulk-insert-transact-sql.md). CHECK_CONSTRAINTS,
+    /// KEEP_NULLS and FIRE_TRIGGERS change what the load does here; TABLOCK,
+    /// ORDER and the batch sizes have no observable effect in the stand-in.
     fn insert_bulk_options(&mut self, options: &mut BulkOptions) -> Result<(), SqlError> {
         if self.eat_sym(Sym::RParen) {
             return Ok(());
@@ -191,8 +186,10 @@ impl<'a> Parser<'a> {
                 options.check_constraints = true;
             } else if self.eat_kw("KEEP_NULLS") {
                 options.keep_nulls = true;
-            } else if self.eat_kw("FIRE_TRIGGERS") || self.eat_kw("TABLOCK") {
-                // No triggers, no lock modes to choose: nothing to record.
+            } else if self.eat_kw("FIRE_TRIGGERS") {
+                options.fire_triggers = true;
+            } else if self.eat_kw("TABLOCK") {
+                // No lock modes to choose: nothing to record.
             } else if self.is_kw("ROWS_PER_BATCH") || self.is_kw("KILOBYTES_PER_BATCH") {
                 self.advance();
                 self.expect_sym(Sym::Eq)?;
@@ -217,10 +214,7 @@ impl<'a> Parser<'a> {
     pub(crate) fn update(&mut self) -> Result<Statement, SqlError> {
         self.advance();
         let top = self.top()?;
-        if matches!(self.peek().kind, TokKind::Variable) {
-            return Err(self.unsupported("table variables"));
-        }
-        let table = self.object_name()?;
+        let table = self.dml_target()?;
         self.table_hints()?;
         self.expect_kw("SET")?;
         let assignments = self.assignments()?;
@@ -240,6 +234,18 @@ impl<'a> Parser<'a> {
             from,
             selection,
         })))
+    }
+
+    /// The target of INSERT, UPDATE, DELETE or OUTPUT INTO: a table name or
+    /// a table variable (`@t`, kept with its `@` as a one-part name).
+    pub(crate) fn dml_target(&mut self) -> Result<ObjectName, SqlError> {
+        if matches!(self.peek().kind, TokKind::Variable) {
+            let t = self.advance();
+            return Ok(ObjectName {
+                parts: vec![self.text(&t).to_string()],
+            });
+        }
+        self.object_name()
     }
 
     fn where_opt(&mut self) -> Result<Option<Expr>, SqlError> {
@@ -291,10 +297,7 @@ impl<'a> Parser<'a> {
         self.advance();
         let top = self.top()?;
         self.eat_kw("FROM");
-        if matches!(self.peek().kind, TokKind::Variable) {
-            return Err(self.unsupported("table variables"));
-        }
-        let table = self.object_name()?;
+        let table = self.dml_target()?;
         self.table_hints()?;
         let output = self.output_opt()?;
         let from = if self.eat_kw("FROM") {
@@ -320,14 +323,7 @@ impl<'a> Parser<'a> {
         }
         let items = self.select_items()?;
         let into = if self.eat_kw("INTO") {
-            let target = if matches!(self.peek().kind, TokKind::Variable) {
-                let t = self.advance();
-                ObjectName {
-                    parts: vec![self.text(&t).to_string()],
-                }
-            } else {
-                self.object_name()?
-            };
+            let target = self.dml_target()?;
             let cols = if self.is_sym(Sym::LParen) {
                 self.paren_ident_list()?
             } else {

@@ -202,10 +202,8 @@ impl<'a> Parser<'a> {
             self.advance();
             return self.changetable();
         }
-        if matches!(self.peek().kind, TokKind::Variable) {
-            return Err(self.unsupported("table variables"));
-        }
-        let name = self.object_name()?;
+        // A table variable (`FROM @t AS x`) or a table.
+        let name = self.dml_target()?;
         let mut hints = Vec::new();
         if self.is_sym(Sym::LParen) && self.is_legacy_hint_list() {
             // `t (NOLOCK)`: table hints without WITH (deprecated, still accepted).

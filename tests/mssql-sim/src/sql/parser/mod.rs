@@ -20,6 +20,7 @@ mod set;
 mod stmt;
 #[cfg(test)]
 mod tests;
+mod trigger;
 
 use super::ast::{BinaryOp, DataType, Expr, Located, ObjectName, UnaryOp};
 use super::lexer::{is_reserved, quoted_ident_value, string_value, tokenize, Sym, TokKind, Token};

@@ -112,6 +112,7 @@ impl<'a> Parser<'a> {
                 })
             }
             "WHILE" => self.while_statement(),
+            "ENABLE" | "DISABLE" if self.is_kw_at(1, "TRIGGER") => self.enable_trigger(),
             "BREAK" | "CONTINUE" | "RETURN" => self.jump(&word),
             "GOTO" | "GRANT" | "DENY" | "REVOKE" | "DBCC" | "OPEN" | "CLOSE" | "FETCH"
             | "DEALLOCATE" | "BULK" | "BACKUP" | "RESTORE" | "KILL" | "CHECKPOINT" => {
@@ -246,7 +247,20 @@ impl<'a> Parser<'a> {
             let name = self.text(&t)[1..].to_string();
             self.eat_kw("AS");
             if self.is_kw("TABLE") {
-                return Err(self.unsupported("table variables"));
+                // `DECLARE @t TABLE (...)` declares that one variable only
+                // (declare-local-variable-transact-sql.md).
+                if !out.is_empty() {
+                    return Err(self.error_here());
+                }
+                self.advance();
+                let (columns, constraints) = self.table_definition()?;
+                return Ok(Statement::DeclareTable(Box::new(
+                    crate::sql::ast::DeclareTable {
+                        name: self.text(&t).to_string(),
+                        columns,
+                        constraints,
+                    },
+                )));
             }
             if self.is_kw("CURSOR") {
                 return Err(self.unsupported("cursors"));
