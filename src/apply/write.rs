@@ -335,6 +335,7 @@ async fn write_requests_in(
         if !batch.fits(needed) {
             // Send what we have inside the open transaction; go on in a
             // new request.
+            batch.read_mapped_ids();
             outputs.extend(send(conn, std::mem::take(&mut batch)).await?);
         }
         match &group_steps[0].action {
@@ -375,6 +376,7 @@ async fn write_requests_in(
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, false);
     }
+    batch.read_mapped_ids();
     if commit {
         batch.sql.push_str(statements::COMMIT_AND_VERSION);
         batch.sql.push(';');

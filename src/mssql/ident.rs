@@ -16,6 +16,8 @@ pub enum IdentError {
     TooLong { prefix: String, chars: usize },
     #[error("identifier contains a NUL character")]
     Nul,
+    #[error("table {0}: an identity-mapped table's key is a single column")]
+    IdentityKey(String),
 }
 
 /// `name` → `[name]` with `]` doubled.

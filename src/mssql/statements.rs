@@ -362,6 +362,20 @@ pub fn contexts_since(shape: &TableShape) -> Result<String, IdentError> {
 pub struct Batch<'a> {
     pub sql: String,
     pub params: Vec<ColumnData<'a>>,
+    /// Identity-mapped inserts of this request whose new keys wait in the
+    /// table variable `@ctsync_ids` (see [`Batch::insert_identity`]).
+    mapped: Option<MappedIds>,
+}
+
+/// The new keys of a request's identity-mapped inserts, collected with
+/// `OUTPUT ... INTO` and read back once by [`Batch::read_mapped_ids`].
+#[derive(Debug)]
+struct MappedIds {
+    /// Inserts so far; the next one's position.
+    count: usize,
+    /// The target table and its identity key column, quoted.
+    table: String,
+    key: String,
 }
 
 impl<'a> Batch<'a> {
@@ -514,8 +528,13 @@ impl<'a> Batch<'a> {
     }
 
     /// Insert of a row into an identity table whose target assigns its own
-    /// key: every synced column but the identity, returning the new key with
-    /// `OUTPUT INSERTED` (one result set per insert, in statement order).
+    /// key: every synced column but the identity. The new key goes with
+    /// `OUTPUT INSERTED ... INTO` a table variable, never to the client
+    /// directly, because SQL Server refuses a bare OUTPUT on a table with an
+    /// enabled trigger (error 334; docs/t-sql/queries/output-clause-transact-sql.md,
+    /// "Triggers"), and audit triggers are common on the tables synced.
+    /// [`Batch::read_mapped_ids`] ends the request with one result set of the
+    /// new keys in insert order, typed as the target's key column.
     pub fn insert_identity(
         &mut self,
         shape: &TableShape,
@@ -532,25 +551,57 @@ impl<'a> Batch<'a> {
             names.push(quote(&c.name)?);
             values.push(self.bind_value(v, c));
         }
-        let mut out = Vec::new();
-        for k in &shape.key {
-            out.push(format!("INSERTED.{}", quote(k)?));
-        }
+        // An identity key is a single column (config validation).
+        let key = match shape.key.as_slice() {
+            [k] => quote(k)?,
+            _ => return Err(IdentError::IdentityKey(shape.name.to_string())),
+        };
         let t = shape.name.quoted();
+        let ord = match &mut self.mapped {
+            Some(m) => {
+                m.count += 1;
+                m.count - 1
+            }
+            None => {
+                // decimal(38,0) holds every integer an IDENTITY can be
+                // (tinyint ... bigint, decimal(p,0)); the read joins back to
+                // the target for the key's own type.
+                self.sql.push_str(
+                    "DECLARE @ctsync_ids TABLE (ord INT NOT NULL, k DECIMAL(38,0) NOT NULL);\n",
+                );
+                self.mapped = Some(MappedIds {
+                    count: 1,
+                    table: t.clone(),
+                    key: key.clone(),
+                });
+                0
+            }
+        };
+        let out = format!("OUTPUT {ord}, INSERTED.{key} INTO @ctsync_ids (ord, k)");
         if names.is_empty() {
-            self.sql.push_str(&format!(
-                "{ctx}INSERT INTO {t} OUTPUT {} DEFAULT VALUES;\n",
-                out.join(", ")
-            ));
+            self.sql
+                .push_str(&format!("{ctx}INSERT INTO {t} {out} DEFAULT VALUES;\n"));
         } else {
             self.sql.push_str(&format!(
-                "{ctx}INSERT INTO {t} ({}) OUTPUT {} VALUES ({});\n",
+                "{ctx}INSERT INTO {t} ({}) {out} VALUES ({});\n",
                 names.join(", "),
-                out.join(", "),
                 values.join(", ")
             ));
         }
         Ok(())
+    }
+
+    /// Ends the identity-mapped inserts of this request: one result set of
+    /// their new keys, in insert order. Call once, before the request's
+    /// COMMIT, when it is to be sent; nothing when it has no such insert.
+    pub fn read_mapped_ids(&mut self) {
+        if let Some(m) = self.mapped.take() {
+            self.sql.push_str(&format!(
+                "SELECT t.{k} FROM @ctsync_ids AS i JOIN {t} AS t ON t.{k} = i.k ORDER BY i.ord;\n",
+                k = m.key,
+                t = m.table
+            ));
+        }
     }
 
     /// Update of the non-key columns of the row with key `key` (already
@@ -666,10 +717,20 @@ mod tests {
         b.insert_identity(&s, &row, &ctx).unwrap();
         assert!(!b.sql.contains("DROP"));
         assert_eq!(b.params.len(), 2);
-        assert!(b.sql.contains("OUTPUT INSERTED.[id]"));
         assert!(b
             .sql
-            .starts_with("WITH CHANGE_TRACKING_CONTEXT (@P1) INSERT INTO"));
+            .contains("OUTPUT 0, INSERTED.[id] INTO @ctsync_ids (ord, k)"));
+        assert!(b.sql.starts_with("DECLARE @ctsync_ids TABLE"));
+        assert!(b
+            .sql
+            .contains("\nWITH CHANGE_TRACKING_CONTEXT (@P1) INSERT INTO"));
+        b.insert_identity(&s, &row, &ctx).unwrap();
+        assert_eq!(b.sql.matches("DECLARE").count(), 1);
+        assert!(b.sql.contains("OUTPUT 1, INSERTED.[id]"));
+        b.read_mapped_ids();
+        assert!(b.sql.ends_with(
+            "SELECT t.[id] FROM @ctsync_ids AS i JOIN [dbo].[Odd]]Name] AS t ON t.[id] = i.k ORDER BY i.ord;\n"
+        ));
     }
 
     #[test]

@@ -34,14 +34,6 @@ pub struct OutputSpec {
 }
 
 impl OutputSpec {
-    pub fn new(output: &Output, t: &TableInfo) -> Result<Self, SqlError> {
-        Self::with_extra(output, t, &mut |_| {
-            Err(crate::engine::unsupported(
-                "OUTPUT items other than INSERTED.*, DELETED.* and $action",
-            ))
-        })
-    }
-
     pub fn with_extra(
         output: &Output,
         t: &TableInfo,
@@ -129,10 +121,6 @@ impl OutputSpec {
             rows: Vec::new(),
             into: output.into.clone(),
         })
-    }
-
-    pub fn push(&mut self, inserted: Option<&[Value]>, deleted: Option<&[Value]>, action: &str) {
-        self.push_with(inserted, deleted, action, None);
     }
 
     /// `fetched`: the statement's row, for [`OutItem::Extra`] items.
