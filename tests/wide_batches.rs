@@ -73,3 +73,70 @@ async fn batches_past_the_parameter_limit_are_split_and_arrive() {
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// Scenario: a table of 500 columns synced both ways after a full load: one
+/// row binds 500 values, so a request carries at most four rows of it and a
+/// batch is split into many requests; loads, inserts, updates and deletes
+/// arrive. (SQL Server allows 1,024 columns; the stand-in's MERGE reads the
+/// source row, the target row and the new values in one SQLite SELECT,
+/// which stops at SQLite's 2,000 result columns, so about 600 table columns
+/// is the widest upsert it can run: see README, the stand-in's limits.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_500_columns_loads_and_streams_both_ways() {
+    real_server_note();
+    const COLS: i32 = 500;
+    let a = Sim::start("Cols500A");
+    let b = Sim::start("Cols500B");
+    let cols: Vec<String> = (1..COLS).map(|i| format!("c{i} INT NULL")).collect();
+    let schema = format!(
+        "CREATE TABLE dbo.W (id INT NOT NULL PRIMARY KEY, {})",
+        cols.join(", ")
+    );
+    a.exec(&schema).await;
+    b.exec(&schema).await;
+    let names: Vec<String> = (1..COLS).map(|i| format!("c{i}")).collect();
+    let row = |id: i32| {
+        let vals: Vec<String> = (1..COLS).map(|i| (id * 10_000 + i).to_string()).collect();
+        format!("({id}, {})", vals.join(", "))
+    };
+    let insert = |ids: std::ops::Range<i32>| {
+        format!(
+            "INSERT INTO dbo.W (id, {}) VALUES {}",
+            names.join(", "),
+            ids.map(row).collect::<Vec<_>>().join(", ")
+        )
+    };
+    // Before the agent: the load carries these.
+    a.exec(&insert(0..10)).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  batch_size: 50\n",
+        "  - table: dbo.W\n    key: [id]\n    direction: both\n    initial: full\n",
+    );
+    let agent = setup.start_agent();
+    a.exec(&insert(10..30)).await;
+    b.exec(&insert(100..105)).await;
+    b.exec("UPDATE dbo.W SET c499 = -1, c250 = NULL WHERE id = 3")
+        .await;
+    a.exec("DELETE FROM dbo.W WHERE id = 7").await;
+    let view = format!("SELECT id, {} FROM dbo.W ORDER BY id", names.join(", "));
+    let ok = eventually(Duration::from_secs(60), || async {
+        let (ra, rb) = (a.rows(&view).await, b.rows(&view).await);
+        ra == rb
+            && ra.len() == 34
+            && ra
+                .iter()
+                .any(|r| r[0] == "3" && r[499] == "-1" && r[250] == "NULL")
+    })
+    .await;
+    assert!(
+        ok,
+        "a has {} rows, b {}\n{}",
+        a.count("dbo.W").await,
+        b.count("dbo.W").await,
+        agent.log_text()
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

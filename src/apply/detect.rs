@@ -112,17 +112,36 @@ pub async fn check(
     result
 }
 
-async fn check_open(
+/// A target row's change that has not reached the source.
+struct Theirs {
+    uncaptured: Option<TargetChange>,
+    queued: Vec<(u64, i64)>,
+}
+
+/// What the locking read of a batch's target rows found.
+struct Found {
+    /// Each step's target key and its folded form.
+    step_keys: Vec<Option<(Vec<SqlValue>, String)>>,
+    /// The distinct target keys, in step order.
+    keys: Vec<(Vec<SqlValue>, String)>,
+    /// Folded keys present on the target.
+    present: std::collections::HashSet<String>,
+    /// Folded keys with a change not carried to the source.
+    theirs: HashMap<String, Theirs>,
+}
+
+/// Opens the target transaction, locks the rows `steps` touch and finds
+/// which of them hold a change not carried to the source.
+async fn lock_and_find(
     conn: &mut Connection,
     cx: &CheckContext<'_>,
-    ops: &HashMap<u64, Operation>,
-    mut steps: Vec<Step>,
-) -> Result<Decided, DetectError> {
+    steps: &[Step],
+) -> Result<Found, DetectError> {
     let shape = &cx.table.shape;
     let key_cols = shape.key.len().max(1);
     // Each step's target key and its folded form, computed once; the
     // distinct keys, in step order.
-    let mut step_keys: Vec<Option<(Vec<SqlValue>, String)>> = steps
+    let step_keys: Vec<Option<(Vec<SqlValue>, String)>> = steps
         .iter()
         .map(|s| {
             target_key(s, cx.table).map(|k| {
@@ -255,10 +274,6 @@ async fn check_open(
     // target, or queued in the reverse direction (read after the check).
     let reverse = cx.direction.reverse();
     let reverse_busy = cx.store.queue_depth(reverse, &cx.table.name)? > 0;
-    struct Theirs {
-        uncaptured: Option<TargetChange>,
-        queued: Vec<(u64, i64)>,
-    }
     let mut theirs: HashMap<String, Theirs> = HashMap::new();
     for (k, f) in &keys {
         let uncaptured = changes.get(f).filter(|c| !c.own).cloned();
@@ -271,6 +286,64 @@ async fn check_open(
             theirs.insert(f.clone(), Theirs { uncaptured, queued });
         }
     }
+
+    Ok(Found {
+        step_keys,
+        keys,
+        present,
+        theirs,
+    })
+}
+
+/// The second pass of a `both` table's full load (its target wins, see
+/// `load::second_pass`): opens the target transaction, locks the rows of
+/// `steps` and keeps only the steps on rows with no change that has not
+/// reached the source (none uncaptured and not ours, none queued in the
+/// reverse direction); plain INSERT where a row is known absent. The
+/// transaction stays open for the write (`write::write_in_txn`); on error
+/// it is rolled back. `cx.policy` is not consulted: a load records no
+/// conflict, the target's change reaches the source by its own stream.
+pub async fn keep_unchanged(
+    conn: &mut Connection,
+    cx: &CheckContext<'_>,
+    steps: Vec<Step>,
+) -> Result<Vec<Step>, DetectError> {
+    let found = match lock_and_find(conn, cx, &steps).await {
+        Ok(f) => f,
+        Err(e) => {
+            rollback(conn).await;
+            return Err(e);
+        }
+    };
+    let mut kept = Vec::with_capacity(steps.len());
+    for (mut step, key) in steps.into_iter().zip(found.step_keys) {
+        if let Some((_, f)) = &key {
+            if found.theirs.contains_key(f) {
+                continue;
+            }
+            if let Action::Upsert { insert, .. } = &mut step.action {
+                *insert = !found.present.contains(f);
+            }
+        }
+        kept.push(step);
+    }
+    Ok(kept)
+}
+
+async fn check_open(
+    conn: &mut Connection,
+    cx: &CheckContext<'_>,
+    ops: &HashMap<u64, Operation>,
+    mut steps: Vec<Step>,
+) -> Result<Decided, DetectError> {
+    let shape = &cx.table.shape;
+    let reverse = cx.direction.reverse();
+    let Found {
+        mut step_keys,
+        keys,
+        present,
+        theirs,
+    } = lock_and_find(conn, cx, &steps).await?;
 
     // Cut the batch before a second step on a row in conflict.
     let mut first_of: HashMap<String, usize> = HashMap::new();

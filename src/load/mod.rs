@@ -28,6 +28,7 @@
 mod bulk;
 mod progress;
 mod reconcile;
+mod second_pass;
 
 use crate::agent::Shared;
 use crate::apply::plan::{self, Action, ApplyTable, Hold, IdMaps, KeyMode, Step};
@@ -385,7 +386,9 @@ impl Loader {
                 .map_err(|e| LoadError::Target(WriteError::Sql(e)))?
                 .is_empty()
         };
-        let bulk = explicit && !descending && target_clear;
+        // The second pass of a `both` table checks a's rows under lock per
+        // chunk (see `second_pass`), which a bulk copy cannot.
+        let bulk = explicit && !descending && target_clear && !self.is_second_pass();
         // The target was empty when this copy began: it can hold no row the
         // source lacks (for a one-way table, other writers' rows on the
         // target are theirs), so the pass that looks for such rows is
@@ -488,17 +491,30 @@ impl Loader {
         let name = self.name();
         let d = self.direction;
         let base = LOAD_SEQ_BASE + progress.rows_done;
+        let second = self.is_second_pass();
+        let writers = if second {
+            let keys: Vec<Vec<SqlValue>> =
+                rows.iter().map(|r| key_of(&self.source_shape, r)).collect();
+            self.source_last_writers(&keys, shutdown).await?
+        } else {
+            Default::default()
+        };
         let mut ops: Vec<(u64, Operation)> = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let key = key_of(&self.source_shape, row);
-            // Second pass of a `both` table: rows the first pass mapped are
-            // the same rows; only the target's own rows go back.
-            if d == Direction::BToA
-                && self.apply.mode == KeyMode::Mapped
-                && self.table.directions().contains(&Direction::AToB)
-                && store.map_key(&name, d.source(), &key)?.is_some()
-            {
-                continue;
+            // Second pass of a `both` table (see `second_pass`): rows this
+            // agent wrote last came from a; a mapped row nobody changed
+            // since is the same row.
+            if second {
+                match writers.get(&second_pass::folded(&key)) {
+                    Some(true) => continue,
+                    None if self.apply.mode == KeyMode::Mapped
+                        && store.map_key(&name, d.source(), &key)?.is_some() =>
+                    {
+                        continue
+                    }
+                    _ => {}
+                }
             }
             ops.push((
                 base + i as u64,
@@ -539,6 +555,20 @@ impl Loader {
                 }
             }
         };
+        // The second pass writes inside the transaction that checked a's
+        // rows under lock, with the steps that check kept.
+        let steps = if second {
+            let kept = self.guard(steps, &ops, shutdown).await?;
+            if kept.is_empty() {
+                if let Some(conn) = self.target.get(shutdown).await {
+                    write::rollback(conn).await;
+                }
+                return Ok(Vec::new());
+            }
+            kept
+        } else {
+            steps
+        };
         let inserts: Vec<(u64, Vec<SqlValue>)> = steps
             .iter()
             .filter_map(|s| match &s.action {
@@ -573,9 +603,12 @@ impl Loader {
         }
         let prefix = self.shared.context_prefix.clone();
         let conn = self.target.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-        let written = write::write(conn, &self.apply, &steps, &prefix)
-            .await
-            .map_err(LoadError::Target)?;
+        let written = if second {
+            write::write_in_txn(conn, &self.apply, &steps, &prefix).await
+        } else {
+            write::write(conn, &self.apply, &steps, &prefix).await
+        }
+        .map_err(LoadError::Target)?;
         if written.version.is_some() {
             *floor = written.version;
         }

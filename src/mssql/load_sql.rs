@@ -117,6 +117,43 @@ pub fn existing_keys(shape: &TableShape, n: usize) -> Result<String, IdentError>
     ))
 }
 
+/// The last change-tracking context of each of `n` keys of `t`:
+/// `SELECT CT.k..., CT.SYS_CHANGE_CONTEXT FROM CHANGETABLE(CHANGES t, NULL)
+/// AS CT JOIN (VALUES (@P1, ...), ...) AS K (k...) ON CT.k = K.k ...` (keys
+/// with no retained change return no row). NULL asks for every retained
+/// change ("If the value is NULL, all tracked changes are returned",
+/// docs/relational-databases/system-functions/changetable-transact-sql.md);
+/// the join to the keys makes it a seek per key, not a scan of the table's
+/// changes. The second pass of a `both` load leaves out the rows whose last
+/// change this agent wrote (they came from the other side).
+pub fn last_contexts(shape: &TableShape, n: usize) -> Result<String, IdentError> {
+    let keys = shape
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let width = keys.len();
+    let tuples: Vec<String> = (0..n.max(1))
+        .map(|i| {
+            let ps: Vec<String> = (0..width)
+                .map(|j| format!("@P{}", i * width + j + 1))
+                .collect();
+            format!("({})", ps.join(", "))
+        })
+        .collect();
+    let ct: Vec<String> = keys.iter().map(|k| format!("CT.{k}")).collect();
+    let on: Vec<String> = keys.iter().map(|k| format!("CT.{k} = K.{k}")).collect();
+    Ok(format!(
+        "SELECT {}, CT.SYS_CHANGE_CONTEXT FROM CHANGETABLE(CHANGES {}, NULL) AS CT \
+         JOIN (VALUES {}) AS K ({}) ON {}",
+        ct.join(", "),
+        shape.name.quoted(),
+        tuples.join(", "),
+        keys.join(", "),
+        on.join(" AND ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +184,16 @@ mod tests {
         );
         let s = chunk(&shape(&["order_id"]), false, true).expect("sql");
         assert!(s.ends_with("ORDER BY [order_id] DESC"), "{s}");
+    }
+
+    #[test]
+    fn last_contexts_joins_the_keys() {
+        let s = last_contexts(&shape(&["order_id", "line_no"]), 2).expect("sql");
+        assert_eq!(
+            s,
+            "SELECT CT.[order_id], CT.[line_no], CT.SYS_CHANGE_CONTEXT FROM CHANGETABLE(CHANGES [dbo].[Lines], NULL) AS CT \
+             JOIN (VALUES (@P1, @P2), (@P3, @P4)) AS K ([order_id], [line_no]) ON CT.[order_id] = K.[order_id] AND CT.[line_no] = K.[line_no]"
+        );
     }
 
     #[test]
