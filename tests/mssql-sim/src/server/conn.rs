@@ -9,6 +9,8 @@
 //! message, a message past [`MAX_MESSAGE_BYTES`]) closes this connection only,
 //! which is what SQL Server does on a TDS stream it cannot follow.
 
+use super::calls;
+use super::prepared::Prepared;
 use super::{BackendSession, Shared};
 use crate::engine::{Done, ResultSink};
 use crate::error::{cannot_open_database, login_failed, SqlError};
@@ -24,7 +26,6 @@ use crate::tds::reply::{Mode, Reply};
 use crate::tds::rpc::{self, TmRequest};
 use crate::tds::tokens::{self, DONE_ATTN, DONE_ERROR, TK_DONE};
 use crate::tds::TdsError;
-use crate::value::{Param, Value};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -71,6 +72,8 @@ struct Conn<'a> {
     /// The last request committed with the `cut_after_commit` control
     /// armed: the socket was shut without a reply; the connection ends.
     cut: bool,
+    /// Statements prepared on this connection (sp_prepare, sp_prepexec).
+    prepared: Prepared,
 }
 
 impl<'a> Conn<'a> {
@@ -86,6 +89,7 @@ impl<'a> Conn<'a> {
             session: None,
             generation: shared.controls.drop_generation(),
             cut: false,
+            prepared: Prepared::default(),
         })
     }
 
@@ -293,8 +297,8 @@ impl<'a> Conn<'a> {
                 }
                 Err(e) => self.bad_request(&e)?,
             },
-            PT_RPC => match rpc::rpc(data) {
-                Ok(call) => self.rpc(call)?,
+            PT_RPC => match rpc::rpc_batch(data) {
+                Ok((descriptor, calls)) => self.rpc(descriptor, calls)?,
                 Err(e) if e.to_string().contains("more than 2100 parameters") => {
                     // docs/relational-databases/errors-events/database-engine-events-and-errors-8000-to-8999.md
                     let err = SqlError::new(
@@ -396,59 +400,28 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    fn rpc(&mut self, call: rpc::Rpc) -> Result<(), TdsError> {
+    /// An RPC request: one call, or several separated by BatchFlag (the
+    /// ODBC driver's array binds), answered in one reply. A call that
+    /// commits with `cut_after_commit` armed ends the request there.
+    fn rpc(&mut self, descriptor: u64, calls: Vec<rpc::RawRpc>) -> Result<(), TdsError> {
         let mut session = self.take_session()?;
-        let mut reply = self.reply(Mode::Rpc);
-        if call.proc_name.eq_ignore_ascii_case("sp_executesql") {
-            match call.params.first().map(|p| &p.value) {
-                Some(Value::String(sql)) => {
-                    let sql = sql.clone();
-                    let params: &[Param] = call.params.get(2..).unwrap_or(&[]);
-                    session.execute(&sql, params, &mut reply);
-                }
-                _ => {
-                    reply.error(&SqlError::new(
-                        214,
-                        16,
-                        2,
-                        "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.",
-                    ));
-                    reply.done(Done {
-                        count: None,
-                        error: true,
-                        in_transaction: false,
-                    });
-                }
+        let latency = self.shared.controls.latency();
+        let mut reply =
+            Reply::new(&mut self.writer, self.packet_size, Mode::Rpc).with_latency(latency);
+        let n = calls.len();
+        let mut cut = false;
+        for (i, raw) in calls.into_iter().enumerate() {
+            let prepared = &mut self.prepared;
+            let call = raw.resolve(descriptor, &|h| prepared.declarations(h));
+            calls::run(session.as_mut(), prepared, call, &mut reply);
+            cut = session.take_cut_connection();
+            if cut {
+                break;
             }
-        } else if call.proc_name.starts_with('#') {
-            // sp_prepare/sp_execute and friends by id: not emulated.
-            reply.error(&SqlError::new(
-                2812,
-                16,
-                62,
-                format!(
-                    "Could not find stored procedure '{}' (the stand-in runs sp_executesql and named procedures only).",
-                    call.proc_name
-                ),
-            ));
-            reply.done(Done {
-                count: None,
-                error: true,
-                in_transaction: false,
-            });
-        } else {
-            // A procedure called by name (python-tds' callproc): run it as
-            // EXEC with the parameters bound by name.
-            let args: Vec<String> = call
-                .params
-                .iter()
-                .filter(|p| !p.name.is_empty())
-                .map(|p| format!("{n} = {n}", n = p.name))
-                .collect();
-            let sql = format!("EXEC {} {}", call.proc_name, args.join(", "));
-            session.execute(&sql, &call.params, &mut reply);
+            if i + 1 < n {
+                reply.end_rpc();
+            }
         }
-        let cut = session.take_cut_connection();
         let r = if cut { Ok(()) } else { reply.finish() };
         self.session = Some(session);
         if cut {

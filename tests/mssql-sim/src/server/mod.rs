@@ -5,7 +5,9 @@
 //! [`Backend`] / [`BackendSession`] traits, implemented by the real
 //! [`Engine`] and, in tests, by fakes.
 
+mod calls;
 mod conn;
+mod prepared;
 
 use crate::controls::Controls;
 use crate::engine::{BulkRows, Engine, EngineOptions, Isolation, ResultSink, Session};

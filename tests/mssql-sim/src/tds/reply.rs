@@ -6,7 +6,7 @@ use super::packet::{write_packets, PT_REPLY};
 use super::tokens::{self, DONE_COUNT, DONE_ERROR, DONE_INXACT, DONE_MORE};
 use crate::engine::{Done, EnvChange, ResultSink};
 use crate::error::SqlError;
-use crate::value::{ColumnMeta, Value};
+use crate::value::{ColumnMeta, SqlType, Value};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub struct Reply<'a, W: Write> {
     cancel: Option<&'a AtomicBool>,
     latency: Duration,
     started: bool,
+    /// Output parameters of an RPC, sent after its RETURNSTATUS.
+    outputs: Vec<(u16, String, SqlType, Value)>,
 }
 
 impl<'a, W: Write> Reply<'a, W> {
@@ -58,6 +60,7 @@ impl<'a, W: Write> Reply<'a, W> {
             cancel: None,
             latency: Duration::ZERO,
             started: false,
+            outputs: Vec::new(),
         }
     }
 
@@ -71,6 +74,13 @@ impl<'a, W: Write> Reply<'a, W> {
     pub fn with_cancel(mut self, flag: &'a AtomicBool) -> Self {
         self.cancel = Some(flag);
         self
+    }
+
+    /// An output parameter of this RPC's reply (RETURNVALUE, written by
+    /// [`Reply::finish`] after RETURNSTATUS and before DONEPROC, the order
+    /// of MS-TDS 2.2.7.18).
+    pub fn output(&mut self, ordinal: u16, name: &str, ty: SqlType, value: Value) {
+        self.outputs.push((ordinal, name.to_string(), ty, value));
     }
 
     /// Raw token bytes (used for login replies).
@@ -164,20 +174,41 @@ impl<'a, W: Write> Reply<'a, W> {
                 }
                 None => {}
             },
-            Mode::Rpc => {
-                self.flush_pending();
-                tokens::return_status(&mut self.buf, if self.any_error { 1 } else { 0 });
-                let mut status = 0;
-                if self.any_error {
-                    status |= DONE_ERROR;
-                }
-                if self.in_transaction {
-                    status |= DONE_INXACT;
-                }
-                tokens::done(&mut self.buf, tokens::TK_DONEPROC, status, 0xE0, 0);
-            }
+            Mode::Rpc => self.end_proc(false),
         }
         self.send_rest()
+    }
+
+    /// Ends one RPC of a request that carries several (BatchFlag): its
+    /// RETURNSTATUS, output parameters and DONEPROC with DONE_MORE; the
+    /// next RPC's tokens follow in the same reply, whose last RPC
+    /// [`Reply::finish`] ends.
+    pub fn end_rpc(&mut self) {
+        if self.mode == Mode::Rpc {
+            self.end_proc(true);
+            self.any_error = false;
+            self.any_done = false;
+        }
+    }
+
+    fn end_proc(&mut self, more: bool) {
+        self.flush_pending();
+        tokens::return_status(&mut self.buf, if self.any_error { 1 } else { 0 });
+        for (ordinal, name, ty, value) in std::mem::take(&mut self.outputs) {
+            tokens::return_value(&mut self.buf, ordinal, &name, &ty, &value);
+        }
+        let mut status = 0;
+        if more {
+            status |= DONE_MORE;
+        }
+        if self.any_error {
+            status |= DONE_ERROR;
+        }
+        if self.in_transaction {
+            status |= DONE_INXACT;
+        }
+        tokens::done(&mut self.buf, tokens::TK_DONEPROC, status, 0xE0, 0);
+        self.maybe_stream();
     }
 
     /// Sends whatever was written (used by login, which builds tokens itself).

@@ -59,65 +59,142 @@ fn proc_id_name(id: u16) -> String {
     }
 }
 
-pub fn rpc(data: &[u8]) -> Result<Rpc, TdsError> {
+/// One RPC of a request as it arrived: parameters with their wire types
+/// (`None`: NULLTYPE), not yet named by declarations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRpc {
+    pub proc_name: String,
+    params: Vec<(String, u8, Option<SqlType>, Value)>,
+}
+
+/// BatchFlag and NoExecFlag (TDS 7.2 and later) between the RPCs of one
+/// request (MS-TDS 2.2.6.6, RPCReqBatch). A parameter name is at most 128
+/// characters, so neither can start one.
+const BATCH_FLAG: u8 = 0xFF;
+const NO_EXEC_FLAG: u8 = 0xFE;
+
+/// RPCs per request: far more than drivers send (the ODBC driver batches
+/// one per parameter set of an array bind), bounded so a request cannot
+/// queue unbounded work.
+pub const RPCS_PER_REQUEST_MAX: usize = 10_000;
+
+/// Decodes an RPC request: its transaction descriptor and its RPCs, in
+/// order (one, or several separated by BatchFlag, e.g. the ODBC driver's
+/// `executemany`).
+pub fn rpc_batch(data: &[u8]) -> Result<(u64, Vec<RawRpc>), TdsError> {
     let mut c = Cur::new(data);
     let descriptor = all_headers(&mut c)?;
-    let name_len = c.u16_le()?;
-    let proc_name = if name_len == 0xFFFF {
-        proc_id_name(c.u16_le()?)
-    } else {
-        c.utf16(name_len as usize)?
-    };
-    let _option_flags = c.u16_le()?;
-    let mut params = Vec::new();
-    while !c.is_empty() {
-        // 0x80 / 0xFF separate batched RPCs in one message; tiberius sends one.
-        let name = c.b_varchar()?;
-        let status = c.u8()?;
-        let w = read_type_info(&mut c)?;
-        let value = read_value(&mut c, &w)?;
-        params.push((name, status, w.ty, value));
-        if params.len() > 2100 {
-            // SQL Server's limit on parameters per request.
-            return Err(TdsError::protocol("more than 2100 parameters"));
+    let mut calls = Vec::new();
+    let mut total_params = 0usize;
+    loop {
+        let name_len = c.u16_le()?;
+        let proc_name = if name_len == 0xFFFF {
+            proc_id_name(c.u16_le()?)
+        } else {
+            c.utf16(name_len as usize)?
+        };
+        let _option_flags = c.u16_le()?;
+        let mut params = Vec::new();
+        let mut more = false;
+        while !c.is_empty() {
+            if matches!(c.peek(), Some(BATCH_FLAG | NO_EXEC_FLAG)) {
+                c.u8()?;
+                more = !c.is_empty();
+                break;
+            }
+            let name = c.b_varchar()?;
+            let status = c.u8()?;
+            let w = read_type_info(&mut c)?;
+            let value = read_value(&mut c, &w)?;
+            params.push((name, status, w.ty, value));
+            if params.len() > 2100 {
+                // SQL Server's limit on parameters per request.
+                return Err(TdsError::protocol("more than 2100 parameters"));
+            }
+            total_params += 1;
+        }
+        calls.push(RawRpc { proc_name, params });
+        if calls.len() > RPCS_PER_REQUEST_MAX || total_params > 2100 * 64 {
+            return Err(TdsError::protocol("too many RPCs in one request"));
+        }
+        if !more {
+            break;
         }
     }
-    // Declared types from sp_executesql's second parameter name NULLs that
-    // arrived as NULLTYPE and positional (unnamed) parameters.
-    let decls = if proc_name.eq_ignore_ascii_case("sp_executesql") {
-        match params.get(1) {
+    Ok((descriptor, calls))
+}
+
+/// One decoded RPC (the first of its request), declarations applied: for
+/// tests and clients that send one.
+pub fn rpc(data: &[u8]) -> Result<Rpc, TdsError> {
+    let (descriptor, calls) = rpc_batch(data)?;
+    calls
+        .into_iter()
+        .next()
+        .map(|raw| raw.resolve(descriptor, &|_| None))
+        .ok_or_else(|| TdsError::protocol("RPC request without a call"))
+}
+
+impl RawRpc {
+    /// Names and types the parameters by their declarations:
+    /// sp_executesql's and sp_prepexec's own second parameter, or what an
+    /// sp_execute's handle was prepared with (`prepared(handle)`), so NULLs
+    /// that arrived as NULLTYPE get their declared type and positional
+    /// (unnamed) parameters their names
+    /// (docs/relational-databases/system-stored-procedures/sp-executesql-transact-sql.md,
+    /// sp-prepexec-transact-sql.md, sp-execute-transact-sql.md).
+    pub fn resolve(self, descriptor: u64, prepared: &dyn Fn(i32) -> Option<String>) -> Rpc {
+        let RawRpc { proc_name, params } = self;
+        let declared = |i: usize| match params.get(i) {
             Some((_, _, _, Value::String(s))) => parse_declarations(s),
             _ => Vec::new(),
+        };
+        let lower = proc_name.to_ascii_lowercase();
+        let (decls, first) = match lower.as_str() {
+            "sp_executesql" => (declared(1), 2),
+            "sp_prepexec" => (declared(1), 3),
+            "sp_execute" => match params.first() {
+                Some((_, _, _, Value::Int(h))) => (
+                    prepared(*h as i32)
+                        .map(|d| parse_declarations(&d))
+                        .unwrap_or_default(),
+                    1,
+                ),
+                _ => (Vec::new(), 1),
+            },
+            _ => (Vec::new(), usize::MAX),
+        };
+        let out = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, status, ty, value))| {
+                let decl = if i >= first {
+                    decls.get(i - first)
+                } else {
+                    None
+                };
+                let ty = ty
+                    .or(decl.map(|d| d.1))
+                    .unwrap_or(SqlType::NVarChar(Len::N(4000)));
+                let name = if name.is_empty() {
+                    decl.map(|d| d.0.clone()).unwrap_or_default()
+                } else {
+                    name
+                };
+                Param {
+                    name,
+                    ty,
+                    value,
+                    output: status & 0x01 != 0,
+                }
+            })
+            .collect();
+        Rpc {
+            descriptor,
+            proc_name,
+            params: out,
         }
-    } else {
-        Vec::new()
-    };
-    let out = params
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, status, ty, value))| {
-            let decl = if i >= 2 { decls.get(i - 2) } else { None };
-            let ty = ty
-                .or(decl.map(|d| d.1))
-                .unwrap_or(SqlType::NVarChar(Len::N(4000)));
-            let name = if name.is_empty() {
-                decl.map(|d| d.0.clone()).unwrap_or_default()
-            } else {
-                name
-            };
-            Param {
-                name,
-                ty,
-                value,
-                output: status & 0x01 != 0,
-            }
-        })
-        .collect();
-    Ok(Rpc {
-        descriptor,
-        proc_name,
-        params: out,
-    })
+    }
 }
 
 /// `@P1 int,@P2 numeric(10,2) OUTPUT` → names and types. Unknown type names
@@ -302,5 +379,43 @@ mod tests {
         // Valid empty headers then odd-length text.
         assert!(batch(&[4, 0, 0, 0, b'a']).is_err());
         assert_eq!(batch(&[4, 0, 0, 0, b'a', 0]).expect("batch").1, "a");
+    }
+
+    /// One RPC by id with INTN(4) parameters (name, value).
+    fn call(out: &mut Vec<u8>, id: u16, params: &[(&str, i32)]) {
+        out.extend_from_slice(&0xFFFFu16.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        for (name, v) in params {
+            let units: Vec<u16> = name.encode_utf16().collect();
+            out.push(units.len() as u8);
+            for u in units {
+                out.extend_from_slice(&u.to_le_bytes());
+            }
+            out.push(0); // status
+            out.extend_from_slice(&[0x26, 4, 4]); // INTN(4), value length 4
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    #[test]
+    fn batched_rpcs_split_at_batch_flag() {
+        let mut data = vec![4, 0, 0, 0]; // empty ALL_HEADERS
+        call(&mut data, 12, &[("", 1), ("@P1", 5)]);
+        data.push(BATCH_FLAG);
+        call(&mut data, 12, &[("", 1), ("", 6)]);
+        let (_, calls) = rpc_batch(&data).expect("decodes");
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|c| c.proc_name == "sp_execute"));
+        // The second call's positional value is named by the handle's
+        // declarations, resolved when it runs.
+        let second = calls[1].clone().resolve(0, &|h| (h == 1).then(|| "@P1 int".to_string()));
+        assert_eq!(second.params[1].name, "@P1");
+        assert_eq!(second.params[1].value, Value::Int(6));
+        // A trailing flag ends the request without another call.
+        data.push(BATCH_FLAG);
+        assert_eq!(rpc_batch(&data).expect("decodes").1.len(), 2);
+        // A call cut short is an error, not a panic.
+        assert!(rpc_batch(&data[..data.len() - 3]).is_err());
     }
 }

@@ -102,6 +102,10 @@ impl<'a> Cur<'a> {
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
+    /// The next byte, not consumed.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
     /// The next `n` bytes without copying.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], TdsError> {
         if n > self.remaining() {

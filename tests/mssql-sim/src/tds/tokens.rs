@@ -2,9 +2,10 @@
 
 use super::types::{write_type_info, write_value};
 use crate::error::SqlError;
-use crate::value::{ColumnMeta, Value};
+use crate::value::{ColumnMeta, SqlType, Value};
 
 pub const TK_RETURNSTATUS: u8 = 0x79;
+pub const TK_RETURNVALUE: u8 = 0xAC;
 pub const TK_COLMETADATA: u8 = 0x81;
 pub const TK_ERROR: u8 = 0xAA;
 pub const TK_INFO: u8 = 0xAB;
@@ -164,4 +165,18 @@ pub fn row(out: &mut Vec<u8>, cols: &[ColumnMeta], values: &[Value]) {
 pub fn return_status(out: &mut Vec<u8>, status: i32) {
     out.push(TK_RETURNSTATUS);
     out.extend_from_slice(&status.to_le_bytes());
+}
+
+/// RETURNVALUE (MS-TDS 2.2.7.18): an output parameter's value after the
+/// RPC's RETURNSTATUS. `ordinal` is the parameter's position in the
+/// request; status 0x01 = output parameter of an RPC.
+pub fn return_value(out: &mut Vec<u8>, ordinal: u16, name: &str, ty: &SqlType, v: &Value) {
+    out.push(TK_RETURNVALUE);
+    out.extend_from_slice(&ordinal.to_le_bytes());
+    b_varchar(out, name);
+    out.push(0x01);
+    out.extend_from_slice(&0u32.to_le_bytes()); // UserType
+    out.extend_from_slice(&0x0001u16.to_le_bytes()); // Flags: fNullable
+    write_type_info(out, ty, true);
+    write_value(out, ty, true, v);
 }
