@@ -324,6 +324,11 @@ impl Applier {
         if let Some(p) = self.start_keys_missing(shutdown).await? {
             return Ok(p);
         }
+        // The queue's columns (see `schema_follow`), also for a batch in
+        // doubt.
+        if !self.columns_for_batch()? {
+            return Ok(Progress::Held);
+        }
         if let Some(n) = self.resolve_unknown(shutdown, flushing).await? {
             return Ok(Progress::Applied(n));
         }
@@ -336,6 +341,10 @@ impl Applier {
         crate::model::within_bytes(&mut ops, shared.config.sync.batch_bytes_max);
         if ops.is_empty() {
             return Ok(Progress::Idle);
+        }
+        // Read after the batch: its images follow the columns recorded now.
+        if !self.columns_for_batch()? {
+            return Ok(Progress::Held);
         }
         // Ends the applier the way a failed store step would.
         if crate::fault::active("apply_loop_fails") {

@@ -60,6 +60,11 @@ impl Applier {
             return Ok(Progress::Held);
         }
         let from_seq = turn.begin(direction).await?;
+        // The queue's columns (see `schema_follow`), also for a batch in
+        // doubt.
+        if !super::schema_follow::columns_for_batch(&self.shared, direction, &mut self.table)? {
+            return Ok(Progress::Held);
+        }
         if let Some(unknown) = self.unknown.clone() {
             // Under the turn, with this direction's last completion done:
             // the queue's head is the batch whose outcome is unknown.
@@ -83,6 +88,10 @@ impl Applier {
         crate::model::within_bytes(&mut ops, self.shared.config.sync.batch_bytes_max);
         if ops.is_empty() {
             return Ok(Progress::Idle);
+        }
+        // Read after the batch: its images follow the columns recorded now.
+        if !super::schema_follow::columns_for_batch(&self.shared, direction, &mut self.table)? {
+            return Ok(Progress::Held);
         }
 
         // Changes of the target are judged against what ctsync captured

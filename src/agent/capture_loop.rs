@@ -32,6 +32,11 @@ pub struct Capturer {
     /// Tables whose backlog is being read in bounded steps (logged once
     /// when that starts and once when it ends).
     pub backlog: std::collections::HashSet<String>,
+    /// Tables held by a schema problem (see `schema_follow`).
+    pub schema_held: std::collections::HashSet<String>,
+    /// Tables waiting for their queue to drain before taking up new
+    /// columns (logged once).
+    pub draining: std::collections::HashSet<String>,
 }
 
 impl Capturer {
@@ -105,10 +110,11 @@ impl Capturer {
             panic!("fault injected at capture_loop_panics");
         }
         let store = self.shared.store.clone();
+        let held = self.follow_shapes(direction)?;
         let mut active = Vec::with_capacity(self.tables.len());
         let now = Instant::now();
         for (name, shape) in &self.tables {
-            if self.shared.is_stopped(direction, name) {
+            if self.shared.is_stopped(direction, name) || held.contains(name) {
                 continue;
             }
             // An erroring table waits for its next try.
@@ -128,6 +134,20 @@ impl Capturer {
             }
             active.push((name.as_str(), shape, wm));
         }
+        // Tables reading again, with new columns, changes read before
+        // without them (see `schema_follow`): from where, below the
+        // watermark.
+        let mut rereads: HashMap<String, i64> = HashMap::new();
+        for (name, _, wm) in &active {
+            if let Some(from) = store
+                .queue_shape(direction, name)?
+                .and_then(|s| s.reread_from)
+            {
+                if wm.is_some_and(|w| from < w) {
+                    rereads.insert(name.to_string(), from);
+                }
+            }
+        }
         let prefix = self.shared.context_prefix.clone();
         let rows_max = self.shared.config.sync.capture_rows_max;
         // A table whose capture fails is left out and the poll read again
@@ -143,7 +163,7 @@ impl Capturer {
                     && store.start_key(self.side, name)?.is_none();
                 request.push(TableRequest {
                     shape,
-                    watermark: *wm,
+                    watermark: rereads.get(*name).copied().or(*wm),
                     read_start_key,
                     read_changed: t.is_some_and(|t| t.merges_columns()),
                 });
@@ -188,6 +208,9 @@ impl Capturer {
         polled.sort_by_key(|((name, _, _), _)| rank.get(*name).copied().unwrap_or(0));
         for ((name, _, wm), found) in polled {
             let from = *wm;
+            // A re-read ends below the watermark while it has more to read:
+            // the watermark stays, the re-read point moves on.
+            let reread = rereads.get(*name).copied();
             erroring.cleared(&self.shared, self.side, direction, name);
             if let Some(max_key) = found.start_key {
                 tracing::info!(server = self.side.as_str(), table = name, max_key = ?max_key,
@@ -220,6 +243,14 @@ impl Capturer {
                     more,
                 } => {
                     more_any |= more;
+                    // Where the re-read goes on next (after this enqueue).
+                    let (through_version, reread_next) = match (reread, from) {
+                        (Some(_), Some(w)) => (
+                            through_version.max(w),
+                            Some((through_version < w).then_some(through_version)),
+                        ),
+                        _ => (through_version, None),
+                    };
                     if more && self.backlog.insert(name.to_string()) {
                         tracing::info!(
                             server = self.side.as_str(),
@@ -257,6 +288,7 @@ impl Capturer {
                                 })
                                 .await?;
                         }
+                        self.reread_moved(direction, name, reread_next)?;
                         continue;
                     }
                     crate::fault::point("capture_before_enqueue");
@@ -288,6 +320,7 @@ impl Capturer {
                         "captured"
                     );
                     self.shared.captured(direction, name, n_ops);
+                    self.reread_moved(direction, name, reread_next)?;
                 }
                 TableCapture::Expired {
                     watermark,

@@ -11,6 +11,8 @@ pub mod memory;
 pub mod once;
 pub mod queue_owner;
 mod references;
+mod schema_follow;
+mod schema_watch;
 pub mod setup;
 pub mod status;
 
@@ -42,6 +44,25 @@ pub struct Shared {
     queue_senders:
         HashMap<(Direction, String), tokio::sync::mpsc::Sender<queue_owner::QueueCommand>>,
     inboxes: std::sync::Mutex<HashMap<(Direction, String), queue_owner::Inbox>>,
+    /// Per table synced between the servers, its columns as they stand
+    /// (set at start-up, then by `schema_watch`): what capture takes up once
+    /// a queue is empty, and what appliers write queued columns with.
+    live_shapes: std::sync::RwLock<HashMap<String, LiveShape>>,
+}
+
+/// A table's columns on both servers as they stand, matched by name.
+#[derive(Debug, Clone)]
+pub struct LiveShape {
+    /// The shapes on a and b: the same columns in the same order.
+    pub shapes: [crate::mssql::statements::TableShape; 2],
+    /// Why the table cannot sync as the servers stand (a synced column
+    /// dropped on one side, a change that would lose data, another key):
+    /// capture and apply hold it, with this reason, until it is fixed.
+    pub problem: Option<String>,
+    /// Per side (a, b), a change-tracking version read before the columns
+    /// last changed: capture taking up the new columns reads again from it
+    /// (`None`: not known, nothing read again).
+    pub since: [Option<i64>; 2],
 }
 
 /// What the holder of a two-way table's turn inherits from the last one.
@@ -132,7 +153,24 @@ impl Shared {
             turns,
             queue_senders,
             inboxes: std::sync::Mutex::new(inboxes),
+            live_shapes: std::sync::RwLock::new(HashMap::new()),
         }
+    }
+
+    /// `table`'s columns as they stand, if known.
+    pub fn live_shape(&self, table: &str) -> Option<LiveShape> {
+        self.live_shapes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .cloned()
+    }
+
+    pub fn set_live_shape(&self, table: &str, live: LiveShape) {
+        self.live_shapes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), live);
     }
 
     /// Where commands for the queue go, while its owner runs.
@@ -274,6 +312,7 @@ enum LoopName {
     Apply(Direction, String),
     Load(Direction, String),
     MemoryTrim,
+    SchemaWatch,
 }
 
 impl std::fmt::Display for LoopName {
@@ -283,6 +322,7 @@ impl std::fmt::Display for LoopName {
             LoopName::Apply(d, t) => write!(f, "the applier of {t} ({d})"),
             LoopName::Load(d, t) => write!(f, "the loader of {t} ({d})"),
             LoopName::MemoryTrim => f.write_str("the memory trim loop"),
+            LoopName::SchemaWatch => f.write_str("the schema check loop"),
         }
     }
 }
@@ -293,7 +333,7 @@ impl LoopName {
         match self {
             LoopName::Capture(side) => status.capture_error(*side),
             LoopName::Apply(d, t) | LoopName::Load(d, t) => status.last_error(*d, t),
-            LoopName::MemoryTrim => None,
+            LoopName::MemoryTrim | LoopName::SchemaWatch => None,
         }
     }
 }
@@ -368,6 +408,10 @@ pub async fn supervise(
         loops.spawn(name, loader.run(stop.clone()));
     }
     loops.spawn(LoopName::MemoryTrim, memory::trim_loop(stop.clone()));
+    loops.spawn(
+        LoopName::SchemaWatch,
+        schema_watch::SchemaWatch::new(shared.clone()).run(stop.clone()),
+    );
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     let mut failure: Option<RunError> = None;
     while let Some(joined) = loops.tasks.join_next_with_id().await {

@@ -106,6 +106,18 @@ pub async fn prepare(
         tracing::warn!("{w}");
     }
     let shapes = paired.shapes;
+    for (i, t) in config.tables.iter().enumerate() {
+        if let [Some(sa), Some(sb)] = &shapes[i] {
+            shared.set_live_shape(
+                &t.name.to_string(),
+                super::LiveShape {
+                    shapes: [sa.clone(), sb.clone()],
+                    problem: None,
+                    since: [ca.version, cb.version],
+                },
+            );
+        }
+    }
     let mut capturers = Vec::new();
     let mut appliers = Vec::new();
     let mut loaders = Vec::new();
@@ -176,6 +188,8 @@ pub async fn prepare(
                 ),
                 shared: shared.clone(),
                 backlog: Default::default(),
+                schema_held: Default::default(),
+                draining: Default::default(),
             });
         }
     }
@@ -208,7 +222,7 @@ pub async fn prepare(
     })
 }
 
-fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTable {
+pub(super) fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTable {
     let mode = if !t.identity {
         KeyMode::Explicit
     } else if t.force_id {
@@ -266,7 +280,7 @@ pub async fn check_server(
         .iter()
         .any(|t| t.directions().iter().any(|d| d.source() == side));
     // Database-level change tracking.
-    let current: Option<i64> = conn
+    let mut current: Option<i64> = conn
         .simple_query(statements::CURRENT_VERSION)
         .await
         .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
@@ -284,6 +298,16 @@ pub async fn check_server(
             // Another agent (an edge of the same hub) may turn it on first.
             exec_idempotent(conn, side, &db_statement, 5088).await?;
             tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
+            // Where changes start: what the schema watcher reads again from
+            // if the columns change before its first check.
+            current = conn
+                .simple_query(statements::CURRENT_VERSION)
+                .await
+                .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
+                .into_row()
+                .await
+                .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
+                .and_then(|r| r.get::<i64, _>(0));
         } else {
             let text =
                 format!("change tracking is off for database {database}; run: {db_statement}");
@@ -415,6 +439,7 @@ pub async fn check_server(
         catalogs,
         problems,
         notes,
+        version: current,
     })
 }
 
@@ -430,6 +455,8 @@ pub struct Checked {
     pub problems: Problems,
     /// Settings `run` turns on itself because `enable_change_tracking` is set.
     pub notes: Vec<String>,
+    /// `CHANGE_TRACKING_CURRENT_VERSION()` read before the catalog.
+    pub version: Option<i64>,
 }
 
 /// Each table's shapes on a and b, matched by name ([`crate::schema`]).
@@ -543,7 +570,7 @@ async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupE
 
 /// Reads a table's columns and key from the server's catalog and checks them
 /// against the configuration.
-async fn table_shape(
+pub(super) async fn table_shape(
     conn: &mut Connection,
     side: Side,
     t: &TableConfig,

@@ -132,6 +132,11 @@ pub struct SyncConfig {
     /// (its parent's insert not applied yet) before it is parked with a
     /// reason naming the parent, so that the table's other keys go on.
     pub reference_wait_ms_max: u64,
+    /// How often the tables' columns are compared with the ones being
+    /// synced (one catalog read per server): a column added on both sides
+    /// is taken up, one added on one side is left out with a warning, a
+    /// change that would lose data holds the table with the reason.
+    pub schema_check_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -80,6 +80,7 @@ pub struct RawSync {
     pub conflict: ConflictPolicy,
     pub conflict_log_max: u64,
     pub reference_wait_ms_max: u64,
+    pub schema_check_interval_ms: u64,
 }
 
 impl Default for RawSync {
@@ -100,6 +101,9 @@ impl Default for RawSync {
             // Five minutes: a parent row delayed by a slow link or a load
             // arrives well within; one that failed for good does not.
             reference_wait_ms_max: 300_000,
+            // A minute: schema changes are rare, and one catalog read per
+            // server per minute costs nothing an operator notices.
+            schema_check_interval_ms: 60_000,
         }
     }
 }

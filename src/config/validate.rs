@@ -337,6 +337,13 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         100,
         DAY_MS,
     );
+    in_range(
+        p,
+        "sync.schema_check_interval_ms",
+        s.schema_check_interval_ms,
+        100,
+        DAY_MS,
+    );
     conflict_policy(p, "sync.conflict", &s.conflict);
     SyncConfig {
         poll_interval_ms: s.poll_interval_ms,
@@ -352,6 +359,7 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         conflict: s.conflict.clone(),
         conflict_log_max: s.conflict_log_max.min(CONFLICT_LOG_MAX),
         reference_wait_ms_max: s.reference_wait_ms_max.clamp(100, DAY_MS),
+        schema_check_interval_ms: s.schema_check_interval_ms.clamp(100, DAY_MS),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod discover_sql;
 pub mod ident;
 pub mod load_sql;
+pub mod schema_sql;
 pub mod statements;
 pub mod value;
 

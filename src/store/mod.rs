@@ -58,6 +58,7 @@
 //! | `phases`      | dir, table                   | `PhaseRec` |
 //! | `servers`     | side                         | `ServerRec`: database identity, last current version |
 //! | `exports`     | side, table                  | `ExportRec`: the CSV export watermark (version, file, rows, time) |
+//! | `shapes`      | direction, table             | `ShapeRec`: the columns, in order, of the row images queued for the table |
 //!
 //! Queued ops are stored in small chunks, one chunk per sled value, which
 //! keeps resident memory flat whatever the queue length (see
@@ -94,6 +95,7 @@ mod parked;
 mod pending;
 mod queue;
 pub mod records;
+mod shapes;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -117,6 +119,7 @@ pub use exports::ExportMark;
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
 pub use records::TableFacts;
+pub use shapes::QueueShape;
 #[allow(unused_imports)]
 pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
 pub use thread::StoreThread;
@@ -289,6 +292,9 @@ struct Trees {
     /// Outside [`Tx`]: an export watermark is written alone, in a
     /// transaction of its own tree (see `exports`).
     exports: Named,
+    /// Outside [`Tx`] too: one key per queue, written alone while that
+    /// queue is empty (see `shapes`).
+    shapes: Named,
 }
 
 /// The state store. Cheap to share (`Arc<Store>`); all methods take `&self`.
@@ -387,6 +393,7 @@ impl Store {
             conflicts: open("conflicts")?,
             starts: open("starts")?,
             exports: open("exports")?,
+            shapes: open("shapes")?,
         };
         match trees.meta.tree.get(FORMAT_KEY)? {
             Some(v) => {

@@ -454,6 +454,12 @@ pub enum ExportRec {
     V1(super::ExportMark),
 }
 
+/// The columns of one queue's row images (`shapes` tree).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ShapeRec {
+    V1(super::QueueShape),
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WatermarkRec {
     V1 { version: i64, updated_ms: u64 },

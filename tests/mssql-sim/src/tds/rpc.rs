@@ -409,7 +409,9 @@ mod tests {
         assert!(calls.iter().all(|c| c.proc_name == "sp_execute"));
         // The second call's positional value is named by the handle's
         // declarations, resolved when it runs.
-        let second = calls[1].clone().resolve(0, &|h| (h == 1).then(|| "@P1 int".to_string()));
+        let second = calls[1]
+            .clone()
+            .resolve(0, &|h| (h == 1).then(|| "@P1 int".to_string()));
         assert_eq!(second.params[1].name, "@P1");
         assert_eq!(second.params[1].value, Value::Int(6));
         // A trailing flag ends the request without another call.
