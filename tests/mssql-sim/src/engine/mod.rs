@@ -45,6 +45,7 @@
 pub mod change_tracking;
 
 mod catalog;
+mod computed;
 mod convert;
 mod datefuncs;
 mod dispatch;
@@ -185,6 +186,8 @@ pub struct Engine {
     /// while the counter in SQLite rolls back with the transaction: the next
     /// value is taken past both.
     identity_hwm: Mutex<std::collections::HashMap<i64, i64>>,
+    /// The rowversion counter's high-water mark (see `computed`).
+    dbts: Arc<computed::DbTimestamp>,
 }
 
 /// Maps a SQLite error to a SQL Server error.
@@ -320,6 +323,7 @@ impl Engine {
             restore_generation: AtomicU64::new(0),
             log: Mutex::new(log),
             identity_hwm: Mutex::new(std::collections::HashMap::new()),
+            dbts: Arc::default(),
         }))
     }
 
@@ -336,15 +340,17 @@ impl Engine {
     pub fn session(self: &Arc<Self>, user: &str) -> Result<Session, SqlError> {
         let conn = open_connection(&self.path)?;
         let spid = self.spid_seq.fetch_add(1, Ordering::SeqCst);
+        let mut st = session::State::new(
+            user,
+            spid,
+            self.database(),
+            self.restore_generation.load(Ordering::SeqCst),
+        );
+        st.info.dbts = Arc::clone(&self.dbts);
         Ok(Session {
             engine: Arc::clone(self),
             conn,
-            st: session::State::new(
-                user,
-                spid,
-                self.database(),
-                self.restore_generation.load(Ordering::SeqCst),
-            ),
+            st,
         })
     }
 
@@ -397,6 +403,7 @@ impl Engine {
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
         self.restore_generation.fetch_add(1, Ordering::SeqCst);
         self.identity_hwm.lock().clear();
+        self.dbts.reset();
         let mut admin = self.admin.lock();
         let family: Option<String> = admin
             .query_row(
