@@ -99,7 +99,11 @@ pub fn two_timestamps(table: &str, column: &str) -> SqlError {
 }
 
 /// The catalog row of a new column (CREATE TABLE, ALTER TABLE ADD).
-pub fn insert_column_row(conn: &Connection, object_id: i64, c: &ColumnInfo) -> Result<(), SqlError> {
+pub fn insert_column_row(
+    conn: &Connection,
+    object_id: i64,
+    c: &ColumnInfo,
+) -> Result<(), SqlError> {
     use super::catalog::DefaultKind;
     let (dv, df) = match &c.default {
         Some(DefaultKind::Value(v)) => (v.clone(), None),
@@ -149,7 +153,10 @@ pub fn check_drop_column(t: &TableInfo, c: &ColumnInfo) -> Result<(), SqlError> 
                     5074,
                     16,
                     1,
-                    format!("The column '{}' is dependent on column '{}'.", other.name, c.name),
+                    format!(
+                        "The column '{}' is dependent on column '{}'.",
+                        other.name, c.name
+                    ),
                 ));
             }
         }
@@ -345,8 +352,7 @@ impl Session {
             c.nullable = !(cd.persisted && def.nullable == Some(false));
             c.computed = Some(Computed {
                 sql: e.sql,
-                definition: definition(&cd.expr)
-                    .unwrap_or_else(|| format!("({})", cd.text.trim())),
+                definition: definition(&cd.expr).unwrap_or_else(|| format!("({})", cd.text.trim())),
                 persisted: cd.persisted,
             });
         }

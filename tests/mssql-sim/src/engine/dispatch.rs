@@ -229,7 +229,10 @@ impl Session {
         // COLMETADATA it reads first); a value sent for one is not used.
         let map: Vec<Option<usize>> = columns
             .iter()
-            .map(|c| t.column_index(&c.name).filter(|i| !t.columns[*i].is_derived()))
+            .map(|c| {
+                t.column_index(&c.name)
+                    .filter(|i| !t.columns[*i].is_derived())
+            })
             .collect();
         // Per sent column: whether a NULL in it gives way to the column's
         // DEFAULT (no KEEP_NULLS and the column has one). A column without a

@@ -160,7 +160,9 @@ impl Session {
                         all.push(c);
                         let at = all.len() - 1;
                         self.resolve_computed(&full, &t.name, &mut all, &[(at, def)])?;
-                        c = all.pop().ok_or_else(|| crate::error::invalid_column(&def.name))?;
+                        c = all
+                            .pop()
+                            .ok_or_else(|| crate::error::invalid_column(&def.name))?;
                     }
                     if c.is_derived() {
                         // The server gives every row its value below; SQLite

@@ -52,9 +52,10 @@ impl Session {
         if d.columns.iter().any(|c| c.identity.is_some()) {
             return Err(super::unsupported("IDENTITY columns in table variables"));
         }
-        if d.columns.iter().any(|c| {
-            c.computed.is_some() || c.data_type.name.eq_ignore_ascii_case("timestamp")
-        }) {
+        if d.columns
+            .iter()
+            .any(|c| c.computed.is_some() || c.data_type.name.eq_ignore_ascii_case("timestamp"))
+        {
             return Err(super::unsupported(
                 "computed and rowversion columns in table variables",
             ));

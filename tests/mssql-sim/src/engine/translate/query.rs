@@ -230,8 +230,7 @@ impl Ctx<'_> {
                 }
                 SelectItem::Expr { expr, alias } => {
                     let t = self.expr(expr)?;
-                    let (name, (nullable, (identity, computed, timestamp))) = match (alias, expr)
-                    {
+                    let (name, (nullable, (identity, computed, timestamp))) = match (alias, expr) {
                         (Some(a), _) => (a.clone(), (true, (false, false, false))),
                         (None, Expr::Column(parts)) => {
                             let n = parts.last().cloned().unwrap_or_default();

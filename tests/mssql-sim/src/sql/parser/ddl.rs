@@ -5,8 +5,8 @@
 use super::Parser;
 use crate::error::SqlError;
 use crate::sql::ast::{
-    ColumnDef, ComputedDef, ConstraintKind, CreateIndex, CreateTable, DataType,
-    ReferentialAction, Statement, TableConstraint,
+    ColumnDef, ComputedDef, ConstraintKind, CreateIndex, CreateTable, DataType, ReferentialAction,
+    Statement, TableConstraint,
 };
 use crate::sql::lexer::Sym;
 
