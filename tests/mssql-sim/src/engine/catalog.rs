@@ -582,41 +582,6 @@ pub fn set_identity(conn: &Connection, object_id: i64, value: i64) -> Result<(),
     Ok(())
 }
 
-/// Brings a catalog written by an earlier mssql-sim up to [`SCHEMA_SQL`]:
-/// columns added since are added with their defaults.
-pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
-    let has: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('sim_constraints') WHERE name = 'is_not_trusted'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sqlerr)?;
-    if !has {
-        conn.execute_batch(
-            "ALTER TABLE sim_constraints ADD COLUMN is_not_trusted INTEGER NOT NULL DEFAULT 0",
-        )
-        .map_err(sqlerr)?;
-    }
-    let has: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('sim_columns') WHERE name = 'is_rowversion'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sqlerr)?;
-    if !has {
-        conn.execute_batch(
-            "ALTER TABLE sim_columns ADD COLUMN computed_sql TEXT;
-             ALTER TABLE sim_columns ADD COLUMN computed_definition TEXT;
-             ALTER TABLE sim_columns ADD COLUMN is_persisted INTEGER NOT NULL DEFAULT 0;
-             ALTER TABLE sim_columns ADD COLUMN is_rowversion INTEGER NOT NULL DEFAULT 0;",
-        )
-        .map_err(sqlerr)?;
-    }
-    Ok(())
-}
-
 /// Marks a table's CHECK and FOREIGN KEY constraints not trusted
 /// (`is_not_trusted = 1`), as a bulk load without CHECK_CONSTRAINTS does.
 pub fn mark_not_trusted(conn: &Connection, table_id: i64) -> Result<(), SqlError> {

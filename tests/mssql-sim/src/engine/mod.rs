@@ -34,7 +34,9 @@
 //! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
 //!   values (both sides of a comparison run here, so equality still means
 //!   equal data);
-//! - table variables hold plain columns only (no constraints, no IDENTITY)
+//! - computed columns are stored as if PERSISTED (see `computed`);
+//! - table variables hold plain columns only (no constraints, no IDENTITY,
+//!   no computed or rowversion columns)
 //!   and, unlike SQL Server's, their rows roll back with a transaction (see
 //!   `table_vars`); AFTER triggers only, without `UPDATE(column)` (see
 //!   `triggers`);
@@ -58,6 +60,7 @@ mod functions;
 mod identity;
 mod lock_hints;
 mod merge;
+mod migrate;
 mod output;
 mod procs;
 mod rows;
@@ -277,7 +280,7 @@ impl Engine {
         std::fs::create_dir_all(&snapshot_dir).map_err(io)?;
         let admin = open_connection(&path)?;
         admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
-        catalog::migrate(&admin)?;
+        migrate::migrate(&admin)?;
         admin
             .execute(
                 "INSERT INTO sim_meta(key, value) VALUES ('database_name', ?1)
@@ -432,7 +435,7 @@ impl Engine {
         // by an older stand-in brings back its older views (and lacks the
         // catalog tables added since, such as sim_triggers).
         admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
-        catalog::migrate(&admin)?;
+        migrate::migrate(&admin)?;
         views::create_all(&admin).map_err(sqlerr)?;
         Ok(())
     }
