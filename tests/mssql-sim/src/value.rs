@@ -202,4 +202,8 @@ pub struct ColumnMeta {
     pub ty: SqlType,
     pub nullable: bool,
     pub identity: bool,
+    /// A computed column of a table (fComputed, read-only).
+    pub computed: bool,
+    /// A rowversion (timestamp) column of a table (UserType 80, read-only).
+    pub timestamp: bool,
 }

@@ -35,6 +35,13 @@ CREATE TABLE IF NOT EXISTS sim_columns(
     identity_increment INTEGER,
     default_value,
     default_func TEXT,
+    -- Computed columns: the SQLite expression over the bare column names,
+    -- the T-SQL definition as sys.computed_columns shows it, PERSISTED.
+    computed_sql TEXT,
+    computed_definition TEXT,
+    is_persisted INTEGER NOT NULL DEFAULT 0,
+    -- rowversion (timestamp) columns: binary(8), or varbinary(8) when nullable.
+    is_rowversion INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(object_id, column_id));
 CREATE TABLE IF NOT EXISTS sim_identity(
     object_id INTEGER PRIMARY KEY,
@@ -100,6 +107,27 @@ pub struct ColumnInfo {
     pub nullable: bool,
     pub identity: Option<(i64, i64)>,
     pub default: Option<DefaultKind>,
+    /// A computed column (see `computed`).
+    pub computed: Option<Computed>,
+    /// A rowversion (timestamp) column (see `computed`).
+    pub rowversion: bool,
+}
+
+/// A computed column's expression.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    /// SQLite expression over the table's bare column names (storage forms).
+    pub sql: String,
+    /// `sys.computed_columns.definition`.
+    pub definition: String,
+    pub persisted: bool,
+}
+
+impl ColumnInfo {
+    /// A column whose value the server derives: computed or rowversion.
+    pub fn is_derived(&self) -> bool {
+        self.computed.is_some() || self.rowversion
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -280,7 +308,8 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
         let mut st = conn
             .prepare_cached(
                 "SELECT column_id, name, type_code, nullable, identity_seed, identity_increment,
-                        default_value, default_func
+                        default_value, default_func, computed_sql, computed_definition,
+                        is_persisted, is_rowversion
                  FROM sim_columns WHERE object_id = ?1 ORDER BY column_id",
             )
             .map_err(sqlerr)?;
@@ -295,11 +324,19 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                     r.get::<_, Option<i64>>(5)?,
                     r.get::<_, DbValue>(6)?,
                     r.get::<_, Option<String>>(7)?,
+                    (
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, bool>(10)?,
+                        r.get::<_, bool>(11)?,
+                    ),
                 ))
             })
             .map_err(sqlerr)?;
         for row in rows {
-            let (column_id, cname, code, nullable, seed, inc, dv, df) = row.map_err(sqlerr)?;
+            let (column_id, cname, code, nullable, seed, inc, dv, df, derived) =
+                row.map_err(sqlerr)?;
+            let (csql, cdef, persisted, rowversion) = derived;
             let ty = types::type_from_code(&code).ok_or_else(|| {
                 SqlError::new(50000, 16, 1, format!("corrupt catalog type '{code}'"))
             })?;
@@ -315,6 +352,12 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                 nullable,
                 identity: seed.map(|s| (s, inc.unwrap_or(1))),
                 default,
+                computed: csql.map(|sql| Computed {
+                    sql,
+                    definition: cdef.unwrap_or_default(),
+                    persisted,
+                }),
+                rowversion,
             });
         }
     }
@@ -536,25 +579,6 @@ pub fn set_identity(conn: &Connection, object_id: i64, value: i64) -> Result<(),
     )
     .and_then(|mut s| s.execute(params![object_id, value]))
     .map_err(sqlerr)?;
-    Ok(())
-}
-
-/// Brings a catalog written by an earlier mssql-sim up to [`SCHEMA_SQL`]:
-/// columns added since are added with their defaults.
-pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
-    let has: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('sim_constraints') WHERE name = 'is_not_trusted'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sqlerr)?;
-    if !has {
-        conn.execute_batch(
-            "ALTER TABLE sim_constraints ADD COLUMN is_not_trusted INTEGER NOT NULL DEFAULT 0",
-        )
-        .map_err(sqlerr)?;
-    }
     Ok(())
 }
 

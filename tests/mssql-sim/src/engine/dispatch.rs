@@ -224,7 +224,16 @@ impl Session {
         let fires =
             options.fire_triggers && self.has_triggers(t, super::triggers::Event::Insert)?;
         let mut loaded: Vec<Vec<Value>> = Vec::new();
-        let map: Vec<Option<usize>> = columns.iter().map(|c| t.column_index(&c.name)).collect();
+        // Computed and rowversion columns get their values from the server
+        // (a client's bulk copy leaves them out: they are read-only in the
+        // COLMETADATA it reads first); a value sent for one is not used.
+        let map: Vec<Option<usize>> = columns
+            .iter()
+            .map(|c| {
+                t.column_index(&c.name)
+                    .filter(|i| !t.columns[*i].is_derived())
+            })
+            .collect();
         // Per sent column: whether a NULL in it gives way to the column's
         // DEFAULT (no KEEP_NULLS and the column has one). A column without a
         // default keeps the NULL (and NOT NULL then fails with 515).
@@ -309,6 +318,7 @@ impl Session {
                     }
                 }
             }
+            self.derive_row(t, &mut row)?;
             w.insert(&row, Verb::Insert)?;
             if fires {
                 loaded.push(row);

@@ -5,7 +5,6 @@
 use super::catalog::{self, column_sql, quote_ident, DefaultKind};
 use super::change_tracking::{self as ct, TableRef};
 use super::translate::key_columns;
-use super::types::type_code;
 use super::{sqlerr, Session};
 use crate::error::SqlError;
 use crate::sql::ast::{AlterDatabaseAction, AlterTableAction, CreateIndex, ObjectName};
@@ -152,7 +151,35 @@ impl Session {
                     if t.column_index(&def.name).is_some() {
                         return Err(SqlError::new(2705, 16, 4, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", def.name, t.name)));
                     }
-                    let c = self.column_info(def, next, &[])?;
+                    let mut c = self.column_info(&t.name, def, next, &[])?;
+                    if c.rowversion && t.columns.iter().any(|x| x.rowversion) {
+                        return Err(super::computed::two_timestamps(&t.name, &c.name));
+                    }
+                    if def.computed.is_some() {
+                        let mut all = t.columns.clone();
+                        all.push(c);
+                        let at = all.len() - 1;
+                        self.resolve_computed(&full, &t.name, &mut all, &[(at, def)])?;
+                        c = all
+                            .pop()
+                            .ok_or_else(|| crate::error::invalid_column(&def.name))?;
+                    }
+                    if c.is_derived() {
+                        // The server gives every row its value below; SQLite
+                        // cannot add a NOT NULL column without a default.
+                        self.conn
+                            .execute_batch(&format!(
+                                "ALTER TABLE {} ADD COLUMN {} {} {}",
+                                t.sqlite_name(),
+                                quote_ident(&c.name),
+                                super::types::storage_decl(&c.ty),
+                                super::types::storage_collation(&c.ty)
+                            ))
+                            .map_err(sqlerr)?;
+                        super::computed::insert_column_row(&self.conn, t.object_id, &c)?;
+                        self.fill_new_column(&t, &c)?;
+                        continue;
+                    }
                     let mut sql = format!(
                         "ALTER TABLE {} ADD COLUMN {}",
                         t.sqlite_name(),
@@ -165,20 +192,7 @@ impl Session {
                         }
                     }
                     self.conn.execute_batch(&sql).map_err(sqlerr)?;
-                    let (dv, df) = match &c.default {
-                        Some(DefaultKind::Value(v)) => (v.clone(), None),
-                        Some(DefaultKind::Func(f)) => {
-                            (rusqlite::types::Value::Null, Some(f.clone()))
-                        }
-                        None => (rusqlite::types::Value::Null, None),
-                    };
-                    self.conn
-                        .execute(
-                            "INSERT INTO sim_columns(object_id, column_id, name, type_code, nullable, identity_seed, identity_increment, default_value, default_func)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                            params![t.object_id, c.column_id, c.name, type_code(&c.ty), c.nullable, c.identity.map(|i| i.0), c.identity.map(|i| i.1), dv, df],
-                        )
-                        .map_err(sqlerr)?;
+                    super::computed::insert_column_row(&self.conn, t.object_id, &c)?;
                 }
                 Ok(())
             }
@@ -186,6 +200,7 @@ impl Session {
                 for n in names {
                     let i = t.column_index(n).ok_or_else(|| SqlError::new(4924, 16, 1, format!("ALTER TABLE DROP COLUMN failed because column '{n}' does not exist in table '{}'.", t.name)))?;
                     let c = &t.columns[i];
+                    super::computed::check_drop_column(&t, c)?;
                     self.conn
                         .execute_batch(&format!(
                             "ALTER TABLE {} DROP COLUMN {}",

@@ -10,11 +10,11 @@ use super::catalog::{
 use super::change_tracking::{self as ct};
 use super::convert::{self, Target};
 use super::translate::{Ctx, Source};
-use super::types::{parse_type, to_storage, type_code};
+use super::types::{parse_type, to_storage};
 use super::{sqlerr, Session};
 use crate::error::SqlError;
 use crate::sql::ast::{ColumnDef, ConstraintKind, CreateTable, Expr, ObjectName, TableConstraint};
-use crate::value::SqlType;
+use crate::value::{Len, SqlType};
 use rusqlite::params;
 
 const DEFAULT_FUNCS: &[&str] = &[
@@ -48,11 +48,26 @@ fn generated_name(prefix: &str, table: &str, object_id: i64) -> String {
 impl Session {
     pub(super) fn column_info(
         &self,
+        table: &str,
         def: &ColumnDef,
         column_id: i32,
         pk_cols: &[String],
     ) -> Result<ColumnInfo, SqlError> {
-        let ty = parse_type(&def.data_type)?;
+        let rowversion =
+            def.computed.is_none() && def.data_type.name.eq_ignore_ascii_case("timestamp");
+        let ty = match (&def.computed, rowversion) {
+            // Typed from its expression by `resolve_computed`.
+            (Some(_), _) => SqlType::Int,
+            // "A nonnullable rowversion column is semantically equivalent to a
+            // binary(8) column. A nullable rowversion column is semantically
+            // equivalent to a varbinary(8) column."
+            (None, true) if def.nullable == Some(true) => SqlType::VarBinary(Len::N(8)),
+            (None, true) => SqlType::Binary(8),
+            (None, false) => parse_type(&def.data_type)?,
+        };
+        if rowversion && def.default.is_some() {
+            return Err(SqlError::new(1755, 16, 0, format!("Defaults cannot be created on columns of data type timestamp. Table '{table}', column '{}'.", def.name)));
+        }
         if def.identity.is_some()
             && !(ty.is_integer() || matches!(ty, SqlType::Decimal { scale: 0, .. }))
         {
@@ -66,7 +81,7 @@ impl Session {
         let in_pk = pk_cols.iter().any(|c| c.eq_ignore_ascii_case(&def.name));
         let nullable = match def.nullable {
             Some(n) => n && !in_pk,
-            None => !(in_pk || def.identity.is_some()),
+            None => !(in_pk || def.identity.is_some() || rowversion),
         };
         let default = match &def.default {
             None => None,
@@ -79,6 +94,8 @@ impl Session {
             nullable,
             identity: def.identity,
             default,
+            computed: None,
+            rowversion,
         })
     }
 
@@ -163,12 +180,17 @@ impl Session {
             {
                 return Err(SqlError::new(2705, 16, 3, format!("Column names in each table must be unique. Column name '{}' in table '{name}' is specified more than once.", def.name)));
             }
-            cols.push(self.column_info(def, i as i32 + 1, &pk_cols)?);
+            cols.push(self.column_info(&name, def, i as i32 + 1, &pk_cols)?);
         }
         if cols.iter().filter(|c| c.identity.is_some()).count() > 1 {
             return Err(SqlError::new(2744, 16, 2, format!("Multiple identity columns specified for table '{name}'. Only one identity column per table is allowed.")));
         }
+        if let Some(second) = cols.iter().filter(|c| c.rowversion).nth(1) {
+            return Err(super::computed::two_timestamps(&name, &second.name));
+        }
         let full = format!("{schema}.{name}");
+        let defs: Vec<(usize, &ColumnDef)> = ct_.columns.iter().enumerate().collect();
+        self.resolve_computed(&full, &name, &mut cols, &defs)?;
         let defs: Vec<String> = cols.iter().map(column_sql).collect();
         self.conn
             .execute_batch(&format!(
@@ -184,18 +206,7 @@ impl Session {
             )
             .map_err(sqlerr)?;
         for c in &cols {
-            let (dv, df) = match &c.default {
-                Some(DefaultKind::Value(v)) => (v.clone(), None),
-                Some(DefaultKind::Func(f)) => (rusqlite::types::Value::Null, Some(f.clone())),
-                None => (rusqlite::types::Value::Null, None),
-            };
-            self.conn
-                .execute(
-                    "INSERT INTO sim_columns(object_id, column_id, name, type_code, nullable, identity_seed, identity_increment, default_value, default_func)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![object_id, c.column_id, c.name, type_code(&c.ty), c.nullable, c.identity.map(|i| i.0), c.identity.map(|i| i.1), dv, df],
-                )
-                .map_err(sqlerr)?;
+            super::computed::insert_column_row(&self.conn, object_id, c)?;
         }
         for c in &constraints {
             self.add_constraint(object_id, &schema, &name, c)?;

@@ -118,6 +118,16 @@ impl Session {
         let mut row: Vec<Option<Value>> = vec![None; t.columns.len()];
         for (i, v, ty) in given {
             let c = &t.columns[*i];
+            if c.computed.is_some() {
+                return Err(super::computed::not_modifiable(&c.name));
+            }
+            if c.rowversion {
+                // NULL (like DEFAULT) lets the server give the value.
+                if !v.is_null() {
+                    return Err(super::computed::timestamp_insert());
+                }
+                continue;
+            }
             let v = if matches!(v, Value::Null) && ty.is_none() {
                 Value::Null
             } else {
@@ -165,6 +175,7 @@ impl Session {
                 None => default_value(&t.columns[i])?,
             });
         }
+        self.derive_row(t, &mut out)?;
         Ok(out)
     }
 
@@ -178,14 +189,13 @@ impl Session {
         self.check_output_target(&t, ins.output.as_ref(), &[Event::Insert])?;
         let on = matches!(&self.st.identity_insert, Some((oid, _)) if *oid == t.object_id);
         let cols: Vec<usize> = if ins.columns.is_empty() {
-            (0..t.columns.len())
-                .filter(|i| on || t.columns[*i].identity.is_none())
-                .collect()
+            super::computed::implicit_insert_columns(&t, on)
         } else {
             let mut v = Vec::new();
             for c in &ins.columns {
                 v.push(t.column_index(c).ok_or_else(|| error::invalid_column(c))?);
             }
+            super::computed::check_insert_columns(&t, &v)?;
             v
         };
         if !matches!(ins.source, InsertSource::DefaultValues) {
@@ -380,6 +390,7 @@ impl Session {
                         format!("Cannot update identity column '{}'.", t.columns[i].name),
                     ));
                 }
+                super::computed::check_update_column(&t.columns[i])?;
                 if matches!(a.value, Expr::Default) {
                     assigned.push((i, true));
                     continue;
@@ -455,6 +466,7 @@ impl Session {
                     )?
                 };
             }
+            self.derive_row(&t, &mut new)?;
             w.update(rowid, old, &new, &idx, Verb::Update)?;
             if let Some(o) = output.as_mut() {
                 o.push_with(Some(&new), Some(old), "UPDATE", Some(&r));

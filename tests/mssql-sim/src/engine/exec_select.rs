@@ -42,6 +42,8 @@ pub fn meta_of(cols: &[OutCol]) -> Vec<ColumnMeta> {
             ty: c.ty.unwrap_or(SqlType::Int),
             nullable: c.nullable,
             identity: c.identity,
+            computed: c.computed,
+            timestamp: c.timestamp,
         })
         .collect()
 }

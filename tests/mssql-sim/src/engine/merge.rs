@@ -90,6 +90,7 @@ impl Session {
                                 format!("Cannot update identity column '{}'.", t.columns[i].name),
                             ));
                         }
+                        super::computed::check_update_column(&t.columns[i])?;
                         push(ctx, i, &a.value, items, types)?;
                     }
                 }
@@ -98,14 +99,14 @@ impl Session {
                     values: vals,
                 } => {
                     let cols: Vec<usize> = if columns.is_empty() {
-                        (0..t.columns.len())
-                            .filter(|i| t.columns[*i].identity.is_none())
-                            .collect()
+                        super::computed::implicit_insert_columns(t, false)
                     } else {
-                        columns
+                        let v: Vec<usize> = columns
                             .iter()
                             .map(|c| t.column_index(c).ok_or_else(|| error::invalid_column(c)))
-                            .collect::<Result<_, _>>()?
+                            .collect::<Result<_, _>>()?;
+                        super::computed::check_insert_columns(t, &v)?;
+                        v
                     };
                     if let Some(vals) = vals {
                         if vals.len() != cols.len() {
@@ -310,6 +311,7 @@ impl Session {
                             };
                             idx.push(*col);
                         }
+                        self.derive_row(&t, &mut new)?;
                         if let Some(o) = output.as_mut() {
                             o.push_with(Some(&new), Some(old), "UPDATE", fetched);
                         }

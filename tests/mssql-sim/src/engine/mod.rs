@@ -34,7 +34,9 @@
 //! - CHECKSUM / BINARY_CHECKSUM are deterministic hashes, not SQL Server's
 //!   values (both sides of a comparison run here, so equality still means
 //!   equal data);
-//! - table variables hold plain columns only (no constraints, no IDENTITY)
+//! - computed columns are stored as if PERSISTED (see `computed`);
+//! - table variables hold plain columns only (no constraints, no IDENTITY,
+//!   no computed or rowversion columns)
 //!   and, unlike SQL Server's, their rows roll back with a transaction (see
 //!   `table_vars`); AFTER triggers only, without `UPDATE(column)` (see
 //!   `triggers`);
@@ -45,6 +47,7 @@
 pub mod change_tracking;
 
 mod catalog;
+mod computed;
 mod convert;
 mod datefuncs;
 mod dispatch;
@@ -57,6 +60,7 @@ mod functions;
 mod identity;
 mod lock_hints;
 mod merge;
+mod migrate;
 mod output;
 mod procs;
 mod rows;
@@ -185,6 +189,8 @@ pub struct Engine {
     /// while the counter in SQLite rolls back with the transaction: the next
     /// value is taken past both.
     identity_hwm: Mutex<std::collections::HashMap<i64, i64>>,
+    /// The rowversion counter's high-water mark (see `computed`).
+    dbts: Arc<computed::DbTimestamp>,
 }
 
 /// Maps a SQLite error to a SQL Server error.
@@ -274,7 +280,7 @@ impl Engine {
         std::fs::create_dir_all(&snapshot_dir).map_err(io)?;
         let admin = open_connection(&path)?;
         admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
-        catalog::migrate(&admin)?;
+        migrate::migrate(&admin)?;
         admin
             .execute(
                 "INSERT INTO sim_meta(key, value) VALUES ('database_name', ?1)
@@ -320,6 +326,7 @@ impl Engine {
             restore_generation: AtomicU64::new(0),
             log: Mutex::new(log),
             identity_hwm: Mutex::new(std::collections::HashMap::new()),
+            dbts: Arc::default(),
         }))
     }
 
@@ -336,15 +343,17 @@ impl Engine {
     pub fn session(self: &Arc<Self>, user: &str) -> Result<Session, SqlError> {
         let conn = open_connection(&self.path)?;
         let spid = self.spid_seq.fetch_add(1, Ordering::SeqCst);
+        let mut st = session::State::new(
+            user,
+            spid,
+            self.database(),
+            self.restore_generation.load(Ordering::SeqCst),
+        );
+        st.info.dbts = Arc::clone(&self.dbts);
         Ok(Session {
             engine: Arc::clone(self),
             conn,
-            st: session::State::new(
-                user,
-                spid,
-                self.database(),
-                self.restore_generation.load(Ordering::SeqCst),
-            ),
+            st,
         })
     }
 
@@ -397,6 +406,7 @@ impl Engine {
     pub fn snapshot_restore(&self, name: &str) -> Result<(), SqlError> {
         self.restore_generation.fetch_add(1, Ordering::SeqCst);
         self.identity_hwm.lock().clear();
+        self.dbts.reset();
         let mut admin = self.admin.lock();
         let family: Option<String> = admin
             .query_row(
@@ -425,7 +435,7 @@ impl Engine {
         // by an older stand-in brings back its older views (and lacks the
         // catalog tables added since, such as sim_triggers).
         admin.execute_batch(catalog::SCHEMA_SQL).map_err(sqlerr)?;
-        catalog::migrate(&admin)?;
+        migrate::migrate(&admin)?;
         views::create_all(&admin).map_err(sqlerr)?;
         Ok(())
     }

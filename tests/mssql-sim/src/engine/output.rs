@@ -46,6 +46,8 @@ impl OutputSpec {
             ty: c.ty,
             nullable: c.nullable,
             identity: c.identity.is_some(),
+            computed: c.computed.is_some(),
+            timestamp: c.rowversion,
         };
         for item in &output.items {
             match item {
@@ -91,6 +93,8 @@ impl OutputSpec {
                         ty: SqlType::NVarChar(Len::N(10)),
                         nullable: false,
                         identity: false,
+                        computed: false,
+                        timestamp: false,
                     });
                 }
                 SelectItem::Expr { expr, alias } => {
@@ -106,6 +110,8 @@ impl OutputSpec {
                         ty: ty.unwrap_or(SqlType::Int),
                         nullable: true,
                         identity: false,
+                        computed: false,
+                        timestamp: false,
                     });
                 }
                 _ => {

@@ -224,6 +224,17 @@ impl<'a> Writer<'a> {
         if assigned.is_empty() {
             return Ok(());
         }
+        // The rowversion and computed columns change with the row (their new
+        // values are in `new`, see `Session::derive_row`); change tracking
+        // still records the columns the statement assigned.
+        let mut set_cols: Vec<usize> = assigned.to_vec();
+        for (i, c) in self.table.columns.iter().enumerate() {
+            if c.is_derived() && !set_cols.contains(&i) {
+                set_cols.push(i);
+            }
+        }
+        let assigned_by_statement = assigned;
+        let assigned = set_cols.as_slice();
         let sets: Vec<String> = assigned
             .iter()
             .enumerate()
@@ -260,8 +271,15 @@ impl<'a> Writer<'a> {
             self.record(old, Op::Delete, &Columns::All)?;
             self.record(new, Op::Insert, &Columns::All)?;
         } else if self.tracked.is_some() {
+            // SYS_CHANGE_COLUMNS: what the statement assigned. Whether SQL
+            // Server also reports a rowversion or persisted computed column
+            // there is not documented (docs/relational-databases/track-changes/
+            // work-with-change-tracking-sql-server.md, "Using the change
+            // tracking functions to obtain changes"); the stand-in leaves
+            // them out, on both sides of the every-column test.
+            let assigned = assigned_by_statement;
             let non_key: Vec<usize> = (0..self.table.columns.len())
-                .filter(|i| !key_idx.contains(i))
+                .filter(|i| !key_idx.contains(i) && !self.table.columns[*i].is_derived())
                 .collect();
             let all = non_key.iter().all(|i| assigned.contains(i));
             let cols = if all {

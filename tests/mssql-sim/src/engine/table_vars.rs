@@ -52,6 +52,14 @@ impl Session {
         if d.columns.iter().any(|c| c.identity.is_some()) {
             return Err(super::unsupported("IDENTITY columns in table variables"));
         }
+        if d.columns
+            .iter()
+            .any(|c| c.computed.is_some() || c.data_type.name.eq_ignore_ascii_case("timestamp"))
+        {
+            return Err(super::unsupported(
+                "computed and rowversion columns in table variables",
+            ));
+        }
         let mut columns = Vec::with_capacity(d.columns.len());
         for (i, def) in d.columns.iter().enumerate() {
             if columns
@@ -60,7 +68,7 @@ impl Session {
             {
                 return Err(SqlError::new(2705, 16, 3, format!("Column names in each table must be unique. Column name '{}' in table '{}' is specified more than once.", def.name, d.name)));
             }
-            columns.push(self.column_info(def, i as i32 + 1, &[])?);
+            columns.push(self.column_info(&d.name, def, i as i32 + 1, &[])?);
         }
         self.st.local_seq += 1;
         let seq = self.st.local_seq;
@@ -114,9 +122,9 @@ impl Session {
             }
         }
         let idx: Vec<usize> = if names.is_empty() {
-            (0..t.columns.len())
-                .filter(|i| t.columns[*i].identity.is_none())
-                .collect()
+            // "The exceptions are identity and computed columns, which must
+            // be skipped."
+            super::computed::implicit_insert_columns(&t, false)
         } else {
             let mut v = Vec::with_capacity(names.len());
             for n in names {

@@ -179,6 +179,10 @@ pub fn parse_type(dt: &DataType) -> Result<SqlType, SqlError> {
         "ntext" => SqlType::NVarChar(Len::Max),
         "text" => SqlType::VarChar(Len::Max),
         "image" => SqlType::VarBinary(Len::Max),
+        // rowversion / timestamp outside a table column (a variable, CAST):
+        // binary(8) (docs/t-sql/data-types/rowversion-transact-sql.md); a
+        // column of that type is a rowversion column (see `computed`).
+        "timestamp" => SqlType::Binary(8),
         _ => return Err(bad()),
     })
 }

@@ -80,11 +80,15 @@ pub static VIEWS: &[View] = &[
     },
     View {
         name: "sys.columns",
+        // docs/relational-databases/system-catalog-views/sys-columns-transact-sql.md;
+        // a rowversion column is of type timestamp (system_type_id 189,
+        // docs/relational-databases/system-catalog-views/sys-types-transact-sql.md).
         sql: "SELECT object_id, name, column_id, sim_type_info(type_code, 'max_length') AS max_length,
                  sim_type_info(type_code, 'precision') AS precision, sim_type_info(type_code, 'scale') AS scale,
-                 nullable AS is_nullable, (identity_seed IS NOT NULL) AS is_identity, 0 AS is_computed,
-                 sim_type_info(type_code, 'system_type_id') AS system_type_id,
-                 sim_type_info(type_code, 'system_type_id') AS user_type_id
+                 nullable AS is_nullable, (identity_seed IS NOT NULL) AS is_identity,
+                 (computed_sql IS NOT NULL) AS is_computed,
+                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS system_type_id,
+                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS user_type_id
               FROM sim_columns",
         columns: &[
             ("object_id", INT),
@@ -100,13 +104,40 @@ pub static VIEWS: &[View] = &[
             ("user_type_id", INT),
         ],
     },
+    // docs/relational-databases/system-catalog-views/sys-computed-columns-transact-sql.md:
+    // a row per computed column, the columns of sys.columns plus definition,
+    // uses_database_collation and is_persisted.
+    View {
+        name: "sys.computed_columns",
+        sql: "SELECT c.object_id, c.name, c.column_id, c.system_type_id, c.user_type_id, c.max_length,
+                 c.precision, c.scale, c.is_nullable, c.is_identity, c.is_computed,
+                 s.computed_definition AS definition, 1 AS uses_database_collation, s.is_persisted
+              FROM \"sys.columns\" c JOIN sim_columns s ON s.object_id = c.object_id AND s.column_id = c.column_id
+              WHERE s.computed_sql IS NOT NULL",
+        columns: &[
+            ("object_id", INT),
+            ("name", NAME),
+            ("column_id", INT),
+            ("system_type_id", TINY),
+            ("user_type_id", INT),
+            ("max_length", SMALL),
+            ("precision", TINY),
+            ("scale", TINY),
+            ("is_nullable", BIT),
+            ("is_identity", BIT),
+            ("is_computed", BIT),
+            ("definition", SqlType::NVarChar(Len::Max)),
+            ("uses_database_collation", BIT),
+            ("is_persisted", BIT),
+        ],
+    },
     View {
         name: "sys.types",
         sql: "WITH v(name, system_type_id) AS (VALUES
               ('tinyint',48),('smallint',52),('int',56),('bigint',127),('bit',104),('decimal',106),('numeric',108),
               ('float',62),('real',59),('money',60),('smallmoney',122),('nvarchar',231),('varchar',167),('nchar',239),
               ('char',175),('varbinary',165),('binary',173),('uniqueidentifier',36),('date',40),('time',41),
-              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43))
+              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43),('timestamp',189))
               SELECT name, system_type_id, system_type_id AS user_type_id FROM v",
         columns: &[("name", NAME), ("system_type_id", TINY), ("user_type_id", INT)],
     },
@@ -301,7 +332,7 @@ pub static VIEWS: &[View] = &[
         sql: "SELECT (SELECT value FROM sim_meta WHERE key = 'database_name') AS TABLE_CATALOG,
                  s.name AS TABLE_SCHEMA, t.name AS TABLE_NAME, c.name AS COLUMN_NAME, c.column_id AS ORDINAL_POSITION,
                  sim_default_text(c.default_value, c.type_code, c.default_func) AS COLUMN_DEFAULT, CASE WHEN c.nullable THEN 'YES' ELSE 'NO' END AS IS_NULLABLE,
-                 sim_type_info(c.type_code, 'name') AS DATA_TYPE,
+                 CASE WHEN c.is_rowversion THEN 'timestamp' ELSE sim_type_info(c.type_code, 'name') END AS DATA_TYPE,
                  sim_type_info(c.type_code, 'char_max') AS CHARACTER_MAXIMUM_LENGTH,
                  sim_type_info(c.type_code, 'num_precision') AS NUMERIC_PRECISION,
                  sim_type_info(c.type_code, 'num_scale') AS NUMERIC_SCALE,

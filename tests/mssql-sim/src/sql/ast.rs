@@ -498,6 +498,18 @@ pub struct ColumnDef {
     /// `CHECK (...)`), with the column filled in.
     pub constraints: Vec<TableConstraint>,
     pub collation: Option<String>,
+    /// `name AS expr [PERSISTED [NOT NULL]]`: a computed column
+    /// (docs/t-sql/statements/create-table-transact-sql.md,
+    /// computed_column_definition); `data_type` is then a placeholder.
+    pub computed: Option<ComputedDef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedDef {
+    pub expr: Expr,
+    pub persisted: bool,
+    /// The expression as written (for `sys.computed_columns.definition`).
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -38,6 +38,8 @@ pub fn read_columns<S: Src + ?Sized>(
             ty,
             nullable: flags & 0x01 != 0,
             identity: flags & 0x10 != 0,
+            computed: flags & 0x20 != 0,
+            timestamp: false,
         });
         wire.push(w);
     }

@@ -127,7 +127,9 @@ pub fn login_ack(out: &mut Vec<u8>) {
 
 /// Column flags: fNullable (0x01), usUpdateable = unknown (0x08) except for
 /// identity columns, which are read-only (fIdentity 0x10) as SQL Server
-/// reports them (MS-TDS 2.2.7.4).
+/// reports them, and computed (fComputed 0x20) and timestamp columns, whose
+/// values only the server writes (MS-TDS 2.2.7.4). A bulk copy client
+/// (tiberius' `bulk_insert`) leaves read-only columns out of its load.
 fn column_flags(c: &ColumnMeta) -> u16 {
     let mut f = 0u16;
     if c.nullable {
@@ -135,17 +137,29 @@ fn column_flags(c: &ColumnMeta) -> u16 {
     }
     if c.identity {
         f |= 0x10;
-    } else {
+    } else if c.computed {
+        f |= 0x20;
+    } else if !c.timestamp {
         f |= 0x08;
     }
     f
+}
+
+/// COLMETADATA UserType: 0x0050 for a timestamp column (MS-TDS 2.2.7.4,
+/// "UserType ... 0x0050 (timestamp)"), 0 otherwise.
+fn user_type(c: &ColumnMeta) -> u32 {
+    if c.timestamp {
+        0x50
+    } else {
+        0
+    }
 }
 
 pub fn col_metadata(out: &mut Vec<u8>, cols: &[ColumnMeta]) {
     out.push(TK_COLMETADATA);
     out.extend_from_slice(&(cols.len().min(u16::MAX as usize - 1) as u16).to_le_bytes());
     for c in cols {
-        out.extend_from_slice(&0u32.to_le_bytes()); // UserType
+        out.extend_from_slice(&user_type(c).to_le_bytes());
         out.extend_from_slice(&column_flags(c).to_le_bytes());
         write_type_info(out, &c.ty, c.nullable);
         b_varchar(out, &c.name);

@@ -45,6 +45,8 @@ fn bulk_load_inserts_rows_with_identity() {
         ty: SqlType::NVarChar(Len::N(10)),
         nullable: false,
         identity: false,
+        computed: false,
+        timestamp: false,
     }];
     let mut n = 0;
     let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
@@ -109,6 +111,8 @@ fn untrusted_constraints_survive_restart_and_snapshots() {
                 ty: SqlType::Int,
                 nullable: true,
                 identity: false,
+                computed: false,
+                timestamp: false,
             })
             .collect();
         let mut sent = false;

@@ -21,12 +21,16 @@ fn bulk_throughput() {
             ty: SqlType::NVarChar(Len::N(50)),
             nullable: false,
             identity: false,
+            computed: false,
+            timestamp: false,
         },
         ColumnMeta {
             name: "qty".into(),
             ty: SqlType::Int,
             nullable: true,
             identity: false,
+            computed: false,
+            timestamp: false,
         },
         ColumnMeta {
             name: "price".into(),
@@ -36,6 +40,8 @@ fn bulk_throughput() {
             },
             nullable: true,
             identity: false,
+            computed: false,
+            timestamp: false,
         },
     ];
     let total = 300_000;
@@ -132,12 +138,16 @@ fn capture_throughput() {
             ty: SqlType::NVarChar(Len::N(50)),
             nullable: false,
             identity: false,
+            computed: false,
+            timestamp: false,
         },
         ColumnMeta {
             name: "qty".into(),
             ty: SqlType::Int,
             nullable: true,
             identity: false,
+            computed: false,
+            timestamp: false,
         },
     ];
     let total = 100_000;

@@ -178,6 +178,15 @@ impl Ctx<'_> {
                 )
             }
             "ERROR" => self.bind_value(&Value::Int(0), &SqlType::Int),
+            // docs/t-sql/functions/dbts-transact-sql.md: varbinary, the last
+            // rowversion value used in the database.
+            "DBTS" => {
+                let v = crate::engine::computed::current_dbts(self.conn, &s.dbts)?;
+                self.bind_value(
+                    &Value::Binary(crate::engine::computed::rowversion_bytes(v)),
+                    &SqlType::VarBinary(Len::N(8)),
+                )
+            }
             "VERSION" => self.bind_value(
                 &Value::String("Microsoft SQL Server 2019 (mssql-sim stand-in)".into()),
                 &SqlType::NVarChar(Len::N(300)),

@@ -239,6 +239,8 @@ impl Ctx<'_> {
                         ty: *ty,
                         nullable: true,
                         identity: false,
+                        computed: false,
+                        timestamp: false,
                     })
                     .collect();
                 let sel: Vec<String> = cols

@@ -53,6 +53,8 @@ pub struct SessionInfo {
     /// Tables that are not in the catalog, by lower-case name: the batch's
     /// table variables (`@t`) and, inside a trigger, `inserted` and `deleted`.
     pub locals: HashMap<String, Arc<TableInfo>>,
+    /// The engine's rowversion counter (`@@DBTS`, see `engine::computed`).
+    pub dbts: Arc<crate::engine::computed::DbTimestamp>,
 }
 
 /// A column of a source: name, type (`None` for an untyped NULL), nullable.

@@ -13,6 +13,10 @@ pub struct OutCol {
     pub ty: Option<SqlType>,
     pub nullable: bool,
     pub identity: bool,
+    /// A table's computed column (selected as it is).
+    pub computed: bool,
+    /// A table's rowversion column (selected as it is).
+    pub timestamp: bool,
 }
 
 impl Ctx<'_> {
@@ -200,19 +204,15 @@ impl Ctx<'_> {
                         any = true;
                         for (name, ty, nullable) in &src.columns {
                             items.push(format!("{}.{}", src.sql_alias, quote_ident(name)));
-                            let identity = src
-                                .table
-                                .as_ref()
-                                .and_then(|t| {
-                                    t.column_index(name)
-                                        .map(|i| t.columns[i].identity.is_some())
-                                })
-                                .unwrap_or(false);
+                            let (identity, computed, timestamp) =
+                                table_column_kind(src.table.as_deref(), name);
                             cols.push(OutCol {
                                 name: name.clone(),
                                 ty: *ty,
                                 nullable: *nullable,
                                 identity,
+                                computed,
+                                timestamp,
                             });
                         }
                     }
@@ -230,14 +230,13 @@ impl Ctx<'_> {
                 }
                 SelectItem::Expr { expr, alias } => {
                     let t = self.expr(expr)?;
-                    let (name, nullable, identity) = match (alias, expr) {
-                        (Some(a), _) => (a.clone(), true, false),
+                    let (name, (nullable, (identity, computed, timestamp))) = match (alias, expr) {
+                        (Some(a), _) => (a.clone(), (true, (false, false, false))),
                         (None, Expr::Column(parts)) => {
                             let n = parts.last().cloned().unwrap_or_default();
-                            let (nullable, identity) = self.column_flags(parts);
-                            (n, nullable, identity)
+                            (n, self.column_flags(parts))
                         }
-                        _ => (String::new(), true, false),
+                        _ => (String::new(), (true, (false, false, false))),
                     };
                     items.push(format!("{} AS {}", t.sql, quote_ident(&name)));
                     cols.push(OutCol {
@@ -245,6 +244,8 @@ impl Ctx<'_> {
                         ty: t.ty,
                         nullable,
                         identity,
+                        computed,
+                        timestamp,
                     });
                 }
                 SelectItem::Assign { variable, expr } => {
@@ -256,6 +257,8 @@ impl Ctx<'_> {
                         ty: t.ty,
                         nullable: true,
                         identity: false,
+                        computed: false,
+                        timestamp: false,
                     });
                 }
             }
@@ -308,7 +311,8 @@ impl Ctx<'_> {
         Ok((sql, cols))
     }
 
-    fn column_flags(&self, parts: &[String]) -> (bool, bool) {
+    /// Nullability and (identity, computed, rowversion) of a column reference.
+    fn column_flags(&self, parts: &[String]) -> (bool, (bool, bool, bool)) {
         let col = parts.last().map(|s| s.as_str()).unwrap_or("");
         for scope in self.scopes.iter().rev() {
             for src in scope {
@@ -325,15 +329,20 @@ impl Ctx<'_> {
                     .iter()
                     .find(|(n, _, _)| n.eq_ignore_ascii_case(col))
                 {
-                    let identity = src
-                        .table
-                        .as_ref()
-                        .and_then(|t| t.column_index(col).map(|i| t.columns[i].identity.is_some()))
-                        .unwrap_or(false);
-                    return (*nullable, identity);
+                    return (*nullable, table_column_kind(src.table.as_deref(), col));
                 }
             }
         }
-        (true, false)
+        (true, (false, false, false))
     }
+}
+
+/// (identity, computed, rowversion) of a table's column, for COLMETADATA.
+fn table_column_kind(
+    t: Option<&crate::engine::catalog::TableInfo>,
+    name: &str,
+) -> (bool, bool, bool) {
+    t.and_then(|t| t.column_index(name).map(|i| &t.columns[i]))
+        .map(|c| (c.identity.is_some(), c.computed.is_some(), c.rowversion))
+        .unwrap_or((false, false, false))
 }

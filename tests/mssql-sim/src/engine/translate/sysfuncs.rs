@@ -161,10 +161,9 @@ impl Ctx<'_> {
                     "isidentity" => "(identity_seed IS NOT NULL)",
                     "columnid" => "column_id",
                     "allowsnull" => "nullable",
-                    // The stand-in has no computed columns: 0 for every
-                    // column (docs/t-sql/functions/columnproperty-transact-sql.md:
-                    // IsComputed, 1 = TRUE, 0 = FALSE).
-                    "iscomputed" => "0",
+                    // docs/t-sql/functions/columnproperty-transact-sql.md:
+                    // IsComputed, 1 = TRUE, 0 = FALSE.
+                    "iscomputed" => "(computed_sql IS NOT NULL)",
                     _ => "NULL",
                 };
                 TExpr {

@@ -5,8 +5,8 @@
 use super::Parser;
 use crate::error::SqlError;
 use crate::sql::ast::{
-    ColumnDef, ConstraintKind, CreateIndex, CreateTable, ReferentialAction, Statement,
-    TableConstraint,
+    ColumnDef, ComputedDef, ConstraintKind, CreateIndex, CreateTable, DataType, ReferentialAction,
+    Statement, TableConstraint,
 };
 use crate::sql::lexer::Sym;
 
@@ -144,10 +144,37 @@ impl<'a> Parser<'a> {
     /// `name type [COLLATE c] [options...]`
     pub(crate) fn column_def(&mut self) -> Result<ColumnDef, SqlError> {
         let name = self.ident()?;
-        if self.is_kw("AS") {
-            return Err(self.unsupported("computed columns"));
-        }
-        let data_type = self.data_type()?;
+        let computed = if self.eat_kw("AS") {
+            // docs/t-sql/statements/create-table-transact-sql.md:
+            // `column_name AS computed_column_expression [PERSISTED [NOT NULL]]`.
+            let start = self.peek().start;
+            let expr = self.expr()?;
+            let text = self.src[start..self.prev_end.max(start)].to_string();
+            Some(ComputedDef {
+                expr,
+                persisted: false,
+                text,
+            })
+        } else {
+            None
+        };
+        let data_type = match computed {
+            Some(_) => DataType {
+                name: String::new(),
+                args: Vec::new(),
+            },
+            // `CREATE TABLE t (k int, timestamp)`: a timestamp column named
+            // timestamp (docs/t-sql/data-types/rowversion-transact-sql.md).
+            None if name.eq_ignore_ascii_case("timestamp")
+                && (self.is_sym(Sym::Comma) || self.is_sym(Sym::RParen)) =>
+            {
+                DataType {
+                    name: "timestamp".into(),
+                    args: Vec::new(),
+                }
+            }
+            None => self.data_type()?,
+        };
         let mut col = ColumnDef {
             name,
             data_type,
@@ -156,9 +183,16 @@ impl<'a> Parser<'a> {
             default: None,
             constraints: Vec::new(),
             collation: None,
+            computed,
         };
         while let Some(w) = self.word_upper() {
             match w.as_str() {
+                "PERSISTED" if col.computed.is_some() => {
+                    self.advance();
+                    if let Some(c) = col.computed.as_mut() {
+                        c.persisted = true;
+                    }
+                }
                 "COLLATE" => {
                     self.advance();
                     col.collation = Some(self.ident()?);

@@ -272,3 +272,25 @@ fn alter_table_and_database() {
         }
     ));
 }
+
+#[test]
+fn computed_columns_and_bare_timestamp() {
+    let Statement::CreateTable(t) = one(
+        "CREATE TABLE t (a int, b AS a * 2, c AS (a + 1) PERSISTED NOT NULL UNIQUE, timestamp)",
+    ) else {
+        panic!()
+    };
+    assert_eq!(t.columns.len(), 4);
+    let b = t.columns[1].computed.as_ref().expect("b is computed");
+    assert_eq!(b.text, "a * 2");
+    assert!(!b.persisted);
+    let c = t.columns[2].computed.as_ref().expect("c is computed");
+    assert_eq!(c.text, "(a + 1)");
+    assert!(c.persisted);
+    assert_eq!(t.columns[2].nullable, Some(false));
+    assert_eq!(t.columns[2].constraints.len(), 1);
+    assert!(t.columns[0].computed.is_none());
+    assert_eq!(t.columns[3].name, "timestamp");
+    assert_eq!(t.columns[3].data_type.name, "timestamp");
+    assert_eq!(err("CREATE TABLE t (a int, b AS)").number, 102);
+}
