@@ -67,9 +67,25 @@ impl Loader {
                 }
                 read_rows(source, &self.source_shape, Some(&last_key), want, false).await
             };
-            let (written, next) =
-                tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
-            written?;
+            let next = if rows.iter().any(beyond_bulk_value_limit) {
+                // tiberius' bulk load refuses a (n)varchar(max) or
+                // varbinary(max) value over 65,535 bytes (it checks the
+                // length against the column's metadata, 0xFFFF for max;
+                // tiberius-rs/tiberius#322): such a chunk goes as
+                // statements, which carry values of any length.
+                let base = LOAD_SEQ_BASE + progress.rows_done;
+                let prefix = self.shared.context_prefix.clone();
+                let steps = statement_steps(&self.apply, &self.source_shape, d, rows, base)?;
+                write::write(target, &self.apply, &steps, &prefix)
+                    .await
+                    .map_err(LoadError::Target)?;
+                read_next.await
+            } else {
+                let (written, next) =
+                    tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
+                written?;
+                next
+            };
             progress.pending = None;
             progress.rows_done += count;
             progress.last_key = Some(last_key);
@@ -82,6 +98,64 @@ impl Loader {
             rows = next.map_err(LoadError::Source)?;
         }
         Ok(())
+    }
+}
+
+/// Whether a row holds a value tiberius' bulk load cannot carry: a string
+/// whose UTF-16 form may pass 65,535 bytes (UTF-8 length over 32,767), or
+/// a binary value over 65,535 bytes.
+fn beyond_bulk_value_limit(row: &tiberius::Row) -> bool {
+    row.cells().any(|(_, d)| match d {
+        tiberius::ColumnData::String(Some(s)) => s.len() > 32_767,
+        tiberius::ColumnData::Binary(Some(b)) => b.len() > 65_535,
+        _ => false,
+    })
+}
+
+/// A bulk chunk planned as statements (explicit keys: upserts), with the
+/// load's sequence numbers from `base` as contexts.
+fn statement_steps(
+    apply: &ApplyTable,
+    source: &TableShape,
+    d: Direction,
+    rows: Vec<tiberius::Row>,
+    base: u64,
+) -> Result<Vec<Step>, LoadError> {
+    let mut ops = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let values = row_values(row).map_err(|e| LoadError::Data(e.to_string()))?;
+        ops.push((
+            base + i as u64,
+            Operation {
+                kind: OpKind::Insert,
+                key: key_of(source, &values),
+                row: Some(values),
+                version: 0,
+                changed: None,
+            },
+        ));
+    }
+    let (steps, hold) = plan::plan(&ops, apply, d, &NoMaps)?;
+    match hold {
+        None => Ok(steps),
+        Some(h) => Err(LoadError::Data(format!(
+            "cannot plan a bulk chunk as statements: {h:?}"
+        ))),
+    }
+}
+
+/// Explicit-key tables map nothing.
+struct NoMaps;
+
+impl IdMaps for NoMaps {
+    type Error = StoreError;
+    fn translate(
+        &self,
+        _: &str,
+        _: Direction,
+        _: &[SqlValue],
+    ) -> Result<Option<Vec<SqlValue>>, StoreError> {
+        Ok(None)
     }
 }
 
