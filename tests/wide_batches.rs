@@ -74,19 +74,16 @@ async fn batches_past_the_parameter_limit_are_split_and_arrive() {
     assert_eq!(code, Some(0));
 }
 
-/// Scenario: a table of 500 columns synced both ways after a full load: one
-/// row binds 500 values, so a request carries at most four rows of it and a
-/// batch is split into many requests; loads, inserts, updates and deletes
-/// arrive. (SQL Server allows 1,024 columns; the stand-in's MERGE reads the
-/// source row, the target row and the new values in one SQLite SELECT,
-/// which stops at SQLite's 2,000 result columns, so about 600 table columns
-/// is the widest upsert it can run: see README, the stand-in's limits.)
+/// Scenario: a table of 1,024 columns, SQL Server's widest, synced both
+/// ways after a full load: one row binds 1,024 values, so a request carries
+/// at most two rows of it and a batch is split into many requests; loads,
+/// inserts, updates and deletes arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_of_500_columns_loads_and_streams_both_ways() {
+async fn a_table_of_1024_columns_loads_and_streams_both_ways() {
     real_server_note();
-    const COLS: i32 = 500;
-    let a = Sim::start("Cols500A");
-    let b = Sim::start("Cols500B");
+    const COLS: i32 = 1024;
+    let a = Sim::start("Cols1024A");
+    let b = Sim::start("Cols1024B");
     let cols: Vec<String> = (1..COLS).map(|i| format!("c{i} INT NULL")).collect();
     let schema = format!(
         "CREATE TABLE dbo.W (id INT NOT NULL PRIMARY KEY, {})",
@@ -117,7 +114,7 @@ async fn a_table_of_500_columns_loads_and_streams_both_ways() {
     let agent = setup.start_agent();
     a.exec(&insert(10..30)).await;
     b.exec(&insert(100..105)).await;
-    b.exec("UPDATE dbo.W SET c499 = -1, c250 = NULL WHERE id = 3")
+    b.exec("UPDATE dbo.W SET c1023 = -1, c250 = NULL WHERE id = 3")
         .await;
     a.exec("DELETE FROM dbo.W WHERE id = 7").await;
     let view = format!("SELECT id, {} FROM dbo.W ORDER BY id", names.join(", "));
@@ -127,7 +124,7 @@ async fn a_table_of_500_columns_loads_and_streams_both_ways() {
             && ra.len() == 34
             && ra
                 .iter()
-                .any(|r| r[0] == "3" && r[499] == "-1" && r[250] == "NULL")
+                .any(|r| r[0] == "3" && r[1023] == "-1" && r[250] == "NULL")
     })
     .await;
     assert!(
