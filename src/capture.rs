@@ -119,6 +119,9 @@ pub struct TableRequest<'a> {
     /// Read which columns each update changed (SYS_CHANGE_COLUMNS), for a
     /// conflict policy that merges columns.
     pub read_changed: bool,
+    /// Changes one read takes at most (a whole source transaction even if
+    /// it holds more): `capture_rows_max`, fewer for wide rows.
+    pub rows_max: i64,
 }
 
 /// What one poll found for one table.
@@ -136,7 +139,6 @@ pub async fn poll(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
     own_prefix: &[u8],
-    rows_max: i64,
 ) -> Result<(i64, Vec<TableResult>), CaptureError> {
     conn.simple_query(statements::BEGIN_SNAPSHOT)
         .await
@@ -144,7 +146,7 @@ pub async fn poll(
         .into_results()
         .await
         .map_err(sql("BEGIN TRANSACTION"))?;
-    let result = poll_in_snapshot(conn, tables, own_prefix, rows_max).await;
+    let result = poll_in_snapshot(conn, tables, own_prefix).await;
     // The snapshot transaction only reads: COMMIT or ROLLBACK are the same;
     // ROLLBACK also cleans up after a failure half-way.
     let end = conn.simple_query(statements::END_SNAPSHOT_READ).await;
@@ -171,7 +173,6 @@ async fn poll_in_snapshot(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
     own_prefix: &[u8],
-    rows_max: i64,
 ) -> Result<(i64, Vec<TableResult>), CaptureError> {
     let current = conn
         .simple_query(statements::CURRENT_VERSION)
@@ -185,7 +186,7 @@ async fn poll_in_snapshot(
 
     let mut out = Vec::with_capacity(tables.len());
     for (index, req) in tables.iter().enumerate() {
-        match capture_table(conn, req, current, own_prefix, rows_max).await {
+        match capture_table(conn, req, current, own_prefix).await {
             Ok(found) => out.push(found),
             // The snapshot may not survive the error (a doomed transaction
             // fails every later statement): the caller polls again without
@@ -208,9 +209,9 @@ async fn capture_table(
     req: &TableRequest<'_>,
     current: i64,
     own_prefix: &[u8],
-    rows_max: i64,
 ) -> Result<TableResult, CaptureError> {
     let shape = req.shape;
+    let rows_max = req.rows_max.max(1);
     let name = shape.name.to_string();
     let quoted = shape.name.quoted();
     let min_valid = conn

@@ -115,3 +115,65 @@ async fn a_backlog_is_read_in_bounded_steps_and_converges() {
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// Scenario: a backlog of wide rows (60 rows of 200 KB, one transaction
+/// each) with `capture_bytes_max` at 1 MiB: each read takes a few rows,
+/// sized by the bytes of the table's last read, never thousands of them;
+/// everything arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_wide_rows_is_read_in_steps_bounded_in_bytes() {
+    real_server_note();
+    let a = Sim::start("BacklogWideA");
+    let b = Sim::start("BacklogWideB");
+    let schema =
+        "CREATE TABLE dbo.Docs (id INT NOT NULL PRIMARY KEY, body NVARCHAR(MAX) NOT NULL);";
+    a.exec(schema).await;
+    b.exec(schema).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  capture_bytes_max: 1048576\n",
+        "  - table: dbo.Docs\n    key: [id]\n    direction: a_to_b\n",
+    );
+    let agent = setup.start_agent();
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+    let body = "x".repeat(200_000);
+    let mut c = a.client().await;
+    for id in 0..60i32 {
+        c.execute(
+            "INSERT INTO dbo.Docs (id, body) VALUES (@P1, @P2)",
+            &[&id, &body.as_str()],
+        )
+        .await
+        .expect("insert a wide row");
+    }
+    drop(c);
+    let agent = setup.start_agent_with(&[("CTSYNC_LOG_LEVEL", "debug")]);
+    let ok = eventually(Duration::from_secs(60), || async {
+        b.count("dbo.Docs").await == 60
+    })
+    .await;
+    let log = agent.log_text();
+    assert!(ok, "the wide rows did not arrive:\n{log}");
+    let steps: Vec<usize> = log
+        .lines()
+        .filter(|l| l.contains("captured=") && l.contains("table=\"dbo.Docs\""))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("captured="))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    assert_eq!(steps.iter().sum::<usize>(), 60, "{steps:?}\n{log}");
+    assert!(
+        steps.len() >= 10 && steps.iter().all(|n| *n <= 8),
+        "each read should hold about 1 MiB (5 rows of 200 KB): {steps:?}"
+    );
+    let same = b
+        .rows("SELECT COUNT(*) FROM dbo.Docs WHERE LEN(body) = 200000")
+        .await;
+    assert_eq!(same, vec![vec!["60".to_string()]]);
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}

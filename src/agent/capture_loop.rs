@@ -37,6 +37,9 @@ pub struct Capturer {
     /// Tables waiting for their queue to drain before taking up new
     /// columns (logged once).
     pub draining: std::collections::HashSet<String>,
+    /// Per table, (bytes, operations) of its last read that found some:
+    /// sizes the next read in bytes (`capture_bytes_max`).
+    pub row_bytes: HashMap<String, (usize, usize)>,
 }
 
 impl Capturer {
@@ -150,6 +153,7 @@ impl Capturer {
         }
         let prefix = self.shared.context_prefix.clone();
         let rows_max = self.shared.config.sync.capture_rows_max;
+        let bytes_max = self.shared.config.sync.capture_bytes_max;
         // A table whose capture fails is left out and the poll read again
         // without it (in a new snapshot), so the others go on.
         let (identity, current, found) = loop {
@@ -161,11 +165,21 @@ impl Capturer {
                 let t = self.table_config(name);
                 let read_start_key = t.is_some_and(|t| t.implicit_identity())
                     && store.start_key(self.side, name)?.is_none();
+                // Rows of the table's last read size this one in bytes, as
+                // a load's chunks are sized (a few rows when unknown).
+                let (seen_bytes, seen_rows) = self.row_bytes.get(*name).copied().unwrap_or((0, 0));
+                let rows = crate::load::next_chunk_rows(
+                    seen_bytes,
+                    seen_rows,
+                    rows_max.max(1) as usize,
+                    bytes_max,
+                ) as i64;
                 request.push(TableRequest {
                     shape,
                     watermark: rereads.get(*name).copied().or(*wm),
                     read_start_key,
                     read_changed: t.is_some_and(|t| t.merges_columns()),
+                    rows_max: rows,
                 });
             }
             let Some(conn) = self.link.get(shutdown).await else {
@@ -186,7 +200,7 @@ impl Capturer {
                 })?
                 .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
                 .unwrap_or_default();
-            match capture::poll(conn, &request, &prefix, rows_max).await {
+            match capture::poll(conn, &request, &prefix).await {
                 Ok((current, found)) => break (identity, current, found),
                 Err(CaptureError::Table { index, source }) if index < active.len() => {
                     let (name, _, _) = active.remove(index);
@@ -291,6 +305,8 @@ impl Capturer {
                         self.reread_moved(direction, name, reread_next)?;
                         continue;
                     }
+                    let bytes: usize = ops.iter().map(crate::model::Operation::approx_bytes).sum();
+                    self.row_bytes.insert(name.to_string(), (bytes, ops.len()));
                     crate::fault::point("capture_before_enqueue");
                     // Ends the loop the way a failed store step would.
                     if crate::fault::active("capture_loop_fails") {

@@ -190,6 +190,7 @@ pub async fn prepare(
                 backlog: Default::default(),
                 schema_held: Default::default(),
                 draining: Default::default(),
+                row_bytes: Default::default(),
             });
         }
     }

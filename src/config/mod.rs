@@ -121,6 +121,10 @@ pub struct SyncConfig {
     /// shorter (never below one operation), so memory and request size
     /// stay bounded in bytes.
     pub batch_bytes_max: usize,
+    /// Bytes of row images one capture read of a table holds at most
+    /// (besides `capture_rows_max`), judged by the table's last read; a
+    /// single source transaction is still read whole.
+    pub capture_bytes_max: usize,
     pub enable_change_tracking: bool,
     pub retry: RetryConfig,
     /// The conflict policy of tables that do not name their own.

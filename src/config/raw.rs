@@ -75,6 +75,7 @@ pub struct RawSync {
     pub batch_size: u64,
     pub capture_rows_max: u64,
     pub batch_bytes_max: u64,
+    pub capture_bytes_max: u64,
     pub enable_change_tracking: bool,
     pub retry: RawRetry,
     pub conflict: ConflictPolicy,
@@ -91,6 +92,8 @@ impl Default for RawSync {
             capture_rows_max: 10_000,
             // 16 MiB of row values per apply batch and load chunk.
             batch_bytes_max: 16 * 1024 * 1024,
+            // 64 MiB of row images per table per capture read.
+            capture_bytes_max: 64 * 1024 * 1024,
             // Altering a production database is opt-in: by default `run`
             // and `check` print the statement an administrator must run.
             enable_change_tracking: false,

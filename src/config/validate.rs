@@ -296,6 +296,13 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         BATCH_BYTES_MIN,
         BATCH_BYTES_MAX,
     );
+    in_range(
+        p,
+        "sync.capture_bytes_max",
+        s.capture_bytes_max,
+        BATCH_BYTES_MIN,
+        BATCH_BYTES_MAX,
+    );
     let r = &s.retry;
     in_range(
         p,
@@ -350,6 +357,7 @@ fn sync(s: &super::raw::RawSync, p: &mut Vec<Problem>) -> SyncConfig {
         batch_size: s.batch_size.min(BATCH_SIZE_MAX) as usize,
         capture_rows_max: s.capture_rows_max.min(CAPTURE_ROWS_MAX) as i64,
         batch_bytes_max: s.batch_bytes_max.clamp(BATCH_BYTES_MIN, BATCH_BYTES_MAX) as usize,
+        capture_bytes_max: s.capture_bytes_max.clamp(BATCH_BYTES_MIN, BATCH_BYTES_MAX) as usize,
         enable_change_tracking: s.enable_change_tracking,
         retry: RetryConfig {
             initial_backoff_ms: r.initial_backoff_ms,
