@@ -222,3 +222,68 @@ async fn operations_queued_with_old_columns_apply_with_them_after_a_restart() {
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// A synced column dropped on the target while changes flow: the write
+/// fails with 207, which makes the schema check run at once (the interval
+/// here is the default minute); the table is held with the reason before
+/// any operation is parked, and goes on once the column is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_checks_the_schema_at_once_and_holds_instead_of_parking() {
+    real_server_note();
+    let a = Sim::start("DriftNowA");
+    let b = Sim::start("DriftNowB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let one_way = "  - table: dbo.D\n    key: [id]\n    direction: a_to_b\n";
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 50 }\n",
+        one_way,
+    );
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.D VALUES (1, N'one');").await;
+    let view = "SELECT id, name FROM dbo.D ORDER BY id";
+    assert!(
+        eventually(Duration::from_secs(20), || same(&a, &b, view)).await,
+        "{}",
+        agent.log_text()
+    );
+    b.exec("ALTER TABLE dbo.D DROP COLUMN name;").await;
+    a.exec("UPDATE dbo.D SET name = N'uno' WHERE id = 1; INSERT INTO dbo.D VALUES (2, N'two');")
+        .await;
+    let held = eventually(Duration::from_secs(15), || async {
+        held_reasons(&overview(&setup)).contains("dropped on b")
+    })
+    .await;
+    let v = overview(&setup);
+    assert!(
+        held,
+        "the table should be held at once: {v}\n{}",
+        agent.log_text()
+    );
+    let parked: u64 = v["tables"]
+        .as_array()
+        .map(|ts| ts.iter().map(|t| t["parked"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    assert_eq!(parked, 0, "nothing is parked: {v}");
+    b.exec("ALTER TABLE dbo.D ADD name NVARCHAR(50) NULL;")
+        .await;
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.try_rows(view).await
+            == Ok(vec![
+                vec!["1".to_string(), "uno".to_string()],
+                vec!["2".to_string(), "two".to_string()],
+            ])
+    })
+    .await;
+    assert!(
+        ok,
+        "a {:?} b {:?}\n{}",
+        a.try_rows(view).await,
+        b.try_rows(view).await,
+        agent.log_text()
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

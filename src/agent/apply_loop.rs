@@ -289,6 +289,11 @@ impl Applier {
     /// operations on its key) once it reached `max_attempts`.
     fn record_permanent(&self, seq: u64, error: &WriteError) {
         let (number, message) = crate::error::sql_number_and_message(error);
+        if super::schema_error(number) {
+            // The schema check holds the table before its operations are
+            // parked, if a changed schema is the cause.
+            self.shared.schema_check.notify_one();
+        }
         let info = FailureInfo {
             number,
             message: message.clone(),

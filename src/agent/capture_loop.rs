@@ -517,6 +517,11 @@ impl Erroring {
         e: &CaptureError,
     ) {
         let reason = e.to_string();
+        if let Some(tiberius::error::Error::Server(t)) = e.sql_error() {
+            if super::schema_error(Some(t.code())) {
+                shared.schema_check.notify_one();
+            }
+        }
         let retry = &shared.config.sync.retry;
         let t = self.tables.entry(name.to_string()).or_insert_with(|| {
             tracing::warn!(server = side.as_str(), direction = %direction, table = name, error = %reason,

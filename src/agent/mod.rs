@@ -48,6 +48,18 @@ pub struct Shared {
     /// (set at start-up, then by `schema_watch`): what capture takes up once
     /// a queue is empty, and what appliers write queued columns with.
     live_shapes: std::sync::RwLock<HashMap<String, LiveShape>>,
+    /// Woken when a statement failed in a way a schema change explains
+    /// ([`schema_error`]): the schema check runs at once.
+    pub schema_check: Notify,
+}
+
+/// SQL Server errors a changed schema explains: invalid column name (207),
+/// invalid object name (208), column list and values differ (213), ALTER
+/// TABLE-related (4901, 4902), string or binary data truncated (2628, 8152)
+/// (docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md,
+/// ...-4000-to-4999.md, ...-8000-to-8999.md, ...-2000-to-2999.md).
+pub fn schema_error(number: Option<u32>) -> bool {
+    matches!(number, Some(207 | 208 | 213 | 4901 | 4902 | 2628 | 8152))
 }
 
 /// A table's columns on both servers as they stand, matched by name.
@@ -154,6 +166,7 @@ impl Shared {
             queue_senders,
             inboxes: std::sync::Mutex::new(inboxes),
             live_shapes: std::sync::RwLock::new(HashMap::new()),
+            schema_check: Notify::new(),
         }
     }
 

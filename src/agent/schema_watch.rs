@@ -14,6 +14,11 @@
 //!   until it is fixed; then the table goes on from its watermark;
 //! - a synced column dropped on both sides leaves the synced columns.
 //!
+//! A statement failing as a schema change would make it fail (invalid
+//! column, ...: [`super::schema_error`]) wakes the check at once, so a
+//! table is held before its operations are parked; while a table is held
+//! it is checked every [`HELD_CHECK_MS`].
+//!
 //! Cost: one request per server per interval while nothing changes; the
 //! full read of a table (two requests per server) only when it changed. A
 //! failed check (a link down) is tried again at the next interval; it
@@ -32,6 +37,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How often the schema is checked while a table is held by a schema
+/// problem (at most `schema_check_interval_ms`).
+const HELD_CHECK_MS: u64 = 2_000;
 
 /// Distinct warnings remembered (each is logged once).
 const WARNED_MAX: usize = 10_000;
@@ -80,8 +89,23 @@ impl SchemaWatch {
         let interval = Duration::from_millis(self.shared.config.sync.schema_check_interval_ms);
         let mut failing = false;
         loop {
+            // A held table is looked at more often: it goes on soon after
+            // the operator fixed it.
+            let held = self.shared.config.tables.iter().any(|t| {
+                self.shared
+                    .live_shape(&t.name.to_string())
+                    .is_some_and(|l| l.problem.is_some())
+            });
+            let wait = if held {
+                interval.min(Duration::from_millis(HELD_CHECK_MS))
+            } else {
+                interval
+            };
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shared.schema_check.notified() => {
+                    tracing::debug!("a statement failed as a schema change would make it; checking the schema now");
+                }
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {

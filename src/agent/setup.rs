@@ -223,7 +223,7 @@ pub async fn prepare(
     })
 }
 
-pub(super) fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTable {
+pub(crate) fn apply_table(t: &TableConfig, target: TableShape, config: &Config) -> ApplyTable {
     let mode = if !t.identity {
         KeyMode::Explicit
     } else if t.force_id {

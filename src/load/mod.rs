@@ -332,6 +332,18 @@ impl Loader {
             // Changed while the load waited for its dependencies.
             _ => return Ok(()),
         };
+        // A reload copies the columns as they stand now (see
+        // `agent::schema_watch`), not as they stood at start-up.
+        if let Some(live) = self.shared.live_shape(&name) {
+            if live.problem.is_none() {
+                self.source_shape = live.shapes[d.source() as usize].clone();
+                self.apply = crate::agent::setup::apply_table(
+                    &self.table,
+                    live.shapes[d.target() as usize].clone(),
+                    &self.shared.config,
+                );
+            }
+        }
         if progress.start_version.is_none() {
             let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
             let (v0, total) = start_point(conn, &self.source_shape)
