@@ -243,3 +243,231 @@ async fn writers_on_both_sides_during_a_full_load_of_a_both_table() {
         ra.len()
     );
 }
+
+/// One write of the identity-mapped variant, by row tag.
+#[derive(Debug, Clone)]
+struct TagWrite {
+    side: char,
+    tag: String,
+    value: Option<String>,
+    started: Instant,
+}
+
+async fn tag_writer(
+    sim: Arc<Sim>,
+    side: char,
+    seed: u64,
+    stop: Arc<Mutex<bool>>,
+    log: Arc<Mutex<Vec<TagWrite>>>,
+) -> usize {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut c = sim.client_retry().await;
+    let mut n = 0usize;
+    while !*stop.lock().expect("stop") {
+        n += 1;
+        // Rows of both sides' initial sets, and this side's new ones.
+        let mut tag = match rng.gen_range(0..10) {
+            0..=3 => format!("a{}", rng.gen_range(0..120)),
+            4..=7 => format!("b{}", rng.gen_range(0..120)),
+            _ => format!("{side}new{}", rng.gen_range(0..40)),
+        };
+        let value = format!("{side}{n}");
+        let (sql, left) = match rng.gen_range(0..10) {
+            0..=5 => (
+                format!("UPDATE dbo.M SET v = N'{value}' WHERE tag = N'{tag}'; SELECT @@ROWCOUNT"),
+                Some(value.clone()),
+            ),
+            6 | 7 => (
+                format!("DELETE FROM dbo.M WHERE tag = N'{tag}'; SELECT @@ROWCOUNT"),
+                None,
+            ),
+            // Inserts only of this side's own tags: an insert on each side
+            // of the same tag is two rows of an identity table, rightly.
+            _ => {
+                let own = format!("{side}new{}", rng.gen_range(0..40));
+                let sql = format!("INSERT INTO dbo.M (tag, v) SELECT N'{own}', N'{value}' WHERE NOT EXISTS (SELECT 1 FROM dbo.M WHERE tag = N'{own}'); SELECT @@ROWCOUNT");
+                tag = own;
+                (sql, Some(value.clone()))
+            }
+        };
+        let started = Instant::now();
+        let result = match c.simple_query(sql).await {
+            Ok(s) => s.into_row().await.map_err(|_| ()),
+            Err(_) => Err(()),
+        };
+        let affected = match result {
+            Ok(row) => row.and_then(|r| r.get::<i32, _>(0)).unwrap_or(0),
+            Err(()) => {
+                c = sim.client_retry().await;
+                0
+            }
+        };
+        if affected > 0 {
+            log.lock().expect("log").push(TagWrite {
+                side,
+                tag,
+                value: left,
+                started,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..15))).await;
+    }
+    n
+}
+
+/// The identity-mapped variant: each side assigns its own ids (b's start at
+/// 10,000, so no id is on both sides before the sync), rows are known by a
+/// tag; the same model holds per tag, and no tag is on a side twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_on_both_sides_during_a_full_load_of_an_identity_mapped_both_table() {
+    real_server_note();
+    let seed: u64 = std::env::var("CTSYNC_TEST_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    eprintln!("load_both_ways_writers (mapped): seed {seed} (CTSYNC_TEST_MODEL_SEED={seed} replays the writers)");
+    let a = Arc::new(Sim::start("LoadBothMapA"));
+    let b = Arc::new(Sim::start("LoadBothMapB"));
+    a.exec("CREATE TABLE dbo.M (id INT IDENTITY(1,1) PRIMARY KEY, tag NVARCHAR(40) NOT NULL, v NVARCHAR(40) NOT NULL)")
+        .await;
+    b.exec("CREATE TABLE dbo.M (id INT IDENTITY(10000,1) PRIMARY KEY, tag NVARCHAR(40) NOT NULL, v NVARCHAR(40) NOT NULL)")
+        .await;
+    let fill = |prefix: &str, n: usize| {
+        let vals: Vec<String> = (0..n)
+            .map(|i| format!("(N'{prefix}{i}', N'{prefix}0-{i}')"))
+            .collect();
+        format!("INSERT INTO dbo.M (tag, v) VALUES {}", vals.join(", "))
+    };
+    a.exec(&fill("a", 120)).await;
+    a.exec(&fill("afill", 200)).await;
+    b.exec(&fill("b", 120)).await;
+    b.exec(&fill("bfill", 200)).await;
+    if a.is_sim() {
+        a.exec("EXEC mssql_sim.set_latency @ms = 5").await;
+        b.exec("EXEC mssql_sim.set_latency @ms = 5").await;
+    }
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  batch_size: 5\n",
+        "  - table: dbo.M\n    key: [id]\n    identity: true\n    direction: both\n    initial: full\n",
+    );
+    let stop = Arc::new(Mutex::new(false));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let agent = setup.start_agent();
+    let wa = tokio::spawn(tag_writer(a.clone(), 'a', seed, stop.clone(), log.clone()));
+    let wb = tokio::spawn(tag_writer(
+        b.clone(),
+        'b',
+        seed ^ 0x9E37_79B9,
+        stop.clone(),
+        log.clone(),
+    ));
+    let began = Instant::now();
+    let mut first_done: Option<Instant> = None;
+    let mut second_done: Option<Instant> = None;
+    while began.elapsed() < Duration::from_secs(90) {
+        let done = agent.log_text().matches("initial load done").count();
+        if done >= 1 && first_done.is_none() {
+            first_done = Some(Instant::now());
+        }
+        if done >= 2 && second_done.is_none() {
+            second_done = Some(Instant::now());
+        }
+        if second_done.is_some_and(|t| t.elapsed() > Duration::from_millis(1_500)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    *stop.lock().expect("stop") = true;
+    let _ = wa.await;
+    let _ = wb.await;
+    if a.is_sim() {
+        a.exec("EXEC mssql_sim.set_latency @ms = 0").await;
+        b.exec("EXEC mssql_sim.set_latency @ms = 0").await;
+    }
+    let (Some(t1), Some(t2)) = (first_done, second_done) else {
+        panic!(
+            "seed {seed}: the two passes did not finish in 90 s\n{}",
+            agent.log_text()
+        );
+    };
+    let writes = log.lock().expect("log").clone();
+    let during_second = writes
+        .iter()
+        .filter(|w| w.started > t1 && w.started < t2)
+        .count();
+    let view = "SELECT tag, v FROM dbo.M ORDER BY tag";
+    let converged = eventually(Duration::from_secs(60), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    let by_tag = |rows: Vec<Vec<String>>| -> BTreeMap<String, String> {
+        rows.into_iter()
+            .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.clone())))
+            .collect()
+    };
+    let ra = by_tag(a.rows(view).await);
+    let dup_a = a
+        .rows("SELECT tag FROM dbo.M GROUP BY tag HAVING COUNT(*) > 1")
+        .await;
+    let dup_b = b
+        .rows("SELECT tag FROM dbo.M GROUP BY tag HAVING COUNT(*) > 1")
+        .await;
+    let initial = |tag: &str| -> Option<String> {
+        for p in ["afill", "bfill", "a", "b"] {
+            if let Some(i) = tag.strip_prefix(p).and_then(|i| i.parse::<usize>().ok()) {
+                if !p.ends_with("fill") || i < 200 {
+                    return Some(format!("{p}0-{i}"));
+                }
+            }
+        }
+        None
+    };
+    let mut tags: std::collections::BTreeSet<String> =
+        writes.iter().map(|w| w.tag.clone()).collect();
+    tags.extend((0..120).flat_map(|i| [format!("a{i}"), format!("b{i}")]));
+    let mut wrong = Vec::new();
+    for tag in &tags {
+        let last = |side: char| {
+            writes
+                .iter()
+                .rev()
+                .find(|w| w.side == side && &w.tag == tag)
+        };
+        let got = ra.get(tag).cloned();
+        let from_a = tag.starts_with('a');
+        let allowed: Vec<Option<String>> = match (last('a'), last('b')) {
+            (Some(wa), None) => vec![wa.value.clone()],
+            (None, Some(wb)) if wb.started > t1 => vec![wb.value.clone()],
+            (None, Some(wb)) => vec![wb.value.clone(), initial(tag).filter(|_| from_a)],
+            (Some(wa), Some(wb)) => vec![wa.value.clone(), wb.value.clone()],
+            (None, None) => vec![initial(tag)],
+        };
+        if !allowed.contains(&got) {
+            wrong.push(format!("tag {tag}: a has {got:?}, allowed {allowed:?}"));
+        }
+    }
+    let (code, agent_log) = agent.terminate();
+    assert!(
+        converged && wrong.is_empty() && dup_a.is_empty() && dup_b.is_empty(),
+        "seed {seed}: converged {converged}; duplicated tags a {dup_a:?} b {dup_b:?}; {} tags wrong:\n{}\nlog:\n{agent_log}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(code, Some(0), "{agent_log}");
+    assert!(
+        during_second >= 10,
+        "seed {seed}: only {during_second} writes overlapped the second pass"
+    );
+    eprintln!(
+        "load_both_ways_writers (mapped): seed {seed}: {} writes made, {during_second} during the second pass; {} rows, both sides equal, the model's outcome for every tag",
+        writes.len(),
+        ra.len()
+    );
+}
