@@ -4,7 +4,8 @@
 //! load and streamed inserts, updates and deletes. They are left out (each
 //! server sets its own), with a note in `check`; the other columns arrive,
 //! and each side's computed values follow them. Listed in `columns:` they
-//! are refused by `check` and by `run`, naming the column and why.
+//! are refused by `check`, naming the column and why, and `run` holds the
+//! table with that reason.
 
 mod common;
 
@@ -102,7 +103,7 @@ async fn rowversion_computed_and_non_key_identity_columns_are_left_out_and_the_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listed_columns_that_cannot_be_written_are_refused_by_check_and_run() {
+async fn listed_columns_that_cannot_be_written_are_refused_by_check_and_held_by_run() {
     real_server_note();
     let a = Sim::start("UnwListA");
     let b = Sim::start("UnwListB");
@@ -127,9 +128,22 @@ async fn listed_columns_that_cannot_be_written_are_refused_by_check_and_run() {
             out.contains(&format!("column {col} is listed in `columns`")) && out.contains(why),
             "check should name {col} and why: {out}"
         );
-        let run = setup.run_to_end(&["run"]);
-        let out = text(&run);
-        assert!(!run.status.success(), "run should refuse {col}: {out}");
-        assert!(out.contains(&format!("column {col}")), "{out}");
+        // `run` holds the table with the reason; nothing is written.
+        let agent = setup.start_agent();
+        a.exec("INSERT INTO dbo.Inv (id, qty, price) VALUES (77, 1, 1);")
+            .await;
+        let shown = eventually(Duration::from_secs(20), || async {
+            text(&setup.run_to_end(&["inspect"])).contains(&format!("column {col} is listed"))
+        })
+        .await;
+        assert!(
+            shown,
+            "inspect should show why the table is held ({col}):\n{}",
+            agent.log_text()
+        );
+        assert_eq!(b.count("dbo.Inv").await, 0);
+        let (code, log) = agent.terminate();
+        assert_eq!(code, Some(0), "{log}");
+        a.exec("DELETE FROM dbo.Inv;").await;
     }
 }

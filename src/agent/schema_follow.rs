@@ -52,7 +52,12 @@ impl Capturer {
                     .status
                     .set_erroring(direction, name, Some(&problem));
                 self.schema_held.insert(name.clone());
-                skip.insert(name.clone());
+                // A table not started yet still takes its start version (no
+                // data is read), so changes made while it is held are part
+                // of the sync once it goes on.
+                if store.watermark(self.side, name)?.is_some() {
+                    skip.insert(name.clone());
+                }
                 continue;
             }
             if self.schema_held.remove(name.as_str()) {

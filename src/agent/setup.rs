@@ -26,9 +26,6 @@ use tokio::sync::watch;
 pub enum SetupError {
     #[error("server {side}: {message}")]
     Check { side: &'static str, message: String },
-    /// The two servers' definitions of a table would lose data between them.
-    #[error("the servers' tables differ in ways that would lose data:\n  {message}")]
-    Columns { message: String },
     #[error("server {side}: {context}: {source}")]
     Sql {
         side: &'static str,
@@ -97,22 +94,29 @@ pub async fn prepare(
     let ca = check(Side::A).await?;
     let cb = check(Side::B).await?;
     let paired = pair(config, &ca, &cb);
-    if !paired.problems.is_empty() {
-        return Err(SetupError::Columns {
-            message: paired.problems.join("\n  "),
-        });
-    }
     for w in &paired.warnings {
         tracing::warn!("{w}");
     }
     let shapes = paired.shapes;
     for (i, t) in config.tables.iter().enumerate() {
+        // A table whose columns cannot be synced as they stand is held
+        // (capture and apply leave it, with the reason in `inspect`) while
+        // the others sync; the schema check lets it go on once fixed.
+        let problem = paired
+            .table_problems
+            .get(i)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.join("; "));
+        if let Some(p) = &problem {
+            tracing::error!(table = %t.name, reason = %p,
+                "the table's columns cannot be synced as they stand; it is held (the other tables go on) until they are fixed (`ctsync check` names the fix)");
+        }
         if let [Some(sa), Some(sb)] = &shapes[i] {
             shared.set_live_shape(
                 &t.name.to_string(),
                 super::LiveShape {
                     shapes: [sa.clone(), sb.clone()],
-                    problem: None,
+                    problem,
                     since: [ca.version, cb.version],
                 },
             );
@@ -466,8 +470,11 @@ pub struct Paired {
     pub shapes: Vec<[Option<TableShape>; 2]>,
     /// Columns left out, one line each.
     pub warnings: Vec<String>,
-    /// Differences that would lose data: `run` refuses to start.
+    /// Differences that would lose data: `check` fails; `run` holds the
+    /// table.
     pub problems: Problems,
+    /// The same per table, in config order.
+    pub table_problems: Vec<Problems>,
 }
 
 /// Matches every table's columns across the two servers' checks.
@@ -476,6 +483,7 @@ pub fn pair(config: &Config, a: &Checked, b: &Checked) -> Paired {
         shapes: Vec::with_capacity(config.tables.len()),
         warnings: Vec::new(),
         problems: Vec::new(),
+        table_problems: Vec::with_capacity(config.tables.len()),
     };
     for (i, t) in config.tables.iter().enumerate() {
         let (Some(Some(ca)), Some(Some(cb))) = (a.catalogs.get(i), b.catalogs.get(i)) else {
@@ -483,12 +491,14 @@ pub fn pair(config: &Config, a: &Checked, b: &Checked) -> Paired {
                 a.shapes.get(i).cloned().flatten(),
                 b.shapes.get(i).cloned().flatten(),
             ]);
+            out.table_problems.push(Vec::new());
             continue;
         };
         let matched = schema::match_columns(t, ca, cb);
         let [sa, sb] = schema::shapes(t, &matched, ca, cb);
         out.warnings.extend(matched.warnings);
-        out.problems.extend(matched.problems);
+        out.problems.extend(matched.problems.iter().cloned());
+        out.table_problems.push(matched.problems);
         out.shapes.push([Some(sa), Some(sb)]);
     }
     out

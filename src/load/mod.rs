@@ -319,6 +319,18 @@ impl Loader {
 
     async fn load(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), LoadError> {
         self.wait_for_dependencies(shutdown).await?;
+        // A table held by a schema problem loads once it is fixed.
+        while let Some(problem) = self.shared.live_shape(&self.name()).and_then(|l| l.problem) {
+            self.shared
+                .set_last_error(self.direction, &self.name(), &problem);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => return Err(LoadError::Shutdown),
+            }
+            if *shutdown.borrow() {
+                return Err(LoadError::Shutdown);
+            }
+        }
         // Ends the loader the way a failed store step would.
         if crate::fault::active("load_loop_fails") {
             return Err(LoadError::Store(StoreError::Injected("load_loop_fails")));
