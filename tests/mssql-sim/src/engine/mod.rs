@@ -46,7 +46,9 @@
 
 pub mod change_tracking;
 
+mod alter_column;
 mod catalog;
+mod collation;
 mod computed;
 mod convert;
 mod datefuncs;
@@ -58,6 +60,7 @@ mod exec_select;
 mod flow;
 mod functions;
 mod identity;
+mod like;
 mod lock_hints;
 mod merge;
 mod migrate;
