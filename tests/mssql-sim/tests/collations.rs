@@ -134,6 +134,10 @@ async fn ci_cs_and_binary_columns_compare_and_sort_by_their_collation() {
         .await,
         ids(&[4])
     );
+    // String functions keep their input's collation.
+    assert!(col(&mut c, &q("LOWER(cs) = 'ABC'")).await.is_empty());
+    assert_eq!(col(&mut c, &q("ISNULL(cs, '') = 'ABC'")).await, ids(&[2]));
+    assert_eq!(col(&mut c, &q("LOWER(ci) = 'ABC'")).await, ids(&[1, 2]));
     // LIKE follows the collation too.
     assert_eq!(col(&mut c, &q("cs LIKE 'a%'")).await, ids(&[1]));
     assert_eq!(col(&mut c, &q("ci LIKE 'a%'")).await, ids(&[1, 2]));

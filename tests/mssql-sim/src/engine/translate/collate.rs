@@ -99,7 +99,63 @@ pub fn compare_sql(l: &TExpr, sym: &str, r: &TExpr, c: Option<&Collation>) -> St
     }
 }
 
+/// Functions whose character result keeps the collation of their character
+/// input (collation-precedence-transact-sql.md: a function of one string
+/// input; ISNULL takes its first argument's).
+const KEEPS_INPUT: &[&str] = &[
+    "UPPER",
+    "LOWER",
+    "LTRIM",
+    "RTRIM",
+    "TRIM",
+    "LEFT",
+    "RIGHT",
+    "SUBSTRING",
+    "REPLACE",
+    "REVERSE",
+    "STUFF",
+    "REPLICATE",
+    "ISNULL",
+    "MIN",
+    "MAX",
+    "NULLIF",
+];
+
 impl Ctx<'_> {
+    /// The collation label of a function's character result.
+    pub(crate) fn function_collation(&mut self, name: &str, args: &[Expr]) -> Option<CollLabel> {
+        match name {
+            "COALESCE" | "CONCAT" | "IIF" => args
+                .iter()
+                .map(|a| self.static_label(a))
+                .reduce(combine)
+                .flatten(),
+            n if KEEPS_INPUT.contains(&n) => args.first().and_then(|a| self.static_label(a)),
+            _ => None,
+        }
+    }
+
+    /// The collation label of an expression, read from its shape without
+    /// translating it again (column references, COLLATE, nested functions).
+    fn static_label(&mut self, e: &Expr) -> Option<CollLabel> {
+        match e {
+            Expr::Column(parts) => self.column(parts).ok().and_then(|t| t.coll),
+            Expr::Collate { collation, .. } => {
+                collation::parse(collation).ok().map(|coll| CollLabel {
+                    coll,
+                    explicit: true,
+                })
+            }
+            Expr::Nested(x) | Expr::Cast { expr: x, .. } | Expr::Convert { expr: x, .. } => {
+                self.static_label(x)
+            }
+            Expr::Function { name, args, .. } => {
+                self.function_collation(&name.to_ascii_uppercase(), args)
+            }
+            _ => None,
+        }
+    }
+
     /// `expr COLLATE name` (docs/t-sql/statements/collations.md): the
     /// expression with an explicit collation; error 448 for an unknown name,
     /// 447 for a non-character expression.

@@ -57,6 +57,21 @@ impl Ctx<'_> {
         star: bool,
         over: Option<&Window>,
     ) -> Result<TExpr, SqlError> {
+        let mut t = self.function_inner(name, args, distinct, star, over)?;
+        if t.coll.is_none() && super::is_string(&t.ty) {
+            t.coll = self.function_collation(&name.to_ascii_uppercase(), args);
+        }
+        Ok(t)
+    }
+
+    fn function_inner(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        distinct: bool,
+        star: bool,
+        over: Option<&Window>,
+    ) -> Result<TExpr, SqlError> {
         let upper = name.to_ascii_uppercase();
         let d = if distinct { "DISTINCT " } else { "" };
         let win = self.window(over)?;
