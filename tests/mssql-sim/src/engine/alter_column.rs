@@ -21,7 +21,7 @@
 //! SQLite cannot change a column's declaration, so the table is rebuilt
 //! (same rowids, indexes re-created), inside the statement's savepoint.
 
-use super::catalog::{self, column_sql, quote_ident, ColumnInfo, DefaultKind, TableInfo};
+use super::catalog::{column_sql, quote_ident, ColumnInfo, DefaultKind, TableInfo};
 use super::convert::{self, Target};
 use super::types::{from_storage, parse_type, to_storage, type_code};
 use super::{collation, sqlerr, Session};
@@ -353,6 +353,18 @@ impl Session {
                 e => sqlerr(e),
             })?;
         }
-        catalog::touch_table(&self.conn, t.object_id)
+        touch_table(&self.conn, t.object_id)
     }
+}
+
+/// `sys.objects.modify_date` of a table moves (every ALTER TABLE;
+/// docs/relational-databases/system-catalog-views/sys-objects-transact-sql.md:
+/// "Date the object was last modified by using an ALTER statement").
+pub fn touch_table(conn: &rusqlite::Connection, object_id: i64) -> Result<(), SqlError> {
+    conn.prepare_cached(
+        "UPDATE sim_tables SET modify_date = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE object_id = ?1",
+    )
+    .and_then(|mut s| s.execute([object_id]))
+    .map_err(sqlerr)?;
+    Ok(())
 }

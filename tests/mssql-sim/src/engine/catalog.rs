@@ -4,6 +4,7 @@
 //!
 //! User tables live in SQLite as `"schema.name"`; columns keep their names.
 
+pub use super::collation::collate_clause;
 use super::collation::{self, Collation};
 use super::types::{self, storage_decl};
 use crate::error::{self, SqlError};
@@ -555,28 +556,6 @@ pub fn column_sql(c: &ColumnInfo) -> String {
         collate_clause(c),
         if c.nullable { "" } else { " NOT NULL" }
     )
-}
-
-/// The SQLite `COLLATE` clause of a column's declaration (empty for
-/// non-character columns).
-pub fn collate_clause(c: &ColumnInfo) -> &'static str {
-    match (&c.collation, c.ty.is_string()) {
-        (Some(x), _) => x.collate_clause(),
-        (None, true) => collation::database_default().collate_clause(),
-        (None, false) => "",
-    }
-}
-
-/// `sys.objects.modify_date` of a table moves (every ALTER TABLE;
-/// docs/relational-databases/system-catalog-views/sys-objects-transact-sql.md:
-/// "Date the object was last modified by using an ALTER statement").
-pub fn touch_table(conn: &Connection, object_id: i64) -> Result<(), SqlError> {
-    conn.prepare_cached(
-        "UPDATE sim_tables SET modify_date = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE object_id = ?1",
-    )
-    .and_then(|mut s| s.execute([object_id]))
-    .map_err(sqlerr)?;
-    Ok(())
 }
 
 /// The identity counter of a table as stored (rolls back with transactions).

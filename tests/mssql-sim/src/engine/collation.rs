@@ -286,6 +286,16 @@ fn sqlite_name(r: &Rule) -> &'static str {
         .unwrap_or("MSSQL_CI_AS")
 }
 
+/// The SQLite `COLLATE` clause of a column's declaration (empty for
+/// non-character columns).
+pub fn collate_clause(c: &super::catalog::ColumnInfo) -> &'static str {
+    match (&c.collation, c.ty.is_string()) {
+        (Some(x), _) => x.collate_clause(),
+        (None, true) => database_default().collate_clause(),
+        (None, false) => "",
+    }
+}
+
 /// Registers the SQLite collations on a new connection. `MSSQL_CI` (what
 /// data files of earlier versions declare their character columns with) is
 /// the database default's.

@@ -108,7 +108,7 @@ impl Session {
         let r = self.alter_table_action(&t, &full, action);
         if r.is_ok() {
             // sys.objects.modify_date moves on every ALTER TABLE.
-            catalog::touch_table(&self.conn, t.object_id)?;
+            super::alter_column::touch_table(&self.conn, t.object_id)?;
         }
         r
     }

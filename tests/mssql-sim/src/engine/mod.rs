@@ -41,7 +41,7 @@
 //!   `table_vars`); AFTER triggers only, without `UPDATE(column)` (see
 //!   `triggers`);
 //! - not supported (error 102 naming the construct): INSTEAD OF and DDL
-//!   triggers, ALTER COLUMN, cascading foreign keys; `#temp` tables are
+//!   triggers, cascading foreign keys; `#temp` tables are
 //!   ordinary tables.
 
 pub mod change_tracking;

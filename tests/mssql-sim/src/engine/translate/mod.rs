@@ -15,6 +15,7 @@ mod collate;
 mod expr;
 mod from;
 mod funcs;
+mod predicates;
 mod query;
 mod sysfuncs;
 
