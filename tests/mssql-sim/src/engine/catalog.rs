@@ -4,7 +4,9 @@
 //!
 //! User tables live in SQLite as `"schema.name"`; columns keep their names.
 
-use super::types::{self, storage_collation, storage_decl};
+pub use super::collation::collate_clause;
+use super::collation::{self, Collation};
+use super::types::{self, storage_decl};
 use crate::error::{self, SqlError};
 use crate::sql::ast::ObjectName;
 use crate::value::SqlType;
@@ -24,6 +26,8 @@ CREATE TABLE IF NOT EXISTS sim_tables(
     schema_id INTEGER NOT NULL,
     name TEXT NOT NULL COLLATE NOCASE,
     create_date TEXT NOT NULL DEFAULT (datetime('now')),
+    -- sys.objects.modify_date: moved by every ALTER TABLE of the table.
+    modify_date TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     UNIQUE(schema_id, name));
 CREATE TABLE IF NOT EXISTS sim_columns(
     object_id INTEGER NOT NULL,
@@ -111,6 +115,8 @@ pub struct ColumnInfo {
     pub computed: Option<Computed>,
     /// A rowversion (timestamp) column (see `computed`).
     pub rowversion: bool,
+    /// The collation of a character column (`None` for other types).
+    pub collation: Option<Collation>,
 }
 
 /// A computed column's expression.
@@ -309,7 +315,7 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
             .prepare_cached(
                 "SELECT column_id, name, type_code, nullable, identity_seed, identity_increment,
                         default_value, default_func, computed_sql, computed_definition,
-                        is_persisted, is_rowversion
+                        is_persisted, is_rowversion, collation_name
                  FROM sim_columns WHERE object_id = ?1 ORDER BY column_id",
             )
             .map_err(sqlerr)?;
@@ -330,11 +336,12 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                         r.get::<_, bool>(10)?,
                         r.get::<_, bool>(11)?,
                     ),
+                    r.get::<_, Option<String>>(12)?,
                 ))
             })
             .map_err(sqlerr)?;
         for row in rows {
-            let (column_id, cname, code, nullable, seed, inc, dv, df, derived) =
+            let (column_id, cname, code, nullable, seed, inc, dv, df, derived, coll) =
                 row.map_err(sqlerr)?;
             let (csql, cdef, persisted, rowversion) = derived;
             let ty = types::type_from_code(&code).ok_or_else(|| {
@@ -358,6 +365,11 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                     persisted,
                 }),
                 rowversion,
+                collation: match coll {
+                    _ if !ty.is_string() => None,
+                    Some(n) => Some(collation::parse(&n)?),
+                    None => Some(collation::database_default()),
+                },
             });
         }
     }
@@ -541,7 +553,7 @@ pub fn column_sql(c: &ColumnInfo) -> String {
         "{} {} {}{}",
         quote_ident(&c.name),
         storage_decl(&c.ty),
-        storage_collation(&c.ty),
+        collate_clause(c),
         if c.nullable { "" } else { " NOT NULL" }
     )
 }

@@ -117,8 +117,8 @@ pub fn insert_column_row(
     conn.prepare_cached(
         "INSERT INTO sim_columns(object_id, column_id, name, type_code, nullable, identity_seed,
              identity_increment, default_value, default_func, computed_sql, computed_definition,
-             is_persisted, is_rowversion)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             is_persisted, is_rowversion, collation_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -134,7 +134,8 @@ pub fn insert_column_row(
             csql,
             cdef,
             persisted,
-            c.rowversion
+            c.rowversion,
+            c.collation.map(|x| x.name)
         ])
     })
     .map_err(sqlerr)?;
@@ -327,6 +328,11 @@ impl Session {
             .filter(|c| !computed_names.contains(&c.name))
             .map(|c| (c.name.clone(), Some(c.ty), c.nullable))
             .collect();
+        let plain_colls: Vec<_> = cols
+            .iter()
+            .filter(|c| !computed_names.contains(&c.name))
+            .map(|c| c.collation)
+            .collect();
         for (i, def) in defs {
             let Some(cd) = &def.computed else { continue };
             let mut refs = Vec::new();
@@ -344,11 +350,18 @@ impl Session {
                 sql_alias: quote_ident(full),
                 columns: plain.clone(),
                 table: None,
+                collations: plain_colls.clone(),
             }]);
             let e = ctx.expr(&cd.expr)?;
             let c = &mut cols[*i];
             // An untyped NULL expression: int, as SELECT NULL is.
             c.ty = e.ty.unwrap_or(SqlType::Int);
+            // A computed column's collation is its expression's.
+            c.collation = c.ty.is_string().then(|| {
+                e.coll
+                    .map(|l| l.coll)
+                    .unwrap_or_else(super::collation::database_default)
+            });
             c.nullable = !(cd.persisted && def.nullable == Some(false));
             c.computed = Some(Computed {
                 sql: e.sql,
@@ -373,6 +386,7 @@ fn column_refs(e: &Expr, out: &mut Vec<String>) -> Result<(), SqlError> {
         Expr::Column(parts) => out.extend(parts.last().cloned()),
         Expr::Unary { expr, .. }
         | Expr::Nested(expr)
+        | Expr::Collate { expr, .. }
         | Expr::IsNull { expr, .. }
         | Expr::Cast { expr, .. } => column_refs(expr, out)?,
         Expr::Binary { left, right, .. } => all(&[left.as_ref(), right.as_ref()], out)?,

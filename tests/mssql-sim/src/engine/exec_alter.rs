@@ -105,16 +105,30 @@ impl Session {
     ) -> Result<(), SqlError> {
         let t = catalog::resolve(&self.conn, table)?;
         let full = t.full_name();
+        let r = self.alter_table_action(&t, &full, action);
+        if r.is_ok() {
+            // sys.objects.modify_date moves on every ALTER TABLE.
+            super::alter_column::touch_table(&self.conn, t.object_id)?;
+        }
+        r
+    }
+
+    fn alter_table_action(
+        &mut self,
+        t: &catalog::TableInfo,
+        full: &str,
+        action: &AlterTableAction,
+    ) -> Result<(), SqlError> {
         match action {
             AlterTableAction::EnableChangeTracking {
                 track_columns_updated,
             } => {
-                let keys = key_columns(&t);
+                let keys = key_columns(t);
                 ct::enable_table(
                     &self.conn,
                     &TableRef {
                         object_id: t.object_id,
-                        name: &full,
+                        name: full,
                         key_columns: &keys,
                     },
                     *track_columns_updated,
@@ -159,7 +173,7 @@ impl Session {
                         let mut all = t.columns.clone();
                         all.push(c);
                         let at = all.len() - 1;
-                        self.resolve_computed(&full, &t.name, &mut all, &[(at, def)])?;
+                        self.resolve_computed(full, &t.name, &mut all, &[(at, def)])?;
                         c = all
                             .pop()
                             .ok_or_else(|| crate::error::invalid_column(&def.name))?;
@@ -173,11 +187,11 @@ impl Session {
                                 t.sqlite_name(),
                                 quote_ident(&c.name),
                                 super::types::storage_decl(&c.ty),
-                                super::types::storage_collation(&c.ty)
+                                catalog::collate_clause(&c)
                             ))
                             .map_err(sqlerr)?;
                         super::computed::insert_column_row(&self.conn, t.object_id, &c)?;
-                        self.fill_new_column(&t, &c)?;
+                        self.fill_new_column(t, &c)?;
                         continue;
                     }
                     let mut sql = format!(
@@ -200,7 +214,7 @@ impl Session {
                 for n in names {
                     let i = t.column_index(n).ok_or_else(|| SqlError::new(4924, 16, 1, format!("ALTER TABLE DROP COLUMN failed because column '{n}' does not exist in table '{}'.", t.name)))?;
                     let c = &t.columns[i];
-                    super::computed::check_drop_column(&t, c)?;
+                    super::computed::check_drop_column(t, c)?;
                     self.conn
                         .execute_batch(&format!(
                             "ALTER TABLE {} DROP COLUMN {}",
@@ -217,9 +231,7 @@ impl Session {
                 }
                 Ok(())
             }
-            AlterTableAction::AlterColumn(_) => {
-                Err(crate::engine::unsupported("ALTER TABLE ... ALTER COLUMN"))
-            }
+            AlterTableAction::AlterColumn(def) => self.alter_column(t, def),
         }
     }
 

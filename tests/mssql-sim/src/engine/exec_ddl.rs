@@ -87,6 +87,26 @@ impl Session {
             None => None,
             Some(e) => Some(self.default_kind(e, &ty, &def.name)?),
         };
+        // docs/t-sql/statements/create-table-transact-sql.md (COLLATE):
+        // "Only the char, varchar, text, nchar, nvarchar, and ntext data types"
+        // take one; the others have none (sys.columns.collation_name NULL).
+        let collation = match (&def.collation, ty.is_string()) {
+            (Some(n), true) => Some(super::collation::parse(n)?),
+            (None, true) => Some(super::collation::database_default()),
+            (Some(n), false) if def.computed.is_none() => {
+                super::collation::parse(n)?;
+                return Err(SqlError::new(
+                    447,
+                    16,
+                    1,
+                    format!(
+                        "Expression type {} is invalid for COLLATE clause.",
+                        ty.base_name()
+                    ),
+                ));
+            }
+            _ => None,
+        };
         Ok(ColumnInfo {
             column_id,
             name: def.name.clone(),
@@ -96,6 +116,7 @@ impl Session {
             default,
             computed: None,
             rowversion,
+            collation,
         })
     }
 
@@ -135,6 +156,7 @@ impl Session {
                 .map(|c| (c.name.clone(), Some(c.ty), c.nullable))
                 .collect(),
             table: None,
+            collations: t.columns.iter().map(|c| c.collation).collect(),
         }]);
         Ok(ctx.expr(e)?.sql)
     }

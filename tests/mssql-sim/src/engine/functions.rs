@@ -1,4 +1,4 @@
-//! SQLite functions and the collation the translated SQL calls.
+//! SQLite functions the translated SQL calls (collations: `engine::collation`).
 //!
 //! Errors raised inside a function travel through SQLite as text; they are
 //! encoded with [`encode_error`] and decoded again by `engine::sqlerr`.
@@ -12,7 +12,6 @@ use md5::Digest;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value as DbValue, ValueRef};
 use rusqlite::Connection;
-use std::cmp::Ordering;
 
 const PREFIX: &str = "SIMERR|";
 
@@ -42,28 +41,6 @@ pub fn decode_error(msg: &str) -> Option<SqlError> {
     let class = it.next()?.parse().ok()?;
     let message = it.next()?.to_string();
     Some(SqlError::new(number, class, state, message))
-}
-
-/// SQL_Latin1_General_CP1_CI_AS-like comparison: case-insensitive, trailing
-/// spaces ignored (docs/t-sql/statements/collations.md; trailing blanks:
-/// docs/t-sql/language-elements/string-comparison-assignment.md? — SQL Server
-/// pads the shorter string with spaces before comparing, per ANSI SQL-92).
-pub fn compare_ci(a: &str, b: &str) -> Ordering {
-    let a = a.trim_end_matches(' ');
-    let b = b.trim_end_matches(' ');
-    let mut ia = a.chars().flat_map(char::to_lowercase);
-    let mut ib = b.chars().flat_map(char::to_lowercase);
-    loop {
-        match (ia.next(), ib.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => match x.cmp(&y) {
-                Ordering::Equal => {}
-                o => return o,
-            },
-        }
-    }
 }
 
 fn ty_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<SqlType>> {
@@ -248,7 +225,7 @@ impl rusqlite::functions::Aggregate<Option<i128>, DbValue> for DecSum {
 /// Registers everything on a new connection.
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_collation("MSSQL_CI", compare_ci)?;
+    super::collation::register(conn)?;
     conn.create_aggregate_function("sim_dec_sum", 1, det, DecSum)?;
     // sim_cast(value, from_code, to_code, try)
     conn.create_scalar_function("sim_cast", 4, det, |ctx| {
@@ -574,12 +551,6 @@ fn scale_of(v: &Value) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn collation_ignores_case_and_trailing_spaces() {
-        assert_eq!(compare_ci("Abc  ", "aBC"), Ordering::Equal);
-        assert_eq!(compare_ci("abc", "abd"), Ordering::Less);
-    }
 
     #[test]
     fn errors_survive_sqlite() {

@@ -113,7 +113,8 @@ fn expr(e: &Expr) -> bool {
         Expr::Unary { expr: x, .. }
         | Expr::IsNull { expr: x, .. }
         | Expr::Cast { expr: x, .. }
-        | Expr::Nested(x) => expr(x),
+        | Expr::Nested(x)
+        | Expr::Collate { expr: x, .. } => expr(x),
         Expr::Binary { left, right, .. } => expr(left) || expr(right),
         Expr::InList { expr: x, list, .. } => expr(x) || list.iter().any(expr),
         Expr::InSubquery {

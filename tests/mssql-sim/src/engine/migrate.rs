@@ -37,5 +37,33 @@ pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
         )
         .map_err(sqlerr)?;
     }
+    let has: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('sim_columns') WHERE name = 'collation_name'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlerr)?;
+    if !has {
+        // Character columns of earlier files have the database default
+        // collation (NULL reads as it).
+        conn.execute_batch("ALTER TABLE sim_columns ADD COLUMN collation_name TEXT;")
+            .map_err(sqlerr)?;
+    }
+    let has: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('sim_tables') WHERE name = 'modify_date'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlerr)?;
+    if !has {
+        // SQLite adds no column with a non-constant default.
+        conn.execute_batch(
+            "ALTER TABLE sim_tables ADD COLUMN modify_date TEXT NOT NULL DEFAULT '';
+             UPDATE sim_tables SET modify_date = create_date;",
+        )
+        .map_err(sqlerr)?;
+    }
     Ok(())
 }

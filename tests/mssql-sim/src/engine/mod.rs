@@ -41,12 +41,14 @@
 //!   `table_vars`); AFTER triggers only, without `UPDATE(column)` (see
 //!   `triggers`);
 //! - not supported (error 102 naming the construct): INSTEAD OF and DDL
-//!   triggers, ALTER COLUMN, cascading foreign keys; `#temp` tables are
+//!   triggers, cascading foreign keys; `#temp` tables are
 //!   ordinary tables.
 
 pub mod change_tracking;
 
+mod alter_column;
 mod catalog;
+mod collation;
 mod computed;
 mod convert;
 mod datefuncs;
@@ -58,6 +60,7 @@ mod exec_select;
 mod flow;
 mod functions;
 mod identity;
+mod like;
 mod lock_hints;
 mod merge;
 mod migrate;

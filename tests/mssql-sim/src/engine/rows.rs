@@ -262,9 +262,14 @@ impl<'a> Writer<'a> {
             .as_ref()
             .map(|p| p.columns.clone())
             .unwrap_or_default();
-        let key_changed = key_idx
-            .iter()
-            .any(|i| assigned.contains(i) && !same_value(&old[*i], &new[*i]));
+        let key_changed = key_idx.iter().any(|i| {
+            assigned.contains(i)
+                && !same_value(
+                    &old[*i],
+                    &new[*i],
+                    self.table.columns[*i].collation.as_ref(),
+                )
+        });
         if key_changed {
             self.check_referenced(old, verb, Some(assigned))?;
             // An update of a key is a delete of the old key and an insert of the new.
@@ -461,11 +466,11 @@ impl<'a> Writer<'a> {
     }
 }
 
-fn same_value(a: &Value, b: &Value) -> bool {
+/// Whether a key column's value is the same key, under the column's
+/// collation (a CS key whose case changed is another key).
+fn same_value(a: &Value, b: &Value, coll: Option<&super::collation::Collation>) -> bool {
     match (a, b) {
-        (Value::String(x), Value::String(y)) => {
-            super::functions::compare_ci(x, y) == std::cmp::Ordering::Equal
-        }
+        (Value::String(x), Value::String(y)) => super::collation::equal(coll, x, y),
         _ => a == b,
     }
 }

@@ -9,7 +9,7 @@
 //! - decimal with precision > 18: TEXT in a fixed-width sortable form (see
 //!   [`big_decimal_key`]);
 //! - character types: TEXT (char/nchar padded to their length, as SQL Server
-//!   returns them), compared through the `MSSQL_CI` collation;
+//!   returns them), compared through the column's collation (`engine::collation`);
 //! - binary types: BLOB (binary(n) padded with zeros);
 //! - uniqueidentifier: a 16-byte BLOB with its bytes reordered so that memcmp
 //!   follows SQL Server's uniqueidentifier ordering (bytes 10..16 first, then
@@ -52,15 +52,6 @@ pub fn storage_decl(ty: &SqlType) -> &'static str {
         SqlType::NVarChar(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::Char(_) => "TEXT",
         SqlType::DateTimeOffset(_) => "TEXT",
         SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::UniqueIdentifier => "BLOB",
-    }
-}
-
-/// Collation clause for columns of `ty`.
-pub fn storage_collation(ty: &SqlType) -> &'static str {
-    if ty.is_string() {
-        "COLLATE MSSQL_CI"
-    } else {
-        ""
     }
 }
 

@@ -29,7 +29,10 @@ pub static VIEWS: &[View] = &[
     },
     View {
         name: "sys.tables",
-        sql: "SELECT name, object_id, schema_id, 'U' AS type, 'USER_TABLE' AS type_desc, 0 AS is_ms_shipped FROM sim_tables",
+        sql: "SELECT name, object_id, schema_id, 'U' AS type, 'USER_TABLE' AS type_desc, 0 AS is_ms_shipped,
+                 sim_cast(datetime(create_date, 'localtime'), 'varchar(30)', 'datetime', 0) AS create_date,
+                 sim_cast(strftime('%Y-%m-%d %H:%M:%f', modify_date, 'localtime'), 'varchar(30)', 'datetime', 0) AS modify_date
+              FROM sim_tables",
         columns: &[
             ("name", NAME),
             ("object_id", INT),
@@ -37,15 +40,29 @@ pub static VIEWS: &[View] = &[
             ("type", SqlType::Char(2)),
             ("type_desc", DESC),
             ("is_ms_shipped", BIT),
+            ("create_date", SqlType::DateTime),
+            ("modify_date", SqlType::DateTime),
         ],
     },
     View {
         name: "sys.objects",
-        sql: "SELECT name, object_id, schema_id, 'U ' AS type, 0 AS parent_object_id FROM sim_tables
+        // create_date / modify_date (docs/relational-databases/
+        // system-catalog-views/sys-objects-transact-sql.md); constraints show
+        // their table's.
+        sql: "WITH d AS (SELECT object_id,
+                 sim_cast(datetime(create_date, 'localtime'), 'varchar(30)', 'datetime', 0) AS create_date,
+                 sim_cast(strftime('%Y-%m-%d %H:%M:%f', modify_date, 'localtime'), 'varchar(30)', 'datetime', 0) AS modify_date
+              FROM sim_tables)
+              SELECT name, t.object_id, schema_id, 'U ' AS type, 0 AS parent_object_id, d.create_date, d.modify_date
+              FROM sim_tables t JOIN d ON d.object_id = t.object_id
               UNION ALL SELECT c.name, c.object_id, t.schema_id,
-                 CASE c.kind WHEN 'PK' THEN 'PK' WHEN 'UQ' THEN 'UQ' WHEN 'F' THEN 'F ' ELSE 'C ' END, c.table_id
-              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id WHERE c.kind <> 'IX'
-              UNION ALL SELECT g.name, g.object_id, t.schema_id, 'TR', g.table_id
+                 CASE c.kind WHEN 'PK' THEN 'PK' WHEN 'UQ' THEN 'UQ' WHEN 'F' THEN 'F ' ELSE 'C ' END, c.table_id,
+                 d.create_date, d.modify_date
+              FROM sim_constraints c JOIN sim_tables t ON t.object_id = c.table_id JOIN d ON d.object_id = t.object_id
+              WHERE c.kind <> 'IX'
+              UNION ALL SELECT g.name, g.object_id, t.schema_id, 'TR', g.table_id,
+                 sim_cast(datetime(g.create_date, 'localtime'), 'varchar(30)', 'datetime', 0),
+                 sim_cast(datetime(g.modify_date, 'localtime'), 'varchar(30)', 'datetime', 0)
               FROM sim_triggers g JOIN sim_tables t ON t.object_id = g.table_id",
         columns: &[
             ("name", NAME),
@@ -53,6 +70,8 @@ pub static VIEWS: &[View] = &[
             ("schema_id", INT),
             ("type", SqlType::Char(2)),
             ("parent_object_id", INT),
+            ("create_date", SqlType::DateTime),
+            ("modify_date", SqlType::DateTime),
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-triggers-transact-sql.md:
@@ -88,7 +107,8 @@ pub static VIEWS: &[View] = &[
                  nullable AS is_nullable, (identity_seed IS NOT NULL) AS is_identity,
                  (computed_sql IS NOT NULL) AS is_computed,
                  CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS system_type_id,
-                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS user_type_id
+                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS user_type_id,
+                 sim_collation_info(type_code, collation_name, 'name') AS collation_name
               FROM sim_columns",
         columns: &[
             ("object_id", INT),
@@ -102,6 +122,7 @@ pub static VIEWS: &[View] = &[
             ("is_computed", BIT),
             ("system_type_id", TINY),
             ("user_type_id", INT),
+            ("collation_name", NAME),
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-computed-columns-transact-sql.md:
@@ -221,7 +242,8 @@ pub static VIEWS: &[View] = &[
                  CASE (SELECT value FROM sim_meta WHERE key = 'allow_snapshot_isolation') WHEN 1 THEN 'ON' ELSE 'OFF' END
                     AS snapshot_isolation_state_desc,
                  (SELECT value FROM sim_meta WHERE key = 'read_committed_snapshot') AS is_read_committed_snapshot_on,
-                 150 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc",
+                 150 AS compatibility_level, 0 AS state, 'ONLINE' AS state_desc,
+                 'SQL_Latin1_General_CP1_CI_AS' AS collation_name",
         columns: &[
             ("name", NAME),
             ("database_id", INT),
@@ -231,6 +253,7 @@ pub static VIEWS: &[View] = &[
             ("compatibility_level", TINY),
             ("state", TINY),
             ("state_desc", DESC),
+            ("collation_name", NAME),
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-database-recovery-status-transact-sql.md:
@@ -336,7 +359,9 @@ pub static VIEWS: &[View] = &[
                  sim_type_info(c.type_code, 'char_max') AS CHARACTER_MAXIMUM_LENGTH,
                  sim_type_info(c.type_code, 'num_precision') AS NUMERIC_PRECISION,
                  sim_type_info(c.type_code, 'num_scale') AS NUMERIC_SCALE,
-                 sim_type_info(c.type_code, 'dt_precision') AS DATETIME_PRECISION
+                 sim_type_info(c.type_code, 'dt_precision') AS DATETIME_PRECISION,
+                 sim_collation_info(c.type_code, c.collation_name, 'charset') AS CHARACTER_SET_NAME,
+                 sim_collation_info(c.type_code, c.collation_name, 'name') AS COLLATION_NAME
               FROM sim_columns c JOIN sim_tables t ON t.object_id = c.object_id
               JOIN sim_schemas s ON s.schema_id = t.schema_id",
         columns: &[
@@ -352,6 +377,8 @@ pub static VIEWS: &[View] = &[
             ("NUMERIC_PRECISION", TINY),
             ("NUMERIC_SCALE", INT),
             ("DATETIME_PRECISION", SMALL),
+            ("CHARACTER_SET_NAME", NAME),
+            ("COLLATION_NAME", NAME),
         ],
     },
     View {

@@ -35,6 +35,7 @@ impl Ctx<'_> {
             // NULL with anything is NULL; both operands stay in the text so
             // that their bound parameters keep their numbers.
             return Ok(TExpr {
+                coll: None,
                 sql: format!(
                     "(CASE WHEN ({}) IS NULL AND ({}) IS NULL THEN NULL END)",
                     l.sql, r.sql
@@ -59,6 +60,7 @@ impl Ctx<'_> {
                 format!("({} {op} {})", l.sql, r.sql)
             };
             return Ok(TExpr {
+                coll: None,
                 sql,
                 ty: Some(SqlType::Float),
             });
@@ -105,6 +107,7 @@ impl Ctx<'_> {
                 }
             };
             return Ok(TExpr {
+                coll: None,
                 sql: format!(
                     "sim_arith('{op}', {}, '{}', {}, '{}', '{}')",
                     l.sql,
@@ -128,7 +131,11 @@ impl Ctx<'_> {
             } else {
                 format!("({} {op} {})", l.sql, r.sql)
             };
-            return Ok(TExpr { sql, ty: Some(ty) });
+            return Ok(TExpr {
+                coll: None,
+                sql,
+                ty: Some(ty),
+            });
         }
         Err(not_supported(&format!(
             "the operator '{op}' on {} and {}",

@@ -1,7 +1,8 @@
 //! Expressions.
 
 use super::arith::concat_type;
-use super::{cast_to, common_type, is_string, unify, Ctx, TExpr};
+use super::collate;
+use super::{cast_to, common_type, is_string, unify, CollLabel, Ctx, TExpr};
 use crate::engine::convert::parse_decimal;
 use crate::engine::types::{to_storage, type_code};
 use crate::error::{self, SqlError};
@@ -17,12 +18,17 @@ impl Ctx<'_> {
     /// Binds a typed value.
     pub fn bind_value(&mut self, v: &Value, ty: &SqlType) -> TExpr {
         let sql = self.bind(to_storage(v, ty));
-        TExpr { sql, ty: Some(*ty) }
+        TExpr {
+            coll: None,
+            sql,
+            ty: Some(*ty),
+        }
     }
 
     pub fn literal(&mut self, lit: &Literal) -> Result<TExpr, SqlError> {
         Ok(match lit {
             Literal::Null => TExpr {
+                coll: None,
                 sql: "NULL".into(),
                 ty: None,
             },
@@ -110,7 +116,13 @@ impl Ctx<'_> {
                             format!("Ambiguous column name '{col}'."),
                         ));
                     }
+                    let coll = ty.filter(|t| t.is_string()).map(|_| CollLabel {
+                        coll: super::source_collation(src, name)
+                            .unwrap_or_else(crate::engine::collation::database_default),
+                        explicit: false,
+                    });
                     found = Some(TExpr {
+                        coll,
                         sql: format!(
                             "{}.{}",
                             src.sql_alias,
@@ -205,9 +217,11 @@ impl Ctx<'_> {
             Expr::Literal(l) => self.literal(l),
             Expr::Variable(v) => self.variable(v),
             Expr::Global(g) => self.global(&g.to_ascii_uppercase()),
+            Expr::Collate { expr, collation } => self.collate_expr(expr, collation),
             Expr::Nested(inner) => {
                 let t = self.expr(inner)?;
                 Ok(TExpr {
+                    coll: t.coll,
                     sql: format!("({})", t.sql),
                     ty: t.ty,
                 })
@@ -216,6 +230,7 @@ impl Ctx<'_> {
                 let t = self.expr(expr)?;
                 Ok(match op {
                     UnaryOp::Not => TExpr {
+                        coll: None,
                         sql: format!("(NOT {})", t.sql),
                         ty: Some(SqlType::Bit),
                     },
@@ -227,15 +242,25 @@ impl Ctx<'_> {
                         {
                             let ty = t.ty;
                             let zero = self.bind_value(&Value::Int(0), &SqlType::Int);
-                            self.arith("-", zero, TExpr { sql: t.sql, ty })?
+                            self.arith(
+                                "-",
+                                zero,
+                                TExpr {
+                                    coll: None,
+                                    sql: t.sql,
+                                    ty,
+                                },
+                            )?
                         }
                         _ => TExpr {
+                            coll: None,
                             sql: format!("(-{})", t.sql),
                             ty: t.ty,
                         },
                     },
                     UnaryOp::Plus => t,
                     UnaryOp::BitNot => TExpr {
+                        coll: None,
                         sql: format!("(~{})", t.sql),
                         ty: t.ty,
                     },
@@ -245,6 +270,7 @@ impl Ctx<'_> {
             Expr::IsNull { expr, negated } => {
                 let t = self.expr(expr)?;
                 Ok(TExpr {
+                    coll: None,
                     sql: format!("({} IS {}NULL)", t.sql, if *negated { "NOT " } else { "" }),
                     ty: Some(SqlType::Bit),
                 })
@@ -253,26 +279,7 @@ impl Ctx<'_> {
                 expr,
                 list,
                 negated,
-            } => {
-                let t = self.expr(expr)?;
-                let mut items = Vec::new();
-                let mut lhs = t.clone();
-                for item in list {
-                    let i = self.expr(item)?;
-                    let (l, r) = unify(t.clone(), i);
-                    lhs = l;
-                    items.push(collated(&r));
-                }
-                Ok(TExpr {
-                    sql: format!(
-                        "({} {}IN ({}))",
-                        lhs.sql,
-                        if *negated { "NOT " } else { "" },
-                        items.join(", ")
-                    ),
-                    ty: Some(SqlType::Bit),
-                })
-            }
+            } => self.in_list(expr, list, *negated),
             Expr::InSubquery {
                 expr,
                 subquery,
@@ -285,6 +292,7 @@ impl Ctx<'_> {
                         unify(
                             t,
                             TExpr {
+                                coll: None,
                                 sql: String::new(),
                                 ty: Some(ct),
                             },
@@ -294,6 +302,7 @@ impl Ctx<'_> {
                     None => t,
                 };
                 Ok(TExpr {
+                    coll: None,
                     sql: format!(
                         "({} {}IN ({sql}))",
                         lhs.sql,
@@ -307,50 +316,13 @@ impl Ctx<'_> {
                 low,
                 high,
                 negated,
-            } => {
-                let t = self.expr(expr)?;
-                let lo = self.expr(low)?;
-                let hi = self.expr(high)?;
-                let (t1, lo) = unify(t.clone(), lo);
-                let (_, hi) = unify(t, hi);
-                Ok(TExpr {
-                    sql: format!(
-                        "({} {}BETWEEN {} AND {})",
-                        t1.sql,
-                        if *negated { "NOT " } else { "" },
-                        collated(&lo),
-                        collated(&hi)
-                    ),
-                    ty: Some(SqlType::Bit),
-                })
-            }
+            } => self.between(expr, low, high, *negated),
             Expr::Like {
                 expr,
                 pattern,
                 escape,
                 negated,
-            } => {
-                let t = self.expr(expr)?;
-                let t = if is_string(&t.ty) {
-                    t
-                } else {
-                    cast_to(t, &SqlType::NVarChar(Len::Max))
-                };
-                let p = self.expr(pattern)?;
-                let esc = match escape {
-                    Some(e) => format!(" ESCAPE {}", self.expr(e)?.sql),
-                    None => String::new(),
-                };
-                Ok(TExpr {
-                    sql: format!(
-                        "({} {}LIKE {}{esc})",
-                        t.sql,
-                        if *negated { "NOT " } else { "" },
-                        p.sql
-                    ),
-                    ty: Some(SqlType::Bit),
-                })
-            }
+            } => self.like(expr, pattern, escape.as_deref(), *negated),
             Expr::Case {
                 operand,
                 branches,
@@ -367,7 +339,8 @@ impl Ctx<'_> {
                     let w = match &op {
                         Some(o) => {
                             let (l, r) = unify(o.clone(), w);
-                            format!("{} = {}", l.sql, collated(&r))
+                            let c = collate::for_pair(&l, &r, "equal to")?;
+                            collate::compare_sql(&l, "=", &r, c.as_ref())
                         }
                         None => w.sql,
                     };
@@ -387,6 +360,13 @@ impl Ctx<'_> {
                         });
                     }
                 }
+                let result_coll = results
+                    .iter()
+                    .chain(else_t.iter())
+                    .filter(|r| is_string(&r.ty))
+                    .map(|r| r.coll)
+                    .reduce(collate::combine)
+                    .flatten();
                 let mut sql = String::from("(CASE");
                 for (w, r) in whens.iter().zip(results) {
                     let r = match &ty {
@@ -403,7 +383,11 @@ impl Ctx<'_> {
                     sql.push_str(&format!(" ELSE {}", e.sql));
                 }
                 sql.push_str(" END)");
-                Ok(TExpr { sql, ty })
+                Ok(TExpr {
+                    coll: result_coll,
+                    sql,
+                    ty,
+                })
             }
             Expr::Function {
                 name,
@@ -425,13 +409,18 @@ impl Ctx<'_> {
             } => {
                 let to = crate::engine::types::parse_type(data_type)?;
                 let t = self.expr(expr)?;
+                // A character input keeps its collation
+                // (docs/t-sql/functions/cast-and-convert-transact-sql.md).
+                let coll = if to.is_string() { t.coll } else { None };
                 Ok(match &t.ty {
                     Some(from) if from == &to => t,
                     None => TExpr {
+                        coll: None,
                         sql: t.sql,
                         ty: Some(to),
                     },
                     Some(from) => TExpr {
+                        coll,
                         sql: format!(
                             "sim_cast({}, '{}', '{}', {})",
                             t.sql,
@@ -446,6 +435,7 @@ impl Ctx<'_> {
             Expr::Subquery(q) => {
                 let (sql, cols) = self.query(q)?;
                 Ok(TExpr {
+                    coll: None,
                     sql: format!("({sql})"),
                     ty: cols.first().and_then(|c| c.ty),
                 })
@@ -453,6 +443,7 @@ impl Ctx<'_> {
             Expr::Exists { subquery, negated } => {
                 let (sql, _) = self.query(subquery)?;
                 Ok(TExpr {
+                    coll: None,
                     sql: format!("({}EXISTS ({sql}))", if *negated { "NOT " } else { "" }),
                     ty: Some(SqlType::Bit),
                 })
@@ -470,28 +461,32 @@ impl Ctx<'_> {
     fn binary(&mut self, left: &Expr, op: BinaryOp, right: &Expr) -> Result<TExpr, SqlError> {
         let l = self.expr(left)?;
         let r = self.expr(right)?;
-        let cmp = |sym: &str, l: TExpr, r: TExpr| {
+        let cmp = |sym: &str, l: TExpr, r: TExpr| -> Result<TExpr, SqlError> {
             let (l, r) = unify(l, r);
-            TExpr {
-                sql: format!("({} {sym} {})", l.sql, collated_pair(&l, &r)),
+            let c = collate::for_pair(&l, &r, collate::op_name(op))?;
+            Ok(TExpr {
+                coll: None,
+                sql: collate::compare_sql(&l, sym, &r, c.as_ref()),
                 ty: Some(SqlType::Bit),
-            }
+            })
         };
         Ok(match op {
             BinaryOp::And => TExpr {
+                coll: None,
                 sql: format!("({} AND {})", l.sql, r.sql),
                 ty: Some(SqlType::Bit),
             },
             BinaryOp::Or => TExpr {
+                coll: None,
                 sql: format!("({} OR {})", l.sql, r.sql),
                 ty: Some(SqlType::Bit),
             },
-            BinaryOp::Eq => cmp("=", l, r),
-            BinaryOp::NotEq => cmp("<>", l, r),
-            BinaryOp::Lt => cmp("<", l, r),
-            BinaryOp::LtEq => cmp("<=", l, r),
-            BinaryOp::Gt => cmp(">", l, r),
-            BinaryOp::GtEq => cmp(">=", l, r),
+            BinaryOp::Eq => cmp("=", l, r)?,
+            BinaryOp::NotEq => cmp("<>", l, r)?,
+            BinaryOp::Lt => cmp("<", l, r)?,
+            BinaryOp::LtEq => cmp("<=", l, r)?,
+            BinaryOp::Gt => cmp(">", l, r)?,
+            BinaryOp::GtEq => cmp(">=", l, r)?,
             BinaryOp::Plus if is_string(&l.ty) || is_string(&r.ty) => {
                 let ty = match (&l.ty, &r.ty) {
                     (Some(a), Some(b)) if a.is_string() && b.is_string() => concat_type(a, b),
@@ -502,6 +497,7 @@ impl Ctx<'_> {
                 let l = cast_to(l, &SqlType::NVarChar(Len::Max));
                 let r = cast_to(r, &SqlType::NVarChar(Len::Max));
                 TExpr {
+                    coll: collate::combine(l.coll, r.coll),
                     sql: format!("({} || {})", l.sql, r.sql),
                     ty: Some(ty),
                 }
@@ -512,14 +508,17 @@ impl Ctx<'_> {
             BinaryOp::Divide => self.arith("/", l, r)?,
             BinaryOp::Modulo => self.arith("%", l, r)?,
             BinaryOp::BitAnd => TExpr {
+                coll: None,
                 sql: format!("({} & {})", l.sql, r.sql),
                 ty: l.ty.or(r.ty),
             },
             BinaryOp::BitOr => TExpr {
+                coll: None,
                 sql: format!("({} | {})", l.sql, r.sql),
                 ty: l.ty.or(r.ty),
             },
             BinaryOp::BitXor => TExpr {
+                coll: None,
                 sql: format!("(({0} | {1}) - ({0} & {1}))", l.sql, r.sql),
                 ty: l.ty.or(r.ty),
             },
@@ -547,22 +546,5 @@ impl Ctx<'_> {
             None => Value::Null,
         };
         Ok((value, t.ty))
-    }
-}
-
-/// Right operand of a string comparison with the case-insensitive collation.
-pub fn collated(r: &TExpr) -> String {
-    if is_string(&r.ty) {
-        format!("{} COLLATE MSSQL_CI", r.sql)
-    } else {
-        r.sql.clone()
-    }
-}
-
-fn collated_pair(l: &TExpr, r: &TExpr) -> String {
-    if is_string(&l.ty) || is_string(&r.ty) {
-        format!("{} COLLATE MSSQL_CI", r.sql)
-    } else {
-        r.sql.clone()
     }
 }

@@ -3,9 +3,10 @@
 
 use super::query::OutCol;
 use super::{cast_to, Ctx, Source};
+use crate::engine::catalog::collate_clause;
 use crate::engine::catalog::{quote_ident, TableInfo};
 use crate::engine::change_tracking::{self as ct, KeyColumn, TableRef};
-use crate::engine::types::{storage_collation, storage_decl, to_storage};
+use crate::engine::types::{storage_decl, to_storage};
 use crate::engine::views;
 use crate::error::{self, SqlError};
 use crate::sql::ast::{BinaryOp, Expr, JoinKind, Query, TableFactor};
@@ -25,7 +26,7 @@ pub fn key_columns(t: &TableInfo) -> Vec<KeyColumn> {
                         name: c.name.clone(),
                         column_id: c.column_id,
                         storage_type: storage_decl(&c.ty),
-                        collation: storage_collation(&c.ty),
+                        collation: collate_clause(c),
                     }
                 })
                 .collect()
@@ -137,6 +138,7 @@ impl Ctx<'_> {
                 .map(|c| (c.name.clone(), Some(c.ty), c.nullable))
                 .collect(),
             table: Some(t),
+            collations: Vec::new(),
         });
         text
     }
@@ -158,6 +160,7 @@ impl Ctx<'_> {
                             sql_alias: sql_alias.clone(),
                             columns: cols,
                             table: None,
+                            collations: Vec::new(),
                         });
                         return Ok(format!("{} AS {sql_alias}", quote_ident(&cname)));
                     }
@@ -175,6 +178,7 @@ impl Ctx<'_> {
                             .map(|(n, t)| (n.to_string(), Some(*t), true))
                             .collect(),
                         table: None,
+                        collations: Vec::new(),
                     });
                     return Ok(format!("{} AS {sql_alias}", quote_ident(v.name)));
                 }
@@ -241,6 +245,7 @@ impl Ctx<'_> {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        coll: None,
                     })
                     .collect();
                 let sel: Vec<String> = cols
@@ -466,10 +471,14 @@ impl Ctx<'_> {
         temp: &str,
         alias: &str,
     ) -> Result<String, SqlError> {
+        // The key columns keep their table's collation (the side table
+        // declares them with it, see `key_columns`).
+        let mut collations = vec![None; cols.len()];
         if let Some(pk) = &t.pk {
             for i in &pk.columns {
                 let c = &t.columns[*i];
                 cols.push((c.name.clone(), Some(c.ty), true));
+                collations.push(c.collation);
             }
         }
         let sql_alias = self.fresh_alias(alias);
@@ -478,6 +487,7 @@ impl Ctx<'_> {
             sql_alias: sql_alias.clone(),
             columns: std::mem::take(cols),
             table: None,
+            collations,
         });
         Ok(format!("temp.{} AS {sql_alias}", quote_ident(temp)))
     }
@@ -502,6 +512,7 @@ impl Ctx<'_> {
         self.push_source(Source {
             names: vec![alias.to_string()],
             sql_alias,
+            collations: cols.iter().map(|c| c.coll).collect(),
             columns: cols
                 .into_iter()
                 .map(|c| (c.name, c.ty, c.nullable))

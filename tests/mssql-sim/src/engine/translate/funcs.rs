@@ -57,6 +57,21 @@ impl Ctx<'_> {
         star: bool,
         over: Option<&Window>,
     ) -> Result<TExpr, SqlError> {
+        let mut t = self.function_inner(name, args, distinct, star, over)?;
+        if t.coll.is_none() && super::is_string(&t.ty) {
+            t.coll = self.function_collation(&name.to_ascii_uppercase(), args);
+        }
+        Ok(t)
+    }
+
+    fn function_inner(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        distinct: bool,
+        star: bool,
+        over: Option<&Window>,
+    ) -> Result<TExpr, SqlError> {
         let upper = name.to_ascii_uppercase();
         let d = if distinct { "DISTINCT " } else { "" };
         let win = self.window(over)?;
@@ -79,12 +94,14 @@ impl Ctx<'_> {
                 };
                 if star || args.is_empty() {
                     TExpr {
+                        coll: None,
                         sql: format!("COUNT(*){win}"),
                         ty: Some(ty),
                     }
                 } else {
                     let a = self.expr(&args[0])?;
                     TExpr {
+                        coll: None,
                         sql: format!("COUNT({d}{}){win}", a.sql),
                         ty: Some(ty),
                     }
@@ -117,7 +134,7 @@ impl Ctx<'_> {
                 };
                 if upper == "AVG" {
                     match (&a.ty, &ty) {
-                        (Some(at @ SqlType::Decimal { precision, .. }), Some(rt)) if *precision > 18 && win.is_empty() => TExpr {
+                        (Some(at @ SqlType::Decimal { precision, .. }), Some(rt)) if *precision > 18 && win.is_empty() => TExpr { coll: None,
                             sql: format!(
                                 "sim_arith('/', sim_dec_sum({d}{x}), '{}', COUNT({d}{x}), 'int', '{}')",
                                 type_code(&SqlType::Decimal { precision: 38, scale: match at { SqlType::Decimal { scale, .. } => *scale, _ => 0 } }),
@@ -129,7 +146,7 @@ impl Ctx<'_> {
                         (
                             Some(SqlType::Decimal { scale: s1, .. }),
                             Some(SqlType::Decimal { scale: s2, .. }),
-                        ) => TExpr {
+                        ) => TExpr { coll: None,
                             sql: format!(
                                 "CAST(ROUND(AVG({d}{}) * {}) AS INTEGER){win}",
                                 a.sql,
@@ -137,11 +154,11 @@ impl Ctx<'_> {
                             ),
                             ty,
                         },
-                        (Some(t), _) if t.is_integer() || *t == SqlType::Bit => TExpr {
+                        (Some(t), _) if t.is_integer() || *t == SqlType::Bit => TExpr { coll: None,
                             sql: format!("CAST(AVG({d}{}) AS INTEGER){win}", a.sql),
                             ty,
                         },
-                        _ => TExpr {
+                        _ => TExpr { coll: None,
                             sql: format!("AVG({d}{}){win}", a.sql),
                             ty,
                         },
@@ -151,11 +168,13 @@ impl Ctx<'_> {
                 {
                     // Stored as sortable text: SQLite's SUM cannot add those.
                     TExpr {
+                        coll: None,
                         sql: format!("sim_dec_sum({d}{})", a.sql),
                         ty,
                     }
                 } else {
                     TExpr {
+                        coll: None,
                         sql: format!("SUM({d}{}){win}", a.sql),
                         ty,
                     }
@@ -165,11 +184,13 @@ impl Ctx<'_> {
                 need(1)?;
                 let a = self.expr(&args[0])?;
                 TExpr {
+                    coll: None,
                     sql: format!("{upper}({}){win}", a.sql),
                     ty: a.ty,
                 }
             }
             "ROW_NUMBER" | "RANK" | "DENSE_RANK" => TExpr {
+                coll: None,
                 sql: format!("{upper}(){win}"),
                 ty: Some(SqlType::BigInt),
             },
@@ -197,6 +218,7 @@ impl Ctx<'_> {
                     })
                     .collect();
                 TExpr {
+                    coll: None,
                     sql: format!("COALESCE({})", parts.join(", ")),
                     ty,
                 }
@@ -208,6 +230,7 @@ impl Ctx<'_> {
                 let ty = a.ty;
                 let (a, b) = super::unify(a, b);
                 TExpr {
+                    coll: None,
                     sql: format!("NULLIF({}, {})", a.sql, b.sql),
                     ty,
                 }
@@ -226,6 +249,7 @@ impl Ctx<'_> {
                     }
                 };
                 TExpr {
+                    coll: None,
                     sql,
                     ty: Some(SqlType::Int),
                 }
@@ -241,6 +265,7 @@ impl Ctx<'_> {
                     _ => "trim",
                 };
                 TExpr {
+                    coll: None,
                     sql: format!("{f}({})", a.sql),
                     ty: a.ty.or(Some(SqlType::NVarChar(Len::Max))),
                 }
@@ -254,7 +279,11 @@ impl Ctx<'_> {
                     ("RIGHT", [s, n]) => format!("substr({0}, -{1}, {1})", s.sql, n.sql),
                     _ => return Err(wrong_args(&upper, if upper == "SUBSTRING" { 3 } else { 2 })),
                 };
-                TExpr { sql, ty }
+                TExpr {
+                    coll: None,
+                    sql,
+                    ty,
+                }
             }
             "CONCAT" => {
                 let ts = self.args(args)?;
@@ -268,6 +297,7 @@ impl Ctx<'_> {
                     })
                     .collect();
                 TExpr {
+                    coll: None,
                     sql: format!("({})", parts.join(" || ")),
                     ty: Some(SqlType::NVarChar(Len::Max)),
                 }
@@ -276,11 +306,13 @@ impl Ctx<'_> {
                 need(1)?;
                 let a = self.expr(&args[0])?;
                 TExpr {
+                    coll: None,
                     sql: format!("abs({})", a.sql),
                     ty: a.ty,
                 }
             }
             "GETDATE" | "SYSDATETIME" | "CURRENT_TIMESTAMP" => TExpr {
+                coll: None,
                 sql: "sim_now(0)".into(),
                 ty: Some(if upper == "SYSDATETIME" {
                     SqlType::DateTime2(7)
@@ -289,6 +321,7 @@ impl Ctx<'_> {
                 }),
             },
             "GETUTCDATE" | "SYSUTCDATETIME" => TExpr {
+                coll: None,
                 sql: "sim_now(1)".into(),
                 ty: Some(if upper == "SYSUTCDATETIME" {
                     SqlType::DateTime2(7)
@@ -297,6 +330,7 @@ impl Ctx<'_> {
                 }),
             },
             "NEWID" | "NEWSEQUENTIALID" => TExpr {
+                coll: None,
                 sql: "sim_newid()".into(),
                 ty: Some(SqlType::UniqueIdentifier),
             },
@@ -332,6 +366,7 @@ impl Ctx<'_> {
                 };
                 let inner = format!("sim_checksum({})", parts.join(", "));
                 TExpr {
+                    coll: None,
                     sql: inner,
                     ty: Some(SqlType::Int),
                 }
@@ -340,6 +375,7 @@ impl Ctx<'_> {
                 need(1)?;
                 let a = self.expr(&args[0])?;
                 TExpr {
+                    coll: None,
                     sql: format!("(SUM({}) % 2147483648)", a.sql),
                     ty: Some(SqlType::Int),
                 }
@@ -355,6 +391,7 @@ impl Ctx<'_> {
                         | SqlType::VarChar(_)
                         | SqlType::Char(_)),
                     ) => TExpr {
+                        coll: None,
                         sql: format!(
                             "sim_cast({}, '{}', 'varbinary(max)', 0)",
                             v.sql,
@@ -365,6 +402,7 @@ impl Ctx<'_> {
                     _ => v,
                 };
                 TExpr {
+                    coll: None,
                     sql: format!("sim_hashbytes({}, {})", alg.sql, v.sql),
                     ty: Some(SqlType::VarBinary(Len::N(64))),
                 }
@@ -373,6 +411,7 @@ impl Ctx<'_> {
                 need(1)?;
                 let a = self.expr(&args[0])?;
                 TExpr {
+                    coll: None,
                     sql: format!(
                         "(sim_cast({}, '{}', 'float', 1) IS NOT NULL)",
                         a.sql,
@@ -408,6 +447,7 @@ impl Ctx<'_> {
                             d.clone()
                         };
                         TExpr {
+                            coll: None,
                             sql: format!(
                                 "sim_dateadd('{canon}', {}, {}, '{}')",
                                 n.sql,
@@ -418,6 +458,7 @@ impl Ctx<'_> {
                         }
                     }
                     ("DATEDIFF" | "DATEDIFF_BIG", [a, b]) => TExpr {
+                        coll: None,
                         sql: format!(
                             "sim_datediff('{canon}', {}, '{}', {}, '{}')",
                             a.sql,
@@ -432,6 +473,7 @@ impl Ctx<'_> {
                         }),
                     },
                     ("DATEPART", [d]) => TExpr {
+                        coll: None,
                         sql: format!("sim_datepart('{canon}', {}, '{}')", d.sql, code(d)),
                         ty: Some(SqlType::Int),
                     },
@@ -439,6 +481,7 @@ impl Ctx<'_> {
                 }
             }
             "SYSDATETIMEOFFSET" => TExpr {
+                coll: None,
                 sql: "sim_cast(sim_now(1), 'datetime2(7)', 'datetimeoffset(7)', 0)".into(),
                 ty: Some(SqlType::DateTimeOffset(7)),
             },
@@ -447,6 +490,7 @@ impl Ctx<'_> {
                 let ts = self.args(args)?;
                 let ty = ts[0].ty;
                 TExpr {
+                    coll: None,
                     sql: format!("replace({}, {}, {})", ts[0].sql, ts[1].sql, ts[2].sql),
                     ty,
                 }
@@ -455,6 +499,7 @@ impl Ctx<'_> {
                 need(2)?;
                 let ts = self.args(args)?;
                 TExpr {
+                    coll: None,
                     sql: format!("instr(lower({}), lower({}))", ts[1].sql, ts[0].sql),
                     ty: Some(SqlType::Int),
                 }
@@ -469,6 +514,7 @@ impl Ctx<'_> {
                     _ => (9, 2),
                 };
                 TExpr {
+                    coll: None,
                     sql: format!("CAST(substr({}, {start}, {len}) AS INTEGER)", txt.sql),
                     ty: Some(SqlType::Int),
                 }

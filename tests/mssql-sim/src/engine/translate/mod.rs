@@ -11,9 +11,11 @@
 //! parameters and constants are rendered as SQL literals.
 
 mod arith;
+mod collate;
 mod expr;
 mod from;
 mod funcs;
+mod predicates;
 mod query;
 mod sysfuncs;
 
@@ -21,6 +23,7 @@ pub use from::key_columns;
 pub use query::OutCol;
 
 use super::catalog::{self, TableInfo};
+use super::collation::Collation;
 use super::types::type_code;
 use crate::error::SqlError;
 use crate::value::{Len, SqlType, Value};
@@ -35,6 +38,18 @@ pub struct TExpr {
     pub sql: String,
     /// `None`: an untyped NULL.
     pub ty: Option<SqlType>,
+    /// The collation label of a character expression
+    /// (docs/t-sql/statements/collation-precedence-transact-sql.md): `None`
+    /// is coercible-default (literals, variables, parameters, most
+    /// functions: the database default collation).
+    pub coll: Option<CollLabel>,
+}
+
+/// Implicit (a column reference) or explicit (`COLLATE`) collation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollLabel {
+    pub coll: Collation,
+    pub explicit: bool,
 }
 
 /// What session state the translation may read.
@@ -69,6 +84,22 @@ pub struct Source {
     pub sql_alias: String,
     pub columns: Vec<(String, Option<SqlType>, bool)>,
     pub table: Option<Arc<TableInfo>>,
+    /// Collations of `columns` (same order) when the source is no catalog
+    /// table; empty: unknown (the database default).
+    pub collations: Vec<Option<Collation>>,
+}
+
+/// The collation of a source's column (`None`: unknown or not a character
+/// column).
+pub fn source_collation(src: &Source, name: &str) -> Option<Collation> {
+    if let Some(t) = &src.table {
+        return t.column_index(name).and_then(|i| t.columns[i].collation);
+    }
+    let i = src
+        .columns
+        .iter()
+        .position(|(n, _, _)| n.eq_ignore_ascii_case(name))?;
+    src.collations.get(i).copied().flatten()
 }
 
 /// Translation state for one statement.
@@ -267,15 +298,24 @@ pub fn common_type(a: &SqlType, b: &SqlType) -> SqlType {
 pub fn cast_to(e: TExpr, to: &SqlType) -> TExpr {
     match &e.ty {
         None => TExpr {
+            coll: None,
             sql: e.sql,
             ty: Some(*to),
         },
         Some(from) if from == to => e,
+        // CAST and CONVERT keep a character input's collation
+        // (docs/t-sql/functions/cast-and-convert-transact-sql.md, "Collation").
         Some(from) if same_storage(from, to) && widening(from, to) => TExpr {
+            coll: if to.is_string() { e.coll } else { None },
             sql: e.sql,
             ty: Some(*to),
         },
         Some(from) => TExpr {
+            coll: if from.is_string() && to.is_string() {
+                e.coll
+            } else {
+                None
+            },
             sql: format!(
                 "sim_cast({}, '{}', '{}', 0)",
                 e.sql,

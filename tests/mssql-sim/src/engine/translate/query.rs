@@ -17,6 +17,9 @@ pub struct OutCol {
     pub computed: bool,
     /// A table's rowversion column (selected as it is).
     pub timestamp: bool,
+    /// The collation of a character column from a column reference or
+    /// COLLATE (`None`: the database default).
+    pub coll: Option<crate::engine::collation::Collation>,
 }
 
 impl Ctx<'_> {
@@ -121,17 +124,19 @@ impl Ctx<'_> {
                 if let Some(c) = cols.iter().find(|c| c.name.eq_ignore_ascii_case(&parts[0])) {
                     // An output alias wins when it is not also a source column.
                     if !scoped || self.column(parts).is_err() {
+                        if super::is_string(&c.ty) {
+                            let coll = c
+                                .coll
+                                .unwrap_or_else(crate::engine::collation::database_default);
+                            return Ok(super::collate::collate(&quote_ident(&c.name), &coll));
+                        }
                         return Ok(quote_ident(&c.name));
                     }
                 }
             }
         }
         let t = self.expr(e)?;
-        Ok(if super::is_string(&t.ty) {
-            format!("{} COLLATE MSSQL_CI", t.sql)
-        } else {
-            t.sql
-        })
+        Ok(super::collate::sort_key(&t))
     }
 
     fn limit(&mut self, sel: Option<&Select>, q: &Query, sql: &mut String) -> Result<(), SqlError> {
@@ -207,6 +212,7 @@ impl Ctx<'_> {
                             let (identity, computed, timestamp) =
                                 table_column_kind(src.table.as_deref(), name);
                             cols.push(OutCol {
+                                coll: super::source_collation(src, name),
                                 name: name.clone(),
                                 ty: *ty,
                                 nullable: *nullable,
@@ -238,8 +244,15 @@ impl Ctx<'_> {
                         }
                         _ => (String::new(), (true, (false, false, false))),
                     };
-                    items.push(format!("{} AS {}", t.sql, quote_ident(&name)));
+                    // An explicit collation decides DISTINCT, UNION and
+                    // an outer query's comparisons of this column.
+                    let item = match t.coll {
+                        Some(l) if l.explicit => super::collate::collate(&t.sql, &l.coll),
+                        _ => t.sql.clone(),
+                    };
+                    items.push(format!("{item} AS {}", quote_ident(&name)));
                     cols.push(OutCol {
+                        coll: t.coll.map(|l| l.coll),
                         name,
                         ty: t.ty,
                         nullable,
@@ -259,6 +272,7 @@ impl Ctx<'_> {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        coll: None,
                     });
                 }
             }
@@ -279,11 +293,7 @@ impl Ctx<'_> {
             let mut g = Vec::new();
             for e in &sel.group_by {
                 let t = self.expr(e)?;
-                g.push(if super::is_string(&t.ty) {
-                    format!("{} COLLATE MSSQL_CI", t.sql)
-                } else {
-                    t.sql
-                });
+                g.push(super::collate::sort_key(&t));
             }
             sql.push_str(&format!(" GROUP BY {}", g.join(", ")));
         }

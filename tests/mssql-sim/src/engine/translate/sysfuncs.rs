@@ -123,6 +123,31 @@ impl Ctx<'_> {
                 };
                 self.bind_value(&v, &SqlType::NVarChar(Len::N(128)))
             }
+            // docs/t-sql/functions/databasepropertyex-transact-sql.md:
+            // 'Collation', the database default collation name.
+            "DATABASEPROPERTYEX" => {
+                need(2)?;
+                let (p, _) = self.eval_const(&args[1])?;
+                let v = match p {
+                    Value::String(s) if s.eq_ignore_ascii_case("collation") => {
+                        Value::String(crate::engine::collation::DEFAULT_NAME.to_string())
+                    }
+                    _ => Value::Null,
+                };
+                self.bind_value(&v, &SqlType::NVarChar(Len::N(128)))
+            }
+            "COLLATIONPROPERTY" => {
+                need(2)?;
+                let (n, _) = self.eval_const(&args[0])?;
+                let (p, _) = self.eval_const(&args[1])?;
+                let v = match (n, p) {
+                    (Value::String(n), Value::String(p)) => {
+                        crate::engine::collation::property(&n, &p)
+                    }
+                    _ => None,
+                };
+                self.bind_value(&v.map(Value::Int).unwrap_or(Value::Null), &SqlType::Int)
+            }
             "DB_ID" => self.bind_value(&Value::Int(5), &SqlType::SmallInt),
             "SCHEMA_NAME" => self.bind_value(
                 &Value::String("dbo".into()),
@@ -144,6 +169,7 @@ impl Ctx<'_> {
                 need(1)?;
                 let a = self.expr(&args[0])?;
                 TExpr {
+                    coll: None,
                     sql: format!("(SELECT name FROM sim_tables WHERE object_id = {})", a.sql),
                     ty: Some(SqlType::NVarChar(Len::N(128))),
                 }
@@ -166,7 +192,7 @@ impl Ctx<'_> {
                     "iscomputed" => "(computed_sql IS NOT NULL)",
                     _ => "NULL",
                 };
-                TExpr {
+                TExpr { coll: None,
                     sql: format!(
                         "(SELECT {what} FROM sim_columns WHERE object_id = {} AND name = {} COLLATE NOCASE)",
                         id.sql, col.sql
@@ -192,6 +218,7 @@ impl Ctx<'_> {
                 let a = self.expr(&args[0])?;
                 let b = self.expr(&args[1])?;
                 TExpr {
+                    coll: None,
                     sql: format!("sim_in_mask({}, {})", a.sql, b.sql),
                     ty: Some(SqlType::Bit),
                 }

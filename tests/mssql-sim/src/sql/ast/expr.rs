@@ -82,6 +82,11 @@ pub enum Expr {
         negated: bool,
     },
     Nested(Box<Expr>),
+    /// `expr COLLATE name` (docs/t-sql/statements/collations.md).
+    Collate {
+        expr: Box<Expr>,
+        collation: String,
+    },
     /// `$action` in a MERGE OUTPUT clause.
     MergeAction,
     /// `DEFAULT` in a VALUES list or SET clause.

@@ -104,7 +104,15 @@ impl<'a> Parser<'a> {
                     {
                         (PREC_CMP, None)
                     } else if w.eq_ignore_ascii_case("COLLATE") {
-                        return Err(self.unsupported("COLLATE in expressions"));
+                        // A postfix on the operand before it, binding tighter
+                        // than every operator (`a + b COLLATE x` collates b).
+                        self.advance();
+                        let collation = self.ident()?;
+                        left = Expr::Collate {
+                            expr: Box::new(left),
+                            collation,
+                        };
+                        continue;
                     } else {
                         return Ok(left);
                     }

@@ -317,3 +317,33 @@ fn predicates_are_not_scalars() {
         }
     ));
 }
+
+#[test]
+fn collate_is_a_postfix_binding_tighter_than_operators() {
+    // a + b COLLATE x = c: the COLLATE applies to b only.
+    let e = cond("a + b COLLATE Latin1_General_CS_AS = c");
+    let Expr::Binary {
+        op: BinaryOp::Eq,
+        left,
+        ..
+    } = e
+    else {
+        panic!("eq")
+    };
+    let Expr::Binary {
+        op: BinaryOp::Plus,
+        left: a,
+        right: b,
+    } = *left
+    else {
+        panic!("plus")
+    };
+    assert_eq!(*a, Expr::Column(vec!["a".into()]));
+    assert_eq!(
+        *b,
+        Expr::Collate {
+            expr: Box::new(Expr::Column(vec!["b".into()])),
+            collation: "Latin1_General_CS_AS".into(),
+        }
+    );
+}
