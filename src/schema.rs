@@ -47,6 +47,26 @@ pub struct CatalogColumn {
     pub has_default: bool,
     pub identity: bool,
     pub computed: bool,
+    /// `COLLATION_NAME`: character columns only.
+    pub collation: Option<String>,
+}
+
+/// What a collation tells apart: (case, accents). Binary collations
+/// (`_BIN`, `_BIN2`) tell everything apart; otherwise the `_CS`/`_CI` and
+/// `_AS`/`_AI` parts of the name say
+/// (docs/relational-databases/collations/collation-and-unicode-support.md).
+pub fn sensitivity(collation: &str) -> (bool, bool) {
+    let parts: Vec<String> = collation
+        .split('_')
+        .map(|p| p.to_ascii_uppercase())
+        .collect();
+    if parts.iter().any(|p| p == "BIN" || p == "BIN2") {
+        return (true, true);
+    }
+    (
+        parts.iter().any(|p| p == "CS"),
+        parts.iter().any(|p| p == "AS"),
+    )
 }
 
 impl CatalogColumn {
@@ -221,6 +241,15 @@ pub fn match_columns(t: &TableConfig, a: &[CatalogColumn], b: &[CatalogColumn]) 
             let s = find(side_of(cols, d.source()), &column);
             let r = find(side_of(cols, d.target()), &column);
             let (Some(s), Some(r)) = (s, r) else { continue };
+            if let Some(why) = key_merges(t, &column, s, r) {
+                m.problems.push(format!(
+                    "table {name}: key column {column} is {} on server {} but {} on server {}: {why}",
+                    s.collation.as_deref().unwrap_or("without a collation"),
+                    d.source().as_str(),
+                    r.collation.as_deref().unwrap_or("without a collation"),
+                    d.target().as_str(),
+                ));
+            }
             if let Some(why) = loses_data(s, r) {
                 m.problems.push(format!(
                     "table {name}: column {column} is {} on server {} but {} on server {}: {why}; make the target's definition hold every source value (or leave the column out of `columns`)",
@@ -234,6 +263,34 @@ pub fn match_columns(t: &TableConfig, a: &[CatalogColumn], b: &[CatalogColumn]) 
         m.columns.push(ca.name.clone());
     }
     m
+}
+
+/// Why a key column's values would merge on the target: its collation there
+/// tells fewer differences apart (case, accents) than the source's, so two
+/// source keys that differ only so would be one target row. None unless
+/// the column is a key column, both sides have collations, and the table
+/// does not allow it (`allow_key_collation`).
+fn key_merges(
+    t: &TableConfig,
+    column: &str,
+    s: &CatalogColumn,
+    r: &CatalogColumn,
+) -> Option<String> {
+    if t.allow_key_collation || !t.key.iter().any(|k| k.eq_ignore_ascii_case(column)) {
+        return None;
+    }
+    let (sc, rc) = (s.collation.as_deref()?, r.collation.as_deref()?);
+    let ((s_case, s_accent), (r_case, r_accent)) = (sensitivity(sc), sensitivity(rc));
+    let what = match (s_case && !r_case, s_accent && !r_accent) {
+        (true, true) => "case or accents",
+        (true, false) => "case",
+        (false, true) => "accents",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "keys that differ only in {what} are distinct on the source and one row on the target (merged: changes of one would overwrite the other); give the target's key column the source's collation (ALTER TABLE {} ALTER COLUMN {column} ... COLLATE {sc}), or set `allow_key_collation: true` on the table if the source never holds such keys",
+        t.name
+    ))
 }
 
 /// Both sides' shapes for the matched columns, in the same order.

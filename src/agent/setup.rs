@@ -618,6 +618,7 @@ pub(super) async fn table_shape(
                 nullable: int(7) != Some(0),
                 has_default: int(8) == Some(1),
                 computed: int(9) == Some(1),
+                collation: r.try_get::<&str, _>(10).ok().flatten().map(str::to_string),
             });
         }
     }

@@ -45,7 +45,14 @@ pub fn context_range(prefix: &[u8], first: u64, last: u64) -> Vec<u8> {
 /// of their own, written as plain INSERTs.
 fn group(steps: &[Step], shape: &TableShape, optimistic: bool) -> Vec<std::ops::Range<usize>> {
     let key_positions = shape.key_positions();
-    let per_upsert = shape.columns.len().max(1);
+    // A character key's upsert binds its keys again (`fix_key_bytes`).
+    let fixes_keys = statements::has_character_key(shape);
+    let per_upsert = shape.columns.len().max(1)
+        + if fixes_keys && !optimistic {
+            shape.key.len()
+        } else {
+            0
+        };
     let per_delete = shape.key.len().max(1);
     let mut groups = Vec::new();
     let mut i = 0;
@@ -63,7 +70,7 @@ fn group(steps: &[Step], shape: &TableShape, optimistic: bool) -> Vec<std::ops::
             continue;
         }
         let per = if k == 2 { per_delete } else { per_upsert };
-        let rows_max = ((PARAMS_PER_REQUEST_MAX - 1) / per).clamp(1, VALUES_ROWS_MAX);
+        let rows_max = ((PARAMS_PER_REQUEST_MAX - 2) / per).clamp(1, VALUES_ROWS_MAX);
         let mut seen = std::collections::HashSet::new();
         let mut j = i;
         while j < steps.len() && j - i < rows_max && kind(&steps[j].action) == k {
@@ -327,7 +334,9 @@ async fn write_requests_in(
     for (g, ctx) in groups.iter().zip(&contexts) {
         let group_steps = &steps[g.clone()];
         // A group is sized to fit one request on its own (see `group`).
-        let needed = 1 + match &group_steps[0].action {
+        let fixes_keys = statements::has_character_key(&table.shape);
+        let needed = 2 + match &group_steps[0].action {
+            Action::Upsert { .. } if fixes_keys => group_steps.len() * (columns + key_columns),
             Action::Upsert { .. } => group_steps.len() * columns,
             Action::Delete { .. } => group_steps.len() * key_columns,
             _ => columns + key_columns,
@@ -351,6 +360,9 @@ async fn write_requests_in(
                     batch.insert_many(&table.shape, &rows, ctx)?;
                 } else {
                     batch.upsert_many(&table.shape, &rows, ctx)?;
+                    if fixes_keys {
+                        batch.fix_key_bytes(&table.shape, &rows, ctx)?;
+                    }
                 }
             }
             Action::Delete { .. } => {

@@ -173,6 +173,10 @@ pub struct TableConfig {
     /// How a change made on both sides meanwhile is settled (tables synced
     /// `both` ways; a one-way target simply follows its source).
     pub conflict: ConflictPolicy,
+    /// Sync a key column whose target collation compares fewer differences
+    /// than the source's (case- or accent-sensitive into insensitive):
+    /// refused unless set, as keys that differ only in case would merge.
+    pub allow_key_collation: bool,
 }
 
 fn table_name<S: Serializer>(t: &TableName, s: S) -> Result<S::Ok, S::Error> {

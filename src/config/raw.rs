@@ -153,6 +153,8 @@ pub struct RawTable {
     /// `None`: `sync.conflict`.
     #[serde(default)]
     pub conflict: Option<ConflictPolicy>,
+    #[serde(default)]
+    pub allow_key_collation: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -588,6 +588,7 @@ fn tables(
                 on_expired: t.on_expired,
                 mode: t.mode,
                 conflict,
+                allow_key_collation: t.allow_key_collation,
             });
         }
     }

@@ -91,14 +91,15 @@ pub const END_SNAPSHOT_READ: &str =
 /// `@P2` = schema, `@P3` = table.
 /// Columns 4..: lengths and digits as INT (the views' own types differ:
 /// tinyint, smallint), nullability, whether a default exists, and
-/// `IsComputed` (docs/t-sql/functions/columnproperty-transact-sql.md).
+/// `IsComputed` (docs/t-sql/functions/columnproperty-transact-sql.md), and
+/// the collation of character columns.
 pub const TABLE_COLUMNS: &str = "SELECT c.COLUMN_NAME, c.DATA_TYPE, \
      COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsIdentity'), \
      CAST(c.CHARACTER_MAXIMUM_LENGTH AS INT), CAST(c.NUMERIC_PRECISION AS INT), \
      CAST(c.NUMERIC_SCALE AS INT), CAST(c.DATETIME_PRECISION AS INT), \
      CASE WHEN c.IS_NULLABLE = 'YES' THEN 1 ELSE 0 END, \
      CASE WHEN c.COLUMN_DEFAULT IS NULL THEN 0 ELSE 1 END, \
-     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsComputed') \
+     COLUMNPROPERTY(OBJECT_ID(@P1), c.COLUMN_NAME, 'IsComputed'), c.COLLATION_NAME \
      FROM INFORMATION_SCHEMA.COLUMNS AS c \
      WHERE c.TABLE_SCHEMA = @P2 AND c.TABLE_NAME = @P3 ORDER BY c.ORDINAL_POSITION";
 
@@ -378,6 +379,26 @@ struct MappedIds {
     key: String,
 }
 
+/// Whether a column of this type holds characters (compared by a
+/// collation).
+pub fn is_character(data_type: &str) -> bool {
+    matches!(
+        data_type.to_ascii_lowercase().as_str(),
+        "char" | "varchar" | "nchar" | "nvarchar"
+    )
+}
+
+/// Whether a table's key has a character column (see
+/// [`Batch::fix_key_bytes`]).
+pub fn has_character_key(shape: &TableShape) -> bool {
+    shape.key.iter().any(|k| {
+        shape
+            .columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(k) && is_character(&c.data_type))
+    })
+}
+
 impl<'a> Batch<'a> {
     /// Whether `more` parameters still fit in this request.
     pub fn fits(&self, more: usize) -> bool {
@@ -457,6 +478,81 @@ impl<'a> Batch<'a> {
             "WHEN NOT MATCHED THEN INSERT ({}) VALUES ({});\n",
             names.join(", "),
             values.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// After an [`Batch::upsert_many`] of the same rows: their character key
+    /// columns are written too where the target's stored value differs in
+    /// bytes but compares equal (case under a case-insensitive collation,
+    /// trailing spaces under any), so a key update that only changes case or
+    /// trailing spaces reaches the target. MERGE matched the row and left its
+    /// key as it was; this touches only such rows, normally none:
+    /// `UPDATE T SET T.k = S.k FROM t AS T JOIN (VALUES ...) AS S (k...)
+    /// ON T.k = S.k WHERE CAST(T.k AS VARBINARY(MAX)) <> CAST(S.k AS
+    /// VARBINARY(MAX))` over the character key columns. Binds
+    /// `rows.len() * keys + 1` parameters.
+    pub fn fix_key_bytes(
+        &mut self,
+        shape: &TableShape,
+        rows: &[&'a [SqlValue]],
+        context: &'a [u8],
+    ) -> Result<(), IdentError> {
+        let text_keys: Vec<&String> = shape
+            .key
+            .iter()
+            .filter(|k| {
+                shape
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(k))
+                    .is_some_and(|c| is_character(&c.data_type))
+            })
+            .collect();
+        if text_keys.is_empty() || rows.is_empty() {
+            return Ok(());
+        }
+        let positions = shape.key_positions();
+        let ctx = self.context(context);
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut ps = Vec::with_capacity(positions.len());
+            for (k, p) in shape.key.iter().zip(&positions) {
+                let column = shape
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(k));
+                match (row.get(*p), column) {
+                    (Some(v), Some(c)) => ps.push(self.bind_value(v, c)),
+                    _ => ps.push("NULL".to_string()),
+                }
+            }
+            tuples.push(format!("({})", ps.join(", ")));
+        }
+        let mut keys = Vec::with_capacity(shape.key.len());
+        let mut on = Vec::with_capacity(shape.key.len());
+        for k in &shape.key {
+            let q = quote(k)?;
+            on.push(format!("T.{q} = S.{q}"));
+            keys.push(q);
+        }
+        let mut sets = Vec::with_capacity(text_keys.len());
+        let mut differs = Vec::with_capacity(text_keys.len());
+        for k in text_keys {
+            let q = quote(k)?;
+            sets.push(format!("T.{q} = S.{q}"));
+            differs.push(format!(
+                "CAST(T.{q} AS VARBINARY(MAX)) <> CAST(S.{q} AS VARBINARY(MAX))"
+            ));
+        }
+        self.sql.push_str(&format!(
+            "{ctx}UPDATE T SET {} FROM {} AS T JOIN (VALUES {}) AS S ({}) ON {} WHERE {};\n",
+            sets.join(", "),
+            shape.name.quoted(),
+            tuples.join(", "),
+            keys.join(", "),
+            on.join(" AND "),
+            differs.join(" OR ")
         ));
         Ok(())
     }

@@ -15,6 +15,7 @@ fn table(direction: DirectionConfig, columns: Option<&[&str]>) -> TableConfig {
         on_expired: OnExpired::Reinit,
         mode: OneShotMode::FullIncremental,
         conflict: ConflictPolicy::AWins,
+        allow_key_collation: false,
     }
 }
 
@@ -34,6 +35,8 @@ fn col(name: &str, ty: &str) -> CatalogColumn {
         has_default: false,
         identity: false,
         computed: false,
+        collation: matches!(ty, "nvarchar" | "varchar" | "nchar" | "char")
+            .then(|| "SQL_Latin1_General_CP1_CI_AS".to_string()),
     }
 }
 
@@ -234,4 +237,48 @@ fn types_ctsync_cannot_carry_are_refused_naming_the_column() {
         assert!(col("x", ty).unsupported().is_none(), "{ty}");
     }
     assert!(col("x", "geography").unsupported().is_some());
+}
+
+#[test]
+fn collations_say_what_they_tell_apart() {
+    assert_eq!(sensitivity("SQL_Latin1_General_CP1_CI_AS"), (false, true));
+    assert_eq!(sensitivity("Latin1_General_CS_AS"), (true, true));
+    assert_eq!(
+        sensitivity("Latin1_General_100_CI_AI_SC_UTF8"),
+        (false, false)
+    );
+    assert_eq!(sensitivity("Latin1_General_BIN2"), (true, true));
+    assert_eq!(sensitivity("Japanese_CS_AI_KS_WS"), (true, false));
+}
+
+#[test]
+fn a_sensitive_key_into_an_insensitive_one_is_refused_unless_allowed() {
+    let with = |c: &str| CatalogColumn {
+        nullable: false,
+        collation: Some(c.to_string()),
+        ..col("code", "nvarchar")
+    };
+    let mut t = table(DirectionConfig::AToB, None);
+    t.key = vec!["code".into()];
+    let a = [with("Latin1_General_CS_AS")];
+    let b = [with("SQL_Latin1_General_CP1_CI_AS")];
+    let m = match_columns(&t, &a, &b);
+    assert_eq!(m.problems.len(), 1, "{m:?}");
+    assert!(
+        m.problems[0].contains("differ only in case")
+            && m.problems[0].contains("Latin1_General_CS_AS")
+            && m.problems[0].contains("allow_key_collation"),
+        "{m:?}"
+    );
+    // Insensitive into sensitive merges nothing.
+    assert!(match_columns(&t, &b, &a).problems.is_empty());
+    // A non-key column may differ.
+    let mut t2 = table(DirectionConfig::AToB, None);
+    t2.key = vec!["id".into()];
+    let a2 = [key(), with("Latin1_General_CS_AS")];
+    let b2 = [key(), with("SQL_Latin1_General_CP1_CI_AS")];
+    assert!(match_columns(&t2, &a2, &b2).problems.is_empty());
+    // Allowed by the operator.
+    t.allow_key_collation = true;
+    assert!(match_columns(&t, &a, &b).problems.is_empty());
 }

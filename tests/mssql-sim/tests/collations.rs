@@ -498,3 +498,36 @@ async fn changetable_keys_fold_with_the_key_columns_own_collation() {
         "{r:?}"
     );
 }
+
+/// A derived table of literals or parameters (`VALUES`) is
+/// coercible-default: joined to a column of any collation it takes that
+/// column's collation, no 468 (what MERGE ... USING (VALUES ...) and key
+/// lists joined to a table rely on).
+#[tokio::test]
+async fn a_values_list_joins_a_column_of_any_collation_by_that_collation() {
+    let server = start();
+    let mut c = connect(&server).await;
+    fixture(&mut c).await;
+    let mut q = Query::new(
+        "SELECT C.id FROM (VALUES (@P1), (@P2)) AS K (k) JOIN dbo.C AS C ON C.cs = K.k ORDER BY C.id",
+    );
+    q.bind("ABC");
+    q.bind("b");
+    let got: Vec<i32> = q
+        .query(&mut c)
+        .await
+        .expect("no collation conflict")
+        .into_first_result()
+        .await
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r.get::<i32, _>(0))
+        .collect();
+    assert_eq!(got, vec![2, 3], "the CS column's collation decides");
+    let got = col(
+        &mut c,
+        "SELECT C.id FROM (VALUES (N'abc')) AS K (k) JOIN dbo.C AS C ON C.ci = K.k ORDER BY C.id",
+    )
+    .await;
+    assert_eq!(got, ids(&[1, 2]), "the CI column's collation decides");
+}

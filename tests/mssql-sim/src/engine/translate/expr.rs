@@ -116,11 +116,20 @@ impl Ctx<'_> {
                             format!("Ambiguous column name '{col}'."),
                         ));
                     }
-                    let coll = ty.filter(|t| t.is_string()).map(|_| CollLabel {
-                        coll: super::source_collation(src, name)
-                            .unwrap_or_else(crate::engine::collation::database_default),
-                        explicit: false,
-                    });
+                    // A base table's column is implicit with its own
+                    // collation; a derived table's column keeps the label of
+                    // what it was made from: coercible-default (None) for
+                    // literals and parameters, e.g. `(VALUES (@P1)) AS K (k)`,
+                    // which compares with a column of any collation
+                    // (docs/t-sql/statements/collation-precedence-transact-sql.md).
+                    let known = super::source_collation(src, name);
+                    let coll = ty
+                        .filter(|t| t.is_string())
+                        .filter(|_| src.table.is_some() || known.is_some())
+                        .map(|_| CollLabel {
+                            coll: known.unwrap_or_else(crate::engine::collation::database_default),
+                            explicit: false,
+                        });
                     found = Some(TExpr {
                         coll,
                         sql: format!(
