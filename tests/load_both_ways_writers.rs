@@ -27,6 +27,41 @@ const KEYS: i32 = 300;
 const A_HAS: i32 = 200;
 const B_FROM: i32 = 121;
 
+/// The seed of the writers: `CTSYNC_TEST_MODEL_SEED`, else the clock.
+fn seed() -> u64 {
+    std::env::var("CTSYNC_TEST_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        })
+}
+
+/// Waits (at most 90 s) until both passes of the load are done and 1.5 s
+/// more; returns when the first and the second pass were seen done.
+async fn through_both_passes(agent: &Agent) -> (Option<Instant>, Option<Instant>) {
+    let began = Instant::now();
+    let mut first_done: Option<Instant> = None;
+    let mut second_done: Option<Instant> = None;
+    while began.elapsed() < Duration::from_secs(90) {
+        let done = agent.log_text().matches("initial load done").count();
+        if done >= 1 && first_done.is_none() {
+            first_done = Some(Instant::now());
+        }
+        if done >= 2 && second_done.is_none() {
+            second_done = Some(Instant::now());
+        }
+        if second_done.is_some_and(|t| t.elapsed() > Duration::from_millis(1_500)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (first_done, second_done)
+}
+
 /// One write a writer made: the value it left (`None`: deleted).
 #[derive(Debug, Clone)]
 struct Write {
@@ -98,15 +133,7 @@ fn rows_of(rows: Vec<Vec<String>>) -> BTreeMap<i32, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_on_both_sides_during_a_full_load_of_a_both_table() {
     real_server_note();
-    let seed: u64 = std::env::var("CTSYNC_TEST_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
+    let seed = seed();
     eprintln!(
         "load_both_ways_writers: seed {seed} (CTSYNC_TEST_MODEL_SEED={seed} replays the writers)"
     );
@@ -155,22 +182,7 @@ async fn writers_on_both_sides_during_a_full_load_of_a_both_table() {
         log.clone(),
     ));
     // Writers run through both passes and a little after.
-    let began = Instant::now();
-    let mut first_done: Option<Instant> = None;
-    let mut second_done: Option<Instant> = None;
-    while began.elapsed() < Duration::from_secs(90) {
-        let done = agent.log_text().matches("initial load done").count();
-        if done >= 1 && first_done.is_none() {
-            first_done = Some(Instant::now());
-        }
-        if done >= 2 && second_done.is_none() {
-            second_done = Some(Instant::now());
-        }
-        if second_done.is_some_and(|t| t.elapsed() > Duration::from_millis(1_500)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (first_done, second_done) = through_both_passes(&agent).await;
     *stop.lock().expect("stop") = true;
     let made_a = wa.await.unwrap_or(0);
     let made_b = wb.await.unwrap_or(0);
@@ -321,15 +333,7 @@ async fn tag_writer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_on_both_sides_during_a_full_load_of_an_identity_mapped_both_table() {
     real_server_note();
-    let seed: u64 = std::env::var("CTSYNC_TEST_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
+    let seed = seed();
     eprintln!("load_both_ways_writers (mapped): seed {seed} (CTSYNC_TEST_MODEL_SEED={seed} replays the writers)");
     let a = Arc::new(Sim::start("LoadBothMapA"));
     let b = Arc::new(Sim::start("LoadBothMapB"));
@@ -368,22 +372,7 @@ async fn writers_on_both_sides_during_a_full_load_of_an_identity_mapped_both_tab
         stop.clone(),
         log.clone(),
     ));
-    let began = Instant::now();
-    let mut first_done: Option<Instant> = None;
-    let mut second_done: Option<Instant> = None;
-    while began.elapsed() < Duration::from_secs(90) {
-        let done = agent.log_text().matches("initial load done").count();
-        if done >= 1 && first_done.is_none() {
-            first_done = Some(Instant::now());
-        }
-        if done >= 2 && second_done.is_none() {
-            second_done = Some(Instant::now());
-        }
-        if second_done.is_some_and(|t| t.elapsed() > Duration::from_millis(1_500)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (first_done, second_done) = through_both_passes(&agent).await;
     *stop.lock().expect("stop") = true;
     let _ = wa.await;
     let _ = wb.await;

@@ -5,7 +5,7 @@
 //! then flushed durably; see `crate::export`.
 
 use super::records::{watermark_key, ExportRec};
-use super::{Store, StoreError, TxTree};
+use super::{Store, StoreError};
 use crate::model::Side;
 use serde::{Deserialize, Serialize};
 
@@ -47,20 +47,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = watermark_key(side, table)?;
         let rec = ExportRec::V1(mark.clone());
-        self.trees
-            .exports
-            .tree
-            .transaction(|t| {
-                TxTree {
-                    tree: t,
-                    name: "exports",
-                }
-                .put(&key, &rec)
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-            })?;
+        self.trees.exports.put_alone(&key, &rec)?;
         self.flush_durable()
     }
 }

@@ -229,6 +229,23 @@ impl Named {
             None => Ok(None),
         }
     }
+
+    /// Writes one key of a tree outside [`Tx`] (`exports`, `shapes`) in a
+    /// transaction of its own; the caller makes it durable.
+    fn put_alone<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StoreError> {
+        self.tree
+            .transaction(|t| {
+                TxTree {
+                    tree: t,
+                    name: self.name,
+                }
+                .put(key, value)
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })
+    }
 }
 
 /// A tree inside a transaction.

@@ -12,7 +12,7 @@
 //! the shape the agent started with.
 
 use super::records::{queue_prefix, ShapeRec};
-use super::{Store, StoreError, TxTree};
+use super::{Store, StoreError};
 use crate::model::Direction;
 use serde::{Deserialize, Serialize};
 
@@ -64,20 +64,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = queue_prefix(direction, table)?;
         let rec = ShapeRec::V1(shape.clone());
-        self.trees
-            .shapes
-            .tree
-            .transaction(|t| {
-                TxTree {
-                    tree: t,
-                    name: "shapes",
-                }
-                .put(&key, &rec)
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-            })?;
+        self.trees.shapes.put_alone(&key, &rec)?;
         self.flush_durable()
     }
 }
