@@ -329,9 +329,9 @@ impl Applier {
         if let Some(p) = self.start_keys_missing(shutdown).await? {
             return Ok(p);
         }
-        // The queue's columns (see `schema_follow`), also for a batch in
-        // doubt.
-        if !self.columns_for_batch()? {
+        // The queue's columns (see `schema_follow`) for a batch in doubt;
+        // other batches read them once listed, below.
+        if self.unknown.is_some() && !self.columns_for_batch()? {
             return Ok(Progress::Held);
         }
         if let Some(n) = self.resolve_unknown(shutdown, flushing).await? {

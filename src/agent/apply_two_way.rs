@@ -60,9 +60,11 @@ impl Applier {
             return Ok(Progress::Held);
         }
         let from_seq = turn.begin(direction).await?;
-        // The queue's columns (see `schema_follow`), also for a batch in
-        // doubt.
-        if !super::schema_follow::columns_for_batch(&self.shared, direction, &mut self.table)? {
+        // The queue's columns (see `schema_follow`) for a batch in doubt;
+        // other batches read them once listed, below.
+        if self.unknown.is_some()
+            && !super::schema_follow::columns_for_batch(&self.shared, direction, &mut self.table)?
+        {
             return Ok(Progress::Held);
         }
         if let Some(unknown) = self.unknown.clone() {

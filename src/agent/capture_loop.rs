@@ -113,7 +113,9 @@ impl Capturer {
             panic!("fault injected at capture_loop_panics");
         }
         let store = self.shared.store.clone();
-        let held = self.follow_shapes(direction)?;
+        // Tables held or draining, and tables reading again, with new
+        // columns, changes read before without them (see `schema_follow`).
+        let (held, mut rereads) = self.follow_shapes(direction)?;
         let mut active = Vec::with_capacity(self.tables.len());
         let now = Instant::now();
         for (name, shape) in &self.tables {
@@ -137,20 +139,12 @@ impl Capturer {
             }
             active.push((name.as_str(), shape, wm));
         }
-        // Tables reading again, with new columns, changes read before
-        // without them (see `schema_follow`): from where, below the
-        // watermark.
-        let mut rereads: HashMap<String, i64> = HashMap::new();
-        for (name, _, wm) in &active {
-            if let Some(from) = store
-                .queue_shape(direction, name)?
-                .and_then(|s| s.reread_from)
-            {
-                if wm.is_some_and(|w| from < w) {
-                    rereads.insert(name.to_string(), from);
-                }
-            }
-        }
+        // A re-read runs from below the watermark.
+        rereads.retain(|name, from| {
+            active
+                .iter()
+                .any(|(n, _, wm)| n == name && wm.is_some_and(|w| *from < w))
+        });
         let prefix = self.shared.context_prefix.clone();
         let rows_max = self.shared.config.sync.capture_rows_max;
         let bytes_max = self.shared.config.sync.capture_bytes_max;

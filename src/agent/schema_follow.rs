@@ -4,7 +4,7 @@
 //! Queued row images are positional, so the columns of a queue change only
 //! while it is empty: capture keeps reading with the columns its queue
 //! holds until the applier has applied everything queued, then records the
-//! new list durably (`Store::set_queue_columns`) and reads with it from the
+//! new list durably (`Store::set_queue_shape`) and reads with it from the
 //! next poll, from the same watermark. The applier reads that record after
 //! it listed a batch (capture writes it before it queues anything with the
 //! new columns, so a batch never holds images of two lists) and writes with
@@ -25,7 +25,7 @@ use crate::apply::plan::ApplyTable;
 use crate::model::Direction;
 use crate::mssql::statements::TableShape;
 use crate::store::{QueueShape, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 fn names(shape: &TableShape) -> Vec<String> {
     shape.columns.iter().map(|c| c.name.clone()).collect()
@@ -38,12 +38,14 @@ fn same(a: &[String], b: &[String]) -> bool {
 impl Capturer {
     /// Before a poll: takes up changed columns of tables whose queue is
     /// empty; returns the tables to leave out of this poll (held by a
-    /// schema problem, or waiting for their queue to drain).
+    /// schema problem, or waiting for their queue to drain) and, per table
+    /// re-reading changes with new columns, where that re-read stands.
     pub(super) fn follow_shapes(
         &mut self,
         direction: Direction,
-    ) -> Result<HashSet<String>, StoreError> {
+    ) -> Result<(HashSet<String>, HashMap<String, i64>), StoreError> {
         let mut skip = HashSet::new();
+        let mut rereads = HashMap::new();
         let store = self.shared.store.clone();
         for (name, shape) in self.tables.iter_mut() {
             let live = self.shared.live_shape(name);
@@ -70,7 +72,12 @@ impl Capturer {
                 .map(|l| l.shapes[self.side as usize].clone())
                 .unwrap_or_else(|| shape.clone());
             let wanted = names(&desired);
-            match store.queue_columns(direction, name)? {
+            match store.queue_shape(direction, name)?.map(|q| {
+                if let Some(from) = q.reread_from {
+                    rereads.insert(name.clone(), from);
+                }
+                q.columns
+            }) {
                 // Written by a version that kept no record: the queued
                 // operations follow the shape the agent started with.
                 None => store.set_queue_shape(
@@ -103,6 +110,9 @@ impl Capturer {
                             reread_from: rewound,
                         },
                     )?;
+                    if let Some(from) = rewound {
+                        rereads.insert(name.clone(), from);
+                    }
                     self.draining.remove(name.as_str());
                     tracing::warn!(direction = %direction, table = %name,
                         before = %recorded.join(", "), now = %wanted.join(", "),
@@ -113,7 +123,7 @@ impl Capturer {
             }
             *shape = desired;
         }
-        Ok(skip)
+        Ok((skip, rereads))
     }
 }
 

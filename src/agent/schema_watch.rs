@@ -126,7 +126,7 @@ impl SchemaWatch {
     /// One check of every synced table.
     async fn check(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), String> {
         let tables: Vec<TableConfig> = self.shared.config.tables.clone();
-        let mut changed: HashSet<String> = HashSet::new();
+        let mut fresh: HashMap<(Side, String), u64> = HashMap::new();
         let mut now = [None, None];
         for side in [Side::A, Side::B] {
             now[side as usize] = self.current_version(side, shutdown).await?;
@@ -134,15 +134,27 @@ impl SchemaWatch {
             for t in &tables {
                 let name = t.name.to_string();
                 let h = hashes.get(&name.to_ascii_lowercase()).copied().unwrap_or(0);
-                if self.seen.insert((side, name.clone()), h) != Some(h) {
-                    changed.insert(name);
-                }
+                fresh.insert((side, name), h);
             }
         }
         for t in &tables {
             let name = t.name.to_string();
-            if changed.contains(&name) {
+            let keys = [(Side::A, name.clone()), (Side::B, name.clone())];
+            let changed = keys.iter().any(|k| self.seen.get(k) != fresh.get(k));
+            // A held table is read in full every time: what fixes it (a
+            // primary key, say) may not show in the columns' hash.
+            let held = self
+                .shared
+                .live_shape(&name)
+                .is_some_and(|l| l.problem.is_some());
+            if changed || held {
                 self.reread(t, shutdown).await?;
+            }
+            // Only once read: a failed read is tried again next time.
+            for k in keys {
+                if let Some(h) = fresh.get(&k).copied() {
+                    self.seen.insert(k, h);
+                }
             }
         }
         self.prev = now;
@@ -156,15 +168,8 @@ impl SchemaWatch {
     ) -> Result<Option<i64>, String> {
         let link = &mut self.links[side as usize];
         let conn = link.get(shutdown).await.ok_or("shutting down")?;
-        let read = match conn
-            .simple_query(crate::mssql::statements::CURRENT_VERSION)
-            .await
-        {
-            Ok(s) => s.into_row().await,
-            Err(e) => Err(e),
-        };
-        match read {
-            Ok(row) => Ok(row.and_then(|r| r.get::<i64, _>(0))),
+        match crate::apply::write::current_version(conn).await {
+            Ok(v) => Ok(v),
             Err(e) => {
                 link.broken(&e);
                 Err(format!("server {}: {e}", side.as_str()))

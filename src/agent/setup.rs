@@ -285,14 +285,7 @@ pub async fn check_server(
         .iter()
         .any(|t| t.directions().iter().any(|d| d.source() == side));
     // Database-level change tracking.
-    let mut current: Option<i64> = conn
-        .simple_query(statements::CURRENT_VERSION)
-        .await
-        .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
-        .into_row()
-        .await
-        .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
-        .and_then(|r| r.get::<i64, _>(0));
+    let mut current = current_version(conn, side).await?;
     let db_statement =
         statements::enable_database_tracking(&database).map_err(|e| SetupError::Check {
             side: side.as_str(),
@@ -305,14 +298,7 @@ pub async fn check_server(
             tracing::info!(server = side.as_str(), database = %database, "enabled change tracking on the database");
             // Where changes start: what the schema watcher reads again from
             // if the columns change before its first check.
-            current = conn
-                .simple_query(statements::CURRENT_VERSION)
-                .await
-                .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
-                .into_row()
-                .await
-                .map_err(sql_err(side, "reading CHANGE_TRACKING_CURRENT_VERSION()"))?
-                .and_then(|r| r.get::<i64, _>(0));
+            current = current_version(conn, side).await?;
         } else {
             let text =
                 format!("change tracking is off for database {database}; run: {db_statement}");
@@ -567,6 +553,23 @@ fn check_newer_column(shape: &TableShape, table: &str, column: &str, problems: &
         }
         Some(_) => {}
     }
+}
+
+/// `CHANGE_TRACKING_CURRENT_VERSION()` (None while change tracking is off).
+async fn current_version(conn: &mut Connection, side: Side) -> Result<Option<i64>, SetupError> {
+    crate::apply::write::current_version(conn)
+        .await
+        .map_err(|e| match e {
+            crate::apply::write::WriteError::Sql(source) => SetupError::Sql {
+                side: side.as_str(),
+                context: "reading CHANGE_TRACKING_CURRENT_VERSION()".into(),
+                source,
+            },
+            other => SetupError::Check {
+                side: side.as_str(),
+                message: other.to_string(),
+            },
+        })
 }
 
 async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupError> {

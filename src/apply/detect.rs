@@ -25,7 +25,8 @@ use super::write::{comparable, rollback, WriteError};
 use crate::config::ConflictPolicy;
 use crate::conflict::{self, Decision, SideChange};
 use crate::model::{Direction, OpKind, Operation, SqlValue};
-use crate::mssql::statements::{self, PARAMS_PER_REQUEST_MAX};
+use crate::mssql::check_sql;
+use crate::mssql::statements::PARAMS_PER_REQUEST_MAX;
 use crate::mssql::value::{from_column, null_for, to_column};
 use crate::mssql::Connection;
 use crate::store::{ConflictRecord, Outcome, Settlement, SideImage, Store, StoreError};
@@ -184,7 +185,7 @@ async fn lock_and_find(
             begun = true;
             continue;
         }
-        let text = statements::conflict_check(shape, chunk.len(), cx.read_changed, !begun)
+        let text = check_sql::conflict_check(shape, chunk.len(), cx.read_changed, !begun)
             .map_err(WriteError::from)?;
         begun = true;
         let mut params: Vec<ColumnData<'_>> = Vec::with_capacity(1 + chunk.len() * key_cols);
@@ -628,7 +629,7 @@ async fn read_rows(
     let key_cols = shape.key.len().max(1);
     let key_pos = shape.key_positions();
     for chunk in keys.chunks((PARAMS_PER_REQUEST_MAX / key_cols).max(1)) {
-        let text = statements::rows_by_key(shape, chunk.len()).map_err(WriteError::from)?;
+        let text = check_sql::rows_by_key(shape, chunk.len()).map_err(WriteError::from)?;
         let mut params: Vec<ColumnData<'_>> = Vec::with_capacity(chunk.len() * key_cols);
         for k in chunk {
             for (name, v) in shape.key.iter().zip(k) {

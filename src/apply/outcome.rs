@@ -22,7 +22,7 @@
 use super::plan::ApplyTable;
 use super::write::WriteError;
 use crate::model::SqlValue;
-use crate::mssql::statements;
+use crate::mssql::check_sql;
 use crate::mssql::value::from_column;
 use crate::mssql::Connection;
 use futures_util::StreamExt;
@@ -97,7 +97,7 @@ pub async fn find(
     seqs: std::ops::Range<u64>,
     since: Option<i64>,
 ) -> Result<Landed, WriteError> {
-    let text = statements::contexts_since(&table.shape)?;
+    let text = check_sql::contexts_since(&table.shape)?;
     let mut stream = conn.query(text, &[&since]).await?.into_row_stream();
     let mut landed = Landed::default();
     while let Some(row) = stream.next().await {

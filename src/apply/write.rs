@@ -331,10 +331,10 @@ async fn write_requests_in(
     if table.mode == KeyMode::ForceId {
         batch.identity_insert(&table.shape.name, true);
     }
+    let fixes_keys = statements::has_character_key(&table.shape);
     for (g, ctx) in groups.iter().zip(&contexts) {
         let group_steps = &steps[g.clone()];
         // A group is sized to fit one request on its own (see `group`).
-        let fixes_keys = statements::has_character_key(&table.shape);
         let needed = 2 + match &group_steps[0].action {
             Action::Upsert { .. } if fixes_keys => group_steps.len() * (columns + key_columns),
             Action::Upsert { .. } => group_steps.len() * columns,

@@ -75,7 +75,9 @@ impl Loader {
                 // statements, which carry values of any length.
                 let base = LOAD_SEQ_BASE + progress.rows_done;
                 let prefix = self.shared.context_prefix.clone();
-                let steps = statement_steps(&self.apply, &self.source_shape, d, rows, base)?;
+                let store = self.shared.store.clone();
+                let steps =
+                    statement_steps(&self.apply, &self.source_shape, d, rows, base, &store)?;
                 write::write(target, &self.apply, &steps, &prefix)
                     .await
                     .map_err(LoadError::Target)?;
@@ -120,6 +122,7 @@ fn statement_steps(
     d: Direction,
     rows: Vec<tiberius::Row>,
     base: u64,
+    store: &Store,
 ) -> Result<Vec<Step>, LoadError> {
     let mut ops = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
@@ -135,27 +138,12 @@ fn statement_steps(
             },
         ));
     }
-    let (steps, hold) = plan::plan(&ops, apply, d, &NoMaps)?;
+    let (steps, hold) = plan::plan(&ops, apply, d, &StoreMaps(store))?;
     match hold {
         None => Ok(steps),
         Some(h) => Err(LoadError::Data(format!(
             "cannot plan a bulk chunk as statements: {h:?}"
         ))),
-    }
-}
-
-/// Explicit-key tables map nothing.
-struct NoMaps;
-
-impl IdMaps for NoMaps {
-    type Error = StoreError;
-    fn translate(
-        &self,
-        _: &str,
-        _: Direction,
-        _: &[SqlValue],
-    ) -> Result<Option<Vec<SqlValue>>, StoreError> {
-        Ok(None)
     }
 }
 

@@ -28,18 +28,18 @@
 //! A change of b after the load's start version is captured and applied
 //! after the load, like every load's. Cost: one keyed CHANGETABLE read of b
 //! per chunk (twice) and the locking check on a, in the chunk's
-//! transaction; no scan of either table's changes.
+//! transaction, each bounded to the chunk's keys.
 
 use super::*;
 use crate::apply::detect::{self, CheckContext, DetectError};
 use std::collections::HashMap;
 
-/// A key folded for comparison across servers (same as conflict detection).
-pub(super) fn folded(key: &[SqlValue]) -> String {
-    format!(
-        "{:?}",
-        key.iter().map(write::comparable).collect::<Vec<_>>()
-    )
+/// A key of b as text, exactly: both the chunk's rows and CHANGETABLE's
+/// keys come from b itself, and folding case (as conflict detection does
+/// across servers) would merge two keys a case-sensitive key column keeps
+/// apart.
+pub(super) fn key_text(key: &[SqlValue]) -> String {
+    format!("{key:?}")
 }
 
 impl Loader {
@@ -77,7 +77,7 @@ impl Loader {
                 let mut vals = row_values(row).map_err(|e| LoadError::Data(e.to_string()))?;
                 let context = vals.pop();
                 let own = matches!(context, Some(SqlValue::Binary(c)) if c.starts_with(&prefix));
-                found.insert(folded(&vals), own);
+                found.insert(key_text(&vals), own);
             }
         }
         Ok(found)
@@ -135,7 +135,7 @@ impl Loader {
             .filter(|s| {
                 by_seq
                     .get(&s.seq)
-                    .is_none_or(|op| writers.get(&folded(&op.key)) != Some(&true))
+                    .is_none_or(|op| writers.get(&key_text(&op.key)) != Some(&true))
             })
             .collect())
     }

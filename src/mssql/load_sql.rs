@@ -123,8 +123,8 @@ pub fn existing_keys(shape: &TableShape, n: usize) -> Result<String, IdentError>
 /// with no retained change return no row). NULL asks for every retained
 /// change ("If the value is NULL, all tracked changes are returned",
 /// docs/relational-databases/system-functions/changetable-transact-sql.md);
-/// the join to the keys makes it a seek per key, not a scan of the table's
-/// changes. The second pass of a `both` load leaves out the rows whose last
+/// the join to the chunk's keys bounds the result to them (whether SQL
+/// Server seeks its change table per key or scans it is not measured here). The second pass of a `both` load leaves out the rows whose last
 /// change this agent wrote (they came from the other side).
 pub fn last_contexts(shape: &TableShape, n: usize) -> Result<String, IdentError> {
     let keys = shape
