@@ -29,6 +29,10 @@ pub enum TableCapture {
         /// More changes wait beyond `through_version` (the read stopped at
         /// `capture_rows_max`): poll again at once.
         more: bool,
+        /// This read is a piece of a source transaction too large for one
+        /// read: the watermark stays, the next read goes on after it (see
+        /// `store::staged`). `None`: the read ends at `through_version`.
+        piece: Option<crate::store::Piece>,
     },
     /// The first poll of a table that has no watermark yet: start here.
     Start { version: i64 },
@@ -119,9 +123,12 @@ pub struct TableRequest<'a> {
     /// Read which columns each update changed (SYS_CHANGE_COLUMNS), for a
     /// conflict policy that merges columns.
     pub read_changed: bool,
-    /// Changes one read takes at most (a whole source transaction even if
-    /// it holds more): `capture_rows_max`, fewer for wide rows.
+    /// Changes one read takes at most: `capture_rows_max`, fewer for wide
+    /// rows. A source transaction with more is read in pieces.
     pub rows_max: i64,
+    /// Go on with a transaction being read in pieces (its `read_from` is
+    /// the read's `watermark`).
+    pub resume: Option<&'a crate::store::StagedRead>,
 }
 
 /// What one poll found for one table.
@@ -248,42 +255,69 @@ async fn capture_table(
             start_key,
         });
     }
-    let text = statements::capture(shape, req.read_changed).map_err(|source| {
-        CaptureError::Identifier {
+    let text = statements::capture_read(shape, req.read_changed, Some(req.resume.is_some()))
+        .map_err(|source| CaptureError::Identifier {
             table: name.clone(),
             source,
-        }
-    })?;
-    // Bounded read: stop at the version of the `rows_max`-th change, so
-    // memory stays flat after a long absence. A version is a whole
-    // source transaction, so the read never splits one. A row whose
-    // last change is past the ceiling is left for the next read, which
-    // sees it relative to the ceiling (an insert folded into a later
+        })?;
+    // Bounded read: at most `rows_max` changes, so memory stays flat after
+    // a long absence. The watermark moves only to a version boundary (a
+    // version is a whole source transaction): the read stops before the
+    // version of the `rows_max`-th change. When that one transaction alone
+    // fills the read, it is read in pieces (see `store::staged`). A row
+    // whose last change is past the read's end is left for the next read,
+    // which sees it relative to that end (an insert folded into a later
     // update then shows as an update of a key the target has never had;
     // the planner writes that as an insert).
-    let ceiling = conn
-        .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
-        .await
-        .map_err(sql(&name))?
-        .into_row()
-        .await
-        .map_err(sql(&name))?;
-    let (top_version, in_window) = match &ceiling {
-        Some(r) => (r.get::<i64, _>(0), r.get::<i64, _>(1).unwrap_or(0)),
-        None => (None, 0),
-    };
-    let (through_version, more) = match top_version {
-        Some(v) if in_window >= rows_max && v < current => (v, true),
-        _ => (current, false),
+    let (through_version, more, pieces) = match req.resume {
+        Some(r) => (r.through, true, true),
+        None => {
+            let ceiling = conn
+                .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
+                .await
+                .map_err(sql(&name))?
+                .into_row()
+                .await
+                .map_err(sql(&name))?;
+            let (top, in_window, first) = match &ceiling {
+                Some(r) => (
+                    r.get::<i64, _>(0),
+                    r.get::<i64, _>(1).unwrap_or(0),
+                    r.get::<i64, _>(2),
+                ),
+                None => (None, 0, None),
+            };
+            match (top, first) {
+                // Versions before the last one fit: read up to it.
+                (Some(v), Some(f)) if in_window >= rows_max && f < v => (v - 1, true, false),
+                // One transaction fills the read: pieces, through its end.
+                (Some(v), _) if in_window >= rows_max => (v, v < current, true),
+                _ => (current, false, false),
+            }
+        }
     };
     let quoted_name = shape.name.quoted();
-    let mut params: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
+    let mut params: Vec<tiberius::ColumnData<'_>> = Vec::new();
+    let mut named: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
     if req.read_changed {
-        params.push(&quoted_name);
+        named.push(&quoted_name);
         for c in &shape.columns {
-            params.push(&c.name);
+            named.push(&c.name);
         }
     }
+    named.push(&rows_max);
+    let after_version = req.resume.map(|r| r.after_version);
+    if let Some(v) = &after_version {
+        named.push(v);
+    }
+    if let Some(r) = req.resume {
+        for (k, v) in shape.key.iter().zip(&r.after_key) {
+            params.push(crate::mssql::statements::bind_key(v, shape, k));
+        }
+    }
+    let mut params_all: Vec<&dyn tiberius::ToSql> = named;
+    params_all.extend(params.iter().map(|p| p as &dyn tiberius::ToSql));
+    let params = params_all;
     let rows = conn
         .query(text, &params)
         .await
@@ -291,10 +325,13 @@ async fn capture_table(
         .into_first_result()
         .await
         .map_err(sql(&name))?;
+    let full = rows.len() as i64 >= rows_max;
+    let read_rows = rows.len() as u64;
     let mut ops = Vec::with_capacity(rows.len());
     let mut skipped_own = 0;
+    let mut last: Option<(i64, Vec<SqlValue>)> = None;
     for row in rows {
-        match row_to_operation(shape, row, own_prefix, req.read_changed).map_err(|e| match e {
+        match row_to_operation(shape, row, own_prefix, req.read_changed, &mut last).map_err(|e| match e {
             RowError::Unsupported(source) => CaptureError::Unsupported {
                 table: name.clone(),
                 source,
@@ -308,12 +345,29 @@ async fn capture_table(
             None => skipped_own += 1,
         }
     }
+    // A full read of a transaction read in pieces (or of one that fills a
+    // read alone) leaves the rest for the next read. A read that is not
+    // full ended the window. (A full read in any other case cannot
+    // happen: the window was chosen to hold fewer than `rows_max`.)
+    let piece = match (full && pieces, last) {
+        (true, Some((after_version, after_key))) if through_version >= after_version => {
+            Some(crate::store::Piece {
+                read_from: watermark,
+                through: through_version,
+                after_version,
+                after_key,
+                rows: read_rows,
+            })
+        }
+        _ => None,
+    };
     Ok(TableResult {
         capture: TableCapture::Changes {
             ops,
             through_version,
             skipped_own,
-            more,
+            more: more || piece.is_some(),
+            piece,
         },
         start_key,
     })
@@ -351,6 +405,7 @@ fn row_to_operation(
     row: tiberius::Row,
     own_prefix: &[u8],
     read_changed: bool,
+    last: &mut Option<(i64, Vec<SqlValue>)>,
 ) -> Result<Option<Operation>, RowError> {
     let changed_columns = if read_changed {
         1 + shape.columns.len()
@@ -416,6 +471,8 @@ fn row_to_operation(
             changed = Some(names);
         }
     }
+    // Where a read in pieces goes on: the last row read, own or not.
+    *last = Some((version, key.clone()));
     if own {
         return Ok(None);
     }

@@ -117,6 +117,9 @@ impl Capturer {
         // columns, changes read before without them (see `schema_follow`).
         let (held, mut rereads) = self.follow_shapes(direction)?;
         let mut active = Vec::with_capacity(self.tables.len());
+        // Transactions being read in pieces: their reads go on after the
+        // cursor (see `store::staged`).
+        let mut staged = HashMap::new();
         let now = Instant::now();
         for (name, shape) in &self.tables {
             if self.shared.is_stopped(direction, name) || held.contains(name) {
@@ -136,6 +139,9 @@ impl Capturer {
                 Phase::InitialLoad(_) if wm.is_none() => continue,
                 Phase::Init if wm.is_none() && self.initial_of(name) != Initial::None => continue,
                 _ => {}
+            }
+            if let Some(s) = store.staged(direction, name)? {
+                staged.insert(name.as_str(), s);
             }
             active.push((name.as_str(), shape, wm));
         }
@@ -168,12 +174,17 @@ impl Capturer {
                     rows_max.max(1) as usize,
                     bytes_max,
                 ) as i64;
+                let resume = staged.get(*name);
                 request.push(TableRequest {
                     shape,
-                    watermark: rereads.get(*name).copied().or(*wm),
+                    watermark: match resume {
+                        Some(s) => Some(s.read_from),
+                        None => rereads.get(*name).copied().or(*wm),
+                    },
                     read_start_key,
                     read_changed: t.is_some_and(|t| t.merges_columns()),
                     rows_max: rows,
+                    resume,
                 });
             }
             let Some(conn) = self.link.get(shutdown).await else {
@@ -249,8 +260,28 @@ impl Capturer {
                     through_version,
                     skipped_own,
                     more,
+                    piece,
                 } => {
                     more_any |= more;
+                    let was_staged = staged.get(*name);
+                    // The read ends its transaction (not a piece of one).
+                    let ends = piece.is_none();
+                    match (&piece, was_staged) {
+                        (Some(p), None) => tracing::info!(
+                            server = self.side.as_str(),
+                            table = name,
+                            version = p.through,
+                            "a source transaction larger than one read: reading it in pieces; it is applied once whole"
+                        ),
+                        (None, Some(s)) => tracing::info!(
+                            server = self.side.as_str(),
+                            table = name,
+                            version = s.through,
+                            rows = s.rows + (ops.len() + skipped_own) as u64,
+                            "source transaction read whole; its changes go to the applier"
+                        ),
+                        _ => {}
+                    }
                     // Where the re-read goes on next (after this enqueue).
                     let (through_version, reread_next) = match (reread, from) {
                         (Some(_), Some(w)) => (
@@ -280,7 +311,7 @@ impl Capturer {
                         // Nothing new: still advance the watermark so a
                         // quiet table does not fall behind the retention
                         // period, but only when the version moved.
-                        if from != Some(through_version) {
+                        if from != Some(through_version) || !ends || was_staged.is_some() {
                             let (table, side) = (name.to_string(), self.side);
                             self.shared
                                 .store_thread
@@ -292,11 +323,14 @@ impl Capturer {
                                         side,
                                         from,
                                         through_version,
+                                        piece.as_ref(),
                                     )
                                 })
                                 .await?;
                         }
-                        self.reread_moved(direction, name, reread_next)?;
+                        if ends {
+                            self.reread_moved(direction, name, reread_next)?;
+                        }
                         continue;
                     }
                     let bytes: usize = ops.iter().map(crate::model::Operation::approx_bytes).sum();
@@ -313,7 +347,15 @@ impl Capturer {
                         .shared
                         .store_thread
                         .run(move |s| {
-                            s.enqueue_captured(direction, &table, &ops, side, from, through_version)
+                            s.enqueue_captured(
+                                direction,
+                                &table,
+                                &ops,
+                                side,
+                                from,
+                                through_version,
+                                piece.as_ref(),
+                            )
                         })
                         .await?;
                     if !queued {
@@ -330,7 +372,9 @@ impl Capturer {
                         "captured"
                     );
                     self.shared.captured(direction, name, n_ops);
-                    self.reread_moved(direction, name, reread_next)?;
+                    if ends {
+                        self.reread_moved(direction, name, reread_next)?;
+                    }
                 }
                 TableCapture::Expired {
                     watermark,

@@ -75,7 +75,7 @@ impl References {
         }
         let mut referenced: HashSet<String> = HashSet::new();
         for (child, pos) in &self.children {
-            for (_, op) in store.list_queue(direction, child, 0, CHILD_SCAN_MAX)? {
+            for (_, op) in store.list_queue_all(direction, child, 0, CHILD_SCAN_MAX)? {
                 match op.row.as_ref() {
                     Some(row) => {
                         if let Some(v) = row.get(*pos) {

@@ -27,7 +27,7 @@ use crate::conflict::{self, Decision, SideChange};
 use crate::model::{Direction, OpKind, Operation, SqlValue};
 use crate::mssql::check_sql;
 use crate::mssql::statements::PARAMS_PER_REQUEST_MAX;
-use crate::mssql::value::{from_column, null_for, to_column};
+use crate::mssql::value::from_column;
 use crate::mssql::Connection;
 use crate::store::{ConflictRecord, Outcome, Settlement, SideImage, Store, StoreError};
 use std::collections::HashMap;
@@ -192,7 +192,7 @@ async fn lock_and_find(
         params.push(ColumnData::I64(Some(cx.target_watermark)));
         for (k, _) in chunk {
             for (name, v) in shape.key.iter().zip(k) {
-                params.push(bind(v, shape, name));
+                params.push(crate::mssql::statements::bind_key(v, shape, name));
             }
         }
         if cx.read_changed {
@@ -596,25 +596,6 @@ fn change_text(c: &SideChange<'_>) -> String {
     }
 }
 
-fn bind<'a>(
-    v: &'a SqlValue,
-    shape: &crate::mssql::statements::TableShape,
-    column: &str,
-) -> ColumnData<'a> {
-    match v {
-        SqlValue::Null => {
-            let ty = shape
-                .columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(column))
-                .map(|c| c.data_type.as_str())
-                .unwrap_or("");
-            null_for(ty)
-        }
-        v => to_column(v),
-    }
-}
-
 /// The target's current rows of `keys`, by folded key.
 async fn read_rows(
     conn: &mut Connection,
@@ -633,7 +614,7 @@ async fn read_rows(
         let mut params: Vec<ColumnData<'_>> = Vec::with_capacity(chunk.len() * key_cols);
         for k in chunk {
             for (name, v) in shape.key.iter().zip(k) {
-                params.push(bind(v, shape, name));
+                params.push(crate::mssql::statements::bind_key(v, shape, name));
             }
         }
         let refs: Vec<&dyn ToSql> = params.iter().map(|p| p as &dyn ToSql).collect();

@@ -261,6 +261,15 @@ fn render_overview(v: &Value) -> String {
             time(&t["last_capture_ms"]),
             time(&t["last_apply_ms"]),
         );
+        let staged = &t["staged"];
+        if staged.is_object() {
+            let _ = writeln!(
+                s,
+                "    reading a source transaction larger than one read (version {}): {} operation(s) staged, applied once it is whole",
+                opt(&staged["through"]),
+                opt(&staged["ops"]),
+            );
+        }
         for (label, field) in [
             ("last error", "last_error"),
             ("waiting", "waiting"),

@@ -283,10 +283,18 @@ fn queue(store: &Store, config: &Config, table: Option<&str>) -> Result<Value, S
     let mut queued = Vec::new();
     for (d, name) in configured(config, Some(table))? {
         let ops = store
-            .list_queue(d, &name, 0, QUEUE_LIST_MAX)
+            .list_queue_all(d, &name, 0, QUEUE_LIST_MAX)
             .map_err(|e: StoreError| e.to_string())?;
+        let staged_from = store
+            .staged(d, &name)
+            .map_err(|e| e.to_string())?
+            .map_or(u64::MAX, |s| s.first_seq);
         for (seq, op) in ops {
-            queued.push(json!({ "direction": d, "seq": seq, "op": op }));
+            let mut v = json!({ "direction": d, "seq": seq, "op": op });
+            if seq >= staged_from {
+                v["staged"] = json!(true);
+            }
+            queued.push(v);
         }
     }
     let canonical = configured(config, Some(table))?

@@ -152,11 +152,13 @@ pub fn disable_table_tracking(table: &TableName) -> String {
 pub const TABLE_TRACKS_COLUMNS: &str = "SELECT is_track_columns_updated_on FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@P1)";
 
 /// How far one capture read goes: the version of the `@P2`-th change after
-/// `@P1` (in version order), and how many changes that window holds
-/// (fewer than `@P2`: all of them, read up to the current version).
+/// `@P1` (in version order), how many changes that window holds (fewer
+/// than `@P2`: all of them, read up to the current version) and the
+/// version of its first change (equal to the last: one source transaction
+/// alone fills the window, and is read in pieces).
 pub fn capture_ceiling(shape: &TableShape) -> String {
     format!(
-        "SELECT MAX(x.v), COUNT_BIG(*) FROM (SELECT TOP (@P2) CT.SYS_CHANGE_VERSION AS v \
+        "SELECT MAX(x.v), COUNT_BIG(*), MIN(x.v) FROM (SELECT TOP (@P2) CT.SYS_CHANGE_VERSION AS v \
          FROM CHANGETABLE(CHANGES {}, @P1) AS CT ORDER BY CT.SYS_CHANGE_VERSION) AS x",
         shape.name.quoted()
     )
@@ -172,11 +174,31 @@ pub fn capture_ceiling(shape: &TableShape) -> String {
 /// `CHANGE_TRACKING_IS_COLUMN_IN_MASK(COLUMNPROPERTY(OBJECT_ID(@P3), @Pn,
 /// 'ColumnId'), SYS_CHANGE_COLUMNS)` with the column's name bound as `@P4`...
 /// (docs/relational-databases/system-functions/change-tracking-is-column-in-mask-transact-sql.md).
+///
+/// With `paged`, the read takes at most `@Pn` rows (`n` the first parameter
+/// after those above) and, with `after`, only rows after the cursor
+/// (`@Pn+1` = version, then one parameter per key column): in the read's
+/// own order (version, then key), so a transaction too large for one read
+/// is read in pieces that neither skip nor repeat a row
+/// (docs/t-sql/queries/select-order-by-clause-transact-sql.md: TOP with
+/// ORDER BY on a unique order is deterministic).
 pub fn capture(shape: &TableShape, changed: bool) -> Result<String, IdentError> {
+    capture_read(shape, changed, None)
+}
+
+/// [`capture`] bounded: `paged = Some(after)`.
+pub fn capture_read(
+    shape: &TableShape,
+    changed: bool,
+    paged: Option<bool>,
+) -> Result<String, IdentError> {
     let t = shape.name.quoted();
-    let mut sql = String::from(
-        "SELECT CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT",
-    );
+    let first = if changed { 4 + shape.columns.len() } else { 3 };
+    let mut sql = String::from("SELECT ");
+    if paged.is_some() {
+        sql.push_str(&format!("TOP (@P{first}) "));
+    }
+    sql.push_str("CT.SYS_CHANGE_VERSION, CT.SYS_CHANGE_OPERATION, CT.SYS_CHANGE_CONTEXT");
     for k in &shape.key {
         sql.push_str(", CT.");
         sql.push_str(&quote(k)?);
@@ -204,7 +226,25 @@ pub fn capture(shape: &TableShape, changed: bool) -> Result<String, IdentError> 
         let q = quote(k)?;
         sql.push_str(&format!("T.{q} = CT.{q}"));
     }
-    sql.push_str(" WHERE CT.SYS_CHANGE_VERSION <= @P2 ORDER BY CT.SYS_CHANGE_VERSION");
+    sql.push_str(" WHERE CT.SYS_CHANGE_VERSION <= @P2");
+    if paged == Some(true) {
+        // (version, k1, k2, ...) > (@v, @k1, @k2, ...), spelt out.
+        let v = format!("@P{}", first + 1);
+        let mut after = String::new();
+        for (i, k) in shape.key.iter().enumerate().rev() {
+            let q = quote(k)?;
+            let p = format!("@P{}", first + 2 + i);
+            after = if after.is_empty() {
+                format!("CT.{q} > {p}")
+            } else {
+                format!("CT.{q} > {p} OR (CT.{q} = {p} AND ({after}))")
+            };
+        }
+        sql.push_str(&format!(
+            " AND (CT.SYS_CHANGE_VERSION > {v} OR (CT.SYS_CHANGE_VERSION = {v} AND ({after})))"
+        ));
+    }
+    sql.push_str(" ORDER BY CT.SYS_CHANGE_VERSION");
     for k in &shape.key {
         sql.push_str(", CT.");
         sql.push_str(&quote(k)?);
@@ -255,6 +295,22 @@ pub fn is_character(data_type: &str) -> bool {
         data_type.to_ascii_lowercase().as_str(),
         "char" | "varchar" | "nchar" | "nvarchar"
     )
+}
+
+/// A key value bound as a parameter (a NULL typed by its column).
+pub fn bind_key<'a>(v: &'a SqlValue, shape: &TableShape, column: &str) -> ColumnData<'a> {
+    match v {
+        SqlValue::Null => {
+            let ty = shape
+                .columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+                .map(|c| c.data_type.as_str())
+                .unwrap_or("");
+            null_for(ty)
+        }
+        v => to_column(v),
+    }
 }
 
 /// Whether a table's key has a character column (see

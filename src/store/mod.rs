@@ -47,6 +47,7 @@
 //! |---------------|------------------------------|-------|
 //! | `meta`        | `format_version`             | u32 BE, no checksum (read first, whatever the format) |
 //! | `meta`        | `next_parked_id`             | `CounterRec` |
+//! | `meta`        | `staged/`, dir, table        | `StagedRec`: a source transaction read in pieces (see `staged`) |
 //! | `watermarks`  | side, table                  | `WatermarkRec` (last captured CT version) |
 //! | `queue`       | dir, table, first seq (u64 BE) | `QueueChunk`: up to 32 ops (≈ 2 KiB) with their seqs |
 //! | `queues`      | dir, table                   | `QueueState`: next seq, depth, parked, in-flight range, last times, last error |
@@ -96,6 +97,7 @@ mod pending;
 mod queue;
 pub mod records;
 mod shapes;
+mod staged;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -115,6 +117,7 @@ use std::sync::{Arc, Mutex};
 pub use conflicts::{ConflictRecord, Outcome, Settlement, SideImage};
 #[allow(unused_imports)]
 pub use exports::ExportMark;
+pub use staged::{Piece, StagedRead};
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
@@ -189,6 +192,15 @@ pub enum StoreError {
     /// reset for a re-initialisation): not written. Never reaches a user.
     #[error("state store: the watermark of {table} moved while its changes were read")]
     WatermarkMoved { table: String },
+    /// A piece of a source transaction read in pieces that belongs to
+    /// another read than the one staged (a bug: capture resumes the staged
+    /// read, see `staged`). Nothing is written.
+    #[error("state store: a piece of {table}'s read {piece:?} does not continue the staged read {staged:?} (from, through)")]
+    StagedMismatch {
+        table: String,
+        staged: (i64, i64),
+        piece: (i64, i64),
+    },
     /// A load's progress written after its table left the load phase (a
     /// re-initialisation was requested, or the table stopped): not written;
     /// the load ends and the next one starts over.

@@ -133,7 +133,7 @@ impl Store {
         side: Side,
         version: i64,
     ) -> Result<(), StoreError> {
-        self.enqueue_inner(direction, table, ops, side, None, version)
+        self.enqueue_inner(direction, table, ops, side, None, version, None)
     }
 
     /// [`Store::enqueue_batch`] for changes read from the watermark `from`
@@ -142,6 +142,12 @@ impl Store {
     /// while its changes were read has another watermark (or none) by then;
     /// those changes belong to the queue that was reset, and the new stream
     /// reads what it needs from its own start version.
+    ///
+    /// With `piece`, `ops` are a piece of a source transaction read in
+    /// pieces (see `staged`): they are appended staged, the watermark stays
+    /// `from`, and the staged record moves to the piece's cursor. The read
+    /// that ends the transaction passes `None` and makes every staged op
+    /// visible with the new watermark, in the same transaction.
     pub fn enqueue_captured(
         &self,
         direction: Direction,
@@ -150,8 +156,9 @@ impl Store {
         side: Side,
         from: Option<i64>,
         version: i64,
+        piece: Option<&super::Piece>,
     ) -> Result<bool, StoreError> {
-        match self.enqueue_inner(direction, table, ops, side, Some(from), version) {
+        match self.enqueue_inner(direction, table, ops, side, Some(from), version, piece) {
             Ok(()) => Ok(true),
             Err(StoreError::WatermarkMoved { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -166,10 +173,12 @@ impl Store {
         side: Side,
         expect: Option<Option<i64>>,
         version: i64,
+        piece: Option<&super::Piece>,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(direction.source(), side);
         let prefix = queue_prefix(direction, table)?;
         let wm_key = watermark_key(side, table)?;
+        let staged_key = super::staged::staged_key(&prefix);
         let now = now_ms();
         let lock = self.queue_lock(&prefix);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -220,7 +229,9 @@ impl Store {
             pending_entries.push(pending::entry(&prefix, &op.key, seq, op.version)?);
         }
         let mut obsolete_markers = Vec::new();
-        for (rp, through) in &markers {
+        // A piece does not move the watermark: the markers stay until the
+        // transaction's last piece is in.
+        for (rp, through) in markers.iter().filter(|_| piece.is_none()) {
             if *through <= version
                 && !self.has_pending(rp)?
                 && !pending_entries.iter().any(|e| e.key.starts_with(rp))
@@ -309,20 +320,54 @@ impl Store {
             state.parked += to_park.len() as u64;
             state.last_capture_ms = Some(now);
             save_state(tx, &prefix, &state)?;
-            tx.watermarks.put(
-                &wm_key,
-                &WatermarkRec::V1 {
-                    version,
-                    updated_ms: now,
+            let staged = tx.meta.get::<super::staged::StagedRec>(&staged_key)?;
+            let Some(p) = piece else {
+                if staged.is_some() {
+                    tx.meta.remove(&staged_key)?;
+                }
+                tx.watermarks.put(
+                    &wm_key,
+                    &WatermarkRec::V1 {
+                        version,
+                        updated_ms: now,
+                    },
+                )?;
+                return Ok(());
+            };
+            let mut rec = match staged {
+                Some(super::staged::StagedRec::V1(s)) => s,
+                None => super::StagedRead {
+                    read_from: p.read_from,
+                    through: p.through,
+                    after_version: p.after_version,
+                    after_key: Vec::new(),
+                    first_seq,
+                    ops: 0,
+                    rows: 0,
+                    started_ms: now,
                 },
-            )?;
+            };
+            if rec.through != p.through || rec.read_from != p.read_from {
+                return Err(abort(StoreError::StagedMismatch {
+                    table: table.to_string(),
+                    staged: (rec.read_from, rec.through),
+                    piece: (p.read_from, p.through),
+                }));
+            }
+            rec.after_version = p.after_version;
+            rec.after_key = p.after_key.clone();
+            rec.ops += kept.len() as u64;
+            rec.rows += p.rows;
+            tx.meta
+                .put(&staged_key, &super::staged::StagedRec::V1(rec))?;
             Ok(())
         })?;
         drop(_guard);
         self.flush_durable()
     }
 
-    /// Up to `max` queued ops with seq ≥ `from_seq` (paging for `inspect`).
+    /// Up to `max` queued ops with seq ≥ `from_seq`, in order, short of the
+    /// staged ones (see `staged`): what the applier may write.
     pub fn list_queue(
         &self,
         direction: Direction,
@@ -330,14 +375,46 @@ impl Store {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        self.list_queue_in(direction, table, from_seq, max, false)
+    }
+
+    /// [`Store::list_queue`], staged ops included (`inspect`, and the
+    /// reference check, which must see a child's delete still being read).
+    pub fn list_queue_all(
+        &self,
+        direction: Direction,
+        table: &str,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        self.list_queue_in(direction, table, from_seq, max, true)
+    }
+
+    fn list_queue_in(
+        &self,
+        direction: Direction,
+        table: &str,
+        from_seq: u64,
+        max: usize,
+        staged: bool,
+    ) -> Result<Vec<(u64, Operation)>, StoreError> {
         let prefix = queue_prefix(direction, table)?;
         let mut out = Vec::with_capacity(max.min(4096));
         if max == 0 {
             return Ok(out);
         }
+        // Staged ops (a source transaction still being read) are not
+        // listed for the applier.
+        let end = match staged {
+            true => u64::MAX,
+            false => self.staged_at(&prefix)?.map_or(u64::MAX, |s| s.first_seq),
+        };
         let start = self.chunk_key_at(&prefix, from_seq)?.unwrap_or(from_seq);
         for chunk in self.chunks(&prefix, start) {
             for e in chunk?.entries {
+                if e.seq >= end {
+                    return Ok(out);
+                }
                 if e.seq >= from_seq {
                     out.push((e.seq, e.op));
                     if out.len() >= max {

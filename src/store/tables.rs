@@ -121,6 +121,9 @@ pub struct QueueStatus {
     pub last_capture_ms: Option<u64>,
     pub last_apply_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// A source transaction being read in pieces (see `staged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged: Option<super::StagedRead>,
 }
 
 /// Removals per transaction when a queue is reset: bounds a transaction's
@@ -325,6 +328,7 @@ impl Store {
             last_capture_ms: state.last_capture_ms,
             last_apply_ms: state.last_apply_ms,
             last_error: state.last_error,
+            staged: self.staged_at(&prefix)?,
         })
     }
 
@@ -370,6 +374,8 @@ impl Store {
         self.tx(|tx| {
             expect_phase(tx, &prefix, table, |p| matches!(p, Phase::Reinit { .. }))?;
             tx.watermarks.remove(&wm_key)?;
+            // A transaction being read in pieces is dropped with the queue.
+            tx.meta.remove(&super::staged::staged_key(&prefix))?;
             Ok(())
         })?;
         let mut removed_ops = 0u64;

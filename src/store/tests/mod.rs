@@ -6,6 +6,7 @@ use crate::model::{Direction, OpKind, Operation, Side, SqlValue};
 mod conflicts;
 mod inflight;
 mod parking;
+mod staged;
 
 pub(super) const D: Direction = Direction::AToB;
 pub(super) const T: &str = "dbo.Users";
@@ -418,7 +419,7 @@ fn reset_queue_clears_a_table_for_reinit() {
     // A capture poll read from the old watermark appends nothing; one from
     // the new start (set with the copy's progress) does.
     assert!(!s
-        .enqueue_captured(D, T, &ops, Side::A, Some(9), 12)
+        .enqueue_captured(D, T, &ops, Side::A, Some(9), 12, None)
         .unwrap());
     assert_eq!(s.status(D, T).unwrap().queue_depth, 0);
     let start = LoadProgress {
@@ -427,7 +428,7 @@ fn reset_queue_clears_a_table_for_reinit() {
     };
     s.begin_copy(D, T, &start).unwrap();
     assert_eq!(s.watermark(Side::A, T).unwrap(), Some(11));
-    assert!(!s.enqueue_captured(D, T, &ops, Side::A, None, 12).unwrap());
+    assert!(!s.enqueue_captured(D, T, &ops, Side::A, None, 12, None).unwrap());
     // A reload requested meanwhile is not overwritten by the load.
     s.set_phase(D, T, &reason).unwrap();
     assert!(matches!(
