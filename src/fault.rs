@@ -11,6 +11,8 @@
 //! - `apply_after_target_commit`: a batch committed on the target, the
 //!   store does not know yet.
 //! - `capture_before_enqueue`: changes read from the source, not yet queued.
+//! - `capture_after_first_piece`: the first piece of a source transaction
+//!   read in pieces is queued (staged), the rest is not read yet.
 //!
 //! Loop failures (the process does not abort: the loop ends the way a real
 //! failure would, and the agent's supervision must notice):
@@ -28,6 +30,8 @@
 //! - `apply_hold_before_write`: a planned batch waits before its write.
 //! - `capture_hold_before_enqueue`: changes read wait before they are
 //!   queued.
+//! - `capture_hold_after_first_piece`: capture waits after the first
+//!   (staged) piece of a transaction read in pieces.
 //!
 //! Switches (the process does not abort; [`active`] says whether it is set):
 //! - `no_conflict_detection`: two-way tables are applied as two one-way

@@ -358,6 +358,11 @@ impl Capturer {
                             )
                         })
                         .await?;
+                    if queued && !ends && was_staged.is_none() {
+                        // A piece is durable, the transaction is not whole.
+                        crate::fault::point("capture_after_first_piece");
+                        piece_hold_point().await;
+                    }
                     if !queued {
                         tracing::info!(server = self.side.as_str(), table = name, from, through_version,
                             "changes read across a reset of the table's queue were not queued: the reload supersedes them");
@@ -677,6 +682,24 @@ async fn capture_hold_point() {
         tracing::info!(
             hold_ms = ms,
             "test hold: captured changes wait before they are queued"
+        );
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Test hook: with `CTSYNC_TEST_FAULT=capture_hold_after_first_piece`, the
+/// first piece of a source transaction read in pieces is queued (staged)
+/// and capture waits `CTSYNC_TEST_HOLD_MS` (default 2,000) before it reads
+/// the next one, so a test can see that the applier does not write it.
+async fn piece_hold_point() {
+    if crate::fault::active("capture_hold_after_first_piece") {
+        let ms = std::env::var("CTSYNC_TEST_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000u64);
+        tracing::info!(
+            hold_ms = ms,
+            "test hold: a staged piece waits before the next is read"
         );
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
