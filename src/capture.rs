@@ -39,6 +39,9 @@ pub enum TableCapture {
     /// The watermark is older than the table's min valid version: changes
     /// were cleaned up (or the table truncated) and are lost to us.
     Expired { watermark: i64, min_valid: i64 },
+    /// Not read in this poll: the tables read before it filled the poll's
+    /// byte bound. Read in the next poll, at once.
+    Deferred,
 }
 
 /// Capture failures, kept with their source.
@@ -146,6 +149,7 @@ pub async fn poll(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
     own_prefix: &[u8],
+    bytes_max: usize,
 ) -> Result<(i64, Vec<TableResult>), CaptureError> {
     conn.simple_query(statements::BEGIN_SNAPSHOT)
         .await
@@ -153,7 +157,7 @@ pub async fn poll(
         .into_results()
         .await
         .map_err(sql("BEGIN TRANSACTION"))?;
-    let result = poll_in_snapshot(conn, tables, own_prefix).await;
+    let result = poll_in_snapshot(conn, tables, own_prefix, bytes_max).await;
     // The snapshot transaction only reads: COMMIT or ROLLBACK are the same;
     // ROLLBACK also cleans up after a failure half-way.
     let end = conn.simple_query(statements::END_SNAPSHOT_READ).await;
@@ -176,10 +180,15 @@ pub async fn poll(
     result
 }
 
+/// Reads the tables in order while the row images read so far stay under
+/// `bytes_max` (one table's read is sized to it by the caller); the rest are
+/// [`TableCapture::Deferred`], so a poll of many tables with backlogs holds
+/// about `bytes_max`, not `bytes_max` per table.
 async fn poll_in_snapshot(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
     own_prefix: &[u8],
+    bytes_max: usize,
 ) -> Result<(i64, Vec<TableResult>), CaptureError> {
     let current = conn
         .simple_query(statements::CURRENT_VERSION)
@@ -192,9 +201,22 @@ async fn poll_in_snapshot(
         .ok_or(CaptureError::NotTracked)?;
 
     let mut out = Vec::with_capacity(tables.len());
+    let mut bytes = 0usize;
     for (index, req) in tables.iter().enumerate() {
+        if bytes >= bytes_max {
+            out.push(TableResult {
+                capture: TableCapture::Deferred,
+                start_key: None,
+            });
+            continue;
+        }
         match capture_table(conn, req, current, own_prefix).await {
-            Ok(found) => out.push(found),
+            Ok(found) => {
+                if let TableCapture::Changes { ops, .. } = &found.capture {
+                    bytes = bytes.saturating_add(ops.iter().map(Operation::approx_bytes).sum());
+                }
+                out.push(found)
+            }
             // The snapshot may not survive the error (a doomed transaction
             // fails every later statement): the caller polls again without
             // this table rather than read the others in this snapshot.

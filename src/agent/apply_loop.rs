@@ -342,7 +342,13 @@ impl Applier {
         // While the last batch's completion runs, its ops are still in the
         // queue: read past them.
         let from_seq = flushing.as_ref().map_or(0, |c| c.through + 1);
-        let mut ops = store.list_queue(self.direction, &self.table.name, from_seq, max)?;
+        let mut ops = store.list_batch(
+            self.direction,
+            &self.table.name,
+            from_seq,
+            max,
+            shared.config.sync.batch_bytes_max,
+        )?;
         crate::model::within_bytes(&mut ops, shared.config.sync.batch_bytes_max);
         if ops.is_empty() {
             return Ok(Progress::Idle);

@@ -86,7 +86,13 @@ impl Applier {
                 return Ok(Progress::Applied(n));
             }
         }
-        let mut ops = store.list_queue(direction, &name, from_seq, max)?;
+        let mut ops = store.list_batch(
+            direction,
+            &name,
+            from_seq,
+            max,
+            self.shared.config.sync.batch_bytes_max,
+        )?;
         crate::model::within_bytes(&mut ops, self.shared.config.sync.batch_bytes_max);
         if ops.is_empty() {
             return Ok(Progress::Idle);

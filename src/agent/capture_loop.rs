@@ -40,6 +40,9 @@ pub struct Capturer {
     /// Per table, (bytes, operations) of its last read that found some:
     /// sizes the next read in bytes (`capture_bytes_max`).
     pub row_bytes: HashMap<String, (usize, usize)>,
+    /// Polls so far: where the next poll's table order starts, so tables
+    /// deferred by the poll's byte bound are read first next time.
+    pub turn: usize,
 }
 
 impl Capturer {
@@ -145,6 +148,12 @@ impl Capturer {
             }
             active.push((name.as_str(), shape, wm));
         }
+        // Who is read first turns with each poll (see `TableCapture::Deferred`).
+        if !active.is_empty() {
+            self.turn = self.turn.wrapping_add(1);
+            let at = self.turn % active.len();
+            active.rotate_left(at);
+        }
         // A re-read runs from below the watermark.
         rereads.retain(|name, from| {
             active
@@ -166,14 +175,18 @@ impl Capturer {
                 let read_start_key = t.is_some_and(|t| t.implicit_identity())
                     && store.start_key(self.side, name)?.is_none();
                 // Rows of the table's last read size this one in bytes, as
-                // a load's chunks are sized (a few rows when unknown).
-                let (seen_bytes, seen_rows) = self.row_bytes.get(*name).copied().unwrap_or((0, 0));
-                let rows = crate::load::next_chunk_rows(
-                    seen_bytes,
-                    seen_rows,
-                    rows_max.max(1) as usize,
-                    bytes_max,
-                ) as i64;
+                // a load's chunks are sized. Unknown (the first read with
+                // changes since start): one row, which may be 10 MB or more;
+                // the next read is sized by it.
+                let rows = match self.row_bytes.get(*name).copied() {
+                    Some((bytes, n)) if n > 0 => crate::load::next_chunk_rows(
+                        bytes,
+                        n,
+                        rows_max.max(1) as usize,
+                        bytes_max,
+                    ) as i64,
+                    _ => 1,
+                };
                 let resume = staged.get(*name);
                 request.push(TableRequest {
                     shape,
@@ -205,7 +218,7 @@ impl Capturer {
                 })?
                 .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
                 .unwrap_or_default();
-            match capture::poll(conn, &request, &prefix).await {
+            match capture::poll(conn, &request, &prefix, bytes_max).await {
                 Ok((current, found)) => break (identity, current, found),
                 Err(CaptureError::Table { index, source }) if index < active.len() => {
                     let (name, _, _) = active.remove(index);
@@ -381,6 +394,7 @@ impl Capturer {
                         self.reread_moved(direction, name, reread_next)?;
                     }
                 }
+                TableCapture::Deferred => more_any = true,
                 TableCapture::Expired {
                     watermark,
                     min_valid,

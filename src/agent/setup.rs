@@ -195,6 +195,7 @@ pub async fn prepare(
                 schema_held: Default::default(),
                 draining: Default::default(),
                 row_bytes: Default::default(),
+                turn: 0,
             });
         }
     }

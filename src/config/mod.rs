@@ -122,8 +122,10 @@ pub struct SyncConfig {
     /// stay bounded in bytes.
     pub batch_bytes_max: usize,
     /// Bytes of row images one capture read of a table holds at most
-    /// (besides `capture_rows_max`), judged by the table's last read; a
-    /// single source transaction is still read whole.
+    /// (besides `capture_rows_max`), judged by the table's last read, and
+    /// one poll of a server about at most (later tables wait for the next
+    /// poll); a source transaction larger than a read is read in pieces
+    /// (see `store::staged`).
     pub capture_bytes_max: usize,
     pub enable_change_tracking: bool,
     pub retry: RetryConfig,

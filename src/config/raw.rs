@@ -92,8 +92,9 @@ impl Default for RawSync {
             capture_rows_max: 10_000,
             // 16 MiB of row values per apply batch and load chunk.
             batch_bytes_max: 16 * 1024 * 1024,
-            // 64 MiB of row images per table per capture read.
-            capture_bytes_max: 64 * 1024 * 1024,
+            // 16 MiB of row images per capture poll (one table may take
+            // one more read past it; see `capture::poll_in_snapshot`).
+            capture_bytes_max: 16 * 1024 * 1024,
             // Altering a production database is opt-in: by default `run`
             // and `check` print the statement an administrator must run.
             enable_change_tracking: false,

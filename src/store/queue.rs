@@ -375,7 +375,22 @@ impl Store {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
-        self.list_queue_in(direction, table, from_seq, max, false)
+        self.list_queue_in(direction, table, from_seq, max, false, usize::MAX)
+    }
+
+    /// [`Store::list_queue`] for an applier's next batch: also stops once
+    /// the ops' values pass `bytes_max` (at least one op), so a queue of
+    /// 10 MB rows is never decoded whole to take a batch of them
+    /// ([`crate::model::within_bytes`]).
+    pub fn list_batch(
+        &self,
+        direction: Direction,
+        table: &str,
+        from_seq: u64,
+        max: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        self.list_queue_in(direction, table, from_seq, max, false, bytes_max)
     }
 
     /// [`Store::list_queue`], staged ops included (`inspect`, and the
@@ -387,7 +402,7 @@ impl Store {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
-        self.list_queue_in(direction, table, from_seq, max, true)
+        self.list_queue_in(direction, table, from_seq, max, true, usize::MAX)
     }
 
     fn list_queue_in(
@@ -397,7 +412,9 @@ impl Store {
         from_seq: u64,
         max: usize,
         staged: bool,
+        bytes_max: usize,
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
+        let mut bytes = 0usize;
         let prefix = queue_prefix(direction, table)?;
         let mut out = Vec::with_capacity(max.min(4096));
         if max == 0 {
@@ -416,6 +433,10 @@ impl Store {
                     return Ok(out);
                 }
                 if e.seq >= from_seq {
+                    bytes = bytes.saturating_add(e.op.approx_bytes());
+                    if bytes > bytes_max && !out.is_empty() {
+                        return Ok(out);
+                    }
                     out.push((e.seq, e.op));
                     if out.len() >= max {
                         return Ok(out);
