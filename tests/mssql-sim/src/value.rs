@@ -51,6 +51,17 @@ pub enum SqlType {
     DateTime2(u8),
     /// datetimeoffset(scale 0..=7)
     DateTimeOffset(u8),
+    /// xml (untyped): docs/t-sql/xml/xml-transact-sql.md. Stored as its
+    /// normalised text (see `engine::xml`).
+    Xml,
+    /// text, ntext, image: the deprecated large-object types
+    /// (docs/t-sql/data-types/ntext-text-and-image-transact-sql.md).
+    Text,
+    NText,
+    Image,
+    /// sql_variant (docs/t-sql/data-types/sql-variant-transact-sql.md): its
+    /// values are `Value::Variant`, carrying their base type.
+    Variant,
 }
 
 impl SqlType {
@@ -86,6 +97,7 @@ impl SqlType {
             SqlType::SmallDateTime => "smalldatetime".into(),
             SqlType::DateTime2(s) => format!("datetime2({s})"),
             SqlType::DateTimeOffset(s) => format!("datetimeoffset({s})"),
+            other => other.base_name().into(),
         }
     }
 
@@ -116,14 +128,35 @@ impl SqlType {
             SqlType::SmallDateTime => "smalldatetime",
             SqlType::DateTime2(_) => "datetime2",
             SqlType::DateTimeOffset(_) => "datetimeoffset",
+            SqlType::Xml => "xml",
+            SqlType::Text => "text",
+            SqlType::NText => "ntext",
+            SqlType::Image => "image",
+            SqlType::Variant => "sql_variant",
         }
     }
 
     pub fn is_string(&self) -> bool {
         matches!(
             self,
-            SqlType::NVarChar(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::Char(_)
+            SqlType::NVarChar(_)
+                | SqlType::VarChar(_)
+                | SqlType::NChar(_)
+                | SqlType::Char(_)
+                | SqlType::Text
+                | SqlType::NText
         )
+    }
+
+    /// text, ntext and image (docs/t-sql/data-types/ntext-text-and-image-transact-sql.md).
+    pub fn is_lob(&self) -> bool {
+        matches!(self, SqlType::Text | SqlType::NText | SqlType::Image)
+    }
+
+    /// Types whose values cannot be compared or sorted: xml (error 305) and
+    /// text/ntext/image (errors 306 and 402).
+    pub fn is_incomparable(&self) -> bool {
+        matches!(self, SqlType::Xml) || self.is_lob()
     }
 
     pub fn is_integer(&self) -> bool {
@@ -175,6 +208,9 @@ pub enum Value {
         ticks: i64,
         offset_minutes: i16,
     },
+    /// A sql_variant value: its base type and the value of that type (never
+    /// NULL, never itself a variant: a NULL sql_variant is `Value::Null`).
+    Variant(Box<(SqlType, Value)>),
 }
 
 impl Value {
@@ -206,4 +242,7 @@ pub struct ColumnMeta {
     pub computed: bool,
     /// A rowversion (timestamp) column of a table (UserType 80, read-only).
     pub timestamp: bool,
+    /// `schema.table` of a table's column, sent as the TableName of text,
+    /// ntext and image columns (MS-TDS 2.2.7.4).
+    pub table: Option<String>,
 }

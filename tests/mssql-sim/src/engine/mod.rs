@@ -74,6 +74,8 @@ mod translate;
 mod triggers;
 mod txn;
 mod types;
+mod variant;
+mod xml;
 mod views;
 
 use crate::controls::Controls;

@@ -108,7 +108,8 @@ pub static VIEWS: &[View] = &[
                  (computed_sql IS NOT NULL) AS is_computed,
                  CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS system_type_id,
                  CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS user_type_id,
-                 sim_collation_info(type_code, collation_name, 'name') AS collation_name
+                 sim_collation_info(type_code, collation_name, 'name') AS collation_name,
+                 is_sparse, 0 AS is_column_set
               FROM sim_columns",
         columns: &[
             ("object_id", INT),
@@ -123,6 +124,8 @@ pub static VIEWS: &[View] = &[
             ("system_type_id", TINY),
             ("user_type_id", INT),
             ("collation_name", NAME),
+            ("is_sparse", BIT),
+            ("is_column_set", BIT),
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-computed-columns-transact-sql.md:
@@ -158,7 +161,8 @@ pub static VIEWS: &[View] = &[
               ('tinyint',48),('smallint',52),('int',56),('bigint',127),('bit',104),('decimal',106),('numeric',108),
               ('float',62),('real',59),('money',60),('smallmoney',122),('nvarchar',231),('varchar',167),('nchar',239),
               ('char',175),('varbinary',165),('binary',173),('uniqueidentifier',36),('date',40),('time',41),
-              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43),('timestamp',189))
+              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43),('timestamp',189),
+              ('xml',241),('text',35),('ntext',99),('image',34),('sql_variant',98))
               SELECT name, system_type_id, system_type_id AS user_type_id FROM v",
         columns: &[("name", NAME), ("system_type_id", TINY), ("user_type_id", INT)],
     },

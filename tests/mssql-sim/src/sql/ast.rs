@@ -502,6 +502,8 @@ pub struct ColumnDef {
     /// (docs/t-sql/statements/create-table-transact-sql.md,
     /// computed_column_definition); `data_type` is then a placeholder.
     pub computed: Option<ComputedDef>,
+    /// `SPARSE` (docs/relational-databases/tables/use-sparse-columns.md).
+    pub sparse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

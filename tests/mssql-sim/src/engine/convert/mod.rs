@@ -201,6 +201,7 @@ pub fn to_text(v: &Value, ty: Option<&SqlType>) -> Option<String> {
             }
         }
         Value::String(s) => s.clone(),
+        Value::Variant(b) => return to_text(&b.1, Some(&b.0)),
         Value::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Guid(g) => uuid::Uuid::from_bytes(*g).to_string().to_uppercase(),
         Value::Date(d) => fmt_date(*d),
@@ -283,6 +284,32 @@ fn truncation_error(target: Target<'_>, truncated: &str) -> SqlError {
     }
 }
 
+/// The conversions SQL Server refuses for xml, text, ntext and image
+/// (the conversion chart of docs/t-sql/functions/cast-and-convert-transact-sql.md):
+/// 529 for an explicit conversion, 206 "Operand type clash" for an implicit
+/// one (an assignment to a column).
+fn check_allowed(from: &SqlType, to: &SqlType, target: Target<'_>) -> Result<(), SqlError> {
+    let chars = |t: &SqlType| t.is_string() || matches!(t, SqlType::Xml);
+    let bins = |t: &SqlType| matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image);
+    let ok = match (from, to) {
+        (_, SqlType::Variant) | (SqlType::Variant, _) => true,
+        (SqlType::Xml, t) => chars(t) && !t.is_lob() || bins(t) && !t.is_lob(),
+        (SqlType::Text | SqlType::NText, t) => chars(t) || bins(t) && !t.is_lob(),
+        (SqlType::Image, t) => bins(t) || chars(t) && !t.is_lob(),
+        (f, SqlType::Xml) => chars(f) || bins(f),
+        (f, SqlType::Text | SqlType::NText) => chars(f) && *f != SqlType::Xml || bins(f),
+        (f, SqlType::Image) => bins(f) || f.is_string(),
+        _ => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match target {
+        Target::Expr => not_allowed(Some(from), to),
+        Target::Column { .. } => super::variant::clash(from, to),
+    })
+}
+
 /// Converts `v` (of type `from`, `None` when unknown) to type `to`.
 pub fn convert(
     v: &Value,
@@ -293,7 +320,27 @@ pub fn convert(
     if v.is_null() {
         return Ok(Value::Null);
     }
+    if let Value::Variant(_) = v {
+        if *to != SqlType::Variant {
+            return super::variant::from_variant(v, to, target);
+        }
+    }
+    if let Some(f) = from {
+        check_allowed(f, to, target)?;
+    }
     match to {
+        SqlType::Variant => super::variant::to_variant(v, from),
+        SqlType::Xml => match v {
+            Value::String(s) if from == Some(&SqlType::Xml) => Ok(Value::String(s.clone())),
+            Value::String(s) => super::xml::normalize(s).map(Value::String),
+            Value::Binary(b) => super::xml::normalize(&super::xml::decode_binary(b)).map(Value::String),
+            _ => Err(not_allowed(from, to)),
+        },
+        // text, ntext and image convert as varchar(max), nvarchar(max) and
+        // varbinary(max) do.
+        SqlType::Text => convert(v, from, &SqlType::VarChar(Len::Max), target),
+        SqlType::NText => convert(v, from, &SqlType::NVarChar(Len::Max), target),
+        SqlType::Image => convert(v, from, &SqlType::VarBinary(Len::Max), target),
         SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
             let i: i64 = match v {
                 Value::Int(i) => *i,
@@ -450,7 +497,12 @@ pub fn convert(
             let mut b = match v {
                 Value::Binary(b) => b.clone(),
                 Value::String(s) => match from {
-                    Some(SqlType::NVarChar(_) | SqlType::NChar(_)) | None => {
+                    // xml converts to binary as UTF-16 with a byte-order mark.
+                    Some(SqlType::Xml) => [0xFF, 0xFE]
+                        .into_iter()
+                        .chain(s.encode_utf16().flat_map(|u| u.to_le_bytes()))
+                        .collect(),
+                    Some(SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::NText) | None => {
                         s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
                     }
                     _ => s.as_bytes().to_vec(),

@@ -38,6 +38,12 @@ pub const BIGBINARY: u8 = 0xAD;
 pub const BIGCHAR: u8 = 0xAF;
 pub const NVARCHAR: u8 = 0xE7;
 pub const NCHAR: u8 = 0xEF;
+// The large-object types (MS-TDS 2.2.5.4.3 and 2.2.5.2.3 PLP).
+pub const IMAGETYPE: u8 = 0x22;
+pub const TEXTTYPE: u8 = 0x23;
+pub const SSVARIANTTYPE: u8 = 0x62;
+pub const NTEXTTYPE: u8 = 0x63;
+pub const XMLTYPE: u8 = 0xF1;
 
 /// SQL_Latin1_General_CP1_CI_AS, SQL Server's default server collation:
 /// LCID 0x0409 with IgnoreCase/IgnoreKana/IgnoreWidth flags and sort id 52
@@ -67,6 +73,13 @@ pub struct WireType {
 impl WireType {
     fn plp(&self) -> bool {
         matches!(self.code, BIGVARBIN | BIGVARCHR | NVARCHAR) && self.len == 0xFFFF
+            || self.code == XMLTYPE
+    }
+
+    /// text, ntext or image (values carry a LONGLEN length, and in rows a
+    /// text pointer and timestamp first).
+    pub fn is_lob(&self) -> bool {
+        matches!(self.code, TEXTTYPE | NTEXTTYPE | IMAGETYPE)
     }
 }
 
@@ -181,6 +194,35 @@ pub fn read_type_info<S: Src + ?Sized>(src: &mut S) -> Result<WireType, TdsError
                 _ => SqlType::NChar(n(len / 2)?),
             });
         }
+        XMLTYPE => {
+            // XML_INFO: SCHEMA_PRESENT, then the schema collection's
+            // database, owning schema (B_VARCHAR) and name (US_VARCHAR).
+            // The stand-in has no schema collections: a typed value is
+            // stored as untyped xml.
+            if src.u8()? == 1 {
+                src.b_varchar()?;
+                src.b_varchar()?;
+                src.us_varchar()?;
+            }
+            w.len = 0xFFFF;
+            w.ty = Some(SqlType::Xml);
+        }
+        TEXTTYPE | NTEXTTYPE | IMAGETYPE => {
+            w.len = src.u32_le()?;
+            if code != IMAGETYPE {
+                let mut coll = [0u8; 5];
+                src.fill(&mut coll)?;
+            }
+            w.ty = Some(match code {
+                TEXTTYPE => SqlType::Text,
+                NTEXTTYPE => SqlType::NText,
+                _ => SqlType::Image,
+            });
+        }
+        SSVARIANTTYPE => {
+            w.len = src.u32_le()?;
+            w.ty = Some(SqlType::Variant);
+        }
         other => {
             return Err(TdsError::protocol(format!(
                 "data type 0x{other:02X} is not supported by the stand-in"
@@ -199,6 +241,22 @@ pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, T
     };
     // Fixed-length wire types carry no length prefix.
     let len = match w.code {
+        SSVARIANTTYPE => return variant::read(src),
+        XMLTYPE => {
+            return Ok(match read_plp(src)? {
+                None => Value::Null,
+                Some(b) => Value::String(super::src::utf16_to_string(&b)?),
+            })
+        }
+        TEXTTYPE | NTEXTTYPE | IMAGETYPE => {
+            // In an RPC parameter: a LONGLEN length (0xFFFFFFFF = NULL),
+            // then the data (MS-TDS 2.2.5.2.2, 2.2.6.6).
+            let l = src.u32_le()?;
+            if l == u32::MAX {
+                return Ok(Value::Null);
+            }
+            return lob_data(src, w.code, l as usize);
+        }
         INT1 | BIT | INT2 | INT4 | INT8 | DATETIM4 | DATETIME | FLT4 | FLT8 | MONEY | MONEY4 => {
             w.len as usize
         }
@@ -350,6 +408,34 @@ pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, T
     Ok(v)
 }
 
+fn lob_data<S: Src + ?Sized>(src: &mut S, code: u8, len: usize) -> Result<Value, TdsError> {
+    if len > MAX_VALUE_BYTES {
+        return Err(TdsError::protocol("value above the stand-in's size limit"));
+    }
+    let raw = src.bytes(len)?;
+    Ok(match code {
+        IMAGETYPE => Value::Binary(raw),
+        NTEXTTYPE => Value::String(super::src::utf16_to_string(&raw)?),
+        _ => Value::String(cp1252_decode(&raw)),
+    })
+}
+
+/// A text, ntext or image value in a row (BULK LOAD): TextPointer
+/// (B_VARBYTE; length 0 is NULL), Timestamp (8 bytes), then the LONGLEN
+/// length and data (MS-TDS 2.2.7.17, TYPE_VARBYTE of the LOB types).
+pub fn read_row_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, TdsError> {
+    if !w.is_lob() {
+        return read_value(src, w);
+    }
+    let ptr = src.u8()? as usize;
+    if ptr == 0 {
+        return Ok(Value::Null);
+    }
+    src.bytes(ptr + 8)?;
+    let l = src.u32_le()? as usize;
+    lob_data(src, w.code, l)
+}
+
 /// A PLP value (MS-TDS 2.2.5.2.3): total length (or unknown), then chunks
 /// each prefixed with a u32 length, ended by a zero-length chunk.
 fn read_plp<S: Src + ?Sized>(src: &mut S) -> Result<Option<Vec<u8>>, TdsError> {
@@ -447,6 +533,7 @@ pub fn cp1252_encode(s: &str, out: &mut Vec<u8>) {
 }
 
 mod encode;
+pub mod variant;
 pub use encode::{rescale, write_type_info, write_value};
 
 #[cfg(test)]
