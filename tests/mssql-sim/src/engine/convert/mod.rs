@@ -331,7 +331,8 @@ pub fn convert(
     match to {
         SqlType::Variant => super::variant::to_variant(v, from),
         SqlType::Xml => match v {
-            Value::String(s) if from == Some(&SqlType::Xml) => Ok(Value::String(s.clone())),
+            // Normalising is idempotent, so an xml value (perhaps a client's
+            // parameter, not yet checked) is parsed again too.
             Value::String(s) => super::xml::normalize(s).map(Value::String),
             Value::Binary(b) => super::xml::normalize(&super::xml::decode_binary(b)).map(Value::String),
             _ => Err(not_allowed(from, to)),
