@@ -31,10 +31,12 @@ pub fn read_columns<S: Src + ?Sized>(
         let flags = src.u16_le()?;
         let w = read_type_info(src)?;
         if w.is_lob() {
-            // TableName (NumParts, then US_VARCHAR parts), MS-TDS 2.2.7.4.
-            for _ in 0..src.u8()? {
-                src.us_varchar()?;
-            }
+            // The TableName of a text/ntext/image column. In a BULK LOAD
+            // COLMETADATA SQL Server reads it as one US_VARCHAR with the
+            // whole name (no NumParts byte, unlike the COLMETADATA of
+            // results, MS-TDS 2.2.7.4), as Microsoft's drivers send it
+            // (go-mssqldb's bulkcopy.go; tiberius 0.13 does the same).
+            src.us_varchar()?;
         }
         let name = src.b_varchar()?;
         let ty =
