@@ -124,7 +124,7 @@ pub fn encode_storage(ty: &SqlType, v: &Value) -> String {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -99,14 +99,9 @@ impl Parser<'_> {
     }
 
     fn starts(&self, p: &str) -> bool {
-        let mut j = self.i;
-        for c in p.chars() {
-            if self.s.get(j) != Some(&c) {
-                return false;
-            }
-            j += 1;
-        }
-        true
+        p.chars()
+            .enumerate()
+            .all(|(k, c)| self.s.get(self.i + k) == Some(&c))
     }
 
     fn skip_ws(&mut self) -> bool {

@@ -576,7 +576,7 @@ pub enum AlterTableAction {
     DropConstraint(String),
     AddColumns(Vec<ColumnDef>),
     DropColumns(Vec<String>),
-    AlterColumn(ColumnDef),
+    AlterColumn(Box<ColumnDef>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
