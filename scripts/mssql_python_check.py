@@ -68,6 +68,14 @@ def check_lob_types(cur):
     v = cur.fetchone()[0]
     if v != 42:
         fail(f"a sql_variant holding tinyint 42 read as {v!r}")
+    # hierarchyid and geography arrive as UDTTYPE: the client reads their
+    # serialized bytes (it has no CLR types to decode them).
+    cur.execute("CREATE TABLE dbo.PyClr (id INT NOT NULL PRIMARY KEY, h HIERARCHYID NULL, g GEOGRAPHY NULL)")
+    cur.execute("INSERT INTO dbo.PyClr VALUES (1, 0x58, 0xE6100000010C0000000000002440), (2, NULL, NULL)")
+    cur.execute("SELECT h, g FROM dbo.PyClr ORDER BY id")
+    got = [tuple(bytes(v) if v is not None else None for v in r) for r in cur.fetchall()]
+    if got != [(b"\x58", bytes.fromhex("E6100000010C0000000000002440")), (None, None)]:
+        fail(f"hierarchyid/geography read as {got!r}")
     try:
         cur.execute("SELECT id FROM dbo.MsLob ORDER BY t")
         fail("ORDER BY a text column was accepted")

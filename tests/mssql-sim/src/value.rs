@@ -62,6 +62,13 @@ pub enum SqlType {
     /// sql_variant (docs/t-sql/data-types/sql-variant-transact-sql.md): its
     /// values are `Value::Variant`, carrying their base type.
     Variant,
+    /// The CLR system types hierarchyid, geography and geometry
+    /// (docs/t-sql/data-types/hierarchyid-data-type-method-reference.md,
+    /// docs/t-sql/spatial-geography/spatial-types-geography.md): values are
+    /// their serialized bytes (`Value::Binary`), kept as given.
+    HierarchyId,
+    Geography,
+    Geometry,
 }
 
 impl SqlType {
@@ -133,6 +140,9 @@ impl SqlType {
             SqlType::NText => "ntext",
             SqlType::Image => "image",
             SqlType::Variant => "sql_variant",
+            SqlType::HierarchyId => "hierarchyid",
+            SqlType::Geography => "geography",
+            SqlType::Geometry => "geometry",
         }
     }
 
@@ -157,6 +167,16 @@ impl SqlType {
     /// text/ntext/image (errors 306 and 402).
     pub fn is_incomparable(&self) -> bool {
         matches!(self, SqlType::Xml) || self.is_lob()
+    }
+
+    /// hierarchyid, geography, geometry (sent as UDTTYPE, MS-TDS 2.2.5.5.2).
+    pub fn is_clr(&self) -> bool {
+        matches!(self, SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry)
+    }
+
+    /// geography and geometry: not comparable (errors 403, 249, 421).
+    pub fn is_spatial(&self) -> bool {
+        matches!(self, SqlType::Geography | SqlType::Geometry)
     }
 
     pub fn is_integer(&self) -> bool {

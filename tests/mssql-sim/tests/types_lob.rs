@@ -266,3 +266,30 @@ async fn catalogs_report_the_new_types() {
         ]
     );
 }
+
+#[tokio::test]
+async fn clr_types_arrive_as_udt_binaries() {
+    let server = start();
+    let mut c = connect(&server).await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.H (id INT PRIMARY KEY, h HIERARCHYID NULL, g GEOGRAPHY NULL)",
+    )
+    .await;
+    let point = vec![0xE6u8, 0x10, 0, 0, 1, 0x0C, 0, 0, 0, 0, 0, 0, 0x24, 0x40, 0, 0, 0, 0, 0, 0, 0x34, 0x40];
+    let mut q = Query::new("INSERT INTO dbo.H VALUES (1, @P1, @P2), (2, NULL, NULL)");
+    // tiberius binds bytes as varbinary, which converts into the CLR types.
+    q.bind(&[0x58u8][..]);
+    q.bind(point.clone());
+    q.execute(&mut c).await.expect("insert");
+    assert_eq!(
+        rows(&mut c, "SELECT h, g FROM dbo.H ORDER BY id").await,
+        vec![
+            vec![
+                ColumnData::Binary(Some(vec![0x58u8].into())),
+                ColumnData::Binary(Some(point.into()))
+            ],
+            vec![ColumnData::Binary(None), ColumnData::Binary(None)],
+        ]
+    );
+}

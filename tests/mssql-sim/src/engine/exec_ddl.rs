@@ -93,6 +93,7 @@ impl Session {
                 || def.identity.is_some()
                 || rowversion
                 || ty.is_lob()
+                || ty.is_spatial()
                 || def.computed.is_some())
         {
             return Err(SqlError::new(

@@ -482,6 +482,8 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         SqlType::Xml => -1,
         SqlType::Text | SqlType::NText | SqlType::Image => 16,
         SqlType::Variant => 8016,
+        SqlType::HierarchyId => 892,
+        SqlType::Geography | SqlType::Geometry => -1,
     };
     let system_type_id: i64 = match ty {
         SqlType::TinyInt => 48,
@@ -513,6 +515,8 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         SqlType::NText => 99,
         SqlType::Image => 34,
         SqlType::Variant => 98,
+        // CLR types: system_type_id 240 (user_type_id 128/129/130).
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => 240,
     };
     let numeric = matches!(
         ty,
@@ -541,6 +545,12 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         "precision" => int(precision),
         "scale" => int(scale),
         "system_type_id" => int(system_type_id),
+        "user_type_id" => int(match ty {
+            SqlType::HierarchyId => 128,
+            SqlType::Geography => 130,
+            SqlType::Geometry => 129,
+            _ => system_type_id,
+        }),
         "char_max" => match ty {
             SqlType::NVarChar(Len::N(n))
             | SqlType::VarChar(Len::N(n))
@@ -554,6 +564,8 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
             // image, 2^30-1 characters for ntext.
             SqlType::Text | SqlType::Image => int(2_147_483_647),
             SqlType::NText => int(1_073_741_823),
+            SqlType::HierarchyId => int(892),
+            SqlType::Geography | SqlType::Geometry => int(-1),
             _ => DbValue::Null,
         },
         "num_precision" if numeric => int(precision),

@@ -57,6 +57,10 @@ pub fn storage_decl(ty: &SqlType) -> &'static str {
         SqlType::DateTimeOffset(_) => "TEXT",
         SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::UniqueIdentifier => "BLOB",
         SqlType::Image => "BLOB",
+        // hierarchyid's serialization sorts bytewise in depth-first order
+        // (docs/t-sql/data-types/hierarchyid-data-type-method-reference.md,
+        // "Comparisons"), so a BLOB orders as SQL Server does.
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => "BLOB",
     }
 }
 
@@ -184,6 +188,9 @@ pub fn parse_type(dt: &DataType) -> Result<SqlType, SqlError> {
             SqlType::Xml
         }
         "sql_variant" => SqlType::Variant,
+        "hierarchyid" => SqlType::HierarchyId,
+        "geography" => SqlType::Geography,
+        "geometry" => SqlType::Geometry,
         // rowversion / timestamp outside a table column (a variable, CAST):
         // binary(8) (docs/t-sql/data-types/rowversion-transact-sql.md); a
         // column of that type is a rowversion column (see `computed`).
@@ -418,7 +425,12 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
             }
             _ => return Err(corrupt(ty)),
         },
-        SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image => match v {
+        SqlType::VarBinary(_)
+        | SqlType::Binary(_)
+        | SqlType::Image
+        | SqlType::HierarchyId
+        | SqlType::Geography
+        | SqlType::Geometry => match v {
             ValueRef::Blob(b) => Value::Binary(b.to_vec()),
             ValueRef::Text(t) => Value::Binary(t.to_vec()),
             _ => return Err(corrupt(ty)),

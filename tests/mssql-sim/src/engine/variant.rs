@@ -44,6 +44,9 @@ pub fn allowed_base(ty: &SqlType) -> bool {
             | SqlType::NText
             | SqlType::Image
             | SqlType::Variant
+            | SqlType::HierarchyId
+            | SqlType::Geography
+            | SqlType::Geometry
     )
 }
 

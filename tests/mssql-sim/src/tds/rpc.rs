@@ -292,6 +292,9 @@ pub fn parse_type_name(t: &str) -> Option<SqlType> {
         "ntext" => SqlType::NText,
         "image" => SqlType::Image,
         "sql_variant" => SqlType::Variant,
+        "hierarchyid" => SqlType::HierarchyId,
+        "geography" => SqlType::Geography,
+        "geometry" => SqlType::Geometry,
         _ => return None,
     })
 }

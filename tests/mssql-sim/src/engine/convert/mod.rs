@@ -291,7 +291,14 @@ fn truncation_error(target: Target<'_>, truncated: &str) -> SqlError {
 fn check_allowed(from: &SqlType, to: &SqlType, target: Target<'_>) -> Result<(), SqlError> {
     let chars = |t: &SqlType| t.is_string() || matches!(t, SqlType::Xml);
     let bins = |t: &SqlType| matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image);
+    let clr_ok = |f: &SqlType, t: &SqlType| {
+        f == t
+            || matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_))
+            || matches!(f, SqlType::VarBinary(_) | SqlType::Binary(_))
+            || (t.is_string() && !t.is_lob() || f.is_string() && !f.is_lob())
+    };
     let ok = match (from, to) {
+        (f, t) if f.is_clr() || t.is_clr() => clr_ok(f, t),
         (_, SqlType::Variant) | (SqlType::Variant, _) => true,
         (SqlType::Xml, t) => chars(t) && !t.is_lob() || bins(t) && !t.is_lob(),
         (SqlType::Text | SqlType::NText, t) => chars(t) || bins(t) && !t.is_lob(),
@@ -342,6 +349,16 @@ pub fn convert(
         SqlType::Text => convert(v, from, &SqlType::VarChar(Len::Max), target),
         SqlType::NText => convert(v, from, &SqlType::NVarChar(Len::Max), target),
         SqlType::Image => convert(v, from, &SqlType::VarBinary(Len::Max), target),
+        // The CLR types keep serialized bytes as given; the stand-in has no
+        // CLR to parse their string forms ('/1/2/', WKT).
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => match v {
+            Value::Binary(b) => Ok(Value::Binary(b.clone())),
+            Value::String(_) => Err(crate::engine::unsupported(&format!(
+                "converting a character string to {} (its binary serialization converts)",
+                to.base_name()
+            ))),
+            _ => Err(not_allowed(from, to)),
+        },
         SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
             let i: i64 = match v {
                 Value::Int(i) => *i,

@@ -340,3 +340,72 @@ fn changetable_joins_tables_with_the_new_types() {
         ]]
     );
 }
+
+#[test]
+fn clr_types_store_serialized_bytes() {
+    let e = engine();
+    let mut ss = e.session("sa").unwrap();
+    ok(
+        &mut ss,
+        "CREATE TABLE H (id INT PRIMARY KEY, h HIERARCHYID NULL, g GEOGRAPHY NULL, m GEOMETRY NULL)",
+    );
+    // hierarchyid /1/, /2/ and /1/1/ in SQL Server's serialization.
+    ok(&mut ss, "INSERT INTO H (id, h, g) VALUES (1, 0x58, 0xE6100000010C), (2, 0x68, NULL), (3, 0x5AC0, NULL)");
+    let c = ok(&mut ss, "SELECT h, g FROM H ORDER BY h");
+    assert_eq!(c.sets[0].0[0].ty, SqlType::HierarchyId);
+    assert_eq!(c.sets[0].0[1].ty, SqlType::Geography);
+    // Depth-first order: /1/, /1/1/, /2/.
+    let hs: Vec<Value> = c.sets[0].1.iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        hs,
+        vec![
+            Value::Binary(vec![0x58]),
+            Value::Binary(vec![0x5A, 0xC0]),
+            Value::Binary(vec![0x68])
+        ]
+    );
+    assert_eq!(
+        rows(&mut ss, "SELECT id FROM H WHERE h = 0x68"),
+        vec![vec![i(2)]]
+    );
+    let x = err(&mut ss, "SELECT id FROM H WHERE g = g");
+    assert_eq!(
+        (x.number, x.message.as_str()),
+        (
+            403,
+            "Invalid operator for data type. Operator equals equal to, type equals geography."
+        )
+    );
+    let x = err(&mut ss, "SELECT id FROM H ORDER BY m");
+    assert_eq!(
+        (x.number, x.message.as_str()),
+        (
+            249,
+            "The type \"geometry\" is not comparable. It cannot be used in the ORDER BY clause."
+        )
+    );
+    assert_eq!(err(&mut ss, "SELECT DISTINCT g FROM H").number, 421);
+    assert!(err(&mut ss, "SELECT CAST('/1/' AS HIERARCHYID)")
+        .message
+        .contains("hierarchyid"));
+    assert_eq!(
+        rows(
+            &mut ss,
+            "SELECT c.name, t.name, c.system_type_id, c.max_length FROM sys.columns c
+             JOIN sys.types t ON t.user_type_id = c.user_type_id
+             WHERE c.object_id = OBJECT_ID('dbo.H') AND c.column_id > 1 ORDER BY c.column_id"
+        ),
+        vec![
+            vec![s("h"), s("hierarchyid"), i(240), i(892)],
+            vec![s("g"), s("geography"), i(240), i(-1)],
+            vec![s("m"), s("geometry"), i(240), i(-1)]
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut ss,
+            "SELECT DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'H' ORDER BY ORDINAL_POSITION"
+        ),
+        vec![vec![s("int")], vec![s("hierarchyid")], vec![s("geography")], vec![s("geometry")]]
+    );
+}

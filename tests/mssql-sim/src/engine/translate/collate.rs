@@ -86,6 +86,19 @@ pub fn comparable(l: &TExpr, r: &TExpr, op: &str) -> Result<(), SqlError> {
         }
         return Ok(());
     };
+    // 403: "Invalid operator for data type. Operator equals %ls, type
+    // equals %ls." (geography and geometry define no comparison).
+    if let Some(t) = [a, b].into_iter().find(|t| t.is_spatial()) {
+        return Err(SqlError::new(
+            403,
+            16,
+            1,
+            format!(
+                "Invalid operator for data type. Operator equals {op}, type equals {}.",
+                t.base_name()
+            ),
+        ));
+    }
     if a == SqlType::Xml && b == SqlType::Xml {
         return Err(crate::engine::xml::not_comparable());
     }
@@ -108,9 +121,19 @@ pub fn incompatible(a: &crate::value::SqlType, b: &crate::value::SqlType, op: &s
     )
 }
 
-/// Refuses sorting and grouping by xml (305) and text, ntext, image (306).
-pub fn sortable(ty: Option<crate::value::SqlType>) -> Result<(), SqlError> {
+/// Refuses sorting and grouping by xml (305), text, ntext, image (306) and
+/// geography, geometry (249, naming the clause).
+pub fn sortable(ty: Option<crate::value::SqlType>, clause: &str) -> Result<(), SqlError> {
     match ty {
+        Some(t) if t.is_spatial() => Err(SqlError::new(
+            249,
+            16,
+            1,
+            format!(
+                "The type \"{}\" is not comparable. It cannot be used in the {clause} clause.",
+                t.base_name()
+            ),
+        )),
         Some(crate::value::SqlType::Xml) => Err(crate::engine::xml::not_comparable()),
         Some(t) if t.is_lob() => Err(SqlError::new(
             306,
@@ -125,7 +148,7 @@ pub fn sortable(ty: Option<crate::value::SqlType>) -> Result<(), SqlError> {
 /// 421: DISTINCT over a column that is not comparable.
 pub fn distinct_ok(ty: Option<crate::value::SqlType>) -> Result<(), SqlError> {
     match ty {
-        Some(t) if t.is_incomparable() => Err(SqlError::new(
+        Some(t) if t.is_incomparable() || t.is_spatial() => Err(SqlError::new(
             421,
             16,
             1,

@@ -180,6 +180,8 @@ pub fn literal_sql(v: &DbValue) -> String {
 /// docs/t-sql/data-types/data-type-precedence-transact-sql.md
 pub fn precedence(ty: &SqlType) -> u8 {
     match ty {
+        // CLR types rank above sql_variant (user-defined types first).
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => 33,
         SqlType::Variant => 32,
         SqlType::Xml => 31,
         SqlType::NText => 14,
@@ -231,6 +233,8 @@ pub fn same_storage(a: &SqlType, b: &SqlType) -> bool {
             VarBinary(_) | Binary(_) | Image => (5, 0),
             Xml => (11, 0),
             Variant => (12, 0),
+            HierarchyId => (13, 0),
+            Geography | Geometry => (14, 0),
             UniqueIdentifier => (6, 0),
             Date => (7, 0),
             Time(_) => (8, 0),

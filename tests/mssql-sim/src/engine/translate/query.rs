@@ -127,7 +127,7 @@ impl Ctx<'_> {
                 if let Some(c) = cols.iter().find(|c| c.name.eq_ignore_ascii_case(&parts[0])) {
                     // An output alias wins when it is not also a source column.
                     if !scoped || self.column(parts).is_err() {
-                        super::collate::sortable(c.ty)?;
+                        super::collate::sortable(c.ty, "ORDER BY")?;
                         if c.ty == Some(SqlType::Variant) {
                             return Ok(format!(
                                 "{} COLLATE {}",
@@ -147,7 +147,7 @@ impl Ctx<'_> {
             }
         }
         let t = self.expr(e)?;
-        super::collate::sortable(t.ty)?;
+        super::collate::sortable(t.ty, "ORDER BY")?;
         Ok(super::collate::sort_key(&t))
     }
 
@@ -317,7 +317,7 @@ impl Ctx<'_> {
             let mut g = Vec::new();
             for e in &sel.group_by {
                 let t = self.expr(e)?;
-                super::collate::sortable(t.ty)?;
+                super::collate::sortable(t.ty, "GROUP BY")?;
                 g.push(super::collate::sort_key(&t));
             }
             sql.push_str(&format!(" GROUP BY {}", g.join(", ")));

@@ -107,7 +107,37 @@ pub fn write_type_info(out: &mut Vec<u8>, ty: &SqlType, nullable: bool) {
             out.push(SSVARIANTTYPE);
             out.extend_from_slice(&variant::MAX_LEN.to_le_bytes());
         }
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => write_udt_info(out, ty),
     }
+}
+
+/// UDT_INFO of a result column (MS-TDS 2.2.5.5.2): MAX_BYTE_SIZE (892 for
+/// hierarchyid; 0xFFFF, unlimited, for the spatial types), the database,
+/// schema and type names, then the assembly-qualified CLR type name. The
+/// stand-in sends an empty database name (SQL Server names the current
+/// database).
+fn write_udt_info(out: &mut Vec<u8>, ty: &SqlType) {
+    let (max, clr) = match ty {
+        SqlType::HierarchyId => (892u16, "SqlHierarchyId"),
+        SqlType::Geography => (0xFFFF, "SqlGeography"),
+        _ => (0xFFFF, "SqlGeometry"),
+    };
+    out.push(UDTTYPE);
+    put_u16(out, max);
+    let b_varchar = |out: &mut Vec<u8>, s: &str| {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        out.push(units.len() as u8);
+        units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+    };
+    b_varchar(out, "");
+    b_varchar(out, "sys");
+    b_varchar(out, ty.base_name());
+    let aqn = format!(
+        "Microsoft.SqlServer.Types.{clr}, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91"
+    );
+    let units: Vec<u16> = aqn.encode_utf16().collect();
+    put_u16(out, units.len() as u16);
+    units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
 }
 
 /// A text pointer (16 bytes) and timestamp (8 bytes) SQL Server sends ahead
@@ -130,6 +160,9 @@ fn is_plp(ty: &SqlType) -> bool {
             | SqlType::VarChar(Len::Max)
             | SqlType::VarBinary(Len::Max)
             | SqlType::Xml
+            | SqlType::HierarchyId
+            | SqlType::Geography
+            | SqlType::Geometry
     )
 }
 
@@ -380,7 +413,10 @@ pub fn write_value(out: &mut Vec<u8>, ty: &SqlType, nullable: bool, v: &Value) {
         | SqlType::Char(_)
         | SqlType::VarBinary(_)
         | SqlType::Binary(_)
-        | SqlType::Xml => {
+        | SqlType::Xml
+        | SqlType::HierarchyId
+        | SqlType::Geography
+        | SqlType::Geometry => {
             if null {
                 out.extend_from_slice(&0xFFFFu16.to_le_bytes());
                 return;

@@ -44,6 +44,7 @@ pub const TEXTTYPE: u8 = 0x23;
 pub const SSVARIANTTYPE: u8 = 0x62;
 pub const NTEXTTYPE: u8 = 0x63;
 pub const XMLTYPE: u8 = 0xF1;
+pub const UDTTYPE: u8 = 0xF0;
 
 /// SQL_Latin1_General_CP1_CI_AS, SQL Server's default server collation:
 /// LCID 0x0409 with IgnoreCase/IgnoreKana/IgnoreWidth flags and sort id 52
@@ -74,6 +75,7 @@ impl WireType {
     fn plp(&self) -> bool {
         matches!(self.code, BIGVARBIN | BIGVARCHR | NVARCHAR) && self.len == 0xFFFF
             || self.code == XMLTYPE
+            || self.code == UDTTYPE
     }
 
     /// text, ntext or image (values carry a LONGLEN length, and in rows a
@@ -223,6 +225,25 @@ pub fn read_type_info<S: Src + ?Sized>(src: &mut S) -> Result<WireType, TdsError
             w.len = src.u32_le()?;
             w.ty = Some(SqlType::Variant);
         }
+        UDTTYPE => {
+            // UDT_INFO of an RPC parameter (MS-TDS 2.2.5.5.2): the type's
+            // database, schema and name (B_VARCHAR each). Only the CLR system
+            // types are known to the stand-in.
+            src.b_varchar()?;
+            src.b_varchar()?;
+            let name = src.b_varchar()?;
+            w.len = 0xFFFF;
+            w.ty = Some(match name.to_ascii_lowercase().as_str() {
+                "hierarchyid" => SqlType::HierarchyId,
+                "geography" => SqlType::Geography,
+                "geometry" => SqlType::Geometry,
+                other => {
+                    return Err(TdsError::protocol(format!(
+                        "user-defined type {other} is not supported by the stand-in"
+                    )))
+                }
+            });
+        }
         other => {
             return Err(TdsError::protocol(format!(
                 "data type 0x{other:02X} is not supported by the stand-in"
@@ -242,6 +263,12 @@ pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, T
     // Fixed-length wire types carry no length prefix.
     let len = match w.code {
         SSVARIANTTYPE => return variant::read(src),
+        UDTTYPE => {
+            return Ok(match read_plp(src)? {
+                None => Value::Null,
+                Some(b) => Value::Binary(b),
+            })
+        }
         XMLTYPE => {
             return Ok(match read_plp(src)? {
                 None => Value::Null,
