@@ -83,29 +83,7 @@ impl Session {
             Some(n) => n && !in_pk,
             None => !(in_pk || def.identity.is_some() || rowversion),
         };
-        // docs/relational-databases/tables/use-sparse-columns.md: "A sparse
-        // column must be nullable and cannot have the ROWGUIDCOL or IDENTITY
-        // properties ... cannot be of the following data types: text, ntext,
-        // image, timestamp ...", error 1731
-        // (database-engine-events-and-errors-1000-to-1999.md).
-        if def.sparse
-            && (!nullable
-                || def.identity.is_some()
-                || rowversion
-                || ty.is_lob()
-                || ty.is_spatial()
-                || def.computed.is_some())
-        {
-            return Err(SqlError::new(
-                1731,
-                16,
-                1,
-                format!(
-                    "Cannot create the sparse column '{}' in the table '{table}' because an option or data type specified is not valid. A sparse column must be nullable and cannot have the ROWGUIDCOL, IDENTITY, or FILESTREAM properties. A sparse column cannot be of the following data types: text, ntext, image, geometry, geography, or user-defined type.",
-                    def.name
-                ),
-            ));
-        }
+        super::sparse::check(table, def, &ty, nullable, rowversion)?;
         let default = match &def.default {
             None => None,
             Some(e) => Some(self.default_kind(e, &ty, &def.name)?),

@@ -69,6 +69,7 @@ mod procs;
 mod rows;
 mod session;
 mod snapshot;
+mod sparse;
 mod table_vars;
 mod translate;
 mod triggers;

@@ -6,6 +6,7 @@
 
 use crate::error::SqlError;
 use crate::value::{Len, SqlType, Value};
+mod lob;
 mod temporal;
 
 use temporal::{convert_temporal, fmt_date, fmt_ticks};
@@ -284,39 +285,6 @@ fn truncation_error(target: Target<'_>, truncated: &str) -> SqlError {
     }
 }
 
-/// The conversions SQL Server refuses for xml, text, ntext and image
-/// (the conversion chart of docs/t-sql/functions/cast-and-convert-transact-sql.md):
-/// 529 for an explicit conversion, 206 "Operand type clash" for an implicit
-/// one (an assignment to a column).
-fn check_allowed(from: &SqlType, to: &SqlType, target: Target<'_>) -> Result<(), SqlError> {
-    let chars = |t: &SqlType| t.is_string() || matches!(t, SqlType::Xml);
-    let bins = |t: &SqlType| matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image);
-    let clr_ok = |f: &SqlType, t: &SqlType| {
-        f == t
-            || matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_))
-            || matches!(f, SqlType::VarBinary(_) | SqlType::Binary(_))
-            || (t.is_string() && !t.is_lob() || f.is_string() && !f.is_lob())
-    };
-    let ok = match (from, to) {
-        (f, t) if f.is_clr() || t.is_clr() => clr_ok(f, t),
-        (_, SqlType::Variant) | (SqlType::Variant, _) => true,
-        (SqlType::Xml, t) => chars(t) && !t.is_lob() || bins(t) && !t.is_lob(),
-        (SqlType::Text | SqlType::NText, t) => chars(t) || bins(t) && !t.is_lob(),
-        (SqlType::Image, t) => bins(t) || chars(t) && !t.is_lob(),
-        (f, SqlType::Xml) => chars(f) || bins(f),
-        (f, SqlType::Text | SqlType::NText) => chars(f) && *f != SqlType::Xml || bins(f),
-        (f, SqlType::Image) => bins(f) || f.is_string(),
-        _ => true,
-    };
-    if ok {
-        return Ok(());
-    }
-    Err(match target {
-        Target::Expr => not_allowed(Some(from), to),
-        Target::Column { .. } => super::variant::clash(from, to),
-    })
-}
-
 /// Converts `v` (of type `from`, `None` when unknown) to type `to`.
 pub fn convert(
     v: &Value,
@@ -333,7 +301,7 @@ pub fn convert(
         }
     }
     if let Some(f) = from {
-        check_allowed(f, to, target)?;
+        lob::check_allowed(f, to, target)?;
     }
     match to {
         SqlType::Variant => super::variant::to_variant(v, from),
@@ -587,72 +555,4 @@ pub fn convert(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimals_rescale_and_check_precision() {
-        let to = SqlType::Decimal {
-            precision: 5,
-            scale: 2,
-        };
-        assert_eq!(
-            convert(&Value::String("12.345".into()), None, &to, Target::Expr),
-            Ok(Value::Decimal(1235, 2))
-        );
-        let err = convert(&Value::Int(1000), Some(&SqlType::Int), &to, Target::Expr).unwrap_err();
-        assert_eq!(err.number, 8115);
-        assert_eq!(format_decimal(-5, 2), "-0.05");
-    }
-
-    #[test]
-    fn strings_truncate_in_columns_only() {
-        let to = SqlType::NVarChar(Len::N(3));
-        let v = Value::String("abcdef".into());
-        assert_eq!(
-            convert(&v, None, &to, Target::Expr),
-            Ok(Value::String("abc".into()))
-        );
-        let e = convert(
-            &v,
-            None,
-            &to,
-            Target::Column {
-                table: "db.dbo.T",
-                column: "c",
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e.number, 2628);
-        assert!(e.message.contains("Truncated value: 'abc'"));
-    }
-
-    #[test]
-    fn bad_int_text_is_245() {
-        let e = convert(
-            &Value::String("abc".into()),
-            Some(&SqlType::VarChar(Len::N(3))),
-            &SqlType::Int,
-            Target::Expr,
-        )
-        .unwrap_err();
-        assert_eq!(e.number, 245);
-        assert_eq!(
-            e.message,
-            "Conversion failed when converting the varchar value 'abc' to data type int."
-        );
-    }
-
-    #[test]
-    fn datetime_text_parses() {
-        let v = convert(
-            &Value::String("2024-02-29 13:45:10.1234567".into()),
-            None,
-            &SqlType::DateTime2(7),
-            Target::Expr,
-        )
-        .unwrap();
-        let text = to_text(&v, Some(&SqlType::DateTime2(7))).unwrap();
-        assert_eq!(text, "2024-02-29 13:45:10.1234567");
-    }
-}
+mod tests;
