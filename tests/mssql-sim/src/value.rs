@@ -171,7 +171,10 @@ impl SqlType {
 
     /// hierarchyid, geography, geometry (sent as UDTTYPE, MS-TDS 2.2.5.5.2).
     pub fn is_clr(&self) -> bool {
-        matches!(self, SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry)
+        matches!(
+            self,
+            SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry
+        )
     }
 
     /// geography and geometry: not comparable (errors 403, 249, 421).

@@ -23,12 +23,18 @@ fn xml(s: &str) -> ColumnData<'static> {
 async fn xml_round_trips_through_parameters_and_literals() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.X (id INT PRIMARY KEY, doc XML NULL)").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.X (id INT PRIMARY KEY, doc XML NULL)",
+    )
+    .await;
     let mut q = Query::new("INSERT INTO dbo.X VALUES (1, @P1), (2, @P2), (3, @P3)");
     q.bind(XmlData::new("<a b='1'><c/></a>"));
     q.bind("<?xml version=\"1.0\"?><n>é 🦀</n>");
     q.bind(Option::<&str>::None);
-    q.execute(&mut c).await.expect("insert with xml and nvarchar parameters");
+    q.execute(&mut c)
+        .await
+        .expect("insert with xml and nvarchar parameters");
     exec(&mut c, "INSERT INTO dbo.X VALUES (4, N'<lit>x</lit>')").await;
     assert_eq!(
         rows(&mut c, "SELECT id, doc FROM dbo.X ORDER BY id").await,
@@ -65,6 +71,20 @@ async fn xml_round_trips_through_parameters_and_literals() {
     let mut q = Query::new("INSERT INTO dbo.X VALUES (6, @P1)");
     q.bind(XmlData::new("<unclosed>"));
     assert_eq!(query_error(&mut c, q).await.0, 9400);
+    // An xml parameter is parsed as it is bound.
+    let mut q = Query::new("SELECT @P1");
+    q.bind(XmlData::new("<?xml version=\"1.0\"?><p></p>"));
+    let got: Vec<Vec<ColumnData<'static>>> = q
+        .query(&mut c)
+        .await
+        .expect("select an xml parameter")
+        .into_first_result()
+        .await
+        .expect("rows")
+        .into_iter()
+        .map(|r| r.into_iter().collect())
+        .collect();
+    assert_eq!(got, vec![vec![xml("<p />")]]);
     let (n, m) = error_of(&mut c, "SELECT 1 FROM dbo.X a, dbo.X b WHERE a.doc = b.doc").await;
     assert_eq!(
         (n, m.as_str()),
@@ -73,7 +93,12 @@ async fn xml_round_trips_through_parameters_and_literals() {
             "The XML data type cannot be compared or sorted, except when using the IS NULL operator."
         )
     );
-    assert_eq!(error_of(&mut c, "SELECT id FROM dbo.X ORDER BY doc").await.0, 305);
+    assert_eq!(
+        error_of(&mut c, "SELECT id FROM dbo.X ORDER BY doc")
+            .await
+            .0,
+        305
+    );
 }
 
 #[tokio::test]
@@ -90,7 +115,9 @@ async fn text_ntext_image_round_trip_and_refuse_comparisons() {
     q.bind(long.clone());
     q.bind("ünï 🦀");
     q.bind(vec![1u8; 10_000]);
-    q.execute(&mut c).await.expect("nvarchar/varbinary parameters into text columns");
+    q.execute(&mut c)
+        .await
+        .expect("nvarchar/varbinary parameters into text columns");
     exec(
         &mut c,
         "INSERT INTO dbo.L VALUES (2, 'café', N'ω', 0xCAFE), (3, NULL, NULL, NULL)",
@@ -118,11 +145,19 @@ async fn text_ntext_image_round_trip_and_refuse_comparisons() {
         ]
     );
     assert_eq!(
-        rows(&mut c, "SELECT id FROM dbo.L WHERE t LIKE 'caf%' AND n IS NOT NULL").await,
+        rows(
+            &mut c,
+            "SELECT id FROM dbo.L WHERE t LIKE 'caf%' AND n IS NOT NULL"
+        )
+        .await,
         vec![vec![int(2)]]
     );
     assert_eq!(
-        rows(&mut c, "SELECT CAST(n AS NVARCHAR(MAX)) FROM dbo.L WHERE id = 2").await,
+        rows(
+            &mut c,
+            "SELECT CAST(n AS NVARCHAR(MAX)) FROM dbo.L WHERE id = 2"
+        )
+        .await,
         vec![vec![text("ω")]]
     );
     assert_eq!(
@@ -142,7 +177,11 @@ async fn text_ntext_image_round_trip_and_refuse_comparisons() {
     // Bulk load (tiberius sends text pointers and the TableName). tiberius
     // 0.13 cannot bulk-load an image column (its encoder has no arm for
     // `Binary` into `Image`), so that table has text and ntext only.
-    exec(&mut c, "CREATE TABLE dbo.LB (id INT PRIMARY KEY, t TEXT NULL, n NTEXT NULL)").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.LB (id INT PRIMARY KEY, t TEXT NULL, n NTEXT NULL)",
+    )
+    .await;
     let mut req = c.bulk_insert("dbo.LB").await.expect("bulk insert");
     req.send((10i32, "bt", "bn").into_row()).await.expect("row");
     req.send((11i32, Option::<&str>::None, Option::<&str>::None).into_row())
@@ -162,7 +201,11 @@ async fn text_ntext_image_round_trip_and_refuse_comparisons() {
 async fn sql_variant_keeps_base_types_over_the_wire() {
     let server = start();
     let mut c = connect(&server).await;
-    exec(&mut c, "CREATE TABLE dbo.V (id INT PRIMARY KEY, v SQL_VARIANT NULL)").await;
+    exec(
+        &mut c,
+        "CREATE TABLE dbo.V (id INT PRIMARY KEY, v SQL_VARIANT NULL)",
+    )
+    .await;
     exec(
         &mut c,
         "INSERT INTO dbo.V VALUES (1, 42); INSERT INTO dbo.V VALUES (2, N'héllo');
@@ -172,7 +215,9 @@ async fn sql_variant_keeps_base_types_over_the_wire() {
     let mut q = Query::new("INSERT INTO dbo.V VALUES (5, @P1), (6, @P2)");
     q.bind(7i64);
     q.bind("bound");
-    q.execute(&mut c).await.expect("typed parameters into sql_variant");
+    q.execute(&mut c)
+        .await
+        .expect("typed parameters into sql_variant");
     assert_eq!(
         rows(&mut c, "SELECT v FROM dbo.V ORDER BY id").await,
         vec![
@@ -202,7 +247,11 @@ async fn sql_variant_keeps_base_types_over_the_wire() {
     );
     // SQL_VARIANT_PROPERTY returns sql_variant itself.
     assert_eq!(
-        rows(&mut c, "SELECT SQL_VARIANT_PROPERTY(v, 'Precision') FROM dbo.V WHERE id = 3").await,
+        rows(
+            &mut c,
+            "SELECT SQL_VARIANT_PROPERTY(v, 'Precision') FROM dbo.V WHERE id = 3"
+        )
+        .await,
         vec![vec![int(8)]]
     );
     assert_eq!(
@@ -257,12 +306,36 @@ async fn catalogs_report_the_new_types() {
         )
         .await,
         vec![
-            vec![text("xml"), ColumnData::I16(Some(-1)), ColumnData::Bit(Some(false))],
-            vec![text("text"), ColumnData::I16(Some(16)), ColumnData::Bit(Some(false))],
-            vec![text("ntext"), ColumnData::I16(Some(16)), ColumnData::Bit(Some(false))],
-            vec![text("image"), ColumnData::I16(Some(16)), ColumnData::Bit(Some(false))],
-            vec![text("sql_variant"), ColumnData::I16(Some(8016)), ColumnData::Bit(Some(false))],
-            vec![text("int"), ColumnData::I16(Some(4)), ColumnData::Bit(Some(true))],
+            vec![
+                text("xml"),
+                ColumnData::I16(Some(-1)),
+                ColumnData::Bit(Some(false))
+            ],
+            vec![
+                text("text"),
+                ColumnData::I16(Some(16)),
+                ColumnData::Bit(Some(false))
+            ],
+            vec![
+                text("ntext"),
+                ColumnData::I16(Some(16)),
+                ColumnData::Bit(Some(false))
+            ],
+            vec![
+                text("image"),
+                ColumnData::I16(Some(16)),
+                ColumnData::Bit(Some(false))
+            ],
+            vec![
+                text("sql_variant"),
+                ColumnData::I16(Some(8016)),
+                ColumnData::Bit(Some(false))
+            ],
+            vec![
+                text("int"),
+                ColumnData::I16(Some(4)),
+                ColumnData::Bit(Some(true))
+            ],
         ]
     );
 }
@@ -276,7 +349,9 @@ async fn clr_types_arrive_as_udt_binaries() {
         "CREATE TABLE dbo.H (id INT PRIMARY KEY, h HIERARCHYID NULL, g GEOGRAPHY NULL)",
     )
     .await;
-    let point = vec![0xE6u8, 0x10, 0, 0, 1, 0x0C, 0, 0, 0, 0, 0, 0, 0x24, 0x40, 0, 0, 0, 0, 0, 0, 0x34, 0x40];
+    let point = vec![
+        0xE6u8, 0x10, 0, 0, 1, 0x0C, 0, 0, 0, 0, 0, 0, 0x24, 0x40, 0, 0, 0, 0, 0, 0, 0x34, 0x40,
+    ];
     let mut q = Query::new("INSERT INTO dbo.H VALUES (1, @P1, @P2), (2, NULL, NULL)");
     // tiberius binds bytes as varbinary, which converts into the CLR types.
     q.bind(&[0x58u8][..]);

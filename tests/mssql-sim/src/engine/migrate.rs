@@ -58,8 +58,10 @@ pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
         )
         .map_err(sqlerr)?;
     if !has {
-        conn.execute_batch("ALTER TABLE sim_columns ADD COLUMN is_sparse INTEGER NOT NULL DEFAULT 0;")
-            .map_err(sqlerr)?;
+        conn.execute_batch(
+            "ALTER TABLE sim_columns ADD COLUMN is_sparse INTEGER NOT NULL DEFAULT 0;",
+        )
+        .map_err(sqlerr)?;
     }
     let has: bool = conn
         .query_row(

@@ -76,8 +76,8 @@ mod triggers;
 mod txn;
 mod types;
 mod variant;
-mod xml;
 mod views;
+mod xml;
 
 use crate::controls::Controls;
 use crate::error::SqlError;

@@ -183,7 +183,9 @@ pub fn parse_type(dt: &DataType) -> Result<SqlType, SqlError> {
             // A typed xml (xml(CONTENT schema_collection)) needs XML schema
             // collections, which the stand-in does not have.
             if !dt.args.is_empty() {
-                return Err(crate::engine::unsupported("typed xml (an XML schema collection)"));
+                return Err(crate::engine::unsupported(
+                    "typed xml (an XML schema collection)",
+                ));
             }
             SqlType::Xml
         }
@@ -409,15 +411,13 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
         | SqlType::Char(_)
         | SqlType::Text
         | SqlType::NText
-        | SqlType::Xml => {
-            match v {
-                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Integer(i) => Value::String(i.to_string()),
-                ValueRef::Real(f) => Value::String(f.to_string()),
-                ValueRef::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-                ValueRef::Null => Value::Null,
-            }
-        }
+        | SqlType::Xml => match v {
+            ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(i) => Value::String(i.to_string()),
+            ValueRef::Real(f) => Value::String(f.to_string()),
+            ValueRef::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+            ValueRef::Null => Value::Null,
+        },
         SqlType::Variant => match v {
             ValueRef::Text(t) => {
                 let s = std::str::from_utf8(t).map_err(|_| corrupt(ty))?;

@@ -230,9 +230,16 @@ fn compare_same(a: &Value, b: &Value) -> Ordering {
         (Value::Guid(x), Value::Guid(y)) => guid_to_storage(x).cmp(&guid_to_storage(y)),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
         (Value::Time(x), Value::Time(y)) => x.cmp(y),
-        (Value::DateTime { days: d1, ticks: t1 }, Value::DateTime { days: d2, ticks: t2 }) => {
-            (d1, t1).cmp(&(d2, t2))
-        }
+        (
+            Value::DateTime {
+                days: d1,
+                ticks: t1,
+            },
+            Value::DateTime {
+                days: d2,
+                ticks: t2,
+            },
+        ) => (d1, t1).cmp(&(d2, t2)),
         (
             Value::DateTimeOffset {
                 days: d1,
@@ -302,7 +309,9 @@ pub fn wire_sizes(ty: &SqlType, v: &Value) -> (usize, usize) {
         (SqlType::Time(s), _) => crate::tds::types::time_len(*s),
         (SqlType::DateTime2(s), _) => crate::tds::types::time_len(*s) + 3,
         (SqlType::DateTimeOffset(s), _) => crate::tds::types::time_len(*s) + 5,
-        (SqlType::NVarChar(_) | SqlType::NChar(_), Value::String(s)) => s.encode_utf16().count() * 2,
+        (SqlType::NVarChar(_) | SqlType::NChar(_), Value::String(s)) => {
+            s.encode_utf16().count() * 2
+        }
         (_, Value::String(s)) => s.chars().count(),
         (_, Value::Binary(b)) => b.len(),
         _ => 0,
@@ -393,8 +402,14 @@ mod tests {
                 },
                 Value::Decimal(4627910, 2),
             ),
-            (SqlType::NVarChar(Len::N(4000)), Value::String("h\u{e9}".into())),
-            (SqlType::VarBinary(Len::N(3)), Value::Binary(vec![0, 255, 7])),
+            (
+                SqlType::NVarChar(Len::N(4000)),
+                Value::String("h\u{e9}".into()),
+            ),
+            (
+                SqlType::VarBinary(Len::N(3)),
+                Value::Binary(vec![0, 255, 7]),
+            ),
             (SqlType::UniqueIdentifier, Value::Guid([7; 16])),
             (
                 SqlType::DateTimeOffset(7),

@@ -409,7 +409,9 @@ impl Parser<'_> {
                 // CDATA is kept as its text (escaped), even white space.
                 escape_text(&body, false, &mut self.out);
             } else if self.starts("<!DOCTYPE") {
-                return Err(crate::engine::unsupported("a DTD (<!DOCTYPE) in an xml value"));
+                return Err(crate::engine::unsupported(
+                    "a DTD (<!DOCTYPE) in an xml value",
+                ));
             } else if self.starts("<?") {
                 self.i += 2;
                 let target = self.name()?;
@@ -485,7 +487,8 @@ mod tests {
     #[test]
     fn normalises_as_sql_server_stores() {
         assert_eq!(
-            normalize("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<a  x='1'  y=\"2\"></a>").unwrap(),
+            normalize("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<a  x='1'  y=\"2\"></a>")
+                .unwrap(),
             "<a x=\"1\" y=\"2\" />"
         );
         assert_eq!(

@@ -9,9 +9,18 @@ use crate::value::SqlType;
 /// (the conversion chart of docs/t-sql/functions/cast-and-convert-transact-sql.md):
 /// 529 for an explicit conversion, 206 "Operand type clash" for an implicit
 /// one (an assignment to a column).
-pub(super) fn check_allowed(from: &SqlType, to: &SqlType, target: Target<'_>) -> Result<(), SqlError> {
+pub(super) fn check_allowed(
+    from: &SqlType,
+    to: &SqlType,
+    target: Target<'_>,
+) -> Result<(), SqlError> {
     let chars = |t: &SqlType| t.is_string() || matches!(t, SqlType::Xml);
-    let bins = |t: &SqlType| matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image);
+    let bins = |t: &SqlType| {
+        matches!(
+            t,
+            SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::Image
+        )
+    };
     let clr_ok = |f: &SqlType, t: &SqlType| {
         f == t
             || matches!(t, SqlType::VarBinary(_) | SqlType::Binary(_))

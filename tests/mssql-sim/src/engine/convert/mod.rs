@@ -309,7 +309,9 @@ pub fn convert(
             // Normalising is idempotent, so an xml value (perhaps a client's
             // parameter, not yet checked) is parsed again too.
             Value::String(s) => super::xml::normalize(s).map(Value::String),
-            Value::Binary(b) => super::xml::normalize(&super::xml::decode_binary(b)).map(Value::String),
+            Value::Binary(b) => {
+                super::xml::normalize(&super::xml::decode_binary(b)).map(Value::String)
+            }
             _ => Err(not_allowed(from, to)),
         },
         // text, ntext and image convert as varchar(max), nvarchar(max) and

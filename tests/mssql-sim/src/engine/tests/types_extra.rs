@@ -51,10 +51,18 @@ fn xml_columns_store_normalised_well_formed_text() {
     assert_eq!(c.sets[0].0[0].ty, SqlType::Xml);
     assert_eq!(
         c.sets[0].1,
-        vec![vec![s("<a x=\"1\" />")], vec![Value::Null], vec![s("<b>t</b>")], vec![s("<c />")]]
+        vec![
+            vec![s("<a x=\"1\" />")],
+            vec![Value::Null],
+            vec![s("<b>t</b>")],
+            vec![s("<c />")]
+        ]
     );
     assert_eq!(
-        rows(&mut ss, "SELECT CAST(doc AS NVARCHAR(MAX)) FROM X WHERE id = 3"),
+        rows(
+            &mut ss,
+            "SELECT CAST(doc AS NVARCHAR(MAX)) FROM X WHERE id = 3"
+        ),
         vec![vec![s("<b>t</b>")]]
     );
     assert_eq!(
@@ -62,10 +70,19 @@ fn xml_columns_store_normalised_well_formed_text() {
         vec![vec![i(1)]]
     );
     assert_eq!(err(&mut ss, "INSERT INTO X VALUES (5, '<a>')").number, 9400);
-    assert_eq!(err(&mut ss, "INSERT INTO X VALUES (5, '<a></b>')").number, 9436);
+    assert_eq!(
+        err(&mut ss, "INSERT INTO X VALUES (5, '<a></b>')").number,
+        9436
+    );
     assert_eq!(err(&mut ss, "SELECT CAST('<a' AS XML)").number, 9400);
-    assert_eq!(err(&mut ss, "SELECT 1 FROM X a JOIN X b ON a.doc = b.doc").number, 305);
-    assert_eq!(err(&mut ss, "SELECT 1 FROM X WHERE doc = N'<c />'").number, 402);
+    assert_eq!(
+        err(&mut ss, "SELECT 1 FROM X a JOIN X b ON a.doc = b.doc").number,
+        305
+    );
+    assert_eq!(
+        err(&mut ss, "SELECT 1 FROM X WHERE doc = N'<c />'").number,
+        402
+    );
     assert_eq!(err(&mut ss, "SELECT id FROM X ORDER BY doc").number, 305);
     assert_eq!(err(&mut ss, "SELECT doc FROM X GROUP BY doc").number, 305);
     let d = err(&mut ss, "SELECT DISTINCT doc FROM X");
@@ -113,7 +130,11 @@ fn text_ntext_image_are_real_types() {
         &[
             p("@P1", SqlType::VarChar(Len::Max), s("long")),
             p("@P2", SqlType::NVarChar(Len::Max), s("wide")),
-            p("@P3", SqlType::VarBinary(Len::Max), Value::Binary(vec![9; 9000])),
+            p(
+                "@P3",
+                SqlType::VarBinary(Len::Max),
+                Value::Binary(vec![9; 9000]),
+            ),
         ],
     );
     assert!(c.errors.is_empty(), "{:?}", c.errors);
@@ -123,18 +144,28 @@ fn text_ntext_image_are_real_types() {
     assert_eq!(c.sets[0].0[0].table.as_deref(), Some("dbo.L"));
     assert_eq!(
         c.sets[0].1,
-        vec![vec![s("caf\u{e9}"), s("\u{444}\u{44b}"), Value::Binary(vec![1, 2])]]
+        vec![vec![
+            s("caf\u{e9}"),
+            s("\u{444}\u{44b}"),
+            Value::Binary(vec![1, 2])
+        ]]
     );
     assert_eq!(
         rows(&mut ss, "SELECT DATALENGTH(b) FROM L WHERE id = 3"),
         vec![vec![i(9000)]]
     );
     assert_eq!(
-        rows(&mut ss, "SELECT id FROM L WHERE t LIKE 'lo%' OR n LIKE N'\u{444}%' ORDER BY id"),
+        rows(
+            &mut ss,
+            "SELECT id FROM L WHERE t LIKE 'lo%' OR n LIKE N'\u{444}%' ORDER BY id"
+        ),
         vec![vec![i(1)], vec![i(3)]]
     );
     assert_eq!(
-        rows(&mut ss, "SELECT CAST(t AS VARCHAR(MAX)) FROM L WHERE n IS NULL"),
+        rows(
+            &mut ss,
+            "SELECT CAST(t AS VARCHAR(MAX)) FROM L WHERE n IS NULL"
+        ),
         vec![vec![Value::Null]]
     );
     let x = err(&mut ss, "SELECT id FROM L WHERE t = 'long'");
@@ -183,12 +214,18 @@ fn text_ntext_image_are_real_types() {
 fn sql_variant_keeps_base_types() {
     let e = engine();
     let mut ss = e.session("sa").unwrap();
-    ok(&mut ss, "CREATE TABLE V (id INT PRIMARY KEY, v SQL_VARIANT NULL)");
+    ok(
+        &mut ss,
+        "CREATE TABLE V (id INT PRIMARY KEY, v SQL_VARIANT NULL)",
+    );
     // One row per statement: a multi-row VALUES types each column by
     // precedence first (int and varchar make int), as SQL Server does.
     ok(&mut ss, "INSERT INTO V VALUES (1, 5)");
     ok(&mut ss, "INSERT INTO V VALUES (2, 'abc')");
-    ok(&mut ss, "INSERT INTO V VALUES (3, CAST(46279.1 AS DECIMAL(8,2)))");
+    ok(
+        &mut ss,
+        "INSERT INTO V VALUES (3, CAST(46279.1 AS DECIMAL(8,2)))",
+    );
     ok(&mut ss, "INSERT INTO V VALUES (4, NULL)");
     let c = with_params(
         &mut ss,
@@ -240,7 +277,10 @@ fn sql_variant_keeps_base_types() {
     );
     // Same family: compared after conversion; int 5 = 5.0.
     assert_eq!(
-        rows(&mut ss, "SELECT id FROM V WHERE v = CAST(5.0 AS DECIMAL(4,1))"),
+        rows(
+            &mut ss,
+            "SELECT id FROM V WHERE v = CAST(5.0 AS DECIMAL(4,1))"
+        ),
         vec![vec![i(1)]]
     );
     assert_eq!(
@@ -250,10 +290,22 @@ fn sql_variant_keeps_base_types() {
     // Families: float > exact numeric > character; NULL first.
     assert_eq!(
         rows(&mut ss, "SELECT id FROM V ORDER BY v, id"),
-        vec![vec![i(4)], vec![i(2)], vec![i(5)], vec![i(1)], vec![i(6)], vec![i(3)], vec![i(7)]]
+        vec![
+            vec![i(4)],
+            vec![i(2)],
+            vec![i(5)],
+            vec![i(1)],
+            vec![i(6)],
+            vec![i(3)],
+            vec![i(7)]
+        ]
     );
     assert_eq!(
-        err(&mut ss, "INSERT INTO V VALUES (9, CAST('x' AS NVARCHAR(MAX)))").number,
+        err(
+            &mut ss,
+            "INSERT INTO V VALUES (9, CAST('x' AS NVARCHAR(MAX)))"
+        )
+        .number,
         206
     );
     assert_eq!(err(&mut ss, "SELECT v + 1 FROM V").number, 402);
@@ -295,11 +347,19 @@ fn sparse_columns_report_and_refuse_as_sql_server() {
     ok(&mut ss, "INSERT INTO S (id, a) VALUES (1, 5)");
     assert_eq!(rows(&mut ss, "SELECT a FROM S"), vec![vec![i(5)]]);
     assert_eq!(
-        err(&mut ss, "CREATE TABLE S2 (id INT PRIMARY KEY, a INT SPARSE NOT NULL)").number,
+        err(
+            &mut ss,
+            "CREATE TABLE S2 (id INT PRIMARY KEY, a INT SPARSE NOT NULL)"
+        )
+        .number,
         1731
     );
     assert_eq!(
-        err(&mut ss, "CREATE TABLE S3 (id INT PRIMARY KEY, t TEXT SPARSE NULL)").number,
+        err(
+            &mut ss,
+            "CREATE TABLE S3 (id INT PRIMARY KEY, t TEXT SPARSE NULL)"
+        )
+        .number,
         1731
     );
     let x = err(

@@ -498,8 +498,11 @@ impl Ctx<'_> {
             BinaryOp::Gt => cmp(">", l, r)?,
             BinaryOp::GtEq => cmp(">=", l, r)?,
             _ if !matches!(op, BinaryOp::And | BinaryOp::Or)
-                && (l.ty.is_some_and(|t| t.is_incomparable() || t.is_clr() || t == SqlType::Variant)
-                    || r.ty.is_some_and(|t| t.is_incomparable() || t.is_clr() || t == SqlType::Variant)) =>
+                && (l.ty.is_some_and(|t| {
+                    t.is_incomparable() || t.is_clr() || t == SqlType::Variant
+                }) || r.ty.is_some_and(|t| {
+                    t.is_incomparable() || t.is_clr() || t == SqlType::Variant
+                })) =>
             {
                 // xml, text, ntext, image and sql_variant take part in no
                 // arithmetic or concatenation (a sql_variant must first be

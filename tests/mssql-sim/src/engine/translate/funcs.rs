@@ -240,7 +240,10 @@ impl Ctx<'_> {
                 // returns sql_variant.
                 need(2)?;
                 let a = cast_to(self.expr(&args[0])?, &SqlType::Variant);
-                let p = cast_to(self.expr(&args[1])?, &SqlType::VarChar(crate::value::Len::N(128)));
+                let p = cast_to(
+                    self.expr(&args[1])?,
+                    &SqlType::VarChar(crate::value::Len::N(128)),
+                );
                 TExpr {
                     coll: None,
                     sql: format!("sim_variant_property({}, {})", a.sql, p.sql),

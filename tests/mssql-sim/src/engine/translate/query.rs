@@ -359,7 +359,11 @@ impl Ctx<'_> {
                 {
                     continue;
                 }
-                if src.columns.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(col)) {
+                if src
+                    .columns
+                    .iter()
+                    .any(|(n, _, _)| n.eq_ignore_ascii_case(col))
+                {
                     return table_name(src.table.as_deref());
                 }
             }

@@ -233,7 +233,9 @@ impl<'a> Parser<'a> {
                     col.sparse = true;
                 }
                 "COLUMN_SET" => {
-                    return Err(self.unsupported("COLUMN_SET FOR ALL_SPARSE_COLUMNS (sparse column sets)"));
+                    return Err(
+                        self.unsupported("COLUMN_SET FOR ALL_SPARSE_COLUMNS (sparse column sets)")
+                    );
                 }
                 "CONSTRAINT" | "DEFAULT" | "PRIMARY" | "UNIQUE" | "REFERENCES" | "FOREIGN"
                 | "CHECK" => {

@@ -127,7 +127,9 @@ fn write_udt_info(out: &mut Vec<u8>, ty: &SqlType) {
     let b_varchar = |out: &mut Vec<u8>, s: &str| {
         let units: Vec<u16> = s.encode_utf16().collect();
         out.push(units.len() as u8);
-        units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+        units
+            .iter()
+            .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
     };
     b_varchar(out, "");
     b_varchar(out, "sys");
@@ -137,7 +139,9 @@ fn write_udt_info(out: &mut Vec<u8>, ty: &SqlType) {
     );
     let units: Vec<u16> = aqn.encode_utf16().collect();
     put_u16(out, units.len() as u16);
-    units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+    units
+        .iter()
+        .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
 }
 
 /// A text pointer (16 bytes) and timestamp (8 bytes) SQL Server sends ahead

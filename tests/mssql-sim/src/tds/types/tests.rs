@@ -144,3 +144,47 @@ fn truncated_values_are_errors() {
     assert!(read_value(&mut Cur::new(&b), &w).is_err());
     assert!(read_type_info(&mut Cur::new(&[0x99])).is_err());
 }
+
+#[test]
+fn xml_and_variant_round_trip() {
+    round_trip(SqlType::Xml, true, Value::String("<a b=\"1\">é</a>".into()));
+    round_trip(SqlType::Xml, true, Value::Null);
+    round_trip(
+        SqlType::Variant,
+        true,
+        Value::Variant(Box::new((SqlType::Int, Value::Int(7)))),
+    );
+    round_trip(SqlType::Variant, true, Value::Null);
+}
+
+#[test]
+fn lob_rows_carry_a_text_pointer_and_rpc_values_do_not() {
+    for (ty, v) in [
+        (SqlType::Text, Value::String("café".into())),
+        (SqlType::NText, Value::String("ω🦀".into())),
+        (SqlType::Image, Value::Binary(vec![1, 2, 3])),
+        (SqlType::Text, Value::Null),
+    ] {
+        let mut ti = Vec::new();
+        write_type_info(&mut ti, &ty, true);
+        let w = read_type_info(&mut Cur::new(&ti)).expect("type info");
+        assert_eq!(w.ty, Some(ty));
+        let mut row = Vec::new();
+        write_value(&mut row, &ty, true, &v);
+        if !v.is_null() {
+            assert_eq!(row[0], 16, "a 16-byte text pointer");
+        }
+        let mut c = Cur::new(&row);
+        assert_eq!(read_row_value(&mut c, &w).expect("row value"), v);
+        assert!(c.is_empty());
+    }
+    // An RPC parameter: LONGLEN, then the data.
+    let w = read_type_info(&mut Cur::new(&[
+        NTEXTTYPE, 0xFE, 0xFF, 0xFF, 0x7F, 9, 4, 0xD0, 0, 0x34,
+    ]))
+    .expect("type info");
+    let v = read_value(&mut Cur::new(&[4, 0, 0, 0, b'h', 0, b'i', 0]), &w).expect("value");
+    assert_eq!(v, Value::String("hi".into()));
+    let null = read_value(&mut Cur::new(&[0xFF; 4]), &w).expect("null");
+    assert_eq!(null, Value::Null);
+}

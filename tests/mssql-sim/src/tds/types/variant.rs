@@ -146,9 +146,8 @@ pub fn read<S: Src + ?Sized>(src: &mut S) -> Result<Value, TdsError> {
     }
     let mut c = crate::tds::src::Cur::new(&ti);
     let w = read_type_info(&mut c)?;
-    let ty = w
-        .ty
-        .ok_or_else(|| TdsError::protocol("sql_variant of NULL type"))?;
+    let ty =
+        w.ty.ok_or_else(|| TdsError::protocol("sql_variant of NULL type"))?;
     let v = read_value(&mut crate::tds::src::Cur::new(&val), &w)?;
     Ok(match v {
         Value::Null => Value::Null,
@@ -175,7 +174,10 @@ mod tests {
                 },
                 Value::Decimal(4_627_910, 2),
             ),
-            (SqlType::NVarChar(Len::N(4000)), Value::String("h\u{e9}llo".into())),
+            (
+                SqlType::NVarChar(Len::N(4000)),
+                Value::String("h\u{e9}llo".into()),
+            ),
             (SqlType::VarChar(Len::N(10)), Value::String("abc".into())),
             (SqlType::VarBinary(Len::N(8)), Value::Binary(vec![1, 2, 3])),
             (SqlType::UniqueIdentifier, Value::Guid([9; 16])),
@@ -204,7 +206,10 @@ mod tests {
     #[test]
     fn int_variant_matches_the_spec_layout() {
         let mut buf = Vec::new();
-        write(&mut buf, &Value::Variant(Box::new((SqlType::Int, Value::Int(1)))));
+        write(
+            &mut buf,
+            &Value::Variant(Box::new((SqlType::Int, Value::Int(1)))),
+        );
         assert_eq!(buf, [6, 0, 0, 0, INT4, 0, 1, 0, 0, 0]);
     }
 }
