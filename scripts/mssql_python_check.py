@@ -25,6 +25,65 @@ def fail(msg):
     sys.exit(1)
 
 
+def check_lob_types(cur):
+    """xml, text, ntext, image and sql_variant. The ODBC driver binds a str
+    as nvarchar and bytes as varbinary (mssql-python has no way to declare a
+    parameter xml, text or sql_variant), so values go in through those
+    implicit conversions (the driver's declared type, e.g. tinyint or
+    varchar(n), is what a sql_variant keeps as its base type) and come back as the driver reads each type."""
+    cur.execute(
+        """CREATE TABLE dbo.MsLob (id INT NOT NULL PRIMARY KEY, x XML NULL, t TEXT NULL,
+            n NTEXT NULL, b IMAGE NULL, v SQL_VARIANT NULL)"""
+    )
+    cur.execute(
+        "INSERT INTO dbo.MsLob VALUES (?, ?, ?, ?, ?, ?)",
+        (1, "<?xml version='1.0'?><a b='1'></a>", "café text", "ntext ✓", b"\x00\x01\xff", 42),
+    )
+    cur.execute(
+        "INSERT INTO dbo.MsLob VALUES (?, ?, ?, ?, ?, ?)",
+        (2, "<r><c>x</c></r>", "y" * 9000, "wide ✓", b"\x07" * 9000, "variant str"),
+    )
+    cur.execute("INSERT INTO dbo.MsLob (id) VALUES (?)", (3,))
+    cur.execute("SELECT x, t, n, b FROM dbo.MsLob ORDER BY id")
+    got = [tuple(bytes(v) if isinstance(v, (bytes, bytearray)) else v for v in r) for r in cur.fetchall()]
+    want = [
+        ('<a b="1" />', "café text", "ntext ✓", b"\x00\x01\xff"),
+        ("<r><c>x</c></r>", "y" * 9000, "wide ✓", b"\x07" * 9000),
+        (None, None, None, None),
+    ]
+    for i, (w, h) in enumerate(zip(want, got)):
+        if w != h:
+            fail(f"xml/text/ntext/image row {i + 1}: wrote {w!r}, read {h!r}")
+    cur.execute(
+        "SELECT CAST(SQL_VARIANT_PROPERTY(v, 'BaseType') AS NVARCHAR(20)), CAST(v AS NVARCHAR(50)) FROM dbo.MsLob WHERE id IN (?, ?) ORDER BY id",
+        (1, 2),
+    )
+    got = [tuple(r) for r in cur.fetchall()]
+    # mssql-python declares 42 as tinyint and an ASCII str as varchar(n) in
+    # its sp_prepexec parameter list: the sql_variant keeps those base types.
+    if got != [("tinyint", "42"), ("varchar", "variant str")]:
+        fail(f"sql_variant base types and values {got!r}, expected [('tinyint', '42'), ('varchar', 'variant str')]")
+    # Reading a sql_variant column itself.
+    cur.execute("SELECT v FROM dbo.MsLob WHERE id = ?", (1,))
+    v = cur.fetchone()[0]
+    if v != 42:
+        fail(f"a sql_variant holding tinyint 42 read as {v!r}")
+    # hierarchyid and geography arrive as UDTTYPE: the client reads their
+    # serialized bytes (it has no CLR types to decode them).
+    cur.execute("CREATE TABLE dbo.PyClr (id INT NOT NULL PRIMARY KEY, h HIERARCHYID NULL, g GEOGRAPHY NULL)")
+    cur.execute("INSERT INTO dbo.PyClr VALUES (1, 0x58, 0xE6100000010C0000000000002440), (2, NULL, NULL)")
+    cur.execute("SELECT h, g FROM dbo.PyClr ORDER BY id")
+    got = [tuple(bytes(v) if v is not None else None for v in r) for r in cur.fetchall()]
+    if got != [(b"\x58", bytes.fromhex("E6100000010C0000000000002440")), (None, None)]:
+        fail(f"hierarchyid/geography read as {got!r}")
+    try:
+        cur.execute("SELECT id FROM dbo.MsLob ORDER BY t")
+        fail("ORDER BY a text column was accepted")
+    except mssql_python.Error as e:
+        if "306" not in str(e) and "cannot be compared or sorted" not in str(e):
+            fail(f"ORDER BY text failed with {e!r}, expected error 306")
+
+
 def main():
     if len(sys.argv) != 6:
         print(__doc__, file=sys.stderr)
@@ -104,6 +163,8 @@ def main():
     if count != 50 or total != decimal.Decimal("306.25"):
         fail(f"executemany: {count} rows summing {total}, expected 50 rows summing 306.25")
 
+    check_lob_types(cur)
+
     # Change tracking through the same client.
     cur.execute(
         f"ALTER DATABASE [{database}] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)"
@@ -132,7 +193,7 @@ def main():
         if "PRIMARY KEY" not in str(e) and "2627" not in str(e):
             fail(f"a duplicate key failed with {e!r}, expected error 2627")
     conn.close()
-    print("mssql-python check passed: every type round-trips through sp_prepexec; executemany; CHANGETABLE reads")
+    print("mssql-python check passed: every type round-trips through sp_prepexec (xml, text, ntext, image, sql_variant too); executemany; CHANGETABLE reads")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,24 @@ pub enum SqlType {
     DateTime2(u8),
     /// datetimeoffset(scale 0..=7)
     DateTimeOffset(u8),
+    /// xml (untyped): docs/t-sql/xml/xml-transact-sql.md. Stored as its
+    /// normalised text (see `engine::xml`).
+    Xml,
+    /// text, ntext, image: the deprecated large-object types
+    /// (docs/t-sql/data-types/ntext-text-and-image-transact-sql.md).
+    Text,
+    NText,
+    Image,
+    /// sql_variant (docs/t-sql/data-types/sql-variant-transact-sql.md): its
+    /// values are `Value::Variant`, carrying their base type.
+    Variant,
+    /// The CLR system types hierarchyid, geography and geometry
+    /// (docs/t-sql/data-types/hierarchyid-data-type-method-reference.md,
+    /// docs/t-sql/spatial-geography/spatial-types-geography.md): values are
+    /// their serialized bytes (`Value::Binary`), kept as given.
+    HierarchyId,
+    Geography,
+    Geometry,
 }
 
 impl SqlType {
@@ -86,6 +104,7 @@ impl SqlType {
             SqlType::SmallDateTime => "smalldatetime".into(),
             SqlType::DateTime2(s) => format!("datetime2({s})"),
             SqlType::DateTimeOffset(s) => format!("datetimeoffset({s})"),
+            other => other.base_name().into(),
         }
     }
 
@@ -116,14 +135,51 @@ impl SqlType {
             SqlType::SmallDateTime => "smalldatetime",
             SqlType::DateTime2(_) => "datetime2",
             SqlType::DateTimeOffset(_) => "datetimeoffset",
+            SqlType::Xml => "xml",
+            SqlType::Text => "text",
+            SqlType::NText => "ntext",
+            SqlType::Image => "image",
+            SqlType::Variant => "sql_variant",
+            SqlType::HierarchyId => "hierarchyid",
+            SqlType::Geography => "geography",
+            SqlType::Geometry => "geometry",
         }
     }
 
     pub fn is_string(&self) -> bool {
         matches!(
             self,
-            SqlType::NVarChar(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::Char(_)
+            SqlType::NVarChar(_)
+                | SqlType::VarChar(_)
+                | SqlType::NChar(_)
+                | SqlType::Char(_)
+                | SqlType::Text
+                | SqlType::NText
         )
+    }
+
+    /// text, ntext and image (docs/t-sql/data-types/ntext-text-and-image-transact-sql.md).
+    pub fn is_lob(&self) -> bool {
+        matches!(self, SqlType::Text | SqlType::NText | SqlType::Image)
+    }
+
+    /// Types whose values cannot be compared or sorted: xml (error 305) and
+    /// text/ntext/image (errors 306 and 402).
+    pub fn is_incomparable(&self) -> bool {
+        matches!(self, SqlType::Xml) || self.is_lob()
+    }
+
+    /// hierarchyid, geography, geometry (sent as UDTTYPE, MS-TDS 2.2.5.5.2).
+    pub fn is_clr(&self) -> bool {
+        matches!(
+            self,
+            SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry
+        )
+    }
+
+    /// geography and geometry: not comparable (errors 403, 249, 421).
+    pub fn is_spatial(&self) -> bool {
+        matches!(self, SqlType::Geography | SqlType::Geometry)
     }
 
     pub fn is_integer(&self) -> bool {
@@ -175,6 +231,9 @@ pub enum Value {
         ticks: i64,
         offset_minutes: i16,
     },
+    /// A sql_variant value: its base type and the value of that type (never
+    /// NULL, never itself a variant: a NULL sql_variant is `Value::Null`).
+    Variant(Box<(SqlType, Value)>),
 }
 
 impl Value {
@@ -206,4 +265,7 @@ pub struct ColumnMeta {
     pub computed: bool,
     /// A rowversion (timestamp) column of a table (UserType 80, read-only).
     pub timestamp: bool,
+    /// `schema.table` of a table's column, sent as the TableName of text,
+    /// ntext and image columns (MS-TDS 2.2.7.4).
+    pub table: Option<String>,
 }

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS sim_columns(
     is_persisted INTEGER NOT NULL DEFAULT 0,
     -- rowversion (timestamp) columns: binary(8), or varbinary(8) when nullable.
     is_rowversion INTEGER NOT NULL DEFAULT 0,
+    collation_name TEXT,
+    is_sparse INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(object_id, column_id));
 CREATE TABLE IF NOT EXISTS sim_identity(
     object_id INTEGER PRIMARY KEY,
@@ -117,6 +119,8 @@ pub struct ColumnInfo {
     pub rowversion: bool,
     /// The collation of a character column (`None` for other types).
     pub collation: Option<Collation>,
+    /// A SPARSE column (`sys.columns.is_sparse`); stored like any other.
+    pub sparse: bool,
 }
 
 /// A computed column's expression.
@@ -315,7 +319,7 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
             .prepare_cached(
                 "SELECT column_id, name, type_code, nullable, identity_seed, identity_increment,
                         default_value, default_func, computed_sql, computed_definition,
-                        is_persisted, is_rowversion, collation_name
+                        is_persisted, is_rowversion, collation_name, is_sparse
                  FROM sim_columns WHERE object_id = ?1 ORDER BY column_id",
             )
             .map_err(sqlerr)?;
@@ -336,12 +340,12 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                         r.get::<_, bool>(10)?,
                         r.get::<_, bool>(11)?,
                     ),
-                    r.get::<_, Option<String>>(12)?,
+                    (r.get::<_, Option<String>>(12)?, r.get::<_, bool>(13)?),
                 ))
             })
             .map_err(sqlerr)?;
         for row in rows {
-            let (column_id, cname, code, nullable, seed, inc, dv, df, derived, coll) =
+            let (column_id, cname, code, nullable, seed, inc, dv, df, derived, (coll, sparse)) =
                 row.map_err(sqlerr)?;
             let (csql, cdef, persisted, rowversion) = derived;
             let ty = types::type_from_code(&code).ok_or_else(|| {
@@ -370,6 +374,7 @@ pub fn load_table(conn: &Connection, object_id: i64) -> Result<Option<TableInfo>
                     Some(n) => Some(collation::parse(&n)?),
                     None => Some(collation::database_default()),
                 },
+                sparse,
             });
         }
     }

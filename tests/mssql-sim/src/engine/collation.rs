@@ -289,6 +289,9 @@ fn sqlite_name(r: &Rule) -> &'static str {
 /// The SQLite `COLLATE` clause of a column's declaration (empty for
 /// non-character columns).
 pub fn collate_clause(c: &super::catalog::ColumnInfo) -> &'static str {
+    if c.ty == crate::value::SqlType::Variant {
+        return " COLLATE sim_variant";
+    }
     match (&c.collation, c.ty.is_string()) {
         (Some(x), _) => x.collate_clause(),
         (None, true) => database_default().collate_clause(),
@@ -310,6 +313,7 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         conn.create_collation(name, move |a: &str, b: &str| compare(&rule, a, b))?;
     }
     super::like::register(conn)?;
+    conn.create_collation(super::variant::COLLATION, super::variant::compare)?;
     let default = database_default().rule;
     conn.create_collation("MSSQL_CI", move |a: &str, b: &str| compare(&default, a, b))?;
     // sim_collation_info(type_code, collation_name, what): the catalog
@@ -329,7 +333,9 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             .unwrap_or_else(database_default);
         let unicode = matches!(
             ty,
-            crate::value::SqlType::NVarChar(_) | crate::value::SqlType::NChar(_)
+            crate::value::SqlType::NVarChar(_)
+                | crate::value::SqlType::NChar(_)
+                | crate::value::SqlType::NText
         );
         Ok(Some(match what.as_str() {
             "charset" => c.character_set(unicode).to_string(),

@@ -117,8 +117,8 @@ pub fn insert_column_row(
     conn.prepare_cached(
         "INSERT INTO sim_columns(object_id, column_id, name, type_code, nullable, identity_seed,
              identity_increment, default_value, default_func, computed_sql, computed_definition,
-             is_persisted, is_rowversion, collation_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             is_persisted, is_rowversion, collation_name, is_sparse)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -135,7 +135,8 @@ pub fn insert_column_row(
             cdef,
             persisted,
             c.rowversion,
-            c.collation.map(|x| x.name)
+            c.collation.map(|x| x.name),
+            c.sparse
         ])
     })
     .map_err(sqlerr)?;

@@ -83,6 +83,7 @@ impl Session {
             Some(n) => n && !in_pk,
             None => !(in_pk || def.identity.is_some() || rowversion),
         };
+        super::sparse::check(table, def, &ty, nullable, rowversion)?;
         let default = match &def.default {
             None => None,
             Some(e) => Some(self.default_kind(e, &ty, &def.name)?),
@@ -117,6 +118,7 @@ impl Session {
             computed: None,
             rowversion,
             collation,
+            sparse: def.sparse,
         })
     }
 

@@ -69,14 +69,26 @@ fn direct(
                 };
                 (Value::Int(i), Some(ty))
             }),
-        Expr::Literal(Literal::String { value, national }) => Some((
-            Value::String(value.clone()),
-            Some(if *national {
-                SqlType::NVarChar(Len::Max)
-            } else {
-                SqlType::VarChar(Len::Max)
-            }),
-        )),
+        // Typed as the translator types string literals (their length), so
+        // that a sql_variant keeps SQL Server's base type.
+        Expr::Literal(Literal::String { value, national }) => {
+            let n = value.chars().count().max(1);
+            let len = |limit: usize| {
+                if n > limit {
+                    Len::Max
+                } else {
+                    Len::N(n as u16)
+                }
+            };
+            Some((
+                Value::String(value.clone()),
+                Some(if *national {
+                    SqlType::NVarChar(len(4000))
+                } else {
+                    SqlType::VarChar(len(8000))
+                }),
+            ))
+        }
         _ => None,
     }
 }

@@ -44,6 +44,7 @@ pub fn meta_of(cols: &[OutCol]) -> Vec<ColumnMeta> {
             identity: c.identity,
             computed: c.computed,
             timestamp: c.timestamp,
+            table: c.table.clone(),
         })
         .collect()
 }

@@ -409,6 +409,16 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             _ => format!("(({t}))"),
         }))
     })?;
+    // sim_variant_property(variant, property): SQL_VARIANT_PROPERTY.
+    conn.create_scalar_function("sim_variant_property", 2, det, |ctx| {
+        let v = arg_value(ctx, 0, Some(&SqlType::Variant))?;
+        let p: Option<String> = ctx.get(1)?;
+        let r = match p {
+            Some(p) => super::variant::property(&v, &p),
+            None => Value::Null,
+        };
+        Ok(to_storage(&r, &SqlType::Variant))
+    })?;
     // sim_type_info(type_code, what): catalog view columns from a type.
     conn.create_scalar_function("sim_type_info", 2, det, |ctx| {
         let Some(ty) = ty_arg(ctx, 0)? else {
@@ -467,6 +477,13 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         SqlType::Time(_) => 5,
         SqlType::DateTime2(_) => 8,
         SqlType::DateTimeOffset(_) => 10,
+        // sys-columns-transact-sql.md: -1 for xml; a text/ntext/image column
+        // holds a 16-byte text pointer; sql_variant 8016.
+        SqlType::Xml => -1,
+        SqlType::Text | SqlType::NText | SqlType::Image => 16,
+        SqlType::Variant => 8016,
+        SqlType::HierarchyId => 892,
+        SqlType::Geography | SqlType::Geometry => -1,
     };
     let system_type_id: i64 = match ty {
         SqlType::TinyInt => 48,
@@ -492,6 +509,14 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         SqlType::SmallDateTime => 58,
         SqlType::DateTime2(_) => 42,
         SqlType::DateTimeOffset(_) => 43,
+        // sys-types-transact-sql.md
+        SqlType::Xml => 241,
+        SqlType::Text => 35,
+        SqlType::NText => 99,
+        SqlType::Image => 34,
+        SqlType::Variant => 98,
+        // CLR types: system_type_id 240 (user_type_id 128/129/130).
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => 240,
     };
     let numeric = matches!(
         ty,
@@ -520,6 +545,12 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
         "precision" => int(precision),
         "scale" => int(scale),
         "system_type_id" => int(system_type_id),
+        "user_type_id" => int(match ty {
+            SqlType::HierarchyId => 128,
+            SqlType::Geography => 130,
+            SqlType::Geometry => 129,
+            _ => system_type_id,
+        }),
         "char_max" => match ty {
             SqlType::NVarChar(Len::N(n))
             | SqlType::VarChar(Len::N(n))
@@ -527,7 +558,14 @@ fn type_info(ty: &SqlType, what: &str) -> DbValue {
             SqlType::NChar(n) | SqlType::Char(n) | SqlType::Binary(n) => int(*n as i64),
             SqlType::NVarChar(Len::Max)
             | SqlType::VarChar(Len::Max)
-            | SqlType::VarBinary(Len::Max) => int(-1),
+            | SqlType::VarBinary(Len::Max)
+            | SqlType::Xml => int(-1),
+            // information-schema-columns-transact-sql.md: 2^31-1 for text and
+            // image, 2^30-1 characters for ntext.
+            SqlType::Text | SqlType::Image => int(2_147_483_647),
+            SqlType::NText => int(1_073_741_823),
+            SqlType::HierarchyId => int(892),
+            SqlType::Geography | SqlType::Geometry => int(-1),
             _ => DbValue::Null,
         },
         "num_precision" if numeric => int(precision),

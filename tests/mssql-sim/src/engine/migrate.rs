@@ -52,6 +52,19 @@ pub fn migrate(conn: &Connection) -> Result<(), SqlError> {
     }
     let has: bool = conn
         .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('sim_columns') WHERE name = 'is_sparse'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlerr)?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE sim_columns ADD COLUMN is_sparse INTEGER NOT NULL DEFAULT 0;",
+        )
+        .map_err(sqlerr)?;
+    }
+    let has: bool = conn
+        .query_row(
             "SELECT COUNT(*) FROM pragma_table_info('sim_tables') WHERE name = 'modify_date'",
             [],
             |r| r.get(0),

@@ -69,12 +69,15 @@ mod procs;
 mod rows;
 mod session;
 mod snapshot;
+mod sparse;
 mod table_vars;
 mod translate;
 mod triggers;
 mod txn;
 mod types;
+mod variant;
 mod views;
+mod xml;
 
 use crate::controls::Controls;
 use crate::error::SqlError;

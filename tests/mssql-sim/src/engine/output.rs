@@ -48,6 +48,7 @@ impl OutputSpec {
             identity: c.identity.is_some(),
             computed: c.computed.is_some(),
             timestamp: c.rowversion,
+            table: None,
         };
         for item in &output.items {
             match item {
@@ -95,6 +96,7 @@ impl OutputSpec {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        table: None,
                     });
                 }
                 SelectItem::Expr { expr, alias } => {
@@ -112,6 +114,7 @@ impl OutputSpec {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        table: None,
                     });
                 }
                 _ => {

@@ -168,5 +168,6 @@ fn value_type(v: &Value) -> SqlType {
         Value::Time(_) => SqlType::Time(7),
         Value::DateTime { .. } => SqlType::DateTime2(7),
         Value::DateTimeOffset { .. } => SqlType::DateTimeOffset(7),
+        Value::Variant(_) => SqlType::Variant,
     }
 }

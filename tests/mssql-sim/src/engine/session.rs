@@ -150,9 +150,24 @@ impl Session {
         };
         self.st.vars.clear();
         for p in params {
-            self.st
-                .vars
-                .insert(super::var_key(&p.name), (p.ty, p.value.clone()));
+            // An xml parameter is parsed (and normalised) as it is bound, as
+            // SQL Server converts it: a malformed value fails the request.
+            let value = match (&p.ty, &p.value) {
+                (crate::value::SqlType::Xml, Value::String(x)) => match super::xml::normalize(x) {
+                    Ok(n) => Value::String(n),
+                    Err(e) => {
+                        out.error(&e);
+                        out.done(Done {
+                            count: None,
+                            error: true,
+                            in_transaction: self.in_transaction(),
+                        });
+                        return;
+                    }
+                },
+                (_, v) => v.clone(),
+            };
+            self.st.vars.insert(super::var_key(&p.name), (p.ty, value));
         }
         let outer_flow = std::mem::take(&mut self.st.flow);
         let outer_try = std::mem::replace(&mut self.st.try_depth, 0);

@@ -50,8 +50,17 @@ pub fn storage_decl(ty: &SqlType) -> &'static str {
         }
         SqlType::Float | SqlType::Real => "REAL",
         SqlType::NVarChar(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::Char(_) => "TEXT",
+        SqlType::Text | SqlType::NText | SqlType::Xml => "TEXT",
+        // A sql_variant is TEXT in the `sim_variant` collation (see
+        // `engine::variant`), which compares by SQL Server's rules.
+        SqlType::Variant => "TEXT",
         SqlType::DateTimeOffset(_) => "TEXT",
         SqlType::VarBinary(_) | SqlType::Binary(_) | SqlType::UniqueIdentifier => "BLOB",
+        SqlType::Image => "BLOB",
+        // hierarchyid's serialization sorts bytewise in depth-first order
+        // (docs/t-sql/data-types/hierarchyid-data-type-method-reference.md,
+        // "Comparisons"), so a BLOB orders as SQL Server does.
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => "BLOB",
     }
 }
 
@@ -167,9 +176,23 @@ pub fn parse_type(dt: &DataType) -> Result<SqlType, SqlError> {
         "smalldatetime" => SqlType::SmallDateTime,
         "datetime2" => SqlType::DateTime2(scale7()?),
         "datetimeoffset" => SqlType::DateTimeOffset(scale7()?),
-        "ntext" => SqlType::NVarChar(Len::Max),
-        "text" => SqlType::VarChar(Len::Max),
-        "image" => SqlType::VarBinary(Len::Max),
+        "ntext" => SqlType::NText,
+        "text" => SqlType::Text,
+        "image" => SqlType::Image,
+        "xml" => {
+            // A typed xml (xml(CONTENT schema_collection)) needs XML schema
+            // collections, which the stand-in does not have.
+            if !dt.args.is_empty() {
+                return Err(crate::engine::unsupported(
+                    "typed xml (an XML schema collection)",
+                ));
+            }
+            SqlType::Xml
+        }
+        "sql_variant" => SqlType::Variant,
+        "hierarchyid" => SqlType::HierarchyId,
+        "geography" => SqlType::Geography,
+        "geometry" => SqlType::Geometry,
         // rowversion / timestamp outside a table column (a variable, CAST):
         // binary(8) (docs/t-sql/data-types/rowversion-transact-sql.md); a
         // column of that type is a rowversion column (see `computed`).
@@ -288,6 +311,7 @@ pub fn to_storage(v: &Value, ty: &SqlType) -> DbValue {
             Err(_) => DbValue::Text(big_decimal_key(*u)),
         },
         (Value::String(s), _) => DbValue::Text(s.clone()),
+        (Value::Variant(b), _) => DbValue::Text(super::variant::encode_storage(&b.0, &b.1)),
         (Value::Binary(b), _) => DbValue::Blob(b.clone()),
         (Value::Guid(g), _) => DbValue::Blob(guid_to_storage(g)),
         (Value::Date(d), _) => DbValue::Integer(*d as i64),
@@ -381,16 +405,32 @@ pub fn from_storage(v: ValueRef<'_>, ty: &SqlType) -> Result<Value, SqlError> {
             _ => return Err(corrupt(ty)),
         },
         SqlType::Money | SqlType::SmallMoney => Value::Decimal(int(v)? as i128, 4),
-        SqlType::NVarChar(_) | SqlType::VarChar(_) | SqlType::NChar(_) | SqlType::Char(_) => {
-            match v {
-                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Integer(i) => Value::String(i.to_string()),
-                ValueRef::Real(f) => Value::String(f.to_string()),
-                ValueRef::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-                ValueRef::Null => Value::Null,
+        SqlType::NVarChar(_)
+        | SqlType::VarChar(_)
+        | SqlType::NChar(_)
+        | SqlType::Char(_)
+        | SqlType::Text
+        | SqlType::NText
+        | SqlType::Xml => match v {
+            ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(i) => Value::String(i.to_string()),
+            ValueRef::Real(f) => Value::String(f.to_string()),
+            ValueRef::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+            ValueRef::Null => Value::Null,
+        },
+        SqlType::Variant => match v {
+            ValueRef::Text(t) => {
+                let s = std::str::from_utf8(t).map_err(|_| corrupt(ty))?;
+                super::variant::decode_storage(s).ok_or_else(|| corrupt(ty))?
             }
-        }
-        SqlType::VarBinary(_) | SqlType::Binary(_) => match v {
+            _ => return Err(corrupt(ty)),
+        },
+        SqlType::VarBinary(_)
+        | SqlType::Binary(_)
+        | SqlType::Image
+        | SqlType::HierarchyId
+        | SqlType::Geography
+        | SqlType::Geometry => match v {
             ValueRef::Blob(b) => Value::Binary(b.to_vec()),
             ValueRef::Text(t) => Value::Binary(t.to_vec()),
             _ => return Err(corrupt(ty)),

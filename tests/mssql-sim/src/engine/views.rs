@@ -107,8 +107,9 @@ pub static VIEWS: &[View] = &[
                  nullable AS is_nullable, (identity_seed IS NOT NULL) AS is_identity,
                  (computed_sql IS NOT NULL) AS is_computed,
                  CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS system_type_id,
-                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'system_type_id') END AS user_type_id,
-                 sim_collation_info(type_code, collation_name, 'name') AS collation_name
+                 CASE WHEN is_rowversion THEN 189 ELSE sim_type_info(type_code, 'user_type_id') END AS user_type_id,
+                 sim_collation_info(type_code, collation_name, 'name') AS collation_name,
+                 is_sparse, 0 AS is_column_set
               FROM sim_columns",
         columns: &[
             ("object_id", INT),
@@ -123,6 +124,8 @@ pub static VIEWS: &[View] = &[
             ("system_type_id", TINY),
             ("user_type_id", INT),
             ("collation_name", NAME),
+            ("is_sparse", BIT),
+            ("is_column_set", BIT),
         ],
     },
     // docs/relational-databases/system-catalog-views/sys-computed-columns-transact-sql.md:
@@ -154,12 +157,14 @@ pub static VIEWS: &[View] = &[
     },
     View {
         name: "sys.types",
-        sql: "WITH v(name, system_type_id) AS (VALUES
-              ('tinyint',48),('smallint',52),('int',56),('bigint',127),('bit',104),('decimal',106),('numeric',108),
-              ('float',62),('real',59),('money',60),('smallmoney',122),('nvarchar',231),('varchar',167),('nchar',239),
-              ('char',175),('varbinary',165),('binary',173),('uniqueidentifier',36),('date',40),('time',41),
-              ('datetime',61),('smalldatetime',58),('datetime2',42),('datetimeoffset',43),('timestamp',189))
-              SELECT name, system_type_id, system_type_id AS user_type_id FROM v",
+        sql: "WITH v(name, system_type_id, user_type_id) AS (VALUES
+              ('tinyint',48,48),('smallint',52,52),('int',56,56),('bigint',127,127),('bit',104,104),('decimal',106,106),('numeric',108,108),
+              ('float',62,62),('real',59,59),('money',60,60),('smallmoney',122,122),('nvarchar',231,231),('varchar',167,167),('nchar',239,239),
+              ('char',175,175),('varbinary',165,165),('binary',173,173),('uniqueidentifier',36,36),('date',40,40),('time',41,41),
+              ('datetime',61,61),('smalldatetime',58,58),('datetime2',42,42),('datetimeoffset',43,43),('timestamp',189,189),
+              ('xml',241,241),('text',35,35),('ntext',99,99),('image',34,34),('sql_variant',98,98),
+              ('hierarchyid',240,128),('geometry',240,129),('geography',240,130))
+              SELECT name, system_type_id, user_type_id FROM v",
         columns: &[("name", NAME), ("system_type_id", TINY), ("user_type_id", INT)],
     },
     View {

@@ -502,6 +502,8 @@ pub struct ColumnDef {
     /// (docs/t-sql/statements/create-table-transact-sql.md,
     /// computed_column_definition); `data_type` is then a placeholder.
     pub computed: Option<ComputedDef>,
+    /// `SPARSE` (docs/relational-databases/tables/use-sparse-columns.md).
+    pub sparse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -574,7 +576,7 @@ pub enum AlterTableAction {
     DropConstraint(String),
     AddColumns(Vec<ColumnDef>),
     DropColumns(Vec<String>),
-    AlterColumn(ColumnDef),
+    AlterColumn(Box<ColumnDef>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 
 use super::src::{Src, TdsError};
 use super::tokens::{TK_COLMETADATA, TK_DONE, TK_ROW};
-use super::types::{read_type_info, read_value, WireType};
+use super::types::{read_row_value, read_type_info, WireType};
 use crate::value::{ColumnMeta, Value};
 
 const TK_NBCROW: u8 = 0xD2;
@@ -30,6 +30,14 @@ pub fn read_columns<S: Src + ?Sized>(
         let _user_type = src.u32_le()?;
         let flags = src.u16_le()?;
         let w = read_type_info(src)?;
+        if w.is_lob() {
+            // The TableName of a text/ntext/image column. In a BULK LOAD
+            // COLMETADATA SQL Server reads it as one US_VARCHAR with the
+            // whole name (no NumParts byte, unlike the COLMETADATA of
+            // results, MS-TDS 2.2.7.4), as Microsoft's drivers send it
+            // (go-mssqldb's bulkcopy.go; tiberius 0.13 does the same).
+            src.us_varchar()?;
+        }
         let name = src.b_varchar()?;
         let ty =
             w.ty.ok_or_else(|| TdsError::protocol("NULL type in BULK LOAD column metadata"))?;
@@ -40,6 +48,7 @@ pub fn read_columns<S: Src + ?Sized>(
             identity: flags & 0x10 != 0,
             computed: flags & 0x20 != 0,
             timestamp: false,
+            table: None,
         });
         wire.push(w);
     }
@@ -56,7 +65,7 @@ pub fn next_row<S: Src + ?Sized>(
         TK_ROW => {
             let mut row = Vec::with_capacity(wire.len());
             for w in wire {
-                row.push(read_value(src, w)?);
+                row.push(read_row_value(src, w)?);
             }
             Ok(Some(row))
         }
@@ -68,7 +77,7 @@ pub fn next_row<S: Src + ?Sized>(
                 if bitmap[i / 8] & (1 << (i % 8)) != 0 {
                     row.push(Value::Null);
                 } else {
-                    row.push(read_value(src, w)?);
+                    row.push(read_row_value(src, w)?);
                 }
             }
             Ok(Some(row))

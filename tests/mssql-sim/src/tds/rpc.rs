@@ -287,6 +287,14 @@ pub fn parse_type_name(t: &str) -> Option<SqlType> {
         "smalldatetime" => SqlType::SmallDateTime,
         "datetime2" => SqlType::DateTime2(n(0, 7)?.min(7) as u8),
         "datetimeoffset" => SqlType::DateTimeOffset(n(0, 7)?.min(7) as u8),
+        "xml" => SqlType::Xml,
+        "text" => SqlType::Text,
+        "ntext" => SqlType::NText,
+        "image" => SqlType::Image,
+        "sql_variant" => SqlType::Variant,
+        "hierarchyid" => SqlType::HierarchyId,
+        "geography" => SqlType::Geography,
+        "geometry" => SqlType::Geometry,
         _ => return None,
     })
 }

@@ -162,7 +162,24 @@ pub fn col_metadata(out: &mut Vec<u8>, cols: &[ColumnMeta]) {
         out.extend_from_slice(&user_type(c).to_le_bytes());
         out.extend_from_slice(&column_flags(c).to_le_bytes());
         write_type_info(out, &c.ty, c.nullable);
+        if c.ty.is_lob() {
+            // TableName of a text/ntext/image column (MS-TDS 2.2.7.4):
+            // NumParts, then each part as US_VARCHAR.
+            table_name(out, c.table.as_deref());
+        }
         b_varchar(out, &c.name);
+    }
+}
+
+fn table_name(out: &mut Vec<u8>, table: Option<&str>) {
+    let parts: Vec<&str> = table.map(|t| t.split('.').collect()).unwrap_or_default();
+    out.push(parts.len() as u8);
+    for p in parts {
+        let units: Vec<u16> = p.encode_utf16().collect();
+        out.extend_from_slice(&(units.len() as u16).to_le_bytes());
+        for u in units {
+            out.extend_from_slice(&u.to_le_bytes());
+        }
     }
 }
 

@@ -47,6 +47,7 @@ fn bulk_load_inserts_rows_with_identity() {
         identity: false,
         computed: false,
         timestamp: false,
+        table: None,
     }];
     let mut n = 0;
     let mut next = move || -> Result<Option<Vec<Value>>, SqlError> {
@@ -113,6 +114,7 @@ fn untrusted_constraints_survive_restart_and_snapshots() {
                 identity: false,
                 computed: false,
                 timestamp: false,
+                table: None,
             })
             .collect();
         let mut sent = false;

@@ -6,6 +6,7 @@ mod misc;
 mod perf;
 mod triggers;
 mod txn;
+mod types_extra;
 
 use super::*;
 

@@ -23,6 +23,7 @@ fn bulk_throughput() {
             identity: false,
             computed: false,
             timestamp: false,
+            table: None,
         },
         ColumnMeta {
             name: "qty".into(),
@@ -31,6 +32,7 @@ fn bulk_throughput() {
             identity: false,
             computed: false,
             timestamp: false,
+            table: None,
         },
         ColumnMeta {
             name: "price".into(),
@@ -42,6 +44,7 @@ fn bulk_throughput() {
             identity: false,
             computed: false,
             timestamp: false,
+            table: None,
         },
     ];
     let total = 300_000;
@@ -140,6 +143,7 @@ fn capture_throughput() {
             identity: false,
             computed: false,
             timestamp: false,
+            table: None,
         },
         ColumnMeta {
             name: "qty".into(),
@@ -148,6 +152,7 @@ fn capture_throughput() {
             identity: false,
             computed: false,
             timestamp: false,
+            table: None,
         },
     ];
     let total = 100_000;

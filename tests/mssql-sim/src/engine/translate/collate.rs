@@ -21,6 +21,14 @@ pub fn op_name(op: BinaryOp) -> &'static str {
         BinaryOp::LtEq => "less than or equal to",
         BinaryOp::Gt => "greater than",
         BinaryOp::GtEq => "greater than or equal to",
+        BinaryOp::Plus => "add",
+        BinaryOp::Minus => "subtract",
+        BinaryOp::Multiply => "multiply",
+        BinaryOp::Divide => "divide",
+        BinaryOp::Modulo => "modulo",
+        BinaryOp::BitAnd => "&",
+        BinaryOp::BitOr => "|",
+        BinaryOp::BitXor => "^",
         _ => "equal to",
     }
 }
@@ -62,6 +70,97 @@ pub fn resolve(l: &TExpr, r: &TExpr, op: &str) -> Result<Collation, SqlError> {
     }
 }
 
+/// Refuses comparisons SQL Server refuses
+/// (docs/relational-databases/errors-events/database-engine-events-and-errors-0-to-999.md):
+/// two xml operands 305; xml, text, ntext or image against anything else
+/// (and text against text) 402 "The data types %ls and %ls are incompatible
+/// in the %ls operator."
+pub fn comparable(l: &TExpr, r: &TExpr, op: &str) -> Result<(), SqlError> {
+    use crate::value::SqlType;
+    let (Some(a), Some(b)) = (l.ty, r.ty) else {
+        // An untyped NULL operand: SQL Server types it int.
+        let a = l.ty.unwrap_or(SqlType::Int);
+        let b = r.ty.unwrap_or(SqlType::Int);
+        if a.is_incomparable() || b.is_incomparable() {
+            return Err(incompatible(&a, &b, op));
+        }
+        return Ok(());
+    };
+    // 403: "Invalid operator for data type. Operator equals %ls, type
+    // equals %ls." (geography and geometry define no comparison).
+    if let Some(t) = [a, b].into_iter().find(|t| t.is_spatial()) {
+        return Err(SqlError::new(
+            403,
+            16,
+            1,
+            format!(
+                "Invalid operator for data type. Operator equals {op}, type equals {}.",
+                t.base_name()
+            ),
+        ));
+    }
+    if a == SqlType::Xml && b == SqlType::Xml {
+        return Err(crate::engine::xml::not_comparable());
+    }
+    if a.is_incomparable() || b.is_incomparable() {
+        return Err(incompatible(&a, &b, op));
+    }
+    Ok(())
+}
+
+pub fn incompatible(a: &crate::value::SqlType, b: &crate::value::SqlType, op: &str) -> SqlError {
+    SqlError::new(
+        402,
+        16,
+        1,
+        format!(
+            "The data types {} and {} are incompatible in the {op} operator.",
+            a.base_name(),
+            b.base_name()
+        ),
+    )
+}
+
+/// Refuses sorting and grouping by xml (305), text, ntext, image (306) and
+/// geography, geometry (249, naming the clause).
+pub fn sortable(ty: Option<crate::value::SqlType>, clause: &str) -> Result<(), SqlError> {
+    match ty {
+        Some(t) if t.is_spatial() => Err(SqlError::new(
+            249,
+            16,
+            1,
+            format!(
+                "The type \"{}\" is not comparable. It cannot be used in the {clause} clause.",
+                t.base_name()
+            ),
+        )),
+        Some(crate::value::SqlType::Xml) => Err(crate::engine::xml::not_comparable()),
+        Some(t) if t.is_lob() => Err(SqlError::new(
+            306,
+            16,
+            2,
+            "The text, ntext, and image data types cannot be compared or sorted, except when using IS NULL or LIKE operator.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// 421: DISTINCT over a column that is not comparable.
+pub fn distinct_ok(ty: Option<crate::value::SqlType>) -> Result<(), SqlError> {
+    match ty {
+        Some(t) if t.is_incomparable() || t.is_spatial() => Err(SqlError::new(
+            421,
+            16,
+            1,
+            format!(
+                "The {} data type cannot be selected as DISTINCT because it is not comparable.",
+                t.base_name()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `(sql) COLLATE <its SQLite collation>`.
 pub fn collate(sql: &str, c: &Collation) -> String {
     format!("({sql}) COLLATE {}", c.sqlite())
@@ -70,6 +169,9 @@ pub fn collate(sql: &str, c: &Collation) -> String {
 /// The SQL of an ORDER BY or GROUP BY item: character expressions sort with
 /// their collation.
 pub fn sort_key(t: &TExpr) -> String {
+    if t.ty == Some(crate::value::SqlType::Variant) {
+        return format!("({}) COLLATE {}", t.sql, crate::engine::variant::COLLATION);
+    }
     if is_string(&t.ty) {
         let c = t
             .coll
@@ -84,6 +186,7 @@ pub fn sort_key(t: &TExpr) -> String {
 /// The collation a comparison of two operands (already unified) uses, when
 /// either is a character string.
 pub fn for_pair(l: &TExpr, r: &TExpr, op: &str) -> Result<Option<Collation>, SqlError> {
+    comparable(l, r, op)?;
     if is_string(&l.ty) || is_string(&r.ty) {
         resolve(l, r, op).map(Some)
     } else {
@@ -93,6 +196,11 @@ pub fn for_pair(l: &TExpr, r: &TExpr, op: &str) -> Result<Option<Collation>, Sql
 
 /// `l sym r` with the comparison's collation on both operands.
 pub fn compare_sql(l: &TExpr, sym: &str, r: &TExpr, c: Option<&Collation>) -> String {
+    if l.ty == Some(crate::value::SqlType::Variant) && r.ty == Some(crate::value::SqlType::Variant)
+    {
+        let v = crate::engine::variant::COLLATION;
+        return format!("(({}) COLLATE {v} {sym} ({}) COLLATE {v})", l.sql, r.sql);
+    }
     match c {
         Some(c) => format!("({} {sym} {})", collate(&l.sql, c), collate(&r.sql, c)),
         None => format!("({} {sym} {})", l.sql, r.sql),

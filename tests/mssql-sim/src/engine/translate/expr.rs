@@ -471,6 +471,7 @@ impl Ctx<'_> {
         let l = self.expr(left)?;
         let r = self.expr(right)?;
         let cmp = |sym: &str, l: TExpr, r: TExpr| -> Result<TExpr, SqlError> {
+            collate::comparable(&l, &r, collate::op_name(op))?;
             let (l, r) = unify(l, r);
             let c = collate::for_pair(&l, &r, collate::op_name(op))?;
             Ok(TExpr {
@@ -496,6 +497,20 @@ impl Ctx<'_> {
             BinaryOp::LtEq => cmp("<=", l, r)?,
             BinaryOp::Gt => cmp(">", l, r)?,
             BinaryOp::GtEq => cmp(">=", l, r)?,
+            _ if !matches!(op, BinaryOp::And | BinaryOp::Or)
+                && (l.ty.is_some_and(|t| {
+                    t.is_incomparable() || t.is_clr() || t == SqlType::Variant
+                }) || r.ty.is_some_and(|t| {
+                    t.is_incomparable() || t.is_clr() || t == SqlType::Variant
+                })) =>
+            {
+                // xml, text, ntext, image and sql_variant take part in no
+                // arithmetic or concatenation (a sql_variant must first be
+                // cast to its base type, sql-variant-transact-sql.md).
+                let a = l.ty.unwrap_or(SqlType::Int);
+                let b = r.ty.unwrap_or(SqlType::Int);
+                return Err(collate::incompatible(&a, &b, collate::op_name(op)));
+            }
             BinaryOp::Plus if is_string(&l.ty) || is_string(&r.ty) => {
                 let ty = match (&l.ty, &r.ty) {
                     (Some(a), Some(b)) if a.is_string() && b.is_string() => concat_type(a, b),

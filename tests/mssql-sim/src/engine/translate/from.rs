@@ -245,6 +245,7 @@ impl Ctx<'_> {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        table: None,
                         coll: None,
                     })
                     .collect();

@@ -235,6 +235,21 @@ impl Ctx<'_> {
                     ty,
                 }
             }
+            "SQL_VARIANT_PROPERTY" => {
+                // docs/t-sql/functions/sql-variant-property-transact-sql.md:
+                // returns sql_variant.
+                need(2)?;
+                let a = cast_to(self.expr(&args[0])?, &SqlType::Variant);
+                let p = cast_to(
+                    self.expr(&args[1])?,
+                    &SqlType::VarChar(crate::value::Len::N(128)),
+                );
+                TExpr {
+                    coll: None,
+                    sql: format!("sim_variant_property({}, {})", a.sql, p.sql),
+                    ty: Some(SqlType::Variant),
+                }
+            }
             "LEN" | "DATALENGTH" => {
                 need(1)?;
                 let a = self.expr(&args[0])?;
@@ -242,7 +257,7 @@ impl Ctx<'_> {
                     format!("sim_len({})", a.sql)
                 } else {
                     match a.ty {
-                        Some(SqlType::NVarChar(_) | SqlType::NChar(_)) => {
+                        Some(SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::NText) => {
                             format!("(length({}) * 2)", a.sql)
                         }
                         _ => format!("length(CAST({} AS BLOB))", a.sql),

@@ -180,6 +180,13 @@ pub fn literal_sql(v: &DbValue) -> String {
 /// docs/t-sql/data-types/data-type-precedence-transact-sql.md
 pub fn precedence(ty: &SqlType) -> u8 {
     match ty {
+        // CLR types rank above sql_variant (user-defined types first).
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => 33,
+        SqlType::Variant => 32,
+        SqlType::Xml => 31,
+        SqlType::NText => 14,
+        SqlType::Text => 13,
+        SqlType::Image => 12,
         SqlType::DateTimeOffset(_) => 30,
         SqlType::DateTime2(_) => 29,
         SqlType::DateTime => 28,
@@ -222,8 +229,12 @@ pub fn same_storage(a: &SqlType, b: &SqlType) -> bool {
                 }
             }
             Money | SmallMoney => (2, 4),
-            NVarChar(_) | VarChar(_) | NChar(_) | Char(_) => (4, 0),
-            VarBinary(_) | Binary(_) => (5, 0),
+            NVarChar(_) | VarChar(_) | NChar(_) | Char(_) | Text | NText => (4, 0),
+            VarBinary(_) | Binary(_) | Image => (5, 0),
+            Xml => (11, 0),
+            Variant => (12, 0),
+            HierarchyId => (13, 0),
+            Geography | Geometry => (14, 0),
             UniqueIdentifier => (6, 0),
             Date => (7, 0),
             Time(_) => (8, 0),

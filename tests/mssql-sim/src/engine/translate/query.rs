@@ -17,6 +17,9 @@ pub struct OutCol {
     pub computed: bool,
     /// A table's rowversion column (selected as it is).
     pub timestamp: bool,
+    /// `schema.table` of a table's column selected as it is (the TableName
+    /// COLMETADATA carries for text, ntext and image columns).
+    pub table: Option<String>,
     /// The collation of a character column from a column reference or
     /// COLLATE (`None`: the database default).
     pub coll: Option<crate::engine::collation::Collation>,
@@ -124,6 +127,14 @@ impl Ctx<'_> {
                 if let Some(c) = cols.iter().find(|c| c.name.eq_ignore_ascii_case(&parts[0])) {
                     // An output alias wins when it is not also a source column.
                     if !scoped || self.column(parts).is_err() {
+                        super::collate::sortable(c.ty, "ORDER BY")?;
+                        if c.ty == Some(SqlType::Variant) {
+                            return Ok(format!(
+                                "{} COLLATE {}",
+                                quote_ident(&c.name),
+                                crate::engine::variant::COLLATION
+                            ));
+                        }
                         if super::is_string(&c.ty) {
                             let coll = c
                                 .coll
@@ -136,6 +147,7 @@ impl Ctx<'_> {
             }
         }
         let t = self.expr(e)?;
+        super::collate::sortable(t.ty, "ORDER BY")?;
         Ok(super::collate::sort_key(&t))
     }
 
@@ -219,6 +231,7 @@ impl Ctx<'_> {
                                 identity,
                                 computed,
                                 timestamp,
+                                table: table_name(src.table.as_deref()),
                             });
                         }
                     }
@@ -236,6 +249,10 @@ impl Ctx<'_> {
                 }
                 SelectItem::Expr { expr, alias } => {
                     let t = self.expr(expr)?;
+                    let table = match expr {
+                        Expr::Column(parts) => self.column_table(parts),
+                        _ => None,
+                    };
                     let (name, (nullable, (identity, computed, timestamp))) = match (alias, expr) {
                         (Some(a), _) => (a.clone(), (true, (false, false, false))),
                         (None, Expr::Column(parts)) => {
@@ -259,6 +276,7 @@ impl Ctx<'_> {
                         identity,
                         computed,
                         timestamp,
+                        table,
                     });
                 }
                 SelectItem::Assign { variable, expr } => {
@@ -272,9 +290,15 @@ impl Ctx<'_> {
                         identity: false,
                         computed: false,
                         timestamp: false,
+                        table: None,
                         coll: None,
                     });
                 }
+            }
+        }
+        if sel.distinct {
+            for c in &cols {
+                super::collate::distinct_ok(c.ty)?;
             }
         }
         let mut sql = format!(
@@ -293,6 +317,7 @@ impl Ctx<'_> {
             let mut g = Vec::new();
             for e in &sel.group_by {
                 let t = self.expr(e)?;
+                super::collate::sortable(t.ty, "GROUP BY")?;
                 g.push(super::collate::sort_key(&t));
             }
             sql.push_str(&format!(" GROUP BY {}", g.join(", ")));
@@ -321,6 +346,31 @@ impl Ctx<'_> {
         Ok((sql, cols))
     }
 
+    /// `schema.table` of the table a column reference resolves to.
+    fn column_table(&self, parts: &[String]) -> Option<String> {
+        let col = parts.last().map(|s| s.as_str()).unwrap_or("");
+        for scope in self.scopes.iter().rev() {
+            for src in scope {
+                if parts.len() > 1
+                    && !src
+                        .names
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(&parts[parts.len() - 2]))
+                {
+                    continue;
+                }
+                if src
+                    .columns
+                    .iter()
+                    .any(|(n, _, _)| n.eq_ignore_ascii_case(col))
+                {
+                    return table_name(src.table.as_deref());
+                }
+            }
+        }
+        None
+    }
+
     /// Nullability and (identity, computed, rowversion) of a column reference.
     fn column_flags(&self, parts: &[String]) -> (bool, (bool, bool, bool)) {
         let col = parts.last().map(|s| s.as_str()).unwrap_or("");
@@ -345,6 +395,10 @@ impl Ctx<'_> {
         }
         (true, (false, false, false))
     }
+}
+
+fn table_name(t: Option<&crate::engine::catalog::TableInfo>) -> Option<String> {
+    t.map(|t| format!("{}.{}", t.schema, t.name))
 }
 
 /// (identity, computed, rowversion) of a table's column, for COLMETADATA.

@@ -102,7 +102,7 @@ impl<'a> Parser<'a> {
             Some("ALTER") => {
                 self.advance();
                 self.expect_kw("COLUMN")?;
-                AlterTableAction::AlterColumn(self.column_def()?)
+                AlterTableAction::AlterColumn(Box::new(self.column_def()?))
             }
             Some(_) => return Err(self.unsupported_at(&t, "this ALTER TABLE action")),
             None => return Err(self.error_at(&t)),

@@ -184,6 +184,7 @@ impl<'a> Parser<'a> {
             constraints: Vec::new(),
             collation: None,
             computed,
+            sparse: false,
         };
         while let Some(w) = self.word_upper() {
             match w.as_str() {
@@ -224,8 +225,17 @@ impl<'a> Parser<'a> {
                         (1, 1)
                     });
                 }
-                "ROWGUIDCOL" | "SPARSE" => {
+                "ROWGUIDCOL" => {
                     self.advance();
+                }
+                "SPARSE" => {
+                    self.advance();
+                    col.sparse = true;
+                }
+                "COLUMN_SET" => {
+                    return Err(
+                        self.unsupported("COLUMN_SET FOR ALL_SPARSE_COLUMNS (sparse column sets)")
+                    );
                 }
                 "CONSTRAINT" | "DEFAULT" | "PRIMARY" | "UNIQUE" | "REFERENCES" | "FOREIGN"
                 | "CHECK" => {

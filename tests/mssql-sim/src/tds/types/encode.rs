@@ -84,8 +84,71 @@ pub fn write_type_info(out: &mut Vec<u8>, ty: &SqlType, nullable: bool) {
             out.push(BIGBINARY);
             put_u16(out, n);
         }
+        // XMLTYPE, no schema collection (SCHEMA_PRESENT 0), MS-TDS 2.2.5.5.3.
+        SqlType::Xml => out.extend_from_slice(&[XMLTYPE, 0]),
+        // The LOB types: LONGLEN maximum length (2^31-1 bytes; ntext 2^30-1
+        // characters), the collation for text and ntext. In COLMETADATA the
+        // TableName follows (see `tokens::col_metadata`).
+        SqlType::Text => {
+            out.push(TEXTTYPE);
+            out.extend_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::NText => {
+            out.push(NTEXTTYPE);
+            out.extend_from_slice(&0x7FFF_FFFEu32.to_le_bytes());
+            out.extend_from_slice(&COLLATION);
+        }
+        SqlType::Image => {
+            out.push(IMAGETYPE);
+            out.extend_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+        }
+        SqlType::Variant => {
+            out.push(SSVARIANTTYPE);
+            out.extend_from_slice(&variant::MAX_LEN.to_le_bytes());
+        }
+        SqlType::HierarchyId | SqlType::Geography | SqlType::Geometry => write_udt_info(out, ty),
     }
 }
+
+/// UDT_INFO of a result column (MS-TDS 2.2.5.5.2): MAX_BYTE_SIZE (892 for
+/// hierarchyid; 0xFFFF, unlimited, for the spatial types), the database,
+/// schema and type names, then the assembly-qualified CLR type name. The
+/// stand-in sends an empty database name (SQL Server names the current
+/// database).
+fn write_udt_info(out: &mut Vec<u8>, ty: &SqlType) {
+    let (max, clr) = match ty {
+        SqlType::HierarchyId => (892u16, "SqlHierarchyId"),
+        SqlType::Geography => (0xFFFF, "SqlGeography"),
+        _ => (0xFFFF, "SqlGeometry"),
+    };
+    out.push(UDTTYPE);
+    put_u16(out, max);
+    let b_varchar = |out: &mut Vec<u8>, s: &str| {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        out.push(units.len() as u8);
+        units
+            .iter()
+            .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+    };
+    b_varchar(out, "");
+    b_varchar(out, "sys");
+    b_varchar(out, ty.base_name());
+    let aqn = format!(
+        "Microsoft.SqlServer.Types.{clr}, Microsoft.SqlServer.Types, Version=11.0.0.0, Culture=neutral, PublicKeyToken=89845dcd8080cc91"
+    );
+    let units: Vec<u16> = aqn.encode_utf16().collect();
+    put_u16(out, units.len() as u16);
+    units
+        .iter()
+        .for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+}
+
+/// A text pointer (16 bytes) and timestamp (8 bytes) SQL Server sends ahead
+/// of a text/ntext/image value; clients skip them (the stand-in has no
+/// TEXTPTR/READTEXT), so they are fixed.
+const TEXT_PTR: [u8; 16] = *b"mssql-sim-txtptr";
+const TEXT_TS: [u8; 8] = [0; 8];
 
 fn max_len(l: Len, unit: u16) -> u16 {
     match l {
@@ -97,7 +160,13 @@ fn max_len(l: Len, unit: u16) -> u16 {
 fn is_plp(ty: &SqlType) -> bool {
     matches!(
         ty,
-        SqlType::NVarChar(Len::Max) | SqlType::VarChar(Len::Max) | SqlType::VarBinary(Len::Max)
+        SqlType::NVarChar(Len::Max)
+            | SqlType::VarChar(Len::Max)
+            | SqlType::VarBinary(Len::Max)
+            | SqlType::Xml
+            | SqlType::HierarchyId
+            | SqlType::Geography
+            | SqlType::Geometry
     )
 }
 
@@ -180,6 +249,30 @@ pub fn write_value(out: &mut Vec<u8>, ty: &SqlType, nullable: bool, v: &Value) {
         return;
     }
     match *ty {
+        SqlType::Variant => variant::write(out, v),
+        SqlType::Text | SqlType::NText | SqlType::Image => {
+            if null {
+                out.push(0);
+                return;
+            }
+            out.push(TEXT_PTR.len() as u8);
+            out.extend_from_slice(&TEXT_PTR);
+            out.extend_from_slice(&TEXT_TS);
+            let len_at = out.len();
+            out.extend_from_slice(&[0u8; 4]);
+            match (ty, v) {
+                (SqlType::NText, Value::String(s)) => {
+                    for u in s.encode_utf16() {
+                        out.extend_from_slice(&u.to_le_bytes());
+                    }
+                }
+                (_, Value::String(s)) => cp1252_encode(s, out),
+                (_, Value::Binary(b)) => out.extend_from_slice(b),
+                _ => {}
+            }
+            let n = (out.len() - len_at - 4) as u32;
+            out[len_at..len_at + 4].copy_from_slice(&n.to_le_bytes());
+        }
         SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Bit => {
             let size = match ty {
                 SqlType::TinyInt | SqlType::Bit => 1,
@@ -323,7 +416,11 @@ pub fn write_value(out: &mut Vec<u8>, ty: &SqlType, nullable: bool, v: &Value) {
         | SqlType::VarChar(_)
         | SqlType::Char(_)
         | SqlType::VarBinary(_)
-        | SqlType::Binary(_) => {
+        | SqlType::Binary(_)
+        | SqlType::Xml
+        | SqlType::HierarchyId
+        | SqlType::Geography
+        | SqlType::Geometry => {
             if null {
                 out.extend_from_slice(&0xFFFFu16.to_le_bytes());
                 return;
@@ -339,7 +436,7 @@ pub fn write_value(out: &mut Vec<u8>, ty: &SqlType, nullable: bool, v: &Value) {
             }
             let data_at = out.len();
             match (ty, v) {
-                (SqlType::NVarChar(_) | SqlType::NChar(_), Value::String(s)) => {
+                (SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::Xml, Value::String(s)) => {
                     for u in s.encode_utf16() {
                         out.extend_from_slice(&u.to_le_bytes());
                     }

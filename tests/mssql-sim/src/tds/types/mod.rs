@@ -38,6 +38,13 @@ pub const BIGBINARY: u8 = 0xAD;
 pub const BIGCHAR: u8 = 0xAF;
 pub const NVARCHAR: u8 = 0xE7;
 pub const NCHAR: u8 = 0xEF;
+// The large-object types (MS-TDS 2.2.5.4.3 and 2.2.5.2.3 PLP).
+pub const IMAGETYPE: u8 = 0x22;
+pub const TEXTTYPE: u8 = 0x23;
+pub const SSVARIANTTYPE: u8 = 0x62;
+pub const NTEXTTYPE: u8 = 0x63;
+pub const XMLTYPE: u8 = 0xF1;
+pub const UDTTYPE: u8 = 0xF0;
 
 /// SQL_Latin1_General_CP1_CI_AS, SQL Server's default server collation:
 /// LCID 0x0409 with IgnoreCase/IgnoreKana/IgnoreWidth flags and sort id 52
@@ -67,6 +74,14 @@ pub struct WireType {
 impl WireType {
     fn plp(&self) -> bool {
         matches!(self.code, BIGVARBIN | BIGVARCHR | NVARCHAR) && self.len == 0xFFFF
+            || self.code == XMLTYPE
+            || self.code == UDTTYPE
+    }
+
+    /// text, ntext or image (values carry a LONGLEN length, and in rows a
+    /// text pointer and timestamp first).
+    pub fn is_lob(&self) -> bool {
+        matches!(self.code, TEXTTYPE | NTEXTTYPE | IMAGETYPE)
     }
 }
 
@@ -181,6 +196,54 @@ pub fn read_type_info<S: Src + ?Sized>(src: &mut S) -> Result<WireType, TdsError
                 _ => SqlType::NChar(n(len / 2)?),
             });
         }
+        XMLTYPE => {
+            // XML_INFO: SCHEMA_PRESENT, then the schema collection's
+            // database, owning schema (B_VARCHAR) and name (US_VARCHAR).
+            // The stand-in has no schema collections: a typed value is
+            // stored as untyped xml.
+            if src.u8()? == 1 {
+                src.b_varchar()?;
+                src.b_varchar()?;
+                src.us_varchar()?;
+            }
+            w.len = 0xFFFF;
+            w.ty = Some(SqlType::Xml);
+        }
+        TEXTTYPE | NTEXTTYPE | IMAGETYPE => {
+            w.len = src.u32_le()?;
+            if code != IMAGETYPE {
+                let mut coll = [0u8; 5];
+                src.fill(&mut coll)?;
+            }
+            w.ty = Some(match code {
+                TEXTTYPE => SqlType::Text,
+                NTEXTTYPE => SqlType::NText,
+                _ => SqlType::Image,
+            });
+        }
+        SSVARIANTTYPE => {
+            w.len = src.u32_le()?;
+            w.ty = Some(SqlType::Variant);
+        }
+        UDTTYPE => {
+            // UDT_INFO of an RPC parameter (MS-TDS 2.2.5.5.2): the type's
+            // database, schema and name (B_VARCHAR each). Only the CLR system
+            // types are known to the stand-in.
+            src.b_varchar()?;
+            src.b_varchar()?;
+            let name = src.b_varchar()?;
+            w.len = 0xFFFF;
+            w.ty = Some(match name.to_ascii_lowercase().as_str() {
+                "hierarchyid" => SqlType::HierarchyId,
+                "geography" => SqlType::Geography,
+                "geometry" => SqlType::Geometry,
+                other => {
+                    return Err(TdsError::protocol(format!(
+                        "user-defined type {other} is not supported by the stand-in"
+                    )))
+                }
+            });
+        }
         other => {
             return Err(TdsError::protocol(format!(
                 "data type 0x{other:02X} is not supported by the stand-in"
@@ -199,6 +262,28 @@ pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, T
     };
     // Fixed-length wire types carry no length prefix.
     let len = match w.code {
+        SSVARIANTTYPE => return variant::read(src),
+        UDTTYPE => {
+            return Ok(match read_plp(src)? {
+                None => Value::Null,
+                Some(b) => Value::Binary(b),
+            })
+        }
+        XMLTYPE => {
+            return Ok(match read_plp(src)? {
+                None => Value::Null,
+                Some(b) => Value::String(super::src::utf16_to_string(&b)?),
+            })
+        }
+        TEXTTYPE | NTEXTTYPE | IMAGETYPE => {
+            // In an RPC parameter: a LONGLEN length (0xFFFFFFFF = NULL),
+            // then the data (MS-TDS 2.2.5.2.2, 2.2.6.6).
+            let l = src.u32_le()?;
+            if l == u32::MAX {
+                return Ok(Value::Null);
+            }
+            return lob_data(src, w.code, l as usize);
+        }
         INT1 | BIT | INT2 | INT4 | INT8 | DATETIM4 | DATETIME | FLT4 | FLT8 | MONEY | MONEY4 => {
             w.len as usize
         }
@@ -350,6 +435,34 @@ pub fn read_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, T
     Ok(v)
 }
 
+fn lob_data<S: Src + ?Sized>(src: &mut S, code: u8, len: usize) -> Result<Value, TdsError> {
+    if len > MAX_VALUE_BYTES {
+        return Err(TdsError::protocol("value above the stand-in's size limit"));
+    }
+    let raw = src.bytes(len)?;
+    Ok(match code {
+        IMAGETYPE => Value::Binary(raw),
+        NTEXTTYPE => Value::String(super::src::utf16_to_string(&raw)?),
+        _ => Value::String(cp1252_decode(&raw)),
+    })
+}
+
+/// A text, ntext or image value in a row (BULK LOAD): TextPointer
+/// (B_VARBYTE; length 0 is NULL), Timestamp (8 bytes), then the LONGLEN
+/// length and data (MS-TDS 2.2.7.17, TYPE_VARBYTE of the LOB types).
+pub fn read_row_value<S: Src + ?Sized>(src: &mut S, w: &WireType) -> Result<Value, TdsError> {
+    if !w.is_lob() {
+        return read_value(src, w);
+    }
+    let ptr = src.u8()? as usize;
+    if ptr == 0 {
+        return Ok(Value::Null);
+    }
+    src.bytes(ptr + 8)?;
+    let l = src.u32_le()? as usize;
+    lob_data(src, w.code, l)
+}
+
 /// A PLP value (MS-TDS 2.2.5.2.3): total length (or unknown), then chunks
 /// each prefixed with a u32 length, ended by a zero-length chunk.
 fn read_plp<S: Src + ?Sized>(src: &mut S) -> Result<Option<Vec<u8>>, TdsError> {
@@ -447,153 +560,8 @@ pub fn cp1252_encode(s: &str, out: &mut Vec<u8>) {
 }
 
 mod encode;
+pub mod variant;
 pub use encode::{rescale, write_type_info, write_value};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tds::src::Cur;
-
-    fn round_trip(ty: SqlType, nullable: bool, v: Value) {
-        let mut ti = Vec::new();
-        write_type_info(&mut ti, &ty, nullable);
-        let w = read_type_info(&mut Cur::new(&ti)).expect("type info");
-        assert_eq!(w.ty, Some(ty));
-        let mut buf = Vec::new();
-        write_value(&mut buf, &ty, nullable, &v);
-        let mut c = Cur::new(&buf);
-        let back = read_value(&mut c, &w).expect("value");
-        assert!(c.is_empty(), "{ty}: trailing bytes");
-        assert_eq!(back, v, "{ty}");
-    }
-
-    #[test]
-    fn every_type_round_trips() {
-        round_trip(SqlType::Int, true, Value::Int(-5));
-        round_trip(SqlType::Int, false, Value::Int(7));
-        round_trip(SqlType::Int, true, Value::Null);
-        round_trip(SqlType::BigInt, true, Value::Int(i64::MIN));
-        round_trip(SqlType::TinyInt, false, Value::Int(255));
-        round_trip(SqlType::SmallInt, true, Value::Int(-32768));
-        round_trip(SqlType::Bit, true, Value::Int(1));
-        round_trip(SqlType::Float, true, Value::Float(1.5e300));
-        round_trip(SqlType::Real, false, Value::Float(0.25));
-        round_trip(SqlType::Money, true, Value::Decimal(-1234567, 4));
-        round_trip(SqlType::SmallMoney, false, Value::Decimal(99999, 4));
-        round_trip(
-            SqlType::Decimal {
-                precision: 38,
-                scale: 10,
-            },
-            true,
-            Value::Decimal(-(10i128.pow(37)), 10),
-        );
-        round_trip(
-            SqlType::Decimal {
-                precision: 5,
-                scale: 2,
-            },
-            true,
-            Value::Decimal(1250, 2),
-        );
-        round_trip(
-            SqlType::NVarChar(Len::N(10)),
-            true,
-            Value::String("héllo 🦀".into()),
-        );
-        round_trip(
-            SqlType::NVarChar(Len::Max),
-            true,
-            Value::String("x".repeat(10_000)),
-        );
-        round_trip(
-            SqlType::NVarChar(Len::Max),
-            true,
-            Value::String(String::new()),
-        );
-        round_trip(SqlType::NVarChar(Len::Max), true, Value::Null);
-        round_trip(
-            SqlType::VarChar(Len::N(20)),
-            true,
-            Value::String("café €".into()),
-        );
-        round_trip(SqlType::VarChar(Len::Max), true, Value::Null);
-        round_trip(SqlType::Char(3), true, Value::String("ab ".into()));
-        round_trip(SqlType::NChar(3), false, Value::String("ab ".into()));
-        round_trip(
-            SqlType::VarBinary(Len::N(4)),
-            true,
-            Value::Binary(vec![1, 2, 3]),
-        );
-        round_trip(
-            SqlType::VarBinary(Len::Max),
-            true,
-            Value::Binary(vec![9; 9000]),
-        );
-        round_trip(SqlType::Binary(2), true, Value::Null);
-        round_trip(
-            SqlType::UniqueIdentifier,
-            true,
-            Value::Guid([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
-        );
-        round_trip(SqlType::Date, true, Value::Date(738_000));
-        round_trip(SqlType::Time(7), true, Value::Time(863_999_999_999));
-        round_trip(SqlType::Time(0), true, Value::Time(3_600 * 10_000_000));
-        round_trip(
-            SqlType::DateTime2(3),
-            true,
-            Value::DateTime {
-                days: 738_000,
-                ticks: 12_345_670_000,
-            },
-        );
-        round_trip(
-            SqlType::DateTimeOffset(7),
-            true,
-            Value::DateTimeOffset {
-                days: 738_000,
-                ticks: 1,
-                offset_minutes: -330,
-            },
-        );
-        round_trip(
-            SqlType::DateTime,
-            true,
-            Value::DateTime {
-                days: 738_000,
-                ticks: 30_000 * 100_000 / 3,
-            },
-        );
-        round_trip(
-            SqlType::SmallDateTime,
-            false,
-            Value::DateTime {
-                days: 738_000,
-                ticks: 600_000_000 * 61,
-            },
-        );
-    }
-
-    #[test]
-    fn truncated_values_are_errors() {
-        let w = WireType {
-            code: INTN,
-            len: 4,
-            precision: 0,
-            scale: 0,
-            ty: Some(SqlType::Int),
-        };
-        assert!(read_value(&mut Cur::new(&[4, 1, 2]), &w).is_err());
-        let w = WireType {
-            code: NVARCHAR,
-            len: 0xFFFF,
-            precision: 0,
-            scale: 0,
-            ty: Some(SqlType::NVarChar(Len::Max)),
-        };
-        let mut b = (u64::MAX - 1).to_le_bytes().to_vec();
-        b.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(read_value(&mut Cur::new(&b), &w).is_err());
-        assert!(read_type_info(&mut Cur::new(&[0x99])).is_err());
-    }
-}
+mod tests;
