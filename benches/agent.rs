@@ -18,6 +18,12 @@
 //!    interleaved rounds; the same rows one way as a reference), and a
 //!    burst of 10,000 rows changed on both sides settled by the policy
 //!    against the same burst changed on one side only.
+//! 6. Large transactions (`bigtx`): a single UPDATE of
+//!    `CTSYNC_BENCH_BIGTX_ROWS` (1,000,000) rows, and a single transaction
+//!    30 rows of a 10 MB nvarchar(max) value each (300 MB), one row per
+//!    transaction and all in one, each synced a->b with the defaults; the
+//!    agent's peak resident memory (VmHWM) and the time from commit to the
+//!    last row on b.
 
 use mssql_sim::{SimConfig, SimServer};
 use std::process::{Child, Command, Stdio};
@@ -241,6 +247,16 @@ impl Agent {
             .unwrap_or_default()
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Peak resident memory so far (VmHWM), in KiB.
+    fn peak_rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(0)
     }
@@ -713,6 +729,94 @@ async fn initial_load() -> (f64, f64) {
     (load_rate, row_rate)
 }
 
+/// A single UPDATE of n rows: (seconds from commit to the last row on b,
+/// the agent's peak RSS in KiB, the RSS before the update).
+async fn big_update() -> (f64, u64, u64) {
+    let n = env_n("CTSYNC_BENCH_BIGTX_ROWS", 1_000_000);
+    let p = pair();
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    exec(&mut a, &format!("CREATE TABLE dbo.U {TABLE}")).await;
+    exec(&mut b, &format!("CREATE TABLE dbo.U {TABLE}")).await;
+    // The same rows on both sides before the sync starts (initial: none).
+    fill(&mut a, "dbo.U", 0, n, 10_000).await;
+    fill(&mut b, "dbo.U", 0, n, 10_000).await;
+    let agent = Agent::start(
+        &p,
+        "bigupdate",
+        "  - table: dbo.U\n    key: [id]\n    direction: a_to_b\n",
+        "  poll_interval_ms: 200\n",
+    );
+    agent.ready();
+    let before = agent.peak_rss_kb();
+    let t = Instant::now();
+    exec(&mut a, "UPDATE dbo.U SET note = N'updated'").await;
+    eprintln!("  (the UPDATE of {n} rows took {:.1} s on the stand-in)", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    loop {
+        if count(&mut b, "dbo.U WHERE note = N'updated'").await == n {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(3_600), "the update did not arrive");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let peak = agent.peak_rss_kb();
+    agent.stop();
+    (secs, peak, before)
+}
+
+/// 30 rows with a 10 MB nvarchar(max) value each, inserted `per_txn` to a
+/// transaction: (seconds to the last row on b, peak RSS in KiB).
+async fn big_values(per_txn: i32) -> (f64, u64) {
+    const ROWS: i32 = 30;
+    let p = pair();
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    let t = "(id INT NOT NULL PRIMARY KEY, body NVARCHAR(MAX) NULL)";
+    exec(&mut a, &format!("CREATE TABLE dbo.V {t}")).await;
+    exec(&mut b, &format!("CREATE TABLE dbo.V {t}")).await;
+    let agent = Agent::start(
+        &p,
+        "bigvalues",
+        "  - table: dbo.V\n    key: [id]\n    direction: a_to_b\n",
+        "  poll_interval_ms: 200\n",
+    );
+    agent.ready();
+    // 5,000,000 UTF-16 code units: 10 MB each.
+    let body: String = "0123456789abcdefghij".repeat(250_000);
+    let t0 = Instant::now();
+    for id in 0..ROWS {
+        if id % per_txn == 0 {
+            exec(&mut a, "BEGIN TRANSACTION").await;
+        }
+        a.execute("INSERT INTO dbo.V (id, body) VALUES (@P1, @P2)", &[&id, &body.as_str()])
+            .await
+            .expect("insert");
+        if id % per_txn == per_txn - 1 || id == ROWS - 1 {
+            exec(&mut a, "COMMIT").await;
+        }
+    }
+    loop {
+        let done = b
+            .query("SELECT COUNT(*) FROM dbo.V WHERE LEN(body) = 5000000", &[])
+            .await
+            .expect("count")
+            .into_row()
+            .await
+            .expect("count")
+            .and_then(|r| r.get::<i32, _>(0))
+            .unwrap_or(0);
+        if done == ROWS {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1_800), "the values did not arrive");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let peak = agent.peak_rss_kb();
+    agent.stop();
+    (secs, peak)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let only = std::env::var("CTSYNC_BENCH_ONLY").unwrap_or_default();
@@ -737,6 +841,14 @@ async fn main() {
         let (one, on, off, clean, conflicting) = two_way().await;
         println!("two-way, conflict-free stream of {} changes a->b, median of {} rounds: both ways with conflict detection {on:.0} rows/s, without {off:.0} rows/s (detection costs {:.0}%); the same rows one way {one:.0} rows/s", env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000), env_n("CTSYNC_BENCH_ROUNDS", 3), (1.0 - on / off) * 100.0);
         println!("two-way burst of {} rows, agent start to both sides equal: changed on a only {clean:.0} rows/s; changed on both sides, settled by a_wins {conflicting:.0} rows/s (ratio {:.2})", env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000), conflicting / clean);
+    }
+    if run("bigtx") {
+        let (secs, peak, before) = big_update().await;
+        println!("single UPDATE transaction of {} rows a->b, defaults: on b after {secs:.1} s; agent peak RSS {:.1} MB (before the update {:.1} MB)", env_n("CTSYNC_BENCH_BIGTX_ROWS", 1_000_000), peak as f64 / 1024.0, before as f64 / 1024.0);
+        for per_txn in [1, 30] {
+            let (secs, peak) = big_values(per_txn).await;
+            println!("30 rows x 10 MB nvarchar(max) a->b, {per_txn} row(s) per source transaction, defaults: on b after {secs:.1} s; agent peak RSS {:.1} MB", peak as f64 / 1024.0);
+        }
     }
     if run("load") {
         let (load, rows) = initial_load().await;
