@@ -95,12 +95,11 @@ impl CatalogColumn {
     /// user table hold round-trips (see README, "Data types").
     pub fn unsupported(&self) -> Option<&'static str> {
         match self.type_lower().as_str() {
-            "xml" => Some("xml is not synced yet (its values would need a typed round trip this version does not make)"),
-            "sql_variant" => Some("sql_variant is not synced yet (its base type would not be kept)"),
-            "hierarchyid" | "geography" | "geometry" => Some("CLR types (hierarchyid, geography, geometry) are not synced yet"),
+            "sql_variant" => Some("sql_variant is not synced: its driver cannot send a sql_variant value, so each value's base type would not be kept (a varchar would arrive as nvarchar, a decimal(10,2) as decimal(38,2)); convert the column to a typed one or leave it out with `columns:`"),
+            "hierarchyid" | "geography" | "geometry" => Some("CLR types (hierarchyid, geography, geometry) are not synced: their values would need a typed conversion this version does not make; leave the column out with `columns:` or sync a computed varbinary copy"),
             "tinyint" | "smallint" | "int" | "bigint" | "bit" | "decimal" | "numeric" | "money"
             | "smallmoney" | "float" | "real" | "char" | "varchar" | "nchar" | "nvarchar"
-            | "text" | "ntext" | "binary" | "varbinary" | "image" | "uniqueidentifier"
+            | "text" | "ntext" | "binary" | "varbinary" | "image" | "uniqueidentifier" | "xml"
             | "date" | "time" | "datetime" | "smalldatetime" | "datetime2"
             | "datetimeoffset" | "timestamp" | "rowversion" => None,
             _ => Some("a type ctsync does not know; it is not synced"),

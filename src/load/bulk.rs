@@ -67,7 +67,7 @@ impl Loader {
                 }
                 read_rows(source, &self.source_shape, Some(&last_key), want, false).await
             };
-            let next = if rows.iter().any(beyond_bulk_value_limit) {
+            let next = if legacy_columns(&self.apply.shape) || rows.iter().any(beyond_bulk_value_limit) {
                 // tiberius' bulk load refuses a (n)varchar(max) or
                 // varbinary(max) value over 65,535 bytes (it checks the
                 // length against the column's metadata, 0xFFFF for max;
@@ -101,6 +101,19 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// Whether the target has a column tiberius' bulk load cannot fill from the
+/// values ctsync reads: xml (read as its text), text, ntext and image (its
+/// bulk encoder expects their own value kinds and refuses strings and
+/// binaries for them). Such tables load with statements, which convert.
+fn legacy_columns(shape: &crate::mssql::statements::TableShape) -> bool {
+    shape.columns.iter().any(|c| {
+        matches!(
+            c.data_type.to_ascii_lowercase().as_str(),
+            "xml" | "text" | "ntext" | "image"
+        )
+    })
 }
 
 /// Whether a row holds a value tiberius' bulk load cannot carry: a string

@@ -59,6 +59,11 @@ pub fn read_column(prefix: &str, c: &ColumnShape) -> Result<String, IdentError> 
     Ok(match c.data_type.to_ascii_lowercase().as_str() {
         "money" => format!("CAST({prefix}{q} AS decimal(19,4)) AS {q}"),
         "smallmoney" => format!("CAST({prefix}{q} AS decimal(10,4)) AS {q}"),
+        // xml travels as its text: nvarchar converts back into xml on
+        // write, implicitly (docs/t-sql/data-types/data-type-conversion-database-engine.md),
+        // and SQL Server stores xml in its own normal form either way
+        // (docs/t-sql/xml/xml-transact-sql.md), so the text is the value.
+        "xml" => format!("CAST({prefix}{q} AS nvarchar(max)) AS {q}"),
         _ => format!("{prefix}{q}"),
     })
 }

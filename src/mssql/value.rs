@@ -57,7 +57,9 @@ pub fn from_column(data: ColumnData<'_>) -> Result<SqlValue, UnsupportedType> {
                 offset_minutes: d.offset(),
             }
         }),
-        ColumnData::Xml(_) => return Err(UnsupportedType("xml")),
+        // Capture and loads read xml as nvarchar(max) (`read_column`);
+        // a value read as xml all the same is its text.
+        ColumnData::Xml(v) => v.map_or(SqlValue::Null, |x| SqlValue::String(x.to_string())),
     })
 }
 
