@@ -750,13 +750,19 @@ async fn big_update() -> (f64, u64, u64) {
     let before = agent.peak_rss_kb();
     let t = Instant::now();
     exec(&mut a, "UPDATE dbo.U SET note = N'updated'").await;
-    eprintln!("  (the UPDATE of {n} rows took {:.1} s on the stand-in)", t.elapsed().as_secs_f64());
+    eprintln!(
+        "  (the UPDATE of {n} rows took {:.1} s on the stand-in)",
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     loop {
         if count(&mut b, "dbo.U WHERE note = N'updated'").await == n {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(3_600), "the update did not arrive");
+        assert!(
+            t.elapsed() < Duration::from_secs(3_600),
+            "the update did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let secs = t.elapsed().as_secs_f64();
@@ -788,9 +794,12 @@ async fn big_values(per_txn: i32) -> (f64, u64) {
         if id % per_txn == 0 {
             exec(&mut a, "BEGIN TRANSACTION").await;
         }
-        a.execute("INSERT INTO dbo.V (id, body) VALUES (@P1, @P2)", &[&id, &body.as_str()])
-            .await
-            .expect("insert");
+        a.execute(
+            "INSERT INTO dbo.V (id, body) VALUES (@P1, @P2)",
+            &[&id, &body.as_str()],
+        )
+        .await
+        .expect("insert");
         if id % per_txn == per_txn - 1 || id == ROWS - 1 {
             exec(&mut a, "COMMIT").await;
         }
@@ -808,7 +817,10 @@ async fn big_values(per_txn: i32) -> (f64, u64) {
         if done == ROWS {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(1_800), "the values did not arrive");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1_800),
+            "the values did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -353,16 +353,18 @@ async fn capture_table(
     let mut skipped_own = 0;
     let mut last: Option<(i64, Vec<SqlValue>)> = None;
     for row in rows {
-        match row_to_operation(shape, row, own_prefix, req.read_changed, &mut last).map_err(|e| match e {
-            RowError::Unsupported(source) => CaptureError::Unsupported {
-                table: name.clone(),
-                source,
+        match row_to_operation(shape, row, own_prefix, req.read_changed, &mut last).map_err(
+            |e| match e {
+                RowError::Unsupported(source) => CaptureError::Unsupported {
+                    table: name.clone(),
+                    source,
+                },
+                RowError::Shape(detail) => CaptureError::Protocol {
+                    what: "CHANGETABLE",
+                    detail,
+                },
             },
-            RowError::Shape(detail) => CaptureError::Protocol {
-                what: "CHANGETABLE",
-                detail,
-            },
-        })? {
+        )? {
             Some(op) => ops.push(op),
             None => skipped_own += 1,
         }

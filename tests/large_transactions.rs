@@ -56,7 +56,8 @@ async fn a_20000_row_update_is_read_in_pieces_and_applied_once_whole() {
         ("CTSYNC_TEST_FAULT", "capture_hold_after_first_piece"),
         ("CTSYNC_TEST_HOLD_MS", "4000"),
     ]);
-    a.exec("UPDATE dbo.Big SET v = v + 1, pad = CONCAT(pad, N'+')").await;
+    a.exec("UPDATE dbo.Big SET v = v + 1, pad = CONCAT(pad, N'+')")
+        .await;
     // Held after the first piece: it is queued, staged, and not applied.
     let held = eventually(LIMIT, || async {
         agent.log_text().contains("test hold: a staged piece waits")
@@ -68,7 +69,10 @@ async fn a_20000_row_update_is_read_in_pieces_and_applied_once_whole() {
     let staged = v["tables"][0]["staged"]["ops"].as_u64().unwrap_or(0);
     assert!((1..=1000).contains(&staged), "{v}");
     assert_eq!(v["tables"][0]["queue_depth"].as_u64(), Some(staged), "{v}");
-    assert_eq!(v["tables"][0]["watermark"], v["tables"][0]["staged"]["read_from"], "{v}");
+    assert_eq!(
+        v["tables"][0]["watermark"], v["tables"][0]["staged"]["read_from"],
+        "{v}"
+    );
     let text = setup.run_to_end(&["inspect"]);
     assert!(
         String::from_utf8_lossy(&text.stdout).contains("larger than one read"),
@@ -101,7 +105,8 @@ async fn a_kill_after_the_first_piece_of_an_identity_insert_duplicates_nothing()
     real_server_note();
     let a = Sim::start("BigInsA");
     let b = Sim::start("BigInsB");
-    let schema = "CREATE TABLE dbo.Tix (id INT IDENTITY(1,1) PRIMARY KEY, title NVARCHAR(40) NOT NULL)";
+    let schema =
+        "CREATE TABLE dbo.Tix (id INT IDENTITY(1,1) PRIMARY KEY, title NVARCHAR(40) NOT NULL)";
     a.exec(schema).await;
     b.exec(schema).await;
     // Other ids on b: a row inserted twice would show.
@@ -117,8 +122,13 @@ async fn a_kill_after_the_first_piece_of_an_identity_insert_duplicates_nothing()
     const N: usize = 5_000;
     let mut sql = String::from("BEGIN TRANSACTION;\n");
     for start in (0..N).step_by(1000) {
-        let rows: Vec<String> = (start..start + 1000).map(|i| format!("(N't{i:05}')")).collect();
-        sql.push_str(&format!("INSERT INTO dbo.Tix (title) VALUES {};\n", rows.join(", ")));
+        let rows: Vec<String> = (start..start + 1000)
+            .map(|i| format!("(N't{i:05}')"))
+            .collect();
+        sql.push_str(&format!(
+            "INSERT INTO dbo.Tix (title) VALUES {};\n",
+            rows.join(", ")
+        ));
     }
     sql.push_str("COMMIT;");
     a.exec(&sql).await;
@@ -140,10 +150,18 @@ async fn a_kill_after_the_first_piece_of_an_identity_insert_duplicates_nothing()
     })
     .await;
     assert!(ok, "b did not get the transaction:\n{}", agent.log_text());
-    assert_eq!(b.count("dbo.Tix").await, N as i64, "a row was inserted twice");
+    assert_eq!(
+        b.count("dbo.Tix").await,
+        N as i64,
+        "a row was inserted twice"
+    );
     assert_eq!(b.count("dbo.Tix WHERE id < 90000").await, 0);
     let v = inspect(&setup);
-    assert_eq!(v["tables"][0]["mapped_keys"].as_u64(), Some(N as u64), "{v}");
+    assert_eq!(
+        v["tables"][0]["mapped_keys"].as_u64(),
+        Some(N as u64),
+        "{v}"
+    );
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }

@@ -182,8 +182,5 @@ async fn identity_inserts_and_loads_reach_targets_with_audit_triggers() {
     assert_eq!(code, Some(0), "{log}");
     // Error 334's text, not its number: a log's timestamps hold any three
     // digits (CI once failed on "22.713341Z").
-    assert!(
-        !log.contains("cannot have any enabled triggers"),
-        "{log}"
-    );
+    assert!(!log.contains("cannot have any enabled triggers"), "{log}");
 }

@@ -72,7 +72,10 @@ async fn xml_text_ntext_image_and_sparse_columns_sync_both_ways() {
         .await;
     let ok = eventually(LIMIT, || async {
         let (ra, rb) = (a.rows(VIEW).await, b.rows(VIEW).await);
-        ra == rb && ra.len() == 3 && ra[0][1] == "<r a=\"1\"><b>two</b></r>" && ra[1][2] == "now set"
+        ra == rb
+            && ra.len() == 3
+            && ra[0][1] == "<r a=\"1\"><b>two</b></r>"
+            && ra[1][2] == "now set"
     })
     .await;
     assert!(
@@ -84,14 +87,20 @@ async fn xml_text_ntext_image_and_sparse_columns_sync_both_ways() {
     );
     let rows = b.rows(VIEW).await;
     assert_eq!(
-        rows[2][1],
-        "<order id=\"3\"><item qty=\"2\">w&amp;dget</item><note /></order>",
+        rows[2][1], "<order id=\"3\"><item qty=\"2\">w&amp;dget</item><note /></order>",
         "xml as SQL Server keeps it"
     );
     assert_eq!(rows[2][2], "plain text ".repeat(1500));
     assert_eq!(rows[2][3], "\u{e9}\u{1F600} ntext ".repeat(800));
     assert_eq!(rows[2][4], format!("0x{}", "00FF10".repeat(4000)));
-    assert_eq!((rows[0][3].as_str(), rows[0][4].as_str(), rows[0][5].as_str()), ("", "NULL", "NULL"));
+    assert_eq!(
+        (
+            rows[0][3].as_str(),
+            rows[0][4].as_str(),
+            rows[0][5].as_str()
+        ),
+        ("", "NULL", "NULL")
+    );
     assert_eq!((rows[1][6].as_str(), rows[2][5].as_str()), ("", "3"));
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
@@ -101,7 +110,10 @@ async fn xml_text_ntext_image_and_sparse_columns_sync_both_ways() {
     let export = Setup::new(
         &a,
         &b,
-        &format!("targets:\n  csv:\n    directory: {}\n", out.path().display()),
+        &format!(
+            "targets:\n  csv:\n    directory: {}\n",
+            out.path().display()
+        ),
         "  - table: dbo.L\n    key: [id]\n    mode: full\n",
     );
     let o = export.run_to_end(&["export"]);
@@ -111,7 +123,9 @@ async fn xml_text_ntext_image_and_sparse_columns_sync_both_ways() {
         .flatten()
         .flat_map(|e| {
             if e.path().is_dir() {
-                std::fs::read_dir(e.path()).map(|d| d.flatten().map(|f| f.path()).collect::<Vec<_>>()).unwrap_or_default()
+                std::fs::read_dir(e.path())
+                    .map(|d| d.flatten().map(|f| f.path()).collect::<Vec<_>>())
+                    .unwrap_or_default()
             } else {
                 vec![e.path()]
             }
@@ -119,13 +133,22 @@ async fn xml_text_ntext_image_and_sparse_columns_sync_both_ways() {
         .find(|p| p.to_string_lossy().ends_with(".csv"))
         .expect("an export file");
     let text = std::fs::read_to_string(&file).expect("read export");
-    assert!(text.starts_with("id,x,tx,ntx,img,sp,spn\r\n"), "{}", &text[..80.min(text.len())]);
     assert!(
-        text.contains("\"<order id=\"\"3\"\"><item qty=\"\"2\"\">w&amp;dget</item><note /></order>\""),
+        text.starts_with("id,x,tx,ntx,img,sp,spn\r\n"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+    assert!(
+        text.contains(
+            "\"<order id=\"\"3\"\"><item qty=\"\"2\"\">w&amp;dget</item><note /></order>\""
+        ),
         "xml cell: {}",
         &text[..300.min(text.len())]
     );
-    assert!(text.contains(&"00FF10".repeat(4000).to_lowercase()) || text.contains(&"00FF10".repeat(4000)));
+    assert!(
+        text.contains(&"00FF10".repeat(4000).to_lowercase())
+            || text.contains(&"00FF10".repeat(4000))
+    );
     assert!(text.contains(&"\u{e9}\u{1F600} ntext ".repeat(800)));
 }
 
@@ -157,7 +180,10 @@ async fn sql_variant_and_clr_columns_are_refused_and_only_their_table_waits() {
         text.contains("dbo.V") && text.contains("sql_variant") && text.contains("base type"),
         "{text}"
     );
-    assert!(text.contains("hierarchyid") && text.contains("columns:"), "{text}");
+    assert!(
+        text.contains("hierarchyid") && text.contains("columns:"),
+        "{text}"
+    );
     let agent = setup.start_agent();
     a.exec("INSERT INTO dbo.Ok VALUES (1, N'goes'); INSERT INTO dbo.V (id, v) VALUES (1, 5)")
         .await;

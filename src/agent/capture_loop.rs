@@ -179,12 +179,10 @@ impl Capturer {
                 // changes since start): one row, which may be 10 MB or more;
                 // the next read is sized by it.
                 let rows = match self.row_bytes.get(*name).copied() {
-                    Some((bytes, n)) if n > 0 => crate::load::next_chunk_rows(
-                        bytes,
-                        n,
-                        rows_max.max(1) as usize,
-                        bytes_max,
-                    ) as i64,
+                    Some((bytes, n)) if n > 0 => {
+                        crate::load::next_chunk_rows(bytes, n, rows_max.max(1) as usize, bytes_max)
+                            as i64
+                    }
                     _ => 1,
                 };
                 let resume = staged.get(*name);

@@ -67,27 +67,28 @@ impl Loader {
                 }
                 read_rows(source, &self.source_shape, Some(&last_key), want, false).await
             };
-            let next = if legacy_columns(&self.apply.shape) || rows.iter().any(beyond_bulk_value_limit) {
-                // tiberius' bulk load refuses a (n)varchar(max) or
-                // varbinary(max) value over 65,535 bytes (it checks the
-                // length against the column's metadata, 0xFFFF for max;
-                // tiberius-rs/tiberius#322): such a chunk goes as
-                // statements, which carry values of any length.
-                let base = LOAD_SEQ_BASE + progress.rows_done;
-                let prefix = self.shared.context_prefix.clone();
-                let store = self.shared.store.clone();
-                let steps =
-                    statement_steps(&self.apply, &self.source_shape, d, rows, base, &store)?;
-                write::write(target, &self.apply, &steps, &prefix)
-                    .await
-                    .map_err(LoadError::Target)?;
-                read_next.await
-            } else {
-                let (written, next) =
-                    tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
-                written?;
-                next
-            };
+            let next =
+                if legacy_columns(&self.apply.shape) || rows.iter().any(beyond_bulk_value_limit) {
+                    // tiberius' bulk load refuses a (n)varchar(max) or
+                    // varbinary(max) value over 65,535 bytes (it checks the
+                    // length against the column's metadata, 0xFFFF for max;
+                    // tiberius-rs/tiberius#322): such a chunk goes as
+                    // statements, which carry values of any length.
+                    let base = LOAD_SEQ_BASE + progress.rows_done;
+                    let prefix = self.shared.context_prefix.clone();
+                    let store = self.shared.store.clone();
+                    let steps =
+                        statement_steps(&self.apply, &self.source_shape, d, rows, base, &store)?;
+                    write::write(target, &self.apply, &steps, &prefix)
+                        .await
+                        .map_err(LoadError::Target)?;
+                    read_next.await
+                } else {
+                    let (written, next) =
+                        tokio::join!(bulk_write(target, &self.apply.shape, rows), read_next);
+                    written?;
+                    next
+                };
             progress.pending = None;
             progress.rows_done += count;
             progress.last_key = Some(last_key);

@@ -117,12 +117,12 @@ use std::sync::{Arc, Mutex};
 pub use conflicts::{ConflictRecord, Outcome, Settlement, SideImage};
 #[allow(unused_imports)]
 pub use exports::ExportMark;
-pub use staged::{Piece, StagedRead};
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
 pub use records::TableFacts;
 pub use shapes::QueueShape;
+pub use staged::{Piece, StagedRead};
 #[allow(unused_imports)]
 pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
 pub use thread::StoreThread;

@@ -68,7 +68,11 @@ pub(super) fn staged_key(prefix: &[u8]) -> Vec<u8> {
 impl Store {
     /// The transaction being read in pieces into (direction, table)'s
     /// queue, if any.
-    pub fn staged(&self, direction: Direction, table: &str) -> Result<Option<StagedRead>, StoreError> {
+    pub fn staged(
+        &self,
+        direction: Direction,
+        table: &str,
+    ) -> Result<Option<StagedRead>, StoreError> {
         let prefix = queue_prefix(direction, table)?;
         self.staged_at(&prefix)
     }

@@ -428,7 +428,9 @@ fn reset_queue_clears_a_table_for_reinit() {
     };
     s.begin_copy(D, T, &start).unwrap();
     assert_eq!(s.watermark(Side::A, T).unwrap(), Some(11));
-    assert!(!s.enqueue_captured(D, T, &ops, Side::A, None, 12, None).unwrap());
+    assert!(!s
+        .enqueue_captured(D, T, &ops, Side::A, None, 12, None)
+        .unwrap());
     // A reload requested meanwhile is not overwritten by the load.
     s.set_phase(D, T, &reason).unwrap();
     assert!(matches!(

@@ -47,7 +47,10 @@ fn pieces_are_hidden_until_the_last_one_moves_the_watermark() {
     drop(s);
     let s = Store::open(dir.path()).unwrap();
     let st = s.staged(D, T).unwrap().unwrap();
-    assert_eq!((st.ops, st.rows, st.after_key.clone()), (15, 16, vec![SqlValue::I32(24)]));
+    assert_eq!(
+        (st.ops, st.rows, st.after_key.clone()),
+        (15, 16, vec![SqlValue::I32(24)])
+    );
     assert_eq!(s.list_queue(D, T, 0, 100).unwrap().len(), 1);
     // The last piece: everything visible, in order, with the watermark.
     let last = vec![op(OpKind::Delete, 25, 9)];
