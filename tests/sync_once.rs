@@ -285,3 +285,35 @@ async fn loads_that_wait_for_a_referenced_table_run_before_the_run_ends() {
     assert!(ok, "{text}");
     assert_eq!(snapshot(&b).await, before, "{text}");
 }
+
+/// A table `run` holds (a column type ctsync refuses) does not keep a
+/// cron run waiting for the stall limit: the other tables are synced, and
+/// the run exits non-zero at once, naming the table, the reason and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_table_ends_the_run_with_its_reason_once_the_others_are_done() {
+    real_server_note();
+    let a = Sim::start("OnceHeldA");
+    let b = Sim::start("OnceHeldB");
+    for s in [&a, &b] {
+        s.exec(SCHEMA).await;
+        s.exec("CREATE TABLE dbo.Odd (id INT NOT NULL PRIMARY KEY, v SQL_VARIANT NULL)")
+            .await;
+    }
+    a.exec("INSERT INTO dbo.Prices VALUES (N'a', 1.50), (N'b', 2.25)")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Prices\n    key: [sku]\n  - table: dbo.Odd\n    key: [id]\n",
+    );
+    let (ok, text) = once_within(&setup, std::time::Duration::from_secs(20));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("dbo.Odd") && text.contains("sql_variant") && text.contains("fix the schema"),
+        "{text}"
+    );
+    assert!(!text.contains("still ran after"), "{text}");
+    assert_eq!(a.rows(VIEW).await, b.rows(VIEW).await, "{text}");
+    assert_eq!(b.count("dbo.Prices").await, 2);
+}

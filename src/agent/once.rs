@@ -46,6 +46,8 @@ pub enum OnceError {
         #[source]
         source: tiberius::error::Error,
     },
+    #[error("the other tables are done, but {} cannot sync as the servers' schemas stand: {}; fix the schema and run again (finished work is kept)", held.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", "), held.iter().map(|(t, r)| format!("{t}: {r}")).collect::<Vec<_>>().join("; "))]
+    Held { held: Vec<(String, String)> },
     #[error("table {table} ({direction}) made no progress for {secs} s: {reason}; fix the cause and run again (finished work is kept)")]
     Stalled {
         table: String,
@@ -142,7 +144,7 @@ pub async fn run_once(
             break Err(OnceError::AgentEnded);
         }
         match drained(&shared, &targets) {
-            Ok(None) => break Ok(()),
+            Ok(None) => break held_tables(&shared),
             Ok(Some((table, direction))) => {
                 let marks = progress_marks(&shared)?;
                 if marks != seen {
@@ -199,6 +201,13 @@ pub async fn run_once(
 fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<Option<(String, Direction)>, OnceError> {
     for t in &shared.config.tables {
         let name = t.name.to_string();
+        // Held by a schema problem: left for `held_tables`.
+        if shared
+            .live_shape(&name)
+            .is_some_and(|l| l.problem.is_some())
+        {
+            continue;
+        }
         for d in t.directions() {
             let s = shared.store.status(d, &name)?;
             match &s.phase {
@@ -220,6 +229,26 @@ fn drained(shared: &Shared, targets: &[i64; 2]) -> Result<Option<(String, Direct
         }
     }
     Ok(None)
+}
+
+/// The tables held by a schema problem (see `schema_follow`) once the rest
+/// is done: the run cannot finish them, so it says which and why at once
+/// rather than wait for the stall limit.
+fn held_tables(shared: &Shared) -> Result<(), OnceError> {
+    let held: Vec<(String, String)> = shared
+        .config
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.to_string();
+            let problem = shared.live_shape(&name)?.problem?;
+            Some((name, problem))
+        })
+        .collect();
+    match held.is_empty() {
+        true => Ok(()),
+        false => Err(OnceError::Held { held }),
+    }
 }
 
 /// What moves while a run makes progress: each table's phase (with its
