@@ -99,3 +99,92 @@ async fn every_type_round_trips_through_load_stream_and_both_ways() {
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// The CSV export's text of every type: `ROW_1`'s edge values as SQL
+/// Server's own ISO forms show them (money to the ten-thousandth, char
+/// padding kept, datetimeoffset in its stored offset, binary as 0x hex).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_exports_to_csv_as_its_exact_text() {
+    real_server_note();
+    let a = Sim::start("TypesCsvA");
+    let b = Sim::start("TypesCsvB");
+    a.exec(SCHEMA).await;
+    a.exec(&row_1(1)).await;
+    a.exec(ROW_2).await;
+    let out = tempfile::tempdir().expect("tempdir");
+    let setup = Setup::new(
+        &a,
+        &b,
+        &format!(
+            "targets:\n  csv:\n    directory: {}\n",
+            out.path().display()
+        ),
+        "  - table: dbo.T\n    key: [id]\n    mode: full\n",
+    );
+    let o = setup.run_to_end(&["export"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut files = Vec::new();
+    let mut dirs = vec![out.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            match e.path().is_dir() {
+                true => dirs.push(e.path()),
+                false => files.push(e.path()),
+            }
+        }
+    }
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut r = csv::Reader::from_path(&files[0]).expect("csv");
+    let header: Vec<String> = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows: Vec<Vec<String>> = r
+        .records()
+        .map(|x| x.expect("record").iter().map(String::from).collect())
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let one = &rows[0];
+    let want = [
+        ("ti", "255"),
+        ("si", "-32768"),
+        ("bi", "9223372036854775807"),
+        ("b", "1"),
+        ("d", "1234567890123456789012345678.0123456789"),
+        ("m", "922337203685477.5807"),
+        ("sm", "214748.3647"),
+        ("c", "ab   "),
+        ("nc", "\u{e9}    "),
+        ("bin", "0x01020000"),
+        ("vb", "0x00FF00"),
+        ("g", "6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+        ("dt", "9999-12-31"),
+        ("t3", "23:59:59.997"),
+        ("t7", "23:59:59.9999999"),
+        ("dtm", "1753-01-01T00:00:00.003"),
+        ("sdt", "2079-06-06T23:59:00"),
+        ("d2", "0001-01-01T00:00:00.0000001"),
+        ("dto", "2024-02-29T12:34:56.1234567-13:59"),
+    ];
+    for (name, text) in want {
+        assert_eq!(one[col(name)], text, "column {name}: {one:?}");
+    }
+    assert_eq!(
+        one[col("f")].parse::<f64>().ok(),
+        Some(1.7976931348623157E+308)
+    );
+    assert_eq!(one[col("r")].parse::<f32>().ok(), Some(3.4E+38));
+    assert_eq!(one[col("vc")], "x".repeat(9000));
+    assert_eq!(one[col("nv")], "\u{1F600}\u{e9}".repeat(2500));
+    let two = &rows[1];
+    assert_eq!(
+        (
+            two[col("m")].as_str(),
+            two[col("sm")].as_str(),
+            two[col("d")].as_str()
+        ),
+        ("-922337203685477.5808", "-214748.3648", "-0.0000000001")
+    );
+}
