@@ -290,9 +290,15 @@ fn queue(store: &Store, config: &Config, table: Option<&str>) -> Result<Value, S
             .map_err(|e| e.to_string())?
             .map_or(u64::MAX, |s| s.first_seq);
         for (seq, op) in ops {
+            let spilled = crate::store::is_spilled_stub(&op);
             let mut v = json!({ "direction": d, "seq": seq, "op": op });
             if seq >= staged_from {
                 v["staged"] = json!(true);
+            }
+            // A large op kept in a file (see `store::spill`): its image is
+            // not listed.
+            if spilled {
+                v["spilled"] = json!(true);
             }
             queued.push(v);
         }

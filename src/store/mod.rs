@@ -61,6 +61,9 @@
 //! | `exports`     | side, table                  | `ExportRec`: the CSV export watermark (version, file, rows, time) |
 //! | `shapes`      | direction, table             | `ShapeRec`: the columns, in order, of the row images queued for the table |
 //!
+//! Queued operations whose encoding passes 64 KiB are kept in files under
+//! `spill/` and the queue holds a stub (see `spill`).
+//!
 //! Queued ops are stored in small chunks, one chunk per sled value, which
 //! keeps resident memory flat whatever the queue length (see
 //! `records::QueueChunk` for the measurements behind the sizes). A chunk is keyed by the
@@ -97,6 +100,7 @@ mod pending;
 mod queue;
 pub mod records;
 mod shapes;
+mod spill;
 mod staged;
 mod tables;
 #[cfg(test)]
@@ -122,6 +126,7 @@ pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
 #[allow(unused_imports)]
 pub use records::TableFacts;
 pub use shapes::QueueShape;
+pub use spill::is_stub as is_spilled_stub;
 pub use staged::{Piece, StagedRead};
 #[allow(unused_imports)]
 pub use tables::{LoadProgress, PendingChunk, Phase, QueueStatus, ServerIdentity};
@@ -340,6 +345,10 @@ pub struct Store {
     /// cannot iterate, so this lock makes read-then-transact atomic. It is
     /// never held across a flush.
     queue_locks: Mutex<HashMap<Vec<u8>, Arc<Mutex<()>>>>,
+    /// Where large queued operations live (see `spill`), and the queues
+    /// whose completed spill files go at the next durable flush.
+    spill_dir: PathBuf,
+    spill_gc: Mutex<HashMap<Vec<u8>, u64>>,
     #[cfg(test)]
     fault: Mutex<Option<&'static str>>,
 }
@@ -457,6 +466,8 @@ impl Store {
             trees,
             files: Mutex::new(files),
             queue_locks: Mutex::new(HashMap::new()),
+            spill_dir: dir.join("spill"),
+            spill_gc: Mutex::new(HashMap::new()),
             #[cfg(test)]
             fault: Mutex::new(None),
         };
@@ -468,9 +479,18 @@ impl Store {
     /// Makes every change so far durable: sled's flush, then fsync of the
     /// store's files (see `durable`). One call per batch.
     pub fn flush_durable(&self) -> Result<(), StoreError> {
+        // Completions noted before this flush are durable after it: their
+        // spill files can go then, not before (a crash would leave stubs
+        // without their files).
+        let completed = self.spill_take_completed();
         self.db.flush()?;
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        files.sync()
+        files.sync()?;
+        drop(files);
+        for (prefix, through) in completed {
+            self.spill_gc(&prefix, through);
+        }
+        Ok(())
     }
 
     /// Runs `f` as one sled transaction over every tree. `f` may run more

@@ -72,7 +72,23 @@ pub(super) fn apply_writes(tx: &Tx<'_>, writes: &[ChunkWrite]) -> TxResult<()> {
 
 impl Store {
     /// The chunks of a queue whose key is ≥ `from_key`, in order.
+    /// Spilled entries are loaded (see `spill`: one per chunk).
     pub(super) fn chunks<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        from_key: u64,
+    ) -> impl Iterator<Item = Result<Chunk, StoreError>> + 'a {
+        self.chunks_raw(prefix, from_key).map(move |chunk| {
+            let mut chunk = chunk?;
+            for e in &mut chunk.entries {
+                self.unspill(prefix, e)?;
+            }
+            Ok(chunk)
+        })
+    }
+
+    /// [`Store::chunks`] with spilled entries left as their stubs.
+    pub(super) fn chunks_raw<'a>(
         &'a self,
         prefix: &[u8],
         from_key: u64,
@@ -209,6 +225,7 @@ impl Store {
             kept.push(op);
         }
         let mut queued = Vec::with_capacity(kept.len());
+        let mut spilled: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut pending_entries = Vec::with_capacity(kept.len());
         let mut to_park = Vec::new();
         for (i, op) in kept.iter().copied().enumerate() {
@@ -225,9 +242,26 @@ impl Store {
                 op,
                 enqueued_ms: now,
             };
-            queued.push((seq, entry_bytes(&entry)?));
+            let bytes = entry_bytes(&entry)?;
+            if bytes.len() > super::spill::SPILL_ENTRY_BYTES_MIN {
+                let stub = super::spill::stub(op);
+                let stub_bytes = entry_bytes(&QueuedEntryRef {
+                    seq,
+                    op: &stub,
+                    enqueued_ms: now,
+                })?;
+                spilled.push((seq, bytes));
+                queued.push((seq, stub_bytes, true));
+            } else {
+                queued.push((seq, bytes, false));
+            }
             pending_entries.push(pending::entry(&prefix, &op.key, seq, op.version)?);
         }
+        // Files first, durable, then the transaction that points at them.
+        let files: Vec<(u64, &[u8])> = spilled.iter().map(|(s, b)| (*s, b.as_slice())).collect();
+        self.spill_write(&prefix, &files)?;
+        drop(files);
+        drop(spilled);
         let mut obsolete_markers = Vec::new();
         // A piece does not move the watermark: the markers stay until the
         // transaction's last piece is in.
@@ -247,7 +281,20 @@ impl Store {
             );
         }
         let n_queued = queued.len() as u64;
-        let chunks: Vec<(Vec<u8>, Vec<u8>)> = build_chunks(queued)
+        // A stub gets a chunk of its own, so reading a chunk loads at most
+        // one spilled entry.
+        let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut run = Vec::new();
+        for (seq, bytes, alone) in queued {
+            if alone {
+                chunks.extend(build_chunks(std::mem::take(&mut run)));
+                chunks.extend(build_chunks(vec![(seq, bytes)]));
+            } else {
+                run.push((seq, bytes));
+            }
+        }
+        chunks.extend(build_chunks(run));
+        let chunks: Vec<(Vec<u8>, Vec<u8>)> = chunks
             .into_iter()
             .map(|(seq, v)| (seq_key(&prefix, seq), v))
             .collect();
@@ -427,12 +474,17 @@ impl Store {
             false => self.staged_at(&prefix)?.map_or(u64::MAX, |s| s.first_seq),
         };
         let start = self.chunk_key_at(&prefix, from_seq)?.unwrap_or(from_seq);
-        for chunk in self.chunks(&prefix, start) {
-            for e in chunk?.entries {
+        for chunk in self.chunks_raw(&prefix, start) {
+            for mut e in chunk?.entries {
                 if e.seq >= end {
                     return Ok(out);
                 }
                 if e.seq >= from_seq {
+                    // The applier's lists carry images; `list_queue_all`
+                    // (inspect, the reference check) shows stubs.
+                    if !staged {
+                        self.unspill(&prefix, &mut e)?;
+                    }
                     bytes = bytes.saturating_add(e.op.approx_bytes());
                     if bytes > bytes_max && !out.is_empty() {
                         return Ok(out);
@@ -574,7 +626,8 @@ impl Store {
         let mut writes: Vec<ChunkWrite> = Vec::new();
         let mut removed = 0u64;
         let mut unindex: Vec<Vec<u8>> = Vec::new();
-        for chunk in self.chunks(&prefix, 0) {
+        // Stubs stay stubs (their files go once this is durable).
+        for chunk in self.chunks_raw(&prefix, 0) {
             let Chunk { key, entries } = chunk?;
             if records::seq_of(&key).is_none_or(|k| k > through) {
                 break;
@@ -624,6 +677,7 @@ impl Store {
             save_state(tx, &prefix, &state)
         })?;
         drop(_guard);
+        self.spill_completed(&prefix, through);
         Ok(())
     }
 }

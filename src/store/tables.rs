@@ -383,7 +383,7 @@ impl Store {
         loop {
             let mut keys = Vec::new();
             let mut ops = 0u64;
-            for chunk in self.chunks(&prefix, 0).take(RESET_CHUNK / CHUNK_OPS) {
+            for chunk in self.chunks_raw(&prefix, 0).take(RESET_CHUNK / CHUNK_OPS) {
                 let chunk = chunk?;
                 ops += chunk.entries.len() as u64;
                 keys.push(chunk.key);
@@ -463,6 +463,8 @@ impl Store {
         })?;
         drop(_guard);
         self.flush_durable()?;
+        // The queue is empty and durable: its spilled entries can go.
+        self.spill_remove_queue(&prefix);
         Ok(removed_ops)
     }
 }

@@ -6,6 +6,7 @@ use crate::model::{Direction, OpKind, Operation, Side, SqlValue};
 mod conflicts;
 mod inflight;
 mod parking;
+mod spill;
 mod staged;
 
 pub(super) const D: Direction = Direction::AToB;
@@ -473,8 +474,9 @@ fn first_capture_starts_streaming_only_from_init() {
 
 #[test]
 fn blobs_are_synced_too() {
-    // A row image past sled's blob threshold is stored in its own file;
-    // flush_durable must still succeed and the op read back whole.
+    // A record past sled's blob threshold (here a parked 2 MB op: queued,
+    // it is spilled by the store itself) is stored by sled in its own
+    // file; flush_durable must still succeed and the op read back whole.
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
     let mut big = op(OpKind::Insert, 1, 1);
@@ -484,11 +486,15 @@ fn blobs_are_synced_too() {
     ]);
     s.enqueue_batch(D, T, std::slice::from_ref(&big), Side::A, 1)
         .unwrap();
+    s.record_failure(D, T, 1, &fail(547), 1).unwrap();
     let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
-    assert!(blobs > 0, "a 2 MB op is stored by sled as a blob file");
+    assert!(
+        blobs > 0,
+        "a 2 MB parked op is stored by sled as a blob file"
+    );
     drop(s);
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.list_queue(D, T, 0, 1).unwrap()[0].1, big);
+    assert_eq!(s.parked(Some(T), 1).unwrap()[0].op, big);
 }
 
 #[test]
