@@ -287,3 +287,62 @@ async fn a_failed_write_checks_the_schema_at_once_and_holds_instead_of_parking()
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// A target column shortened while the agent runs: the first write too long
+/// for it fails with 2628 (string or binary data would be truncated), which
+/// wakes the schema check at once (default interval, 60 s, far away): the
+/// table is held with the definitions named instead of parking the row, and
+/// goes on, the long value included, once the column is widened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncation_error_holds_the_table_until_the_column_is_widened() {
+    real_server_note();
+    let a = Sim::start("DriftTruncA");
+    let b = Sim::start("DriftTruncB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 50 }\n",
+        "  - table: dbo.D\n    key: [id]\n    direction: a_to_b\n",
+    );
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.D VALUES (1, N'one');").await;
+    let view = "SELECT id, name FROM dbo.D ORDER BY id";
+    assert!(
+        eventually(Duration::from_secs(20), || same(&a, &b, view)).await,
+        "{}",
+        agent.log_text()
+    );
+    b.exec("ALTER TABLE dbo.D ALTER COLUMN name NVARCHAR(5) NULL;")
+        .await;
+    a.exec("INSERT INTO dbo.D VALUES (2, N'a value longer than five');")
+        .await;
+    let held = eventually(Duration::from_secs(15), || async {
+        held_reasons(&overview(&setup)).contains("nvarchar(5)")
+    })
+    .await;
+    let v = overview(&setup);
+    assert!(
+        held,
+        "the table should be held at once: {v}\n{}",
+        agent.log_text()
+    );
+    let parked: u64 = v["tables"]
+        .as_array()
+        .map(|ts| ts.iter().map(|t| t["parked"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    assert_eq!(parked, 0, "nothing is parked: {v}");
+    b.exec("ALTER TABLE dbo.D ALTER COLUMN name NVARCHAR(50) NULL;")
+        .await;
+    let ok = eventually(Duration::from_secs(30), || same(&a, &b, view)).await;
+    assert!(
+        ok,
+        "a {:?} b {:?}\n{}",
+        a.try_rows(view).await,
+        b.try_rows(view).await,
+        agent.log_text()
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
