@@ -483,6 +483,15 @@ impl Store {
                     // The applier's lists carry images; `list_queue_all`
                     // (inspect, the reference check) shows stubs.
                     if !staged {
+                        // A spilled op is larger than the spill threshold:
+                        // when that alone passes the bound, stop before
+                        // reading it.
+                        if super::spill::is_stub(&e.op)
+                            && !out.is_empty()
+                            && bytes.saturating_add(super::spill::SPILL_ENTRY_BYTES_MIN) > bytes_max
+                        {
+                            return Ok(out);
+                        }
                         self.unspill(&prefix, &mut e)?;
                     }
                     bytes = bytes.saturating_add(e.op.approx_bytes());
