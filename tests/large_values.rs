@@ -111,3 +111,80 @@ async fn ten_megabyte_values_load_and_stream_both_ways() {
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// Files under `state/spill` (one per queued op larger than 64 KiB).
+fn spill_files(setup: &Setup) -> usize {
+    let Ok(d) = std::fs::read_dir(setup.dir.path().join("state").join("spill")) else {
+        return 0;
+    };
+    d.flatten()
+        .map(|q| std::fs::read_dir(q.path()).map_or(0, |f| f.count()))
+        .sum()
+}
+
+/// Large operations are kept in files (`store::spill`): a kill -9 right
+/// after the target committed a batch of them, before the store knew,
+/// recovers that batch and writes the rest from their files, exactly; once
+/// applied and durable the files are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spilled_operations_survive_a_crash_after_commit_and_are_removed_once_applied() {
+    real_server_note();
+    let a = Sim::start("SpillA");
+    let b = Sim::start("SpillB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  batch_bytes_max: 1048576\n",
+        "  - table: dbo.Big\n    key: [id]\n    direction: a_to_b\n",
+    );
+    // The target refuses connections while the rows queue up, so all
+    // four are in the queue (in files) before the first write.
+    let mut agent = setup.start_agent_with(&[("CTSYNC_TEST_FAULT", "apply_after_target_commit")]);
+    if let Some(s) = b.server() {
+        s.controls().refuse_for(Duration::from_secs(3));
+        s.controls().drop_connections();
+    }
+    let insert = "INSERT INTO dbo.Big (id, body, blob) VALUES (@P1, @P2, @P3)";
+    for id in 1..=4 {
+        put(
+            &a,
+            insert,
+            id,
+            &text(char::from(b'0' + id as u8), 300_000),
+            &bytes(id as u8, 200_000),
+        )
+        .await;
+    }
+    let queued = eventually(Duration::from_secs(20), || async {
+        spill_files(&setup) >= 1
+    })
+    .await;
+    assert!(queued, "no operation was spilled:\n{}", agent.log_text());
+    let status = agent.wait_exit(Duration::from_secs(30));
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "the agent should have aborted after a commit: {status:?}\n{}",
+        agent.log_text()
+    );
+    let agent = setup.start_agent();
+    let want: Vec<(i32, String, Vec<u8>)> = (1..=4)
+        .map(|id| {
+            (
+                id,
+                text(char::from(b'0' + id as u8), 300_000),
+                bytes(id as u8, 200_000),
+            )
+        })
+        .collect();
+    let ok = eventually(Duration::from_secs(60), || async { rows(&b).await == want }).await;
+    assert!(ok, "b: {} rows\n{}", rows(&b).await.len(), agent.log_text());
+    let gone = eventually(Duration::from_secs(20), || async {
+        spill_files(&setup) == 0
+    })
+    .await;
+    assert!(gone, "{} spill files left", spill_files(&setup));
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
