@@ -43,6 +43,9 @@ pub struct Capturer {
     /// Polls so far: where the next poll's table order starts, so tables
     /// deferred by the poll's byte bound are read first next time.
     pub turn: usize,
+    /// What the last full poll left when it read everything (see
+    /// `idle_poll`): the next poll is one request if nothing moved.
+    pub quiet: Option<super::idle_poll::Quiet>,
 }
 
 impl Capturer {
@@ -160,6 +163,22 @@ impl Capturer {
                 .iter()
                 .any(|(n, _, wm)| n == name && wm.is_some_and(|w| *from < w))
         });
+        // Nothing moved since a poll that read everything: one request.
+        if let Some(q) = self.quiet.take() {
+            if staged.is_empty()
+                && rereads.is_empty()
+                && q.same_tables(active.iter().map(|(n, _, wm)| (*n, *wm)))
+            {
+                let Some(conn) = self.link.get(shutdown).await else {
+                    return Err(PollError::Shutdown);
+                };
+                let (current, identity) = super::idle_poll::read_version_and_identity(conn).await?;
+                if current == Some(q.current) && identity == q.identity {
+                    self.quiet = Some(q);
+                    return Ok(false);
+                }
+            }
+        }
         let prefix = self.shared.context_prefix.clone();
         let rows_max = self.shared.config.sync.capture_rows_max;
         let bytes_max = self.shared.config.sync.capture_bytes_max;
@@ -425,6 +444,22 @@ impl Capturer {
                     self.shared.stop_table(direction, name, &reason);
                 }
             }
+        }
+        // Everything read through `current`, nothing left over: the next
+        // poll may be the idle one.
+        if !more_any && staged.is_empty() && rereads.is_empty() {
+            let mut tables = Vec::with_capacity(active.len());
+            for (name, _, _) in &active {
+                match store.watermark(self.side, name)? {
+                    Some(w) if w == current => tables.push((name.to_string(), w)),
+                    _ => return Ok(more_any),
+                }
+            }
+            self.quiet = Some(super::idle_poll::Quiet {
+                current,
+                identity,
+                tables,
+            });
         }
         Ok(more_any)
     }

@@ -196,6 +196,7 @@ pub async fn prepare(
                 draining: Default::default(),
                 row_bytes: Default::default(),
                 turn: 0,
+                quiet: None,
             });
         }
     }

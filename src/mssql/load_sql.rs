@@ -73,6 +73,13 @@ pub const DATABASE_IDENTITY: &str = "SELECT CONCAT(name, N'#', database_id, N'#'
      (SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID())) \
      FROM sys.databases WHERE name = DB_NAME()";
 
+/// The idle poll's one request: the current version, then
+/// [`DATABASE_IDENTITY`].
+pub const VERSION_AND_IDENTITY: &str = "SELECT CHANGE_TRACKING_CURRENT_VERSION(); \
+     SELECT CONCAT(name, N'#', database_id, N'#', \
+     (SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID())) \
+     FROM sys.databases WHERE name = DB_NAME()";
+
 /// `SELECT COUNT_BIG(*) FROM t`: the progress total.
 pub fn count(shape: &TableShape) -> String {
     format!("SELECT COUNT_BIG(*) FROM {}", shape.name.quoted())

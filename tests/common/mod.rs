@@ -70,6 +70,23 @@ impl Sim {
         }
     }
 
+    /// A stand-in that appends every statement it receives to `log`, one
+    /// line each (`None` against a real server: the scenario needs the
+    /// stand-in's view).
+    pub fn start_logged(database: &str, log: &std::path::Path) -> Option<Sim> {
+        if real_server().is_some() {
+            return None;
+        }
+        let mut config = SimConfig::new(database, USER, PASSWORD);
+        config.log_statements = Some(log.to_path_buf());
+        let server = SimServer::start(config)
+            .unwrap_or_else(|e| panic!("stand-in {database} did not start: {e}"));
+        Some(Sim {
+            backend: Backend::Sim(server),
+            database: database.to_string(),
+        })
+    }
+
     /// A fresh database on the real server, named after the scenario's.
     fn start_real(real: Config, database: &str) -> Sim {
         let ado = std::env::var("CTSYNC_TEST_MSSQL").unwrap_or_default();
