@@ -18,7 +18,10 @@
 //!    interleaved rounds; the same rows one way as a reference), and a
 //!    burst of 10,000 rows changed on both sides settled by the policy
 //!    against the same burst changed on one side only.
-//! 6. Large transactions (`bigtx`): a single UPDATE of
+//! 6. Idle cost (`idle`): requests server a receives per poll with 10,
+//!    100 and 1,000 tables, idle and with 10 of them changing (counted in
+//!    the stand-in's statement log).
+//! 7. Large transactions (`bigtx`): a single UPDATE of
 //!    `CTSYNC_BENCH_BIGTX_ROWS` (1,000,000) rows, and a single transaction
 //!    30 rows of a 10 MB nvarchar(max) value each (300 MB), one row per
 //!    transaction and all in one, each synced a->b with the defaults; the
@@ -50,6 +53,11 @@ struct Pair {
 }
 
 fn pair() -> Pair {
+    pair_with(false)
+}
+
+/// `log_a`: a appends every request it receives to `a.statements`.
+fn pair_with(log_a: bool) -> Pair {
     let dir = tempfile::tempdir_in(
         std::env::var("CTSYNC_BENCH_DIR")
             .unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string()),
@@ -57,6 +65,9 @@ fn pair() -> Pair {
     .expect("tempdir");
     let mut ca = SimConfig::new("BenchA", "sa", PW);
     ca.data_file = Some(dir.path().join("a.sqlite"));
+    if log_a {
+        ca.log_statements = Some(dir.path().join("a.statements"));
+    }
     let mut cb = SimConfig::new("BenchB", "sa", PW);
     cb.data_file = Some(dir.path().join("b.sqlite"));
     Pair {
@@ -729,6 +740,51 @@ async fn initial_load() -> (f64, f64) {
     (load_rate, row_rate)
 }
 
+/// Requests server a receives per poll (`poll_interval_ms: 200`, 5 s
+/// windows) with `n` tables a->b: all idle, then with `changing` of them
+/// written every 200 ms (the writer's own requests subtracted).
+async fn idle_cost(n: usize, changing: usize) -> (f64, f64) {
+    let p = pair_with(true);
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    let mut tables = String::new();
+    let mut ddl = String::new();
+    for i in 0..n {
+        ddl.push_str(&format!(
+            "CREATE TABLE dbo.T{i} (id INT NOT NULL PRIMARY KEY, v INT NULL);\n"
+        ));
+        tables.push_str(&format!(
+            "  - table: dbo.T{i}\n    key: [id]\n    direction: a_to_b\n"
+        ));
+    }
+    exec(&mut a, &ddl).await;
+    exec(&mut b, &ddl).await;
+    let agent = Agent::start(&p, "idle", &tables, "  poll_interval_ms: 200\n");
+    agent.ready();
+    let log = p.dir.path().join("a.statements");
+    let lines = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let window = Duration::from_secs(5);
+    let polls = window.as_millis() as f64 / 200.0;
+    let before = lines();
+    tokio::time::sleep(window).await;
+    let idle = (lines() - before) as f64 / polls;
+    let before = lines();
+    let t = Instant::now();
+    let mut sent = 0usize;
+    let mut k = 0;
+    while t.elapsed() < window {
+        for i in 0..changing {
+            exec(&mut a, &format!("INSERT INTO dbo.T{i} VALUES ({k}, {k})")).await;
+            sent += 1;
+        }
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let busy = (lines() - before).saturating_sub(sent) as f64 / polls;
+    agent.stop();
+    (idle, busy)
+}
+
 /// A single UPDATE of n rows: (seconds from commit to the last row on b,
 /// the agent's peak RSS in KiB, the RSS before the update).
 async fn big_update() -> (f64, u64, u64) {
@@ -853,6 +909,12 @@ async fn main() {
         let (one, on, off, clean, conflicting) = two_way().await;
         println!("two-way, conflict-free stream of {} changes a->b, median of {} rounds: both ways with conflict detection {on:.0} rows/s, without {off:.0} rows/s (detection costs {:.0}%); the same rows one way {one:.0} rows/s", env_n("CTSYNC_BENCH_APPLY_ROWS", 100_000), env_n("CTSYNC_BENCH_ROUNDS", 3), (1.0 - on / off) * 100.0);
         println!("two-way burst of {} rows, agent start to both sides equal: changed on a only {clean:.0} rows/s; changed on both sides, settled by a_wins {conflicting:.0} rows/s (ratio {:.2})", env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000), conflicting / clean);
+    }
+    if run("idle") {
+        for n in [10, 100, 1000] {
+            let (idle, busy) = idle_cost(n, 10.min(n)).await;
+            println!("requests to server a per poll, {n} tables a->b, poll 200 ms: idle {idle:.1}; with {} of them written every 200 ms {busy:.1}", 10.min(n));
+        }
     }
     if run("bigtx") {
         let (secs, peak, before) = big_update().await;

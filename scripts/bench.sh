@@ -14,7 +14,7 @@
 # Usage: scripts/bench.sh [sim] [store] [agent]   (default: all three)
 # Sizes can be lowered for a quick look, e.g. CTSYNC_BENCH_APPLY_ROWS=20000
 # CTSYNC_BENCH_QUEUED=100000 CTSYNC_BENCH_LOAD_ROWS=100000 CTSYNC_BENCH_LAG_SECS=5;
-# CTSYNC_BENCH_ONLY=apply,lag,memory,twoway,bigtx,load picks parts of the agent benchmark
+# CTSYNC_BENCH_ONLY=apply,lag,memory,twoway,idle,bigtx,load picks parts of the agent benchmark
 # (twoway: conflict detection on a conflict-free stream, a burst of conflicts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
