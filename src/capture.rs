@@ -319,27 +319,27 @@ async fn capture_table(
         }
     };
     let quoted_name = shape.name.quoted();
-    let mut params: Vec<tiberius::ColumnData<'_>> = Vec::new();
-    let mut named: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
-    if req.read_changed {
-        named.push(&quoted_name);
-        for c in &shape.columns {
-            named.push(&c.name);
-        }
-    }
-    named.push(&rows_max);
     let after_version = req.resume.map(|r| r.after_version);
-    if let Some(v) = &after_version {
-        named.push(v);
-    }
-    if let Some(r) = req.resume {
-        for (k, v) in shape.key.iter().zip(&r.after_key) {
-            params.push(crate::mssql::statements::bind_key(v, shape, k));
+    let after_key: Vec<tiberius::ColumnData<'_>> = req.resume.map_or_else(Vec::new, |r| {
+        shape
+            .key
+            .iter()
+            .zip(&r.after_key)
+            .map(|(k, v)| crate::mssql::statements::bind_key(v, shape, k))
+            .collect()
+    });
+    let mut params: Vec<&dyn tiberius::ToSql> = vec![&watermark, &through_version];
+    if req.read_changed {
+        params.push(&quoted_name);
+        for c in &shape.columns {
+            params.push(&c.name);
         }
     }
-    let mut params_all: Vec<&dyn tiberius::ToSql> = named;
-    params_all.extend(params.iter().map(|p| p as &dyn tiberius::ToSql));
-    let params = params_all;
+    params.push(&rows_max);
+    if let Some(v) = &after_version {
+        params.push(v);
+    }
+    params.extend(after_key.iter().map(|p| p as &dyn tiberius::ToSql));
     let rows = conn
         .query(text, &params)
         .await
@@ -352,9 +352,12 @@ async fn capture_table(
     let mut ops = Vec::with_capacity(rows.len());
     let mut skipped_own = 0;
     let mut last: Option<(i64, Vec<SqlValue>)> = None;
-    for row in rows {
-        match row_to_operation(shape, row, own_prefix, req.read_changed, &mut last).map_err(
-            |e| match e {
+    let n_rows = rows.len();
+    for (i, row) in rows.into_iter().enumerate() {
+        // Only the last row's place is kept (the next piece's cursor).
+        let cursor = (i + 1 == n_rows).then_some(&mut last);
+        match row_to_operation(shape, row, own_prefix, req.read_changed, cursor).map_err(|e| {
+            match e {
                 RowError::Unsupported(source) => CaptureError::Unsupported {
                     table: name.clone(),
                     source,
@@ -363,8 +366,8 @@ async fn capture_table(
                     what: "CHANGETABLE",
                     detail,
                 },
-            },
-        )? {
+            }
+        })? {
             Some(op) => ops.push(op),
             None => skipped_own += 1,
         }
@@ -429,7 +432,7 @@ fn row_to_operation(
     row: tiberius::Row,
     own_prefix: &[u8],
     read_changed: bool,
-    last: &mut Option<(i64, Vec<SqlValue>)>,
+    cursor: Option<&mut Option<(i64, Vec<SqlValue>)>>,
 ) -> Result<Option<Operation>, RowError> {
     let changed_columns = if read_changed {
         1 + shape.columns.len()
@@ -496,7 +499,9 @@ fn row_to_operation(
         }
     }
     // Where a read in pieces goes on: the last row read, own or not.
-    *last = Some((version, key.clone()));
+    if let Some(c) = cursor {
+        *c = Some((version, key.clone()));
+    }
     if own {
         return Ok(None);
     }

@@ -43,6 +43,40 @@ async fn same(a: &Sim, b: &Sim, view: &str) -> bool {
     matches!((a.try_rows(view).await, b.try_rows(view).await), (Ok(x), Ok(y)) if x == y)
 }
 
+const VIEW: &str = "SELECT id, name FROM dbo.D ORDER BY id";
+
+/// dbo.D synced a→b with the default schema check interval (a minute) and
+/// patient retries, its first row on both sides.
+async fn one_way_synced(name: &str) -> (Sim, Sim, Setup, Agent) {
+    real_server_note();
+    let a = Sim::start(&format!("{name}A"));
+    let b = Sim::start(&format!("{name}B"));
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 50 }\n",
+        "  - table: dbo.D\n    key: [id]\n    direction: a_to_b\n",
+    );
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.D VALUES (1, N'one');").await;
+    assert!(
+        eventually(Duration::from_secs(20), || same(&a, &b, VIEW)).await,
+        "{}",
+        agent.log_text()
+    );
+    (a, b, setup, agent)
+}
+
+/// Parked operations over every table of `inspect --json`.
+fn parked_total(v: &serde_json::Value) -> u64 {
+    v["tables"]
+        .as_array()
+        .map(|ts| ts.iter().map(|t| t["parked"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn columns_added_dropped_and_added_on_one_side_while_running() {
     real_server_note();
@@ -229,26 +263,8 @@ async fn operations_queued_with_old_columns_apply_with_them_after_a_restart() {
 /// any operation is parked, and goes on once the column is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_checks_the_schema_at_once_and_holds_instead_of_parking() {
-    real_server_note();
-    let a = Sim::start("DriftNowA");
-    let b = Sim::start("DriftNowB");
-    a.exec(SCHEMA).await;
-    b.exec(SCHEMA).await;
-    let one_way = "  - table: dbo.D\n    key: [id]\n    direction: a_to_b\n";
-    let setup = Setup::new(
-        &a,
-        &b,
-        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 50 }\n",
-        one_way,
-    );
-    let agent = setup.start_agent();
-    a.exec("INSERT INTO dbo.D VALUES (1, N'one');").await;
-    let view = "SELECT id, name FROM dbo.D ORDER BY id";
-    assert!(
-        eventually(Duration::from_secs(20), || same(&a, &b, view)).await,
-        "{}",
-        agent.log_text()
-    );
+    let (a, b, setup, agent) = one_way_synced("DriftNow").await;
+    let view = VIEW;
     b.exec("ALTER TABLE dbo.D DROP COLUMN name;").await;
     a.exec("UPDATE dbo.D SET name = N'uno' WHERE id = 1; INSERT INTO dbo.D VALUES (2, N'two');")
         .await;
@@ -262,11 +278,7 @@ async fn a_failed_write_checks_the_schema_at_once_and_holds_instead_of_parking()
         "the table should be held at once: {v}\n{}",
         agent.log_text()
     );
-    let parked: u64 = v["tables"]
-        .as_array()
-        .map(|ts| ts.iter().map(|t| t["parked"].as_u64().unwrap_or(0)).sum())
-        .unwrap_or(0);
-    assert_eq!(parked, 0, "nothing is parked: {v}");
+    assert_eq!(parked_total(&v), 0, "nothing is parked: {v}");
     b.exec("ALTER TABLE dbo.D ADD name NVARCHAR(50) NULL;")
         .await;
     let ok = eventually(Duration::from_secs(30), || async {
@@ -295,25 +307,8 @@ async fn a_failed_write_checks_the_schema_at_once_and_holds_instead_of_parking()
 /// goes on, the long value included, once the column is widened again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncation_error_holds_the_table_until_the_column_is_widened() {
-    real_server_note();
-    let a = Sim::start("DriftTruncA");
-    let b = Sim::start("DriftTruncB");
-    a.exec(SCHEMA).await;
-    b.exec(SCHEMA).await;
-    let setup = Setup::new(
-        &a,
-        &b,
-        "  retry: { initial_backoff_ms: 20, max_backoff_ms: 100, max_attempts: 50 }\n",
-        "  - table: dbo.D\n    key: [id]\n    direction: a_to_b\n",
-    );
-    let agent = setup.start_agent();
-    a.exec("INSERT INTO dbo.D VALUES (1, N'one');").await;
-    let view = "SELECT id, name FROM dbo.D ORDER BY id";
-    assert!(
-        eventually(Duration::from_secs(20), || same(&a, &b, view)).await,
-        "{}",
-        agent.log_text()
-    );
+    let (a, b, setup, agent) = one_way_synced("DriftTrunc").await;
+    let view = VIEW;
     b.exec("ALTER TABLE dbo.D ALTER COLUMN name NVARCHAR(5) NULL;")
         .await;
     a.exec("INSERT INTO dbo.D VALUES (2, N'a value longer than five');")
@@ -328,11 +323,7 @@ async fn a_truncation_error_holds_the_table_until_the_column_is_widened() {
         "the table should be held at once: {v}\n{}",
         agent.log_text()
     );
-    let parked: u64 = v["tables"]
-        .as_array()
-        .map(|ts| ts.iter().map(|t| t["parked"].as_u64().unwrap_or(0)).sum())
-        .unwrap_or(0);
-    assert_eq!(parked, 0, "nothing is parked: {v}");
+    assert_eq!(parked_total(&v), 0, "nothing is parked: {v}");
     b.exec("ALTER TABLE dbo.D ALTER COLUMN name NVARCHAR(50) NULL;")
         .await;
     let ok = eventually(Duration::from_secs(30), || same(&a, &b, view)).await;

@@ -47,7 +47,7 @@ pub async fn read_version_and_identity(
         source,
     };
     let sets = conn
-        .simple_query(crate::mssql::load_sql::VERSION_AND_IDENTITY)
+        .simple_query(crate::mssql::load_sql::version_and_identity())
         .await
         .map_err(sql)?
         .into_results()

@@ -75,10 +75,12 @@ pub const DATABASE_IDENTITY: &str = "SELECT CONCAT(name, N'#', database_id, N'#'
 
 /// The idle poll's one request: the current version, then
 /// [`DATABASE_IDENTITY`].
-pub const VERSION_AND_IDENTITY: &str = "SELECT CHANGE_TRACKING_CURRENT_VERSION(); \
-     SELECT CONCAT(name, N'#', database_id, N'#', \
-     (SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID())) \
-     FROM sys.databases WHERE name = DB_NAME()";
+pub fn version_and_identity() -> String {
+    format!(
+        "{}; {DATABASE_IDENTITY}",
+        super::statements::CURRENT_VERSION
+    )
+}
 
 /// `SELECT COUNT_BIG(*) FROM t`: the progress total.
 pub fn count(shape: &TableShape) -> String {

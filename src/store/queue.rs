@@ -458,7 +458,7 @@ impl Store {
         table: &str,
         from_seq: u64,
         max: usize,
-        staged: bool,
+        all: bool,
         bytes_max: usize,
     ) -> Result<Vec<(u64, Operation)>, StoreError> {
         let mut bytes = 0usize;
@@ -469,7 +469,7 @@ impl Store {
         }
         // Staged ops (a source transaction still being read) are not
         // listed for the applier.
-        let end = match staged {
+        let end = match all {
             true => u64::MAX,
             false => self.staged_at(&prefix)?.map_or(u64::MAX, |s| s.first_seq),
         };
@@ -482,7 +482,7 @@ impl Store {
                 if e.seq >= from_seq {
                     // The applier's lists carry images; `list_queue_all`
                     // (inspect, the reference check) shows stubs.
-                    if !staged {
+                    if !all {
                         // A spilled op is larger than the spill threshold:
                         // when that alone passes the bound, stop before
                         // reading it.

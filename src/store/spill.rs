@@ -80,11 +80,15 @@ impl Store {
             return Ok(());
         }
         let dir = self.spill_queue_dir(prefix);
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir).map_err(io(&dir))?;
+        // A new queue directory must be durable in its parent too.
+        let created = !dir.exists();
+        if created {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(&dir).map_err(io(&dir))?;
+        }
         for (seq, body) in entries {
             let path = self.spill_file(prefix, *seq);
             let mut f = std::fs::File::create(&path).map_err(io(&path))?;
@@ -94,7 +98,11 @@ impl Store {
                 .map_err(io(&path))?;
         }
         super::durable::sync_dir(&dir)?;
-        super::durable::sync_dir(&self.spill_dir)
+        if created {
+            super::durable::sync_dir(&self.spill_dir)?;
+            super::durable::sync_dir(self.spill_dir.parent().unwrap_or(&self.spill_dir))?;
+        }
+        Ok(())
     }
 
     /// Loads a spilled entry's operation in place of its stub.

@@ -1,0 +1,150 @@
+//! The agent benchmark's scale parts: requests per poll with many tables
+//! (`idle`), and peak memory through a 1,000,000-row transaction and
+//! 10 MB values (`bigtx`). See the module doc of `benches/agent.rs`.
+
+use super::*;
+
+/// Requests server a receives per poll (`poll_interval_ms: 200`, 5 s
+/// windows) with `n` tables a->b: all idle, then with `changing` of them
+/// written every 200 ms (the writer's own requests subtracted).
+pub async fn idle_cost(n: usize, changing: usize) -> (f64, f64) {
+    let p = pair_with(true);
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    let mut tables = String::new();
+    let mut ddl = String::new();
+    for i in 0..n {
+        ddl.push_str(&format!(
+            "CREATE TABLE dbo.T{i} (id INT NOT NULL PRIMARY KEY, v INT NULL);\n"
+        ));
+        tables.push_str(&format!(
+            "  - table: dbo.T{i}\n    key: [id]\n    direction: a_to_b\n"
+        ));
+    }
+    exec(&mut a, &ddl).await;
+    exec(&mut b, &ddl).await;
+    let agent = Agent::start(&p, "idle", &tables, "  poll_interval_ms: 200\n");
+    agent.ready();
+    let log = p.dir.path().join("a.statements");
+    let lines = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let window = Duration::from_secs(5);
+    let polls = window.as_millis() as f64 / 200.0;
+    let before = lines();
+    tokio::time::sleep(window).await;
+    let idle = (lines() - before) as f64 / polls;
+    let before = lines();
+    let t = Instant::now();
+    let mut sent = 0usize;
+    let mut k = 0;
+    while t.elapsed() < window {
+        for i in 0..changing {
+            exec(&mut a, &format!("INSERT INTO dbo.T{i} VALUES ({k}, {k})")).await;
+            sent += 1;
+        }
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let busy = (lines() - before).saturating_sub(sent) as f64 / polls;
+    agent.stop();
+    (idle, busy)
+}
+
+/// A single UPDATE of n rows: (seconds from commit to the last row on b,
+/// the agent's peak RSS in KiB, the RSS before the update).
+pub async fn big_update() -> (f64, u64, u64) {
+    let n = env_n("CTSYNC_BENCH_BIGTX_ROWS", 1_000_000);
+    let p = pair();
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    exec(&mut a, &format!("CREATE TABLE dbo.U {TABLE}")).await;
+    exec(&mut b, &format!("CREATE TABLE dbo.U {TABLE}")).await;
+    // The same rows on both sides before the sync starts (initial: none).
+    fill(&mut a, "dbo.U", 0, n, 10_000).await;
+    fill(&mut b, "dbo.U", 0, n, 10_000).await;
+    let agent = Agent::start(
+        &p,
+        "bigupdate",
+        "  - table: dbo.U\n    key: [id]\n    direction: a_to_b\n",
+        "  poll_interval_ms: 200\n",
+    );
+    agent.ready();
+    let before = agent.peak_rss_kb();
+    let t = Instant::now();
+    exec(&mut a, "UPDATE dbo.U SET note = N'updated'").await;
+    eprintln!(
+        "  (the UPDATE of {n} rows took {:.1} s on the stand-in)",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    loop {
+        if count(&mut b, "dbo.U WHERE note = N'updated'").await == n {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3_600),
+            "the update did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let peak = agent.peak_rss_kb();
+    agent.stop();
+    (secs, peak, before)
+}
+
+/// 30 rows with a 10 MB nvarchar(max) value each, inserted `per_txn` to a
+/// transaction: (seconds to the last row on b, peak RSS in KiB).
+pub async fn big_values(per_txn: i32) -> (f64, u64) {
+    const ROWS: i32 = 30;
+    let p = pair();
+    let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
+    let t = "(id INT NOT NULL PRIMARY KEY, body NVARCHAR(MAX) NULL)";
+    exec(&mut a, &format!("CREATE TABLE dbo.V {t}")).await;
+    exec(&mut b, &format!("CREATE TABLE dbo.V {t}")).await;
+    let agent = Agent::start(
+        &p,
+        "bigvalues",
+        "  - table: dbo.V\n    key: [id]\n    direction: a_to_b\n",
+        "  poll_interval_ms: 200\n",
+    );
+    agent.ready();
+    // 5,000,000 UTF-16 code units: 10 MB each.
+    let body: String = "0123456789abcdefghij".repeat(250_000);
+    let t0 = Instant::now();
+    for id in 0..ROWS {
+        if id % per_txn == 0 {
+            exec(&mut a, "BEGIN TRANSACTION").await;
+        }
+        a.execute(
+            "INSERT INTO dbo.V (id, body) VALUES (@P1, @P2)",
+            &[&id, &body.as_str()],
+        )
+        .await
+        .expect("insert");
+        if id % per_txn == per_txn - 1 || id == ROWS - 1 {
+            exec(&mut a, "COMMIT").await;
+        }
+    }
+    loop {
+        let done = b
+            .query("SELECT COUNT(*) FROM dbo.V WHERE LEN(body) = 5000000", &[])
+            .await
+            .expect("count")
+            .into_row()
+            .await
+            .expect("count")
+            .and_then(|r| r.get::<i32, _>(0))
+            .unwrap_or(0);
+        if done == ROWS {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1_800),
+            "the values did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let peak = agent.peak_rss_kb();
+    agent.stop();
+    (secs, peak)
+}
