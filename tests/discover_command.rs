@@ -276,3 +276,32 @@ async fn write_replaces_the_tables_block_and_keeps_the_rest() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// Columns a target refuses writes to — rowversion, computed, an identity
+/// outside the key — are left out of the generated `columns:` with a
+/// comment naming each and why, read from the stand-in's catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_that_cannot_be_written_are_left_out_with_a_comment() {
+    real_server_note();
+    let a = Sim::start("DiscoverRvA");
+    let b = Sim::start("DiscoverRvB");
+    a.exec(
+        "CREATE TABLE dbo.Stock (sku NVARCHAR(20) NOT NULL PRIMARY KEY, qty INT NOT NULL, \
+         price DECIMAL(10,2) NOT NULL, total AS (qty * price), rv ROWVERSION, \
+         seq INT IDENTITY(1,1) NOT NULL)",
+    )
+    .await;
+    let setup = Setup::new(&a, &b, "", "");
+    let out = setup.run_to_end(&["discover"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stock = entry(&yaml, "dbo.Stock");
+    assert!(stock.contains("    columns: [sku, qty, price]\n"), "{yaml}");
+    for (col, why) in [
+        ("total", "computed column, left out"),
+        ("rv", "rowversion (timestamp), left out"),
+        ("seq", "IDENTITY outside the key, left out"),
+    ] {
+        assert!(yaml.contains(&format!("# {col}: {why}")), "{col}:\n{yaml}");
+    }
+}
