@@ -15,10 +15,10 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// `INSERT` statements of at most 1,000 rows (SQL Server's limit for a
-/// VALUES list) of `(id, v, pad)` for ids `1..=n`.
-fn fill(n: usize) -> String {
+/// VALUES list) of `(id, v, pad)` for ids `first..=n`.
+fn fill_range(first: usize, n: usize) -> String {
     let mut sql = String::new();
-    for start in (1..=n).step_by(1000) {
+    for start in (first..=n).step_by(1000) {
         let rows: Vec<String> = (start..(start + 1000).min(n + 1))
             .map(|i| format!("({i}, 0, N'row {i} {}')", "p".repeat(i % 40)))
             .collect();
@@ -52,7 +52,11 @@ async fn a_20000_row_update_is_read_in_pieces_and_applied_once_whole() {
     for s in [&a, &b] {
         s.exec("CREATE TABLE dbo.Big (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, pad NVARCHAR(100) NULL)")
             .await;
-        s.exec(&fill(n)).await;
+        // In batches of 20,000 rows: a 1,000,000-row batch is too large
+        // for one request.
+        for from in (0..n).step_by(20_000) {
+            s.exec(&fill_range(from + 1, (from + 20_000).min(n))).await;
+        }
     }
     // The default `initial: none`: equal rows on both sides already.
     let setup = Setup::new(
