@@ -83,3 +83,114 @@ async fn an_idle_poll_is_one_request_whatever_the_table_count() {
     let (code, log_text) = agent.terminate();
     assert_eq!(code, Some(0), "{log_text}");
 }
+
+/// After the version moved, a poll checks every table in one request and
+/// reads only the tables that changed: its requests do not grow with the
+/// number of unchanged tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_after_changes_reads_only_the_changed_tables() {
+    const CHANGING: usize = 3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("a.statements");
+    let Some(a) = Sim::start_logged("MovedA", &log) else {
+        println!("note: idle_polls counts statements in the stand-in's log; skipped against a real server");
+        return;
+    };
+    let b = Sim::start("MovedB");
+    let mut tables = String::new();
+    for i in 0..TABLES {
+        let ddl = format!("CREATE TABLE dbo.T{i} (id INT NOT NULL PRIMARY KEY, v INT NULL)");
+        a.exec(&ddl).await;
+        b.exec(&ddl).await;
+        tables.push_str(&format!(
+            "  - table: dbo.T{i}\n    key: [id]\n    direction: a_to_b\n"
+        ));
+    }
+    let setup = Setup::new(&a, &b, "", &tables);
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.T20 VALUES (1, 1)").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.count("dbo.T20").await == 1
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    // Writers on CHANGING tables, a change every 50 ms (polls 100 ms apart).
+    let before = lines(&log);
+    let mut written: i64 = 0;
+    for k in 0..40 {
+        for i in 0..CHANGING {
+            a.exec(&format!("INSERT INTO dbo.T{i} VALUES ({k}, {k})"))
+                .await;
+            written += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ok = eventually(Duration::from_secs(20), || async {
+        let mut n = 0;
+        for i in 0..CHANGING {
+            n += b.count(&format!("dbo.T{i}")).await;
+        }
+        n == written
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let window: Vec<&str> = text.lines().skip(before).collect();
+    let sql = |l: &&str| l.split('\t').next().unwrap_or("").to_string();
+    // Polls that found the version moved (each opens a snapshot).
+    let polls = window
+        .iter()
+        .filter(|l| sql(l).contains("BEGIN TRANSACTION; SELECT CHANGE_TRACKING_CURRENT_VERSION()"))
+        .count();
+    // Reads of tables (the capture read joins the table for its image).
+    let reads: Vec<String> = window
+        .iter()
+        .map(sql)
+        .filter(|s| s.contains("LEFT OUTER JOIN"))
+        .collect();
+    let unchanged_reads: Vec<&String> = reads
+        .iter()
+        .filter(|s| !(0..CHANGING).any(|i| s.contains(&format!("[dbo].[T{i}]"))))
+        .collect();
+    // An unchanged table's checks are never sent one table at a time (a
+    // changed table's may: a first read of one row, read on in pieces).
+    let single_checks: Vec<&&str> = window
+        .iter()
+        .filter(|l| sql(l) == "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1))")
+        .filter(|l| !(0..CHANGING).any(|i| l.contains(&format!("[dbo].[T{i}]"))))
+        .collect();
+    let batched_checks = window
+        .iter()
+        .filter(|l| sql(l).matches("CHANGE_TRACKING_MIN_VALID_VERSION").count() == TABLES)
+        .count();
+    // The writer's own requests are in the log too.
+    let agent_requests = window.len().saturating_sub(written as usize);
+    println!(
+        "idle_polls: {polls} polls after changes, {agent_requests} agent requests ({:.1} per poll), {} reads, {batched_checks} batched checks",
+        agent_requests as f64 / polls.max(1) as f64,
+        reads.len()
+    );
+    assert!(polls >= 5, "only {polls} polls saw the version move");
+    assert!(
+        unchanged_reads.is_empty(),
+        "tables without changes were read: {:?}",
+        unchanged_reads.iter().take(3).collect::<Vec<_>>()
+    );
+    assert!(
+        single_checks.is_empty(),
+        "unchanged tables checked one by one: {single_checks:?}"
+    );
+    // (The log may end inside a poll, between its snapshot and its checks.)
+    assert!(
+        batched_checks + 1 >= polls,
+        "{batched_checks} batched checks for {polls} polls"
+    );
+    // Per poll: the idle check, the snapshot, the checks, the reads of the
+    // changed tables, the end; and a few others (the schema check).
+    assert!(
+        agent_requests <= polls * (4 + CHANGING) + 20,
+        "{agent_requests} requests for {polls} polls"
+    );
+    let (code, log_text) = agent.terminate();
+    assert_eq!(code, Some(0), "{log_text}");
+}

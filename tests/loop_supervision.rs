@@ -291,3 +291,56 @@ async fn a_failed_loader_stops_the_agent_with_its_cause() {
     )
     .await;
 }
+
+/// A table whose change tracking is turned off fails the poll's batched
+/// checks; the poll goes on table by table, names that table, and the
+/// server's other tables keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_whose_tracking_is_turned_off_leaves_the_others_going() {
+    let (a, b, setup) = pair("SupOffA", "SupOffB").await;
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Notes VALUES (1, N'first'); INSERT INTO dbo.Items VALUES (1, N'one');")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(NOTES).await == Ok(a.rows(NOTES).await)
+            && b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "the first rows did not arrive:\n{}", agent.log_text());
+    a.exec("ALTER TABLE dbo.Notes DISABLE CHANGE_TRACKING;")
+        .await;
+    a.exec("INSERT INTO dbo.Notes VALUES (2, N'lost'); INSERT INTO dbo.Items VALUES (2, N'two');")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "the other table stopped:\n{}", agent.log_text());
+    let named = eventually(Duration::from_secs(20), || async {
+        let v = overview(&setup);
+        let t = table(&v, "Notes");
+        t["erroring"].is_string() || t["held"].is_string() || t["stopped"].is_string()
+    })
+    .await;
+    assert!(
+        named,
+        "dbo.Notes should be shown as failing: {}\n{}",
+        overview(&setup),
+        agent.log_text()
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains("change tracking is not enabled on table dbo.Notes")
+            || log.contains("dbo.Notes") && log.contains("change tracking"),
+        "the log should name the table and the cause:\n{log}"
+    );
+    a.exec("UPDATE dbo.Items SET name = N'TWO' WHERE id = 2;")
+        .await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.try_rows(ITEMS).await == Ok(a.rows(ITEMS).await)
+    })
+    .await;
+    assert!(ok, "dbo.Items stopped later:\n{}", agent.log_text());
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -4,10 +4,52 @@
 
 use super::*;
 
-/// Requests server a receives per poll (`poll_interval_ms: 200`, 5 s
-/// windows) with `n` tables a->b: all idle, then with `changing` of them
-/// written every 200 ms (the writer's own requests subtracted).
-pub async fn idle_cost(n: usize, changing: usize) -> (f64, f64) {
+/// What server a receives per poll with many tables (see [`idle_cost`]).
+pub struct PollCost {
+    /// Idle: requests and statements per poll.
+    pub idle_requests: f64,
+    pub idle_statements: f64,
+    /// With some tables changing: requests and statements per poll, the
+    /// poll's duration (its period minus `poll_interval_ms`), and the
+    /// median lag of a single change (commit on a to visible on b).
+    pub busy_requests: f64,
+    pub busy_statements: f64,
+    pub busy_poll_ms: f64,
+    pub lag_ms: f64,
+}
+
+/// The agent's requests in a window of server a's statement log: the
+/// writer's own (`INSERT INTO`) left out. Returns (polls, requests,
+/// statements). A poll starts with the idle check (version and identity)
+/// or, when there is nothing to compare with, with the request that opens
+/// its snapshot.
+fn poll_counts(lines: &[String]) -> (usize, usize, usize) {
+    let agent: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split('\t').next().unwrap_or(""))
+        .filter(|l| !l.starts_with("INSERT INTO dbo.T"))
+        .collect();
+    let idle_check =
+        |l: &str| l.starts_with("SELECT CHANGE_TRACKING_CURRENT_VERSION(); SELECT CONCAT");
+    let opens = |l: &str| l.contains("BEGIN TRANSACTION; SELECT CHANGE_TRACKING_CURRENT_VERSION()");
+    let mut polls = 0;
+    for (i, l) in agent.iter().enumerate() {
+        if idle_check(l) || (opens(l) && !(i > 0 && idle_check(agent[i - 1]))) {
+            polls += 1;
+        }
+    }
+    // Statements: our own T-SQL has no ';' inside literals.
+    let statements = agent
+        .iter()
+        .map(|l| l.split(';').filter(|s| !s.trim().is_empty()).count())
+        .sum();
+    (polls, agent.len(), statements)
+}
+
+/// What server a receives per poll (`poll_interval_ms: 200`, 5 s windows)
+/// with `n` tables a->b: all idle, then with `changing` of them written
+/// every 200 ms; then the lag of single changes with the others idle.
+pub async fn idle_cost(n: usize, changing: usize) -> PollCost {
     let p = pair_with(true);
     let (mut a, mut b) = (client(&p.a, "BenchA").await, client(&p.b, "BenchB").await);
     let mut tables = String::new();
@@ -25,28 +67,64 @@ pub async fn idle_cost(n: usize, changing: usize) -> (f64, f64) {
     let agent = Agent::start(&p, "idle", &tables, "  poll_interval_ms: 200\n");
     agent.ready();
     let log = p.dir.path().join("a.statements");
-    let lines = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    let read = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let window = Duration::from_secs(5);
-    let polls = window.as_millis() as f64 / 200.0;
-    let before = lines();
+    let before = read().len();
     tokio::time::sleep(window).await;
-    let idle = (lines() - before) as f64 / polls;
-    let before = lines();
+    let (polls, requests, statements) = poll_counts(&read()[before..]);
+    let (idle_requests, idle_statements) = (
+        requests as f64 / polls.max(1) as f64,
+        statements as f64 / polls.max(1) as f64,
+    );
+    let before = read().len();
     let t = Instant::now();
-    let mut sent = 0usize;
     let mut k = 0;
     while t.elapsed() < window {
         for i in 0..changing {
             exec(&mut a, &format!("INSERT INTO dbo.T{i} VALUES ({k}, {k})")).await;
-            sent += 1;
         }
         k += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let busy = (lines() - before).saturating_sub(sent) as f64 / polls;
+    let elapsed = t.elapsed();
+    let (polls, requests, statements) = poll_counts(&read()[before..]);
+    let busy_requests = requests as f64 / polls.max(1) as f64;
+    let busy_statements = statements as f64 / polls.max(1) as f64;
+    let busy_poll_ms = (elapsed.as_secs_f64() * 1000.0 / polls.max(1) as f64 - 200.0).max(0.0);
+    // Lag of single changes, the other tables idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut lags = Vec::new();
+    for s in 0..7 {
+        let id = 1_000_000 + s;
+        let t = Instant::now();
+        exec(&mut a, &format!("INSERT INTO dbo.T0 VALUES ({id}, {id})")).await;
+        loop {
+            if count(&mut b, &format!("dbo.T0 WHERE id = {id}")).await == 1 {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                panic!("a change did not arrive within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lags.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    lags.sort_by(|x, y| x.total_cmp(y));
     agent.stop();
-    (idle, busy)
+    PollCost {
+        idle_requests,
+        idle_statements,
+        busy_requests,
+        busy_statements,
+        busy_poll_ms,
+        lag_ms: lags[lags.len() / 2],
+    }
 }
 
 /// A single UPDATE of n rows: (seconds from commit to the last row on b,

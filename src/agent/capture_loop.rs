@@ -220,23 +220,8 @@ impl Capturer {
             let Some(conn) = self.link.get(shutdown).await else {
                 return Err(PollError::Shutdown);
             };
-            let identity = conn
-                .simple_query(crate::mssql::load_sql::DATABASE_IDENTITY)
-                .await
-                .map_err(|source| CaptureError::Sql {
-                    table: "sys.databases".into(),
-                    source,
-                })?
-                .into_row()
-                .await
-                .map_err(|source| CaptureError::Sql {
-                    table: "sys.databases".into(),
-                    source,
-                })?
-                .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
-                .unwrap_or_default();
             match capture::poll(conn, &request, &prefix, bytes_max).await {
-                Ok((current, found)) => break (identity, current, found),
+                Ok(p) => break (p.identity, p.current, p.found),
                 Err(CaptureError::Table { index, source }) if index < active.len() => {
                     let (name, _, _) = active.remove(index);
                     erroring.failed(&self.shared, self.side, direction, name, &source);

@@ -2,6 +2,7 @@
 //! [`statements`]), identifier quoting and value conversion. Capture, queue and
 //! apply speak typed operations ([`crate::model`]) and call into here.
 
+pub mod capture_sql;
 pub mod check_sql;
 pub mod discover_sql;
 pub mod ident;

@@ -17,6 +17,8 @@ use crate::mssql::statements::{self, TableShape};
 use crate::mssql::value::from_column;
 use crate::mssql::Connection;
 
+mod survey;
+
 /// What one table's capture found.
 #[derive(Debug)]
 pub enum TableCapture {
@@ -142,75 +144,144 @@ pub struct TableResult {
     pub start_key: Option<Option<Vec<SqlValue>>>,
 }
 
+/// What one poll read: the database's identity (read just before the
+/// snapshot), the server's current version and, per table in order, what
+/// was found.
+#[derive(Debug)]
+pub struct Polled {
+    pub identity: String,
+    pub current: i64,
+    pub found: Vec<TableResult>,
+}
+
 /// One poll of one server for the given tables. `own_prefix` is this
-/// agent's context prefix. Returns the server's current version and, per
-/// table in order, what was found.
+/// agent's context prefix.
+///
+/// Round trips: one that opens the snapshot, one for the checks of (up to
+/// [`survey::CHECKS_PER_REQUEST_MAX`]) tables, one read per table with
+/// changes, one that ends the snapshot. When a check fails (a table
+/// dropped, its tracking turned off), the poll runs again table by table
+/// in a new snapshot, which names the table ([`CaptureError::Table`]).
 pub async fn poll(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
     own_prefix: &[u8],
     bytes_max: usize,
-) -> Result<(i64, Vec<TableResult>), CaptureError> {
-    conn.simple_query(statements::BEGIN_SNAPSHOT)
+) -> Result<Polled, CaptureError> {
+    let (identity, current) = open(conn).await?;
+    let result = poll_in_snapshot(conn, tables, current, own_prefix, bytes_max, true).await;
+    let (identity, current, result) = match result {
+        Ok(None) => {
+            end(conn, true).await?;
+            tracing::debug!("a batched change-tracking check failed: polling table by table");
+            let (identity, current) = open(conn).await?;
+            let again = poll_in_snapshot(conn, tables, current, own_prefix, bytes_max, false).await;
+            (identity, current, again)
+        }
+        other => (identity, current, other),
+    };
+    end(conn, result.is_ok()).await?;
+    match result? {
+        Some(found) => Ok(Polled {
+            identity,
+            current,
+            found,
+        }),
+        // Table by table never asks to fall back.
+        None => Err(CaptureError::Protocol {
+            what: "CHANGETABLE",
+            detail: "the per-table poll asked to poll table by table".into(),
+        }),
+    }
+}
+
+/// Opens the poll's snapshot: (database identity, current version).
+async fn open(conn: &mut Connection) -> Result<(String, i64), CaptureError> {
+    const WHAT: &str = "CHANGE_TRACKING_CURRENT_VERSION()";
+    let sets = conn
+        .simple_query(crate::mssql::capture_sql::open_poll())
         .await
-        .map_err(sql("BEGIN TRANSACTION"))?
+        .map_err(sql(WHAT))?
         .into_results()
         .await
-        .map_err(sql("BEGIN TRANSACTION"))?;
-    let result = poll_in_snapshot(conn, tables, own_prefix, bytes_max).await;
-    // The snapshot transaction only reads: COMMIT or ROLLBACK are the same;
-    // ROLLBACK also cleans up after a failure half-way.
-    let end = conn.simple_query(statements::END_SNAPSHOT_READ).await;
-    match end {
+        .map_err(sql(WHAT))?;
+    let identity = sets
+        .first()
+        .and_then(|s| s.first())
+        .and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
+        .unwrap_or_default();
+    let current = sets
+        .get(1)
+        .and_then(|s| s.first())
+        .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
+        .ok_or(CaptureError::NotTracked)?;
+    Ok((identity, current))
+}
+
+/// Ends the snapshot. The snapshot transaction only reads: COMMIT or
+/// ROLLBACK are the same; ROLLBACK also cleans up after a failure
+/// half-way. After a failure (`ok` false), a failing end is not reported
+/// over the failure itself.
+async fn end(conn: &mut Connection, ok: bool) -> Result<(), CaptureError> {
+    match conn.simple_query(statements::END_SNAPSHOT_READ).await {
         Ok(stream) => {
             stream
                 .into_results()
                 .await
                 .map_err(sql("ROLLBACK TRANSACTION"))?;
+            Ok(())
         }
-        Err(e) => {
-            if result.is_ok() {
-                return Err(CaptureError::Sql {
-                    table: "ROLLBACK TRANSACTION".into(),
-                    source: e,
-                });
-            }
-        }
+        Err(e) if ok => Err(CaptureError::Sql {
+            table: "ROLLBACK TRANSACTION".into(),
+            source: e,
+        }),
+        Err(_) => Ok(()),
     }
-    result
 }
 
 /// Reads the tables in order while the row images read so far stay under
 /// `bytes_max` (one table's read is sized to it by the caller); the rest are
 /// [`TableCapture::Deferred`], so a poll of many tables with backlogs holds
-/// about `bytes_max`, not `bytes_max` per table.
+/// about `bytes_max`, not `bytes_max` per table. A table the checks found
+/// unchanged costs nothing and is never deferred.
+///
+/// With `batched`, the tables' checks go in one request ([`survey`]);
+/// `Ok(None)` when that request failed for a reason of the tables' (the
+/// caller polls again table by table).
 async fn poll_in_snapshot(
     conn: &mut Connection,
     tables: &[TableRequest<'_>],
+    current: i64,
     own_prefix: &[u8],
     bytes_max: usize,
-) -> Result<(i64, Vec<TableResult>), CaptureError> {
-    let current = conn
-        .simple_query(statements::CURRENT_VERSION)
-        .await
-        .map_err(sql("CHANGE_TRACKING_CURRENT_VERSION()"))?
-        .into_row()
-        .await
-        .map_err(sql("CHANGE_TRACKING_CURRENT_VERSION()"))?
-        .and_then(|r| r.get::<i64, _>(0))
-        .ok_or(CaptureError::NotTracked)?;
-
+    batched: bool,
+) -> Result<Option<Vec<TableResult>>, CaptureError> {
+    let checks = if batched {
+        match survey::run(conn, tables).await {
+            Ok(c) => c,
+            Err(e) if e.of_table() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        vec![None; tables.len()]
+    };
     let mut out = Vec::with_capacity(tables.len());
     let mut bytes = 0usize;
     for (index, req) in tables.iter().enumerate() {
-        if bytes >= bytes_max {
+        let check = checks.get(index).copied().flatten();
+        let unchanged = check.is_some_and(|c| c.ceiling.1 == 0);
+        if bytes >= bytes_max && !unchanged {
             out.push(TableResult {
                 capture: TableCapture::Deferred,
                 start_key: None,
             });
             continue;
         }
-        match capture_table(conn, req, current, own_prefix).await {
+        let found = match check {
+            Some(c) => capture_checked(conn, req, current, own_prefix, c).await,
+            None => capture_table(conn, req, current, own_prefix).await,
+        };
+        match found {
             Ok(found) => {
                 if let TableCapture::Changes { ops, .. } = &found.capture {
                     bytes = bytes.saturating_add(ops.iter().map(Operation::approx_bytes).sum());
@@ -229,10 +300,102 @@ async fn poll_in_snapshot(
             Err(e) => return Err(e),
         }
     }
-    Ok((current, out))
+    Ok(Some(out))
 }
 
-/// One table's capture inside the poll's snapshot.
+/// One table's capture inside the poll's snapshot, its checks read with
+/// the other tables' ([`survey`]).
+async fn capture_checked(
+    conn: &mut Connection,
+    req: &TableRequest<'_>,
+    current: i64,
+    own_prefix: &[u8],
+    check: survey::Check,
+) -> Result<TableResult, CaptureError> {
+    let name = req.shape.name.to_string();
+    let min_valid = check
+        .min_valid
+        .ok_or(CaptureError::TableNotTracked { table: name })?;
+    let Some(watermark) = req.watermark else {
+        return Ok(TableResult {
+            capture: TableCapture::Start { version: current },
+            start_key: None,
+        });
+    };
+    if watermark < min_valid {
+        return Ok(TableResult {
+            capture: TableCapture::Expired {
+                watermark,
+                min_valid,
+            },
+            start_key: None,
+        });
+    }
+    if check.ceiling.1 == 0 {
+        // Nothing after the watermark: complete up to the current version.
+        return Ok(TableResult {
+            capture: TableCapture::Changes {
+                ops: Vec::new(),
+                through_version: current,
+                skipped_own: 0,
+                more: false,
+                piece: None,
+            },
+            start_key: None,
+        });
+    }
+    let window = Window::of_ceiling(check.ceiling, req.rows_max.max(1), current);
+    read_window(conn, req, watermark, window, own_prefix)
+        .await
+        .map(|capture| TableResult {
+            capture,
+            start_key: None,
+        })
+}
+
+/// How far one read goes (see [`read_window`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    /// Read the changes whose last version is at most this.
+    through: i64,
+    /// More changes wait past `through`.
+    more: bool,
+    /// One transaction fills the read: read in pieces.
+    pieces: bool,
+}
+
+impl Window {
+    /// Bounded read: at most `rows_max` changes, so memory stays flat after
+    /// a long absence. The watermark moves only to a version boundary (a
+    /// version is a whole source transaction): the read stops before the
+    /// version of the `rows_max`-th change. When that one transaction alone
+    /// fills the read, it is read in pieces (see `store::staged`).
+    fn of_ceiling(ceiling: (Option<i64>, i64, Option<i64>), rows_max: i64, current: i64) -> Self {
+        let (top, in_window, first) = ceiling;
+        match (top, first) {
+            // Versions before the last one fit: read up to it.
+            (Some(v), Some(f)) if in_window >= rows_max && f < v => Window {
+                through: v - 1,
+                more: true,
+                pieces: false,
+            },
+            // One transaction fills the read: pieces, through its end.
+            (Some(v), _) if in_window >= rows_max => Window {
+                through: v,
+                more: v < current,
+                pieces: true,
+            },
+            _ => Window {
+                through: current,
+                more: false,
+                pieces: false,
+            },
+        }
+    }
+}
+
+/// One table's capture inside the poll's snapshot, table by table: its min
+/// valid version, its start key when asked, its ceiling, its read.
 async fn capture_table(
     conn: &mut Connection,
     req: &TableRequest<'_>,
@@ -250,7 +413,7 @@ async fn capture_table(
         .into_row()
         .await
         .map_err(sql(&name))?
-        .and_then(|r| r.get::<i64, _>(0))
+        .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
         .ok_or_else(|| CaptureError::TableNotTracked {
             table: name.clone(),
         })?;
@@ -277,22 +440,12 @@ async fn capture_table(
             start_key,
         });
     }
-    let text = statements::capture_read(shape, req.read_changed, Some(req.resume.is_some()))
-        .map_err(|source| CaptureError::Identifier {
-            table: name.clone(),
-            source,
-        })?;
-    // Bounded read: at most `rows_max` changes, so memory stays flat after
-    // a long absence. The watermark moves only to a version boundary (a
-    // version is a whole source transaction): the read stops before the
-    // version of the `rows_max`-th change. When that one transaction alone
-    // fills the read, it is read in pieces (see `store::staged`). A row
-    // whose last change is past the read's end is left for the next read,
-    // which sees it relative to that end (an insert folded into a later
-    // update then shows as an update of a key the target has never had;
-    // the planner writes that as an insert).
-    let (through_version, more, pieces) = match req.resume {
-        Some(r) => (r.through, true, true),
+    let window = match req.resume {
+        Some(r) => Window {
+            through: r.through,
+            more: true,
+            pieces: true,
+        },
         None => {
             let ceiling = conn
                 .query(statements::capture_ceiling(shape), &[&watermark, &rows_max])
@@ -301,23 +454,46 @@ async fn capture_table(
                 .into_row()
                 .await
                 .map_err(sql(&name))?;
-            let (top, in_window, first) = match &ceiling {
+            let ceiling = match &ceiling {
                 Some(r) => (
-                    r.get::<i64, _>(0),
-                    r.get::<i64, _>(1).unwrap_or(0),
-                    r.get::<i64, _>(2),
+                    r.try_get::<i64, _>(0).ok().flatten(),
+                    r.try_get::<i64, _>(1).ok().flatten().unwrap_or(0),
+                    r.try_get::<i64, _>(2).ok().flatten(),
                 ),
                 None => (None, 0, None),
             };
-            match (top, first) {
-                // Versions before the last one fit: read up to it.
-                (Some(v), Some(f)) if in_window >= rows_max && f < v => (v - 1, true, false),
-                // One transaction fills the read: pieces, through its end.
-                (Some(v), _) if in_window >= rows_max => (v, v < current, true),
-                _ => (current, false, false),
-            }
+            Window::of_ceiling(ceiling, rows_max, current)
         }
     };
+    let capture = read_window(conn, req, watermark, window, own_prefix).await?;
+    Ok(TableResult { capture, start_key })
+}
+
+/// Reads the changes after `watermark` that `window` takes. A row whose
+/// last change is past the read's end is left for the next read, which
+/// sees it relative to that end (an insert folded into a later update then
+/// shows as an update of a key the target has never had; the planner
+/// writes that as an insert).
+async fn read_window(
+    conn: &mut Connection,
+    req: &TableRequest<'_>,
+    watermark: i64,
+    window: Window,
+    own_prefix: &[u8],
+) -> Result<TableCapture, CaptureError> {
+    let shape = req.shape;
+    let rows_max = req.rows_max.max(1);
+    let name = shape.name.to_string();
+    let Window {
+        through: through_version,
+        more,
+        pieces,
+    } = window;
+    let text = statements::capture_read(shape, req.read_changed, Some(req.resume.is_some()))
+        .map_err(|source| CaptureError::Identifier {
+            table: name.clone(),
+            source,
+        })?;
     let quoted_name = shape.name.quoted();
     let after_version = req.resume.map(|r| r.after_version);
     let after_key: Vec<tiberius::ColumnData<'_>> = req.resume.map_or_else(Vec::new, |r| {
@@ -388,15 +564,12 @@ async fn capture_table(
         }
         _ => None,
     };
-    Ok(TableResult {
-        capture: TableCapture::Changes {
-            ops,
-            through_version,
-            skipped_own,
-            more: more || piece.is_some(),
-            piece,
-        },
-        start_key,
+    Ok(TableCapture::Changes {
+        ops,
+        through_version,
+        skipped_own,
+        more: more || piece.is_some(),
+        piece,
     })
 }
 
