@@ -233,6 +233,8 @@ impl Capturer {
             return Ok(false);
         }
         let mut more_any = false;
+        // Watermarks of tables that read nothing: one durable step for all.
+        let mut quiet_moves = Vec::new();
         // Children first: when a parent's delete is queued, the changes of
         // its child tables read in the same snapshot (a child delete before
         // it, say) are queued already, so the parent's applier sees them
@@ -326,7 +328,16 @@ impl Capturer {
                         // Nothing new: still advance the watermark so a
                         // quiet table does not fall behind the retention
                         // period, but only when the version moved.
-                        if from != Some(through_version) || !ends || was_staged.is_some() {
+                        if ends && was_staged.is_none() && reread.is_none() {
+                            // Moved with the other unchanged tables, below.
+                            if from != Some(through_version) {
+                                quiet_moves.push(crate::store::QuietMove {
+                                    table: name.to_string(),
+                                    from,
+                                    version: through_version,
+                                });
+                            }
+                        } else if from != Some(through_version) || !ends || was_staged.is_some() {
                             let (table, side) = (name.to_string(), self.side);
                             self.shared
                                 .store_thread
@@ -429,6 +440,13 @@ impl Capturer {
                     self.shared.stop_table(direction, name, &reason);
                 }
             }
+        }
+        if !quiet_moves.is_empty() {
+            let side = self.side;
+            self.shared
+                .store_thread
+                .run(move |s| s.advance_quiet(direction, side, &quiet_moves))
+                .await?;
         }
         // Everything read through `current`, nothing left over: the next
         // poll may be the idle one.

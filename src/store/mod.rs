@@ -98,6 +98,7 @@ mod idmap;
 mod parked;
 mod pending;
 mod queue;
+mod quiet;
 pub mod records;
 mod shapes;
 mod spill;
@@ -123,6 +124,7 @@ pub use conflicts::{ConflictRecord, Outcome, Settlement, SideImage};
 pub use exports::ExportMark;
 #[allow(unused_imports)]
 pub use parked::{FailureInfo, ParkedEntry, ParkedSelect};
+pub use quiet::QuietMove;
 #[allow(unused_imports)]
 pub use records::TableFacts;
 pub use shapes::QueueShape;

@@ -6,6 +6,7 @@ use crate::model::{Direction, OpKind, Operation, Side, SqlValue};
 mod conflicts;
 mod inflight;
 mod parking;
+mod quiet;
 mod spill;
 mod staged;
 
