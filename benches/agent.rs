@@ -771,7 +771,12 @@ async fn main() {
         println!("two-way burst of {} rows, agent start to both sides equal: changed on a only {clean:.0} rows/s; changed on both sides, settled by a_wins {conflicting:.0} rows/s (ratio {:.2})", env_n("CTSYNC_BENCH_CONFLICT_ROWS", 10_000), conflicting / clean);
     }
     if run("idle") {
-        for n in [10, 100, 1000] {
+        // CTSYNC_BENCH_IDLE_TABLES=1000 (comma-separated) picks the sizes.
+        let sizes: Vec<usize> = std::env::var("CTSYNC_BENCH_IDLE_TABLES")
+            .ok()
+            .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![10, 100, 1000]);
+        for n in sizes {
             let c = idle_cost(n, 10.min(n)).await;
             println!(
                 "server a per poll, {n} tables a->b, poll 200 ms: idle {:.1} requests, {:.1} statements; with {} of them written every 200 ms {:.1} requests (round trips), {:.1} statements, poll {:.0} ms; lag of a single change {:.0} ms (median of 7)",

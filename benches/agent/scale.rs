@@ -117,6 +117,10 @@ pub async fn idle_cost(n: usize, changing: usize) -> PollCost {
     }
     lags.sort_by(|x, y| x.total_cmp(y));
     agent.stop();
+    // For a look at what the agent sent: CTSYNC_BENCH_KEEP_LOG=path.
+    if let Ok(keep) = std::env::var("CTSYNC_BENCH_KEEP_LOG") {
+        let _ = std::fs::copy(&log, format!("{keep}.{n}"));
+    }
     PollCost {
         idle_requests,
         idle_statements,
