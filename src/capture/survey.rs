@@ -9,8 +9,9 @@
 //! docs/sql-server/maximum-capacity-specifications-for-sql-server.md);
 //! watermarks and read sizes, which idle tables share, are bound once.
 //!
-//! Only tables with a watermark, no read in pieces going on and no start
-//! key to read are checked here; the others take the per-table path.
+//! Only tables with no read in pieces going on and no start key to read
+//! are checked here; the others take the per-table path. A table never
+//! captured (no watermark) has only its min valid version read.
 //! A failing statement fails the batch: the caller then polls again table
 //! by table, which names the failing table and leaves the others going.
 
@@ -35,7 +36,7 @@ pub struct Check {
 
 /// Whether the per-table path reads this request (see the module doc).
 pub fn batched(req: &TableRequest<'_>) -> bool {
-    req.watermark.is_some() && req.resume.is_none() && !req.read_start_key
+    req.resume.is_none() && !req.read_start_key
 }
 
 /// The checks of every [`batched`] table of `tables`, by position (`None`
@@ -86,12 +87,10 @@ impl<'a> Request<'a> {
         let mut int_at: HashMap<i64, usize> = HashMap::new();
         for &i in wanted {
             let req = &tables[i];
-            let (Some(watermark), rows) = (req.watermark, req.rows_max.max(1)) else {
-                r.consumed += 1;
-                continue;
-            };
-            let mut new_ints = usize::from(!int_at.contains_key(&watermark));
-            new_ints += usize::from(rows != watermark && !int_at.contains_key(&rows));
+            let rows = req.rows_max.max(1);
+            let fresh = |v: Option<i64>| v.filter(|v| !int_at.contains_key(v));
+            let mut new_ints = usize::from(fresh(req.watermark).is_some());
+            new_ints += usize::from(fresh(Some(rows)).is_some() && req.watermark != Some(rows));
             let params = r.names.len() + r.ints.len() + 1 + new_ints;
             if !r.indexes.is_empty()
                 && (r.indexes.len() >= CHECKS_PER_REQUEST_MAX
@@ -102,14 +101,14 @@ impl<'a> Request<'a> {
             r.consumed += 1;
             r.indexes.push(i);
             r.names.push(req.shape.name.quoted());
-            let name = r.names.len(); // placeholder; renumbered in `send`
+            let name = r.names.len(); // renumbered below, after the integers
             let mut at = |v: i64, ints: &mut Vec<i64>| {
                 *int_at.entry(v).or_insert_with(|| {
                     ints.push(v);
                     ints.len()
                 })
             };
-            let watermark = at(watermark, &mut r.ints);
+            let watermark = req.watermark.map(|w| at(w, &mut r.ints));
             let rows = at(rows, &mut r.ints);
             r.statement.push((
                 req.shape,

@@ -22,7 +22,8 @@ pub fn open_poll() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct CheckParams {
     pub name: usize,
-    pub watermark: usize,
+    /// `None`: a table never captured (only its min valid version is read).
+    pub watermark: Option<usize>,
     pub rows: usize,
 }
 
@@ -42,6 +43,13 @@ pub struct CheckParams {
 pub fn capture_checks(tables: &[(&TableShape, CheckParams)]) -> String {
     let mut sql = String::with_capacity(tables.len() * 256);
     for (shape, p) in tables {
+        let Some(watermark) = p.watermark else {
+            sql.push_str(&format!(
+                "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P{})), CAST(NULL AS bigint), CAST(0 AS bigint), CAST(NULL AS bigint);\n",
+                p.name
+            ));
+            continue;
+        };
         sql.push_str(&format!(
             "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P{})), MAX(x.v), COUNT_BIG(*), MIN(x.v) \
              FROM (SELECT TOP (@P{}) CT.SYS_CHANGE_VERSION AS v FROM CHANGETABLE(CHANGES {}, @P{}) AS CT \
@@ -49,7 +57,7 @@ pub fn capture_checks(tables: &[(&TableShape, CheckParams)]) -> String {
             p.name,
             p.rows,
             shape.name.quoted(),
-            p.watermark
+            watermark
         ));
     }
     sql
@@ -76,7 +84,7 @@ mod tests {
                 &shape,
                 CheckParams {
                     name: 2,
-                    watermark: 1,
+                    watermark: Some(1),
                     rows: 3,
                 },
             ),
@@ -84,7 +92,15 @@ mod tests {
                 &shape,
                 CheckParams {
                     name: 4,
-                    watermark: 1,
+                    watermark: Some(1),
+                    rows: 3,
+                },
+            ),
+            (
+                &shape,
+                CheckParams {
+                    name: 5,
+                    watermark: None,
                     rows: 3,
                 },
             ),
@@ -92,7 +108,12 @@ mod tests {
         assert_eq!(
             sql.matches("SELECT CHANGE_TRACKING_MIN_VALID_VERSION")
                 .count(),
-            2
+            3
+        );
+        assert_eq!(sql.matches("CHANGETABLE").count(), 2, "{sql}");
+        assert!(
+            sql.contains("OBJECT_ID(@P5)), CAST(NULL AS bigint)"),
+            "{sql}"
         );
         assert!(sql.contains("OBJECT_ID(@P2)"), "{sql}");
         assert!(sql.contains("OBJECT_ID(@P4)"), "{sql}");
