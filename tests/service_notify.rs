@@ -69,10 +69,11 @@ impl NotifySocket {
             .collect()
     }
 
+    /// When the first line starting with `line` came.
     fn when(&self, line: &str) -> Option<Instant> {
         self.lines()
             .into_iter()
-            .find(|(_, l)| l == line)
+            .find(|(_, l)| l.starts_with(line))
             .map(|(at, _)| at)
     }
 
@@ -224,7 +225,7 @@ async fn ready_watchdog_and_stopping_reach_the_service_manager() {
     );
 
     // WATCHDOG=1 every half of WATCHDOG_USEC (1 s): ~5 in 2.5 s, never a
-    // gap as long as the watchdog period.
+    // gap as long as the watchdog period (systemd would kill it then).
     let from = Instant::now();
     std::thread::sleep(Duration::from_millis(2500));
     let pings: Vec<Instant> = socket
@@ -241,7 +242,7 @@ async fn ready_watchdog_and_stopping_reach_the_service_manager() {
     );
     for w in pings.windows(2) {
         assert!(
-            w[1] - w[0] < Duration::from_millis(900),
+            w[1] - w[0] < Duration::from_millis(1000),
             "a gap of {:?} between pings",
             w[1] - w[0]
         );
@@ -317,6 +318,71 @@ async fn a_loop_that_dies_stops_the_pings_and_the_agent_exits_non_zero() {
         0,
         "nothing was applied by the dead applier"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_state_store_stops_the_pings_until_it_answers_again() {
+    let (a, b, setup) = pair("SvcStuckA", "SvcStuckB").await;
+    let socket = NotifySocket::bind(setup.dir.path());
+    // The store's thread hangs 3 s in the batch's completion, as on a
+    // hung disk: every loop's next store step waits behind it.
+    let mut agent = spawn_as_service(
+        &setup,
+        &a,
+        &b,
+        Some(&socket.path),
+        &[
+            ("CTSYNC_TEST_FAULT", "store_hold_in_completion"),
+            ("CTSYNC_TEST_HOLD_MS", "3000"),
+        ],
+    );
+    socket.wait_for(&mut agent, "READY=1", Duration::from_secs(60));
+    socket.wait_for(&mut agent, "WATCHDOG=1", Duration::from_secs(5));
+    let written = Instant::now();
+    assert!(
+        synced(&a, &b, 1).await,
+        "the row did not reach b:\n{}",
+        agent.log_text()
+    );
+    socket.wait_for(
+        &mut agent,
+        "STATUS=stuck: the state store has not answered for ",
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_millis(4000));
+    let log = agent.log_text();
+    let pings: Vec<Instant> = socket
+        .lines()
+        .into_iter()
+        .filter(|(at, l)| l == "WATCHDOG=1" && *at >= written)
+        .map(|(at, _)| at)
+        .collect();
+    // Pings stopped for longer than the watchdog period (systemd would have
+    // killed the agent), then went on once the store answered.
+    let longest = pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest >= Duration::from_millis(1500),
+        "the pings should pause while the store hangs; longest gap {longest:?}: {:?}\n{log}",
+        socket.lines()
+    );
+    assert!(
+        pings
+            .last()
+            .is_some_and(|at| at.elapsed() < Duration::from_millis(900)),
+        "the pings should resume once the store answers: {:?}\n{log}",
+        socket.lines()
+    );
+    assert!(
+        log.contains("the agent looks stuck; watchdog pings stop")
+            && log.contains("the state store answers again; watchdog pings resume"),
+        "the log says why the pings stopped and that they resumed:\n{log}"
+    );
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
