@@ -180,7 +180,7 @@ async fn synced(a: &Sim, b: &Sim, id: i32) -> bool {
     .await;
     let want = vec![id.to_string(), format!("note {id}")];
     eventually(Duration::from_secs(20), || async {
-        b.rows(NOTES).await.iter().any(|r| *r == want)
+        b.rows(NOTES).await.contains(&want)
     })
     .await
 }
