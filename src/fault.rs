@@ -32,6 +32,9 @@
 //!   queued.
 //! - `capture_hold_after_first_piece`: capture waits after the first
 //!   (staged) piece of a transaction read in pieces.
+//! - `store_hold_in_completion` ([`hold_thread`]): the store's thread itself
+//!   waits in a batch's completion, as on a hung disk: every store job
+//!   behind it waits too (the watchdog's probe of `agent::service`).
 //!
 //! Switches (the process does not abort; [`active`] says whether it is set):
 //! - `no_conflict_detection`: two-way tables are applied as two one-way
@@ -64,4 +67,18 @@ pub fn point(point: &'static str) {
 /// behaviour instead of aborting).
 pub fn active(point: &'static str) -> bool {
     configured() == Some(point)
+}
+
+/// Blocks the calling thread for `CTSYNC_TEST_HOLD_MS` (default 2,000) if
+/// `point` is the configured fault: a hold on a thread that is not async
+/// (the store's), where a sleep stalls every job queued behind it.
+pub fn hold_thread(point: &'static str) {
+    if active(point) {
+        let ms = std::env::var("CTSYNC_TEST_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000u64);
+        tracing::info!(hold_ms = ms, point, "test hold: the thread waits");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }

@@ -441,6 +441,7 @@ impl Applier {
             self.shared
                 .store_thread
                 .run(move |s| {
+                    crate::fault::hold_thread("store_hold_in_completion");
                     s.complete_batch(
                         d,
                         &table,
@@ -478,6 +479,7 @@ impl Applier {
             *flushing = Some(Completion {
                 through,
                 task: self.shared.store_thread.spawn(move |s| {
+                    crate::fault::hold_thread("store_hold_in_completion");
                     s.complete_batch(direction, &table, through, &[], &[], version)
                 }),
             });

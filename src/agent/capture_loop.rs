@@ -60,6 +60,8 @@ impl Capturer {
         let interval = Duration::from_millis(self.shared.config.sync.poll_interval_ms);
         let direction = Direction::from_source(self.side);
         let mut erroring = Erroring::default();
+        // The agent is ready once every capture loop polled (`service`).
+        let mut first_poll = true;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -69,6 +71,9 @@ impl Capturer {
                 .await
             {
                 Ok(more) => {
+                    if std::mem::take(&mut first_poll) {
+                        self.shared.health.first_poll_done();
+                    }
                     backoff.reset();
                     // A backlog is read in bounded steps, one after another.
                     if more {

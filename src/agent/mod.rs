@@ -14,6 +14,7 @@ pub mod queue_owner;
 mod references;
 mod schema_follow;
 mod schema_watch;
+pub mod service;
 pub mod setup;
 pub mod status;
 
@@ -34,6 +35,8 @@ pub struct Shared {
     /// `ctsync:<agent_id>:` — the SYS_CHANGE_CONTEXT prefix of our writes.
     pub context_prefix: Vec<u8>,
     pub status: Status,
+    /// Liveness for the service manager (`service`).
+    pub health: service::Health,
     wakes: HashMap<(Direction, String), Arc<Notify>>,
     /// Per two-way table, the turn its two appliers (and an operator's
     /// conflict resolution) take: one batch at a time across both
@@ -162,6 +165,7 @@ impl Shared {
             store,
             context_prefix,
             status: Status::default(),
+            health: service::Health::default(),
             wakes,
             turns,
             queue_senders,
@@ -410,6 +414,7 @@ pub async fn supervise(
         tasks: tokio::task::JoinSet::new(),
         names: HashMap::new(),
     };
+    shared.health.expect_first_polls(plan.capturers.len());
     for capturer in plan.capturers {
         loops.spawn(LoopName::Capture(capturer.side), capturer.run(stop.clone()));
     }
@@ -426,6 +431,7 @@ pub async fn supervise(
         LoopName::SchemaWatch,
         schema_watch::SchemaWatch::new(shared.clone()).run(stop.clone()),
     );
+    shared.health.loops_started();
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     let mut failure: Option<RunError> = None;
     while let Some(joined) = loops.tasks.join_next_with_id().await {
@@ -455,6 +461,9 @@ pub async fn supervise(
         };
         tracing::error!(loop_name = %name, cause = %cause,
             "a loop of the agent ended while no shutdown was asked; stopping the agent (the other loops finish their batch) so that its supervisor restarts it");
+        shared
+            .health
+            .loop_ended(format!("{name} ended unexpectedly: {cause}"));
         if failure.is_none() {
             failure = Some(RunError::LoopEnded {
                 name: name.to_string(),
@@ -464,6 +473,7 @@ pub async fn supervise(
         let _ = stop_tx.send(true);
     }
     requested.abort();
+    shared.health.stopped();
     let store = shared.store.clone();
     let flushed = tokio::task::spawn_blocking(move || store.flush_durable())
         .await

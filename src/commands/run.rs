@@ -58,6 +58,8 @@ pub async fn run(config: Config) -> Result<(), Error> {
         }
     }
     let shared = Arc::new(Shared::new(config.clone(), store.clone()));
+    // Under systemd (`Type=notify`): READY=1, WATCHDOG=1, STOPPING=1.
+    let _service = agent::service::start(&shared, shutdown.clone());
     let handler = {
         let shared = shared.clone();
         Arc::new(move |request: control::Request| {

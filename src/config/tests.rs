@@ -548,3 +548,39 @@ fn the_example_config_loads() {
         },
     );
 }
+
+/// The service's config (`deploy/ctsync.yaml.example`) loads with the
+/// passwords the unit hands over: `CTSYNC_SERVERS__<A|B>__PASSWORD_FILE`
+/// set to a file in the credentials directory (`%d/...`) wins over the
+/// `password_file` the example names for operators' commands.
+#[test]
+fn the_service_example_config_reads_the_credentials_the_unit_names() {
+    let example = include_str!("../../deploy/ctsync.yaml.example");
+    Jail::expect_with(|jail| {
+        jail.create_file("ctsync.yaml", example)?;
+        jail.create_dir("credentials")?;
+        jail.create_file("credentials/db-a-password", &format!("{PW_A}\n"))?;
+        jail.create_file("credentials/db-b-password", PW_B)?;
+        jail.clear_env();
+        jail.set_env("CREDENTIALS_DIRECTORY", "credentials");
+        jail.set_env(
+            "CTSYNC_SERVERS__A__PASSWORD_FILE",
+            "credentials/db-a-password",
+        );
+        jail.set_env(
+            "CTSYNC_SERVERS__B__PASSWORD_FILE",
+            "credentials/db-b-password",
+        );
+        let c = load(Path::new("ctsync.yaml"), &Overrides::default())
+            .unwrap_or_else(|e| panic!("deploy/ctsync.yaml.example: {e}"));
+        assert_eq!(c.servers.a.as_ref().unwrap().password.expose(), PW_A);
+        assert_eq!(c.servers.b.as_ref().unwrap().password.expose(), PW_B);
+        assert_eq!(
+            c.servers.a.as_ref().unwrap().password_file.as_deref(),
+            Some(Path::new("credentials/db-a-password"))
+        );
+        assert_eq!(c.state_dir, Path::new("/var/lib/ctsync"));
+        assert!(!c.tables.is_empty());
+        Ok(())
+    });
+}
