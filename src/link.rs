@@ -3,8 +3,10 @@
 //! line per state change (up, down with the reason), never one per attempt.
 
 use crate::backoff::Backoff;
+use crate::config::Config;
 use crate::model::Side;
 use crate::mssql::{self, Connection};
+use crate::tls::TlsSettings;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -23,22 +25,20 @@ pub struct Link {
     /// What this link serves, for log lines (e.g. `capture`, `apply dbo.Users`).
     role: String,
     config: tiberius::Config,
+    /// To say what a failed encryption handshake means.
+    tls: TlsSettings,
     conn: Option<Connection>,
     state: State,
     backoff: Backoff,
 }
 
 impl Link {
-    pub fn new(
-        side: Side,
-        role: impl Into<String>,
-        config: tiberius::Config,
-        backoff: Backoff,
-    ) -> Link {
+    pub fn new(side: Side, role: impl Into<String>, config: &Config, backoff: Backoff) -> Link {
         Link {
             side,
             role: role.into(),
-            config,
+            config: config.tiberius_config(side),
+            tls: TlsSettings::of(config, side),
             conn: None,
             state: State::Never,
             backoff,
@@ -64,8 +64,9 @@ impl Link {
                 }
                 Err(e) => {
                     if self.state != State::Down {
+                        let error = crate::tls::describe(&self.tls, &e);
                         tracing::warn!(server = self.side.as_str(), role = %self.role,
-                            error = %e, "link down; reconnecting with backoff");
+                            error = %error, "link down; reconnecting with backoff");
                         self.state = State::Down;
                     }
                     let delay = self.backoff.next_delay();

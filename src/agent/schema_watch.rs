@@ -64,7 +64,7 @@ impl SchemaWatch {
             Link::new(
                 side,
                 "schema check",
-                config.tiberius_config(side),
+                config,
                 Backoff::new(
                     config.sync.retry.initial_backoff_ms,
                     config.sync.retry.max_backoff_ms,

@@ -78,7 +78,7 @@ pub async fn prepare(
     let check = |side: Side| {
         let mut shutdown = shutdown.clone();
         async move {
-            let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
+            let mut link = Link::new(side, "setup", config, backoff(config));
             let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
             let checked =
                 check_server(conn, config, side, config.sync.enable_change_tracking).await?;
@@ -147,16 +147,11 @@ pub async fn prepare(
                 table: t.clone(),
                 source_shape: source,
                 apply: apply_table(t, target.clone(), config),
-                source: Link::new(
-                    side,
-                    format!("load {name}"),
-                    config.tiberius_config(side),
-                    backoff(config),
-                ),
+                source: Link::new(side, format!("load {name}"), config, backoff(config)),
                 target: Link::new(
                     side.other(),
                     format!("load {name}"),
-                    config.tiberius_config(side.other()),
+                    config,
                     backoff(config),
                 ),
                 shared: shared.clone(),
@@ -167,7 +162,7 @@ pub async fn prepare(
                 link: Link::new(
                     side.other(),
                     format!("apply {name}"),
-                    config.tiberius_config(side.other()),
+                    config,
                     backoff(config),
                 ),
                 wake: shared.wake(direction, &name),
@@ -184,12 +179,7 @@ pub async fn prepare(
             capturers.push(Capturer {
                 side,
                 tables,
-                link: Link::new(
-                    side,
-                    "capture",
-                    config.tiberius_config(side),
-                    backoff(config),
-                ),
+                link: Link::new(side, "capture", config, backoff(config)),
                 shared: shared.clone(),
                 backlog: Default::default(),
                 schema_held: Default::default(),

@@ -12,6 +12,7 @@ use crate::mssql;
 pub async fn check(config: &Config) -> Result<(), Error> {
     let mut problems: Vec<String> = Vec::new();
     let mut checked: Vec<Option<setup::Checked>> = Vec::with_capacity(2);
+    crate::tls::warn_unprotected(config);
     for side in [Side::A, Side::B] {
         let label = config.server_label(side);
         let mut conn = match mssql::connect(
@@ -22,9 +23,14 @@ pub async fn check(config: &Config) -> Result<(), Error> {
         {
             Ok(c) => c,
             Err(e) => {
-                problems.push(format!(
-                    "{label}: cannot connect: {e}; check host, port, that the server accepts TCP connections, the login and its password, and `encrypt`"
-                ));
+                let tls = crate::tls::TlsSettings::of(config, side);
+                problems.push(match crate::tls::explain(&tls, &e) {
+                    // "server a (host:port): the server's certificate ..."
+                    Some(failure) => format!("cannot connect to {failure}"),
+                    None => format!(
+                        "{label}: cannot connect: {e}; check host, port, that the server accepts TCP connections, the login and its password, and `encrypt`"
+                    ),
+                });
                 checked.push(None);
                 continue;
             }

@@ -21,14 +21,24 @@ pub async fn discover(
 ) -> Result<(), Error> {
     let side = args.server.side();
     let label = config.server_label(side);
-    let mut conn = mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
+    let mut conn = match mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
         .await
-        .map_err(|source| Error::Sql {
-            context: format!(
-                "{label}: cannot connect; check host, port, the login and its password, and `encrypt`"
-            ),
-            source,
-        })?;
+    {
+        Ok(c) => c,
+        Err(source) => {
+            if let Some(failure) =
+                crate::tls::explain(&crate::tls::TlsSettings::of(config, side), &source)
+            {
+                return Err(Error::Failed(format!("cannot connect to {failure}")));
+            }
+            return Err(Error::Sql {
+                context: format!(
+                    "{label}: cannot connect; check host, port, the login and its password, and `encrypt`"
+                ),
+                source,
+            });
+        }
+    };
     let tables = discover::read_schema(&mut conn)
         .await
         .map_err(|source| Error::Sql {

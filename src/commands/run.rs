@@ -47,16 +47,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         let _ = tx.send(true);
     });
 
-    for side in [crate::model::Side::A, crate::model::Side::B] {
-        let s = config.server(side);
-        if matches!(
-            s.encrypt,
-            crate::config::Encrypt::Off | crate::config::Encrypt::NotSupported
-        ) {
-            tracing::warn!(server = side.as_str(), host = %s.host, encrypt = ?s.encrypt,
-                "TLS is off for this server: the login and the data cross the network in clear");
-        }
-    }
+    crate::tls::warn_unprotected(&config);
     let shared = Arc::new(Shared::new(config.clone(), store.clone()));
     // Under systemd (`Type=notify`): READY=1, WATCHDOG=1, STOPPING=1.
     let _service = agent::service::start(&shared, shutdown.clone());

@@ -39,6 +39,7 @@ pub async fn run(mut config: Config, args: &SyncArgs) -> Result<(), Error> {
         }
         config.tables.retain(|t| wanted(&t.name.to_string()));
     }
+    crate::tls::warn_unprotected(&config);
     let dir = config.state_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await

@@ -7,6 +7,7 @@
 //! are errors) and then validated as a whole ([`validate`]); every problem is
 //! reported with its key path, the value and what is allowed.
 
+mod ca_file;
 mod error;
 mod load;
 mod names;
@@ -68,7 +69,11 @@ pub struct ServerConfig {
     /// Where the password was read from, when it came from a file.
     pub password_file: Option<PathBuf>,
     pub encrypt: Encrypt,
+    /// Accept any certificate (no validation); excludes `ca_file`.
     pub trust_server_certificate: bool,
+    /// The CA certificate(s) (PEM) the server's certificate is validated
+    /// against, besides the system's trust store; checked readable at load.
+    pub ca_file: Option<PathBuf>,
     /// Bounds the TCP connect and, separately, the TLS and login handshake.
     pub connect_timeout_ms: u64,
     /// Bounds each wait for the server's next response; 0 waits forever.
@@ -445,8 +450,11 @@ impl Config {
             s.password.expose(),
         ));
         c.encryption(s.encrypt.level());
+        // Validation keeps these two apart (tiberius refuses both at once).
         if s.trust_server_certificate {
             c.trust_cert();
+        } else if let Some(ca) = &s.ca_file {
+            c.trust_cert_ca(ca.display());
         }
         c.application_name(&s.application_name);
         c.handshake_timeout(Some(Duration::from_millis(s.connect_timeout_ms)));

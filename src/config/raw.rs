@@ -60,6 +60,10 @@ pub struct RawServer {
     pub encrypt: Encrypt,
     #[serde(default)]
     pub trust_server_certificate: bool,
+    /// A PEM file of the CA certificate(s) the server's certificate must
+    /// chain to, besides the system's trust store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_command_timeout_ms")]

@@ -261,6 +261,7 @@ fn server(side: &str, s: RawServer, p: &mut Vec<Problem>) -> Option<ServerConfig
             }
         },
     };
+    super::ca_file::check(side, s.ca_file.as_deref(), s.trust_server_certificate, p);
     if p.len() > before {
         return None;
     }
@@ -273,6 +274,7 @@ fn server(side: &str, s: RawServer, p: &mut Vec<Problem>) -> Option<ServerConfig
         password_file: s.password_file,
         encrypt: s.encrypt,
         trust_server_certificate: s.trust_server_certificate,
+        ca_file: s.ca_file,
         connect_timeout_ms: s.connect_timeout_ms,
         command_timeout_ms: s.command_timeout_ms,
         application_name: s.application_name,

@@ -46,6 +46,9 @@ pub enum Backend {
 pub struct Sim {
     pub backend: Backend,
     pub database: String,
+    /// A stand-in with TLS: the CA its certificate chains to (the test's
+    /// own clients then connect with encryption required, validated).
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn real_server() -> Option<Config> {
@@ -67,7 +70,24 @@ impl Sim {
         Sim {
             backend: Backend::Sim(server),
             database: database.to_string(),
+            tls_ca: None,
         }
+    }
+
+    /// A stand-in with a certificate (`tls`), whose clients here validate
+    /// it against `ca`; `None` against a real server (its certificates are
+    /// not the test's).
+    pub fn start_tls(database: &str, tls: mssql_sim::TlsConfig, ca: &Path) -> Option<Sim> {
+        if real_server().is_some() {
+            return None;
+        }
+        let server = SimServer::start(SimConfig::new(database, USER, PASSWORD).with_tls(tls))
+            .unwrap_or_else(|e| panic!("stand-in {database} did not start: {e}"));
+        Some(Sim {
+            backend: Backend::Sim(server),
+            database: database.to_string(),
+            tls_ca: Some(ca.to_path_buf()),
+        })
     }
 
     /// A stand-in that appends every statement it receives to `log`, one
@@ -84,6 +104,7 @@ impl Sim {
         Some(Sim {
             backend: Backend::Sim(server),
             database: database.to_string(),
+            tls_ca: None,
         })
     }
 
@@ -116,6 +137,7 @@ impl Sim {
                 password,
             },
             database: name,
+            tls_ca: None,
         }
     }
 
@@ -177,7 +199,10 @@ impl Sim {
         config.port(self.port());
         config.database(&self.database);
         config.authentication(AuthMethod::sql_server(self.user(), self.password()));
-        if self.is_sim() {
+        if let Some(ca) = &self.tls_ca {
+            config.encryption(EncryptionLevel::Required);
+            config.trust_cert_ca(ca.display());
+        } else if self.is_sim() {
             config.encryption(EncryptionLevel::NotSupported);
         } else {
             config.trust_cert();

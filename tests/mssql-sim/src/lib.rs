@@ -22,5 +22,5 @@ pub mod value;
 
 pub use controls::Controls;
 pub use error::SqlError;
-pub use server::{SimConfig, SimServer};
+pub use server::{SimConfig, SimServer, TlsConfig};
 pub use value::{ColumnMeta, Len, Param, SqlType, Value};

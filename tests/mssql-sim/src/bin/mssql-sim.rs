@@ -5,7 +5,7 @@
 //! (open transactions roll back, the data file stays consistent), exit 0.
 
 use clap::Parser;
-use mssql_sim::{SimConfig, SimServer};
+use mssql_sim::{SimConfig, SimServer, TlsConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,17 @@ struct Args {
     /// Append every statement received to this file.
     #[arg(long)]
     log_statements: Option<PathBuf>,
+    /// The server certificate (PEM, chain with the server's first): with
+    /// --tls-key, PRELOGIN offers encryption and TDS 8.0 strict is accepted.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Like SQL Server's Force Encryption: every connection is encrypted and
+    /// a client that does not support encryption is refused.
+    #[arg(long, requires = "tls_cert")]
+    force_encryption: bool,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +64,11 @@ fn main() -> ExitCode {
     config.listen = args.listen;
     config.data_file = args.data;
     config.log_statements = args.log_statements;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        let mut tls = TlsConfig::new(cert, key);
+        tls.force_encryption = args.force_encryption;
+        config.tls = Some(tls);
+    }
     let server = match SimServer::start(config) {
         Ok(s) => s,
         Err(e) => {

@@ -11,6 +11,7 @@
 
 use super::calls;
 use super::prepared::Prepared;
+use super::tls::{self, Transport, TLS_HANDSHAKE_RECORD};
 use super::{BackendSession, Shared};
 use crate::engine::{Done, ResultSink};
 use crate::error::{cannot_open_database, login_failed, SqlError};
@@ -21,12 +22,12 @@ use crate::tds::packet::{
     PT_ATTENTION, PT_BULK_LOAD, PT_LOGIN7, PT_PRELOGIN, PT_REPLY, PT_RPC, PT_SQL_BATCH,
     PT_TRANSACTION_MANAGER,
 };
-use crate::tds::prelogin;
+use crate::tds::prelogin::{self, Negotiated, ServerEncryption};
 use crate::tds::reply::{Mode, Reply};
 use crate::tds::rpc::{self, TmRequest};
 use crate::tds::tokens::{self, DONE_ATTN, DONE_ERROR, TK_DONE};
 use crate::tds::TdsError;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -62,8 +63,10 @@ pub(crate) fn serve(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 struct Conn<'a> {
-    reader: PacketReader<BufReader<TcpStream>>,
-    writer: BufWriter<TcpStream>,
+    reader: PacketReader<BufReader<Transport>>,
+    writer: BufWriter<Transport>,
+    /// The stream below the reader and writer: clear, or TLS.
+    transport: Transport,
     raw: TcpStream,
     shared: &'a Shared,
     packet_size: usize,
@@ -78,11 +81,11 @@ struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     fn new(stream: TcpStream, shared: &'a Shared) -> Option<Conn<'a>> {
-        let r = stream.try_clone().ok()?;
-        let w = stream.try_clone().ok()?;
+        let transport = Transport::plain(stream.try_clone().ok()?);
         Some(Conn {
-            reader: PacketReader::new(BufReader::with_capacity(64 * 1024, r)),
-            writer: BufWriter::with_capacity(64 * 1024, w),
+            reader: PacketReader::new(BufReader::with_capacity(64 * 1024, transport.clone())),
+            writer: BufWriter::with_capacity(64 * 1024, transport.clone()),
+            transport,
             raw: stream,
             shared,
             packet_size: DEFAULT_PACKET_SIZE,
@@ -146,34 +149,83 @@ impl<'a> Conn<'a> {
         self.shared.controls.drop_generation() != self.generation
     }
 
-    /// PRELOGIN (optional) and LOGIN7. `Ok(false)` when the login failed and
-    /// the connection is to be closed.
+    /// PRELOGIN (optional), the TLS handshake it settles on, and LOGIN7.
+    /// `Ok(false)` when the login failed and the connection is to be closed.
     fn login(&mut self) -> Result<bool, TdsError> {
+        let strict = self.strict_tls()?;
         let mut msg = match self.reader.message(MAX_MESSAGE_BYTES)? {
             Some(m) => m,
             None => return Ok(false),
         };
+        let mut login_only = false;
         if msg.ty == PT_PRELOGIN {
             let client = prelogin::parse(&msg.data)?;
-            if client.encryption == Some(prelogin::ENCRYPT_REQ) {
+            let server = match &self.shared.tls {
+                Some(t) => ServerEncryption::Available { forced: t.forced },
+                None => ServerEncryption::NotSupported,
+            };
+            let (answer, outcome) = prelogin::negotiate(client.encryption, server);
+            // TDS 8.0: the connection is already TLS; the PRELOGIN inside it
+            // negotiates nothing more (tds-8.md: "encryption is enforced
+            // before the PRELOGIN").
+            let outcome = if strict { Negotiated::Clear } else { outcome };
+            if client.encryption == Some(prelogin::ENCRYPT_REQ) && self.shared.tls.is_none() {
                 // We answer ENCRYPT_NOT_SUP; a client that requires TLS
-                // closes the connection itself (SIM-SPEC: no TLS).
-                tracing::debug!("client requires encryption, which the stand-in does not offer");
+                // closes the connection itself.
+                tracing::debug!("client requires encryption; the stand-in has no certificate");
             }
             let mut id = 1u8;
             write_packets(
                 &mut self.writer,
                 PT_PRELOGIN_REPLY,
-                &prelogin::response(),
+                &prelogin::response(answer),
                 DEFAULT_PACKET_SIZE,
                 &mut id,
                 true,
             )?;
             self.writer.flush()?;
+            match outcome {
+                Negotiated::Refused => {
+                    // MS-TDS 2.2.6.5: a client that cannot encrypt, at a
+                    // server that requires it: the connection is terminated.
+                    tracing::info!(
+                        "refusing a client without encryption: the stand-in forces encryption"
+                    );
+                    return Ok(false);
+                }
+                Negotiated::LoginOnly | Negotiated::Full => {
+                    let Some(t) = &self.shared.tls else {
+                        return Err(TdsError::protocol("TLS negotiated without a certificate"));
+                    };
+                    let conn = tls::prelogin_handshake(
+                        &mut self.reader,
+                        &mut self.writer,
+                        t.prelogin.clone(),
+                    )?;
+                    // Bytes the buffered reader took past the handshake's
+                    // last packet belong to the TLS stream.
+                    let buffered = self.reader.get_mut();
+                    let head = buffered.buffer().to_vec();
+                    buffered.consume(head.len());
+                    self.transport.start_tls(conn, head)?;
+                    login_only = outcome == Negotiated::LoginOnly;
+                }
+                Negotiated::Clear => {}
+            }
             msg = match self.reader.message(MAX_MESSAGE_BYTES)? {
                 Some(m) => m,
                 None => return Ok(false),
             };
+        }
+        if login_only {
+            // MS-TDS 2.2.6.5 (ENCRYPT_OFF both ways): only the login packet
+            // is encrypted; the reply and everything after are clear text.
+            if !self.reader.get_mut().buffer().is_empty() {
+                return Err(TdsError::protocol(
+                    "the client sent more than LOGIN7 before the login reply",
+                ));
+            }
+            self.transport.end_tls()?;
         }
         if msg.ty != PT_LOGIN7 {
             return Err(TdsError::protocol(format!(
@@ -275,7 +327,26 @@ impl<'a> Conn<'a> {
         Ok(true)
     }
 
-    fn reply(&mut self, mode: Mode) -> Reply<'_, BufWriter<TcpStream>> {
+    /// TDS 8.0 strict: a client whose first byte opens a TLS record gets
+    /// the TLS handshake before any TDS (tds-8.md). `Ok(true)` when the
+    /// connection is now TLS. Without a certificate nothing happens here
+    /// (the bytes are then not a PRELOGIN and the connection closes).
+    fn strict_tls(&mut self) -> Result<bool, TdsError> {
+        let Some(t) = &self.shared.tls else {
+            return Ok(false);
+        };
+        let mut first = [0u8; 1];
+        if self.raw.peek(&mut first)? == 0 || first[0] != TLS_HANDSHAKE_RECORD {
+            return Ok(false);
+        }
+        let conn = rustls::ServerConnection::new(t.strict.clone())
+            .map_err(|e| TdsError::protocol(format!("TLS: {e}")))?;
+        let alpn = self.transport.strict_handshake(conn)?;
+        tracing::debug!(alpn = ?alpn.as_deref().map(String::from_utf8_lossy), "TDS 8.0 TLS handshake done");
+        Ok(true)
+    }
+
+    fn reply(&mut self, mode: Mode) -> Reply<'_, BufWriter<Transport>> {
         let latency = self.shared.controls.latency();
         Reply::new(&mut self.writer, self.packet_size, mode).with_latency(latency)
     }

@@ -8,6 +8,9 @@
 mod calls;
 mod conn;
 mod prepared;
+mod tls;
+
+pub use tls::{TlsConfig, TlsSetupError};
 
 use crate::controls::Controls;
 use crate::engine::{BulkRows, Engine, EngineOptions, Isolation, ResultSink, Session};
@@ -36,6 +39,10 @@ pub struct SimConfig {
     pub password: String,
     pub data_file: Option<PathBuf>,
     pub log_statements: Option<PathBuf>,
+    /// A certificate and key: PRELOGIN then offers encryption (and TDS 8.0
+    /// strict is accepted). Without one the stand-in answers
+    /// ENCRYPT_NOT_SUP, as a SQL Server without a certificate would.
+    pub tls: Option<TlsConfig>,
 }
 
 impl SimConfig {
@@ -48,7 +55,14 @@ impl SimConfig {
             password: password.to_string(),
             data_file: None,
             log_statements: None,
+            tls: None,
         }
+    }
+
+    /// The same, with TLS from a PEM certificate (chain) and key.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -64,6 +78,8 @@ pub enum SimError {
     Engine(#[from] SqlError),
     #[error("cannot start the accept thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
 }
 
 /// What the server needs from a database: the contract between the network
@@ -154,6 +170,7 @@ pub(crate) struct Shared {
     pub config: SimConfig,
     pub backend: Arc<dyn Backend>,
     pub controls: Arc<Controls>,
+    pub tls: Option<tls::Tls>,
     pub active: AtomicUsize,
     pub stopping: AtomicBool,
 }
@@ -195,6 +212,7 @@ impl SimServer {
         controls: Arc<Controls>,
         engine: Option<Arc<Engine>>,
     ) -> Result<SimServer, SimError> {
+        let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?;
         let listener = TcpListener::bind(config.listen).map_err(|source| SimError::Listen {
             addr: config.listen,
             source,
@@ -207,6 +225,7 @@ impl SimServer {
             config,
             backend,
             controls,
+            tls,
             active: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         });

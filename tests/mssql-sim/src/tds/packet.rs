@@ -50,6 +50,12 @@ impl<R: Read> PacketReader<R> {
         PacketReader { inner }
     }
 
+    /// The underlying reader (to take what a buffer read ahead when the
+    /// stream below changes, e.g. when TLS starts).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// The next packet header; `Ok(None)` on a clean end of stream.
     pub fn header(&mut self) -> Result<Option<Header>, TdsError> {
         let mut h = [0u8; HEADER_LEN];

@@ -2,6 +2,7 @@
 //! and tiberius clients connected to it.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod python;
 pub mod raw;
 

@@ -19,6 +19,12 @@ impl PythonCheck {
     /// Without python3 or the module it prints a note and returns, unless
     /// `require_var` or `CI` is set: then it fails.
     pub fn run(&self) {
+        self.run_with(super::start, &[]);
+    }
+
+    /// Like [`PythonCheck::run`], against the stand-in `start` makes, with
+    /// `extra` arguments after the usual five.
+    pub fn run_with(&self, start: impl FnOnce() -> mssql_sim::SimServer, extra: &[String]) {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../scripts")
             .join(self.script);
@@ -39,16 +45,22 @@ impl PythonCheck {
             );
             return;
         }
-        let server = super::start();
+        let server = start();
+        let host = if extra.is_empty() {
+            "127.0.0.1"
+        } else {
+            "localhost"
+        };
         let out = Command::new("python3")
             .arg(&script)
             .args([
-                "127.0.0.1",
+                host,
                 &server.addr().port().to_string(),
                 super::DB,
                 super::USER,
                 super::PASSWORD,
             ])
+            .args(extra)
             .output()
             .expect("run python3");
         let text = format!(
