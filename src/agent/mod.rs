@@ -34,6 +34,8 @@ pub struct Shared {
     /// `ctsync:<agent_id>:` — the SYS_CHANGE_CONTEXT prefix of our writes.
     pub context_prefix: Vec<u8>,
     pub status: Status,
+    /// What only monitoring needs (`crate::monitor`).
+    pub monitor: crate::monitor::Monitor,
     wakes: HashMap<(Direction, String), Arc<Notify>>,
     /// Per two-way table, the turn its two appliers (and an operator's
     /// conflict resolution) take: one batch at a time across both
@@ -162,6 +164,7 @@ impl Shared {
             store,
             context_prefix,
             status: Status::default(),
+            monitor: Default::default(),
             wakes,
             turns,
             queue_senders,
@@ -426,6 +429,9 @@ pub async fn supervise(
         LoopName::SchemaWatch,
         schema_watch::SchemaWatch::new(shared.clone()).run(stop.clone()),
     );
+    shared
+        .monitor
+        .loops_started(loops.names.values().map(ToString::to_string).collect());
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     let mut failure: Option<RunError> = None;
     while let Some(joined) = loops.tasks.join_next_with_id().await {
@@ -455,6 +461,7 @@ pub async fn supervise(
         };
         tracing::error!(loop_name = %name, cause = %cause,
             "a loop of the agent ended while no shutdown was asked; stopping the agent (the other loops finish their batch) so that its supervisor restarts it");
+        shared.monitor.loop_ended(&name.to_string(), &cause);
         if failure.is_none() {
             failure = Some(RunError::LoopEnded {
                 name: name.to_string(),

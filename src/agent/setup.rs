@@ -78,7 +78,8 @@ pub async fn prepare(
     let check = |side: Side| {
         let mut shutdown = shutdown.clone();
         async move {
-            let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config));
+            let mut link = Link::new(side, "setup", config.tiberius_config(side), backoff(config))
+                .watched_by(&shared.monitor);
             let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
             let checked =
                 check_server(conn, config, side, config.sync.enable_change_tracking).await?;
@@ -152,13 +153,15 @@ pub async fn prepare(
                     format!("load {name}"),
                     config.tiberius_config(side),
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 target: Link::new(
                     side.other(),
                     format!("load {name}"),
                     config.tiberius_config(side.other()),
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 shared: shared.clone(),
             });
             appliers.push(Applier {
@@ -169,7 +172,8 @@ pub async fn prepare(
                     format!("apply {name}"),
                     config.tiberius_config(side.other()),
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 wake: shared.wake(direction, &name),
                 shared: shared.clone(),
                 two_way: t.two_way() && !crate::fault::active("no_conflict_detection"),
@@ -189,7 +193,8 @@ pub async fn prepare(
                     "capture",
                     config.tiberius_config(side),
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 shared: shared.clone(),
                 backlog: Default::default(),
                 schema_held: Default::default(),
