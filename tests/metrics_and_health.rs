@@ -403,3 +403,63 @@ fn a_port_in_use_stops_start_up_with_the_reason() {
     }
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_away_at_start_and_a_held_table_are_named_until_they_are_fixed() {
+    real_server_note();
+    let a = Sim::start("MetricsHeldA");
+    let b = Sim::start("MetricsHeldB");
+    let Some(addr_a) = a.server().map(|s| s.addr()) else {
+        return;
+    };
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let link_a = LinkProxy::start(addr_a);
+    link_a.set_down(true);
+    let sync = format!("  schema_check_interval_ms: 300\n{RETRY}");
+    let setup = Setup::new_via(&a, &b, Some(link_a.port()), None, &sync, TABLES);
+    let port = with_metrics(&setup);
+    // Server a is away: the agent is starting, its setup link is down.
+    let mut agent = setup.spawn();
+    let named = |h: &serde_json::Value, what: &str| h["problems"].to_string().contains(what);
+    let ok = eventually(LIMIT, || async {
+        match request(port, "GET", "/health").await {
+            Ok((503, body)) => serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|h| {
+                named(&h, "starting") && named(&h, "the link to server a (setup) is down")
+            }),
+            _ => false,
+        }
+    })
+    .await;
+    assert!(
+        ok,
+        "{:?}\n{}",
+        request(port, "GET", "/health").await,
+        agent.log_text()
+    );
+    assert_eq!(link_up(&scrape(port).await, "a", "setup"), Some(0.0));
+    link_a.set_down(false);
+    setup.wait_ready(&mut agent);
+    let ok = eventually(LIMIT, || async { health(port).await.0 == 200 }).await;
+    assert!(ok, "{}\n{}", health(port).await.1, agent.log_text());
+
+    // A synced column dropped on b holds the table: 503 naming it.
+    b.exec("ALTER TABLE dbo.Items DROP COLUMN name;").await;
+    let ok = eventually(LIMIT, || async {
+        let (status, h) = health(port).await;
+        status == 503 && named(&h, "table dbo.Items (a_to_b)") && h["tables"][0]["healthy"] == false
+    })
+    .await;
+    assert!(ok, "{}\n{}", health(port).await.1, agent.log_text());
+    b.exec("ALTER TABLE dbo.Items ADD name NVARCHAR(40) NULL;")
+        .await;
+    insert(&a, 1..3).await;
+    let ok = eventually(LIMIT, || async {
+        health(port).await.0 == 200 && items(&scrape(port).await, "ctsync_applied_total") == 2.0
+    })
+    .await;
+    assert!(ok, "{}\n{}", health(port).await.1, agent.log_text());
+    assert_eq!(b.count("dbo.Items").await, 2);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

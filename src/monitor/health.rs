@@ -87,3 +87,90 @@ pub fn report(s: &Snapshot) -> (bool, Value) {
     });
     (healthy, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::snapshot::{LinkView, QueueView, Snapshot};
+    use super::super::LoopsState;
+    use super::report;
+    use crate::model::{Direction, Side};
+
+    fn queue(phase: &'static str) -> QueueView {
+        QueueView {
+            direction: Direction::AToB,
+            table: "dbo.T".into(),
+            phase,
+            phase_reason: None,
+            queue_depth: 3,
+            parked: 2,
+            lag_versions: Some(4),
+            lag_seconds: 1.5,
+            captured: 10,
+            applied: 7,
+            conflicts: 0,
+            stopped: None,
+            held: None,
+            erroring: None,
+            waiting: None,
+            last_error: None,
+        }
+    }
+
+    fn running() -> Snapshot {
+        Snapshot {
+            queues: vec![queue("streaming")],
+            errors: Vec::new(),
+            links: vec![LinkView {
+                server: Side::A,
+                role: "capture".into(),
+                up: true,
+            }],
+            last_polls: vec![(Side::A, 1)],
+            loops: LoopsState {
+                started: true,
+                running: vec!["the capture loop of server a".into()],
+                ended: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn healthy_with_parked_and_lag_but_not_when_stopped_held_or_a_loop_ended() {
+        let (ok, body) = report(&running());
+        assert!(ok, "{body}");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["tables"][0]["parked"], 2);
+
+        let mut s = running();
+        s.queues[0].phase = "stopped";
+        s.queues[0].phase_reason = Some("history is gone".into());
+        let (ok, body) = report(&s);
+        assert!(!ok);
+        assert_eq!(
+            body["problems"][0],
+            "table dbo.T (a_to_b) is stopped: history is gone"
+        );
+        assert_eq!(body["tables"][0]["healthy"], false);
+
+        let mut s = running();
+        s.queues[0].held = Some("column x dropped on b".into());
+        s.loops
+            .ended
+            .push(("the applier of dbo.T (a_to_b)".into(), "store".into()));
+        let text = report(&s).1["problems"].to_string();
+        assert!(text.contains("is held: column x dropped on b"), "{text}");
+        assert!(
+            text.contains("the applier of dbo.T (a_to_b) ended: store"),
+            "{text}"
+        );
+
+        let mut s = running();
+        s.loops = LoopsState::default();
+        let (ok, body) = report(&s);
+        assert!(
+            !ok && body["problems"][0]
+                .as_str()
+                .is_some_and(|p| p.starts_with("starting"))
+        );
+    }
+}

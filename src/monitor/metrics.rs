@@ -169,3 +169,89 @@ impl Collector for Scrape {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::snapshot::{LinkView, QueueView, Snapshot};
+    use super::super::{ErrorClass, LoopsState};
+    use super::render;
+    use crate::model::{Direction, Side};
+
+    #[test]
+    fn the_text_parses_with_escaped_labels_and_one_phase_set() {
+        let table = r#"[Sales "Data"].[Order\Lines]"#;
+        let s = Snapshot {
+            queues: vec![QueueView {
+                direction: Direction::BToA,
+                table: table.into(),
+                phase: "initial_load",
+                phase_reason: None,
+                queue_depth: 3,
+                parked: 1,
+                lag_versions: None,
+                lag_seconds: 2.5,
+                captured: 10,
+                applied: 7,
+                conflicts: 2,
+                stopped: None,
+                held: None,
+                erroring: None,
+                waiting: None,
+                last_error: None,
+            }],
+            errors: vec![(Direction::BToA, table.into(), ErrorClass::Permanent, 4)],
+            links: vec![LinkView {
+                server: Side::B,
+                role: "capture".into(),
+                up: false,
+            }],
+            last_polls: vec![(Side::B, 1_700_000_000_500)],
+            loops: LoopsState::default(),
+        };
+        let text = render(s).expect("render");
+        let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("parses");
+        let get = |metric: &str, extra: &[(&str, &str)]| -> Vec<f64> {
+            parsed
+                .samples
+                .iter()
+                .filter(|x| x.metric == metric)
+                .filter(|x| extra.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+                .map(|x| match x.value {
+                    prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                    ref other => panic!("{metric}: {other:?}"),
+                })
+                .collect()
+        };
+        // Escaped as the format says (`\"`, `\\`); prometheus-parse keeps
+        // label values as written.
+        let escaped = r#"[Sales \"Data\"].[Order\\Lines]"#;
+        let q = [("table", escaped), ("direction", "b_to_a")];
+        assert_eq!(get("ctsync_queue_depth", &q), vec![3.0], "{text}");
+        assert_eq!(get("ctsync_lag_seconds", &q), vec![2.5]);
+        assert!(
+            get("ctsync_lag_versions", &[]).is_empty(),
+            "unknown lag is absent"
+        );
+        assert_eq!(get("ctsync_captured_total", &q), vec![10.0]);
+        assert_eq!(get("ctsync_conflicts_total", &q), vec![2.0]);
+        assert_eq!(
+            get("ctsync_errors_total", &[("kind", "permanent")]),
+            vec![4.0]
+        );
+        assert_eq!(
+            get("ctsync_link_up", &[("server", "b"), ("role", "capture")]),
+            vec![0.0]
+        );
+        assert_eq!(
+            get("ctsync_last_poll_timestamp_seconds", &[("server", "b")]),
+            vec![1_700_000_000.5]
+        );
+        assert_eq!(get("ctsync_phase", &[]).iter().sum::<f64>(), 1.0);
+        assert_eq!(get("ctsync_phase", &[("phase", "initial_load")]), vec![1.0]);
+        assert!(
+            text.contains("# TYPE ctsync_applied_total counter"),
+            "{text}"
+        );
+    }
+}
