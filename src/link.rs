@@ -7,6 +7,8 @@ use crate::config::Config;
 use crate::model::Side;
 use crate::mssql::{self, Connection};
 use crate::tls::TlsSettings;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -20,6 +22,31 @@ enum State {
     Down,
 }
 
+/// A link's state as its loop last saw it, read by the monitor
+/// (`crate::monitor`: `ctsync_link_up`, `/health`).
+#[derive(Debug, Default)]
+pub struct LinkState(AtomicU8);
+
+impl LinkState {
+    /// `None`: not connected yet, nor failed (a loader's link before a load).
+    pub fn up(&self) -> Option<bool> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    fn set(&self, state: State) {
+        let v = match state {
+            State::Never => 0,
+            State::Up => 1,
+            State::Down => 2,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
 pub struct Link {
     side: Side,
     /// What this link serves, for log lines (e.g. `capture`, `apply dbo.Users`).
@@ -29,6 +56,8 @@ pub struct Link {
     tls: TlsSettings,
     conn: Option<Connection>,
     state: State,
+    /// `state`, for the monitor.
+    shared_state: Arc<LinkState>,
     backoff: Backoff,
 }
 
@@ -41,8 +70,20 @@ impl Link {
             tls: TlsSettings::of(config, side),
             conn: None,
             state: State::Never,
+            shared_state: Arc::default(),
             backoff,
         }
+    }
+
+    /// The link reports its state to `monitor` while it lives.
+    pub fn watched_by(self, monitor: &crate::monitor::Monitor) -> Link {
+        monitor.watch_link(self.side, &self.role, &self.shared_state);
+        self
+    }
+
+    fn set_state(&mut self, state: State) {
+        self.state = state;
+        self.shared_state.set(state);
     }
 
     /// The connection, connecting first if needed. Waits (with backoff) until
@@ -58,7 +99,7 @@ impl Link {
                         tracing::info!(server = self.side.as_str(), role = %self.role,
                             retries = self.backoff.attempts(), "link up");
                     }
-                    self.state = State::Up;
+                    self.set_state(State::Up);
                     self.backoff.reset();
                     self.conn = Some(c);
                 }
@@ -67,7 +108,7 @@ impl Link {
                         let error = crate::tls::describe(&self.tls, &e);
                         tracing::warn!(server = self.side.as_str(), role = %self.role,
                             error = %error, "link down; reconnecting with backoff");
-                        self.state = State::Down;
+                        self.set_state(State::Down);
                     }
                     let delay = self.backoff.next_delay();
                     tracing::debug!(
@@ -91,7 +132,7 @@ impl Link {
         if self.conn.take().is_some() && self.state == State::Up {
             tracing::warn!(server = self.side.as_str(), role = %self.role, error = %reason,
                 "link down; reconnecting with backoff");
-            self.state = State::Down;
+            self.set_state(State::Down);
         }
     }
 }

@@ -16,6 +16,7 @@ mod link;
 mod load;
 mod logging;
 mod model;
+mod monitor;
 mod mssql;
 mod schema;
 mod store;

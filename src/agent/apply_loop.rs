@@ -234,6 +234,13 @@ impl Applier {
                     };
                     self.shared
                         .set_last_error(self.direction, &self.table.name, &described);
+                    let link =
+                        matches!(&error, WriteError::Sql(e) if crate::error::is_link_error(e));
+                    self.shared.monitor.error(
+                        self.direction,
+                        &self.table.name,
+                        crate::monitor::ErrorClass::of_write(kind, link),
+                    );
                     if !failing && kind != ErrorKind::Permanent {
                         failing = true;
                         tracing::warn!(direction = %self.direction, table = %self.table.name,

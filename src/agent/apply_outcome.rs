@@ -240,6 +240,9 @@ pub(super) async fn resolve(
                 shared.config.sync.conflict_log_max,
                 now,
             )?;
+            shared
+                .monitor
+                .conflicts(direction, name, settlement.records.len());
         }
         None => store.complete_batch(direction, name, through, &mapped, &unmapped, now)?,
     }

@@ -342,6 +342,7 @@ impl Applier {
                 );
             }
         }
+        self.shared.monitor.conflicts(direction, &name, ids.len());
         let n = decided.steps.len();
         self.shared.applied(direction, &name, n);
         if !settlement.append_reverse.is_empty() {

@@ -74,6 +74,7 @@ impl Capturer {
                     if std::mem::take(&mut first_poll) {
                         self.shared.health.first_poll_done();
                     }
+                    self.shared.monitor.polled(self.side);
                     backoff.reset();
                     // A backlog is read in bounded steps, one after another.
                     if more {
@@ -91,11 +92,15 @@ impl Capturer {
                     return Err(CaptureLoopError::Fault(point));
                 }
                 Err(PollError::Capture(e)) => {
-                    if let Some(sql) = e.sql_error() {
-                        if crate::error::is_link_error(sql) {
-                            self.link.broken(sql);
-                        }
+                    let link = e.sql_error().is_some_and(crate::error::is_link_error);
+                    if let Some(sql) = e.sql_error().filter(|_| link) {
+                        self.link.broken(sql);
                     }
+                    let class = match link {
+                        true => crate::monitor::ErrorClass::Link,
+                        false => crate::monitor::ErrorClass::Capture,
+                    };
+                    self.shared.monitor.error(direction, "", class);
                     tracing::debug!(server = self.side.as_str(), error = %e, "capture failed; retrying");
                     self.shared.set_capture_error(self.side, &e.to_string());
                     backoff.next_delay()
@@ -615,6 +620,9 @@ impl Erroring {
         e: &CaptureError,
     ) {
         let reason = e.to_string();
+        shared
+            .monitor
+            .error(direction, name, crate::monitor::ErrorClass::Capture);
         if let Some(tiberius::error::Error::Server(t)) = e.sql_error() {
             if super::schema_error(Some(t.code())) {
                 shared.schema_check.notify_one();

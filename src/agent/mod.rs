@@ -37,6 +37,8 @@ pub struct Shared {
     pub status: Status,
     /// Liveness for the service manager (`service`).
     pub health: service::Health,
+    /// What only monitoring needs (`crate::monitor`).
+    pub monitor: crate::monitor::Monitor,
     wakes: HashMap<(Direction, String), Arc<Notify>>,
     /// Per two-way table, the turn its two appliers (and an operator's
     /// conflict resolution) take: one batch at a time across both
@@ -166,6 +168,7 @@ impl Shared {
             context_prefix,
             status: Status::default(),
             health: service::Health::default(),
+            monitor: Default::default(),
             wakes,
             turns,
             queue_senders,
@@ -432,6 +435,9 @@ pub async fn supervise(
         schema_watch::SchemaWatch::new(shared.clone()).run(stop.clone()),
     );
     shared.health.loops_started();
+    shared
+        .monitor
+        .loops_started(loops.names.values().map(ToString::to_string).collect());
     tracing::info!(agent_id = %shared.config.agent_id, tables = shared.config.tables.len(), "ctsync running");
     let mut failure: Option<RunError> = None;
     while let Some(joined) = loops.tasks.join_next_with_id().await {
@@ -464,6 +470,7 @@ pub async fn supervise(
         shared
             .health
             .loop_ended(format!("{name} ended unexpectedly: {cause}"));
+        shared.monitor.loop_ended(&name.to_string(), &cause);
         if failure.is_none() {
             failure = Some(RunError::LoopEnded {
                 name: name.to_string(),

@@ -70,6 +70,7 @@ impl SchemaWatch {
                     config.sync.retry.max_backoff_ms,
                 ),
             )
+            .watched_by(&shared.monitor)
         };
         let prev = config
             .tables

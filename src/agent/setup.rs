@@ -78,7 +78,8 @@ pub async fn prepare(
     let check = |side: Side| {
         let mut shutdown = shutdown.clone();
         async move {
-            let mut link = Link::new(side, "setup", config, backoff(config));
+            let mut link =
+                Link::new(side, "setup", config, backoff(config)).watched_by(&shared.monitor);
             let conn = link.get(&mut shutdown).await.ok_or(SetupError::Shutdown)?;
             let checked =
                 check_server(conn, config, side, config.sync.enable_change_tracking).await?;
@@ -147,13 +148,15 @@ pub async fn prepare(
                 table: t.clone(),
                 source_shape: source,
                 apply: apply_table(t, target.clone(), config),
-                source: Link::new(side, format!("load {name}"), config, backoff(config)),
+                source: Link::new(side, format!("load {name}"), config, backoff(config))
+                    .watched_by(&shared.monitor),
                 target: Link::new(
                     side.other(),
                     format!("load {name}"),
                     config,
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 shared: shared.clone(),
             });
             appliers.push(Applier {
@@ -164,7 +167,8 @@ pub async fn prepare(
                     format!("apply {name}"),
                     config,
                     backoff(config),
-                ),
+                )
+                .watched_by(&shared.monitor),
                 wake: shared.wake(direction, &name),
                 shared: shared.clone(),
                 two_way: t.two_way() && !crate::fault::active("no_conflict_detection"),
@@ -179,7 +183,8 @@ pub async fn prepare(
             capturers.push(Capturer {
                 side,
                 tables,
-                link: Link::new(side, "capture", config, backoff(config)),
+                link: Link::new(side, "capture", config, backoff(config))
+                    .watched_by(&shared.monitor),
                 shared: shared.clone(),
                 backlog: Default::default(),
                 schema_held: Default::default(),

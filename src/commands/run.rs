@@ -124,6 +124,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
             reply
         })
     };
+    crate::monitor::start(&shared, shutdown.clone())
+        .await
+        .map_err(|e| Error::other("ctsync could not start", e))?;
     let control_dir = config.state_dir.clone();
     let control_shutdown = shutdown.clone();
     let mut control_task =

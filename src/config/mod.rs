@@ -10,6 +10,7 @@
 mod ca_file;
 mod error;
 mod load;
+mod monitoring;
 mod names;
 mod raw;
 pub mod secret;
@@ -44,6 +45,15 @@ pub struct Config {
     pub sync: SyncConfig,
     pub tables: Vec<TableConfig>,
     pub targets: Targets,
+    /// `None`: no metrics and health endpoint (`metrics` absent).
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `metrics`: the HTTP endpoint serving `/metrics` (Prometheus text
+/// format) and `/health` (see `crate::monitor`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
 }
 
 /// Both servers, except for a configuration that only exports

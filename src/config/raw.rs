@@ -31,6 +31,25 @@ pub struct RawConfig {
     pub tables: Vec<RawTable>,
     #[serde(default, deserialize_with = "null_default")]
     pub targets: RawTargets,
+    /// `None` (absent or empty): no metrics endpoint.
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `metrics`: the Prometheus and health endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: RawListen,
+}
+
+/// `metrics.listen` as written: a text, or a bare number (a port alone),
+/// which validation refuses with the fix rather than a type error.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawListen {
+    Text(String),
+    Number(i64),
 }
 
 #[derive(Debug, Deserialize)]

@@ -584,3 +584,41 @@ fn the_service_example_config_reads_the_credentials_the_unit_names() {
         Ok(())
     });
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_and_parsed_when_set() {
+    assert!(ok(&base()).metrics.is_none());
+    assert!(ok(&format!("{}metrics:\n", base())).metrics.is_none());
+    let c = ok(&format!(
+        "{}metrics: {{ listen: 127.0.0.1:9187 }}\n",
+        base()
+    ));
+    assert_eq!(
+        c.metrics.map(|m| m.listen.to_string()),
+        Some("127.0.0.1:9187".into())
+    );
+    let mut from_env = None;
+    let env = [("CTSYNC_METRICS__LISTEN", "[::1]:9200")];
+    load_in_jail(&base(), &env, Overrides::default(), |r| {
+        from_env = r.ok().and_then(|c| c.metrics).map(|m| m.listen.to_string());
+    });
+    assert_eq!(from_env.as_deref(), Some("[::1]:9200"));
+}
+
+#[test]
+fn a_bad_metrics_listen_names_the_key_and_the_fix() {
+    for (listen, says) in [
+        ("localhost:9187", "host names are not resolved"),
+        ("127.0.0.1", "IP:PORT"),
+        ("127.0.0.1:99999", "not a listen address"),
+        ("127.0.0.1:0", "port 0"),
+        ("9187", "127.0.0.1:9187"),
+    ] {
+        let (ps, text) = problems(&format!("{}metrics: {{ listen: {listen} }}\n", base()), &[]);
+        let p = at(&ps, "metrics.listen");
+        assert!(p.message.contains(says), "{listen}: {text}");
+        assert!(text.contains("e.g. 127.0.0.1:9187"), "{listen}: {text}");
+    }
+    let (ps, _) = problems(&format!("{}metrics: {{ port: 9187 }}\n", base()), &[]);
+    assert!(ps.iter().any(|p| p.key.starts_with("metrics")), "{ps:?}");
+}

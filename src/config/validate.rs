@@ -107,6 +107,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             })
         }),
     };
+    let metrics = super::monitoring::metrics(raw.metrics, &mut p);
     match (a, b, p.is_empty()) {
         (Some(a), Some(b), true) => Ok(Config {
             agent_id: raw.agent_id,
@@ -117,6 +118,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             sync,
             tables,
             targets,
+            metrics,
         }),
         _ => Err(p),
     }

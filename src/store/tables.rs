@@ -332,6 +332,25 @@ impl Store {
         })
     }
 
+    /// When the oldest op queued in (direction, table) was queued (ms since
+    /// the epoch) and its source version; `None` when the queue is empty.
+    /// Reads the queue's first chunk only (a few small entries; a spilled
+    /// op stays its stub), never the queue.
+    pub fn queue_head(
+        &self,
+        direction: Direction,
+        table: &str,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let prefix = queue_prefix(direction, table)?;
+        match self.chunks_raw(&prefix, 0).next() {
+            Some(chunk) => Ok(chunk?
+                .entries
+                .first()
+                .map(|e| (e.enqueued_ms, e.op.version))),
+            None => Ok(None),
+        }
+    }
+
     /// Ops queued in (direction, table): a counter, not a scan.
     pub fn queue_depth(&self, direction: Direction, table: &str) -> Result<u64, StoreError> {
         Ok(self.read_state(&queue_prefix(direction, table)?)?.depth)
