@@ -154,6 +154,8 @@ async fn counters_queue_and_lag_follow_the_rows_and_a_target_link_down_is_named(
     assert_eq!(get(port, "/nothing").await.0, 404);
     let post = request(port, "POST", "/metrics").await.expect("POST");
     assert_eq!(post.0, 405, "{}", post.1);
+    let head = request(port, "HEAD", "/health").await.expect("HEAD");
+    assert_eq!(head, (200, String::new()), "HEAD: the status, no body");
 
     // Changes flow: every row captured and applied is counted once.
     insert(&a, 1..21).await;

@@ -3,8 +3,8 @@
 //! [`CONNECTIONS_MAX`] connections at once (more are closed at accept),
 //! request headers within [`HEADER_READ_TIMEOUT`] and at most
 //! [`REQUEST_BUF_BYTES`], the whole exchange within
-//! [`CONNECTION_DEADLINE`]. Only `GET /metrics` and `GET /health` (and `/`,
-//! which names them) are answered.
+//! [`CONNECTION_DEADLINE`]. Only `GET` (or `HEAD`) of `/metrics` and
+//! `/health` (and `/`, which names them) are answered.
 
 use super::{health, metrics, snapshot};
 use crate::agent::Shared;
@@ -86,7 +86,12 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::
             break;
         }
         let accepted = tokio::select! {
-            _ = shutdown.changed() => continue,
+            // A closed channel: no one can ask for a shutdown any more,
+            // the agent is gone.
+            changed = shutdown.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => break,
+            },
             a = listener.accept() => a,
         };
         let stream = match accepted {
@@ -151,14 +156,15 @@ async fn answer(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    if req.method() != Method::GET {
+    // HEAD as GET: hyper sends the headers without the body.
+    if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = reply(
             StatusCode::METHOD_NOT_ALLOWED,
             TEXT,
-            "only GET is answered\n",
+            "only GET and HEAD are answered\n",
         );
         r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Ok(r);
     }
     let path = req.uri().path().to_string();
