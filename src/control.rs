@@ -9,7 +9,9 @@
 //! line ([`Reply`]) and closes. Requests are bounded ([`REQUEST_BYTES_MAX`]) and
 //! each connection has a deadline, so a stuck client cannot hold the agent.
 //!
-//! No password or row data beyond what `inspect` shows ever crosses it.
+//! No password crosses it. Row data crosses it only for `verify --repair`
+//! (the row images of the corrective operations, as `inspect --queue`
+//! shows queued ones).
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -69,6 +71,25 @@ pub enum Request {
     Reinit {
         table: String,
         direction: Option<crate::model::Direction>,
+    },
+    /// `ctsync verify`: the keys of `table` with queued or parked
+    /// operations, per side's key space.
+    QueuedKeys {
+        table: String,
+    },
+    /// `ctsync verify`: keys of `table` on `direction`'s source as the
+    /// applier translates them to its target.
+    MapKeys {
+        table: String,
+        direction: crate::model::Direction,
+        keys: Vec<Vec<crate::model::SqlValue>>,
+    },
+    /// `ctsync verify --repair`: corrective operations appended to the
+    /// queue of (`direction`, `table`) by its owner.
+    Repair {
+        table: String,
+        direction: crate::model::Direction,
+        ops: Vec<crate::model::Operation>,
     },
 }
 

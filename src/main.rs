@@ -19,6 +19,7 @@ mod model;
 mod mssql;
 mod schema;
 mod store;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -29,12 +29,15 @@ pub const ANSWER_WAIT_MS_MAX: u64 = 8_000;
 /// that the command must wait.
 pub const RESOLVE_WAIT_MS_MAX: u64 = 5_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum QueueCommandKind {
     RetryParked(ParkedSelect),
     DropParked(ParkedSelect),
     /// `ctsync reinit`: the queue is reset and the table loaded again.
     Reinit,
+    /// `ctsync verify --repair`: corrective operations appended after what
+    /// is queued.
+    Repair(Vec<crate::model::Operation>),
 }
 
 /// A command and where its answer goes: how many operations it moved, or
@@ -94,6 +97,34 @@ pub fn reinit_blocking(
     Ok(n)
 }
 
+/// `ctsync verify --repair` in a running agent: `ops` appended to the
+/// queue of (`direction`, `name`) by its owner (blocking, like
+/// [`parked_blocking`]); a queue without a running owner is appended to
+/// directly (capture only appends too). Returns how many were queued.
+pub fn repair_blocking(
+    shared: &super::Shared,
+    direction: Direction,
+    name: &str,
+    ops: Vec<crate::model::Operation>,
+) -> Result<usize, String> {
+    let Some(t) = shared.config.table(name) else {
+        return Err(format!(
+            "table {name} is not in the running agent's configuration"
+        ));
+    };
+    if !t.direction.includes(direction) {
+        return Err(format!("table {name} is not synced {direction}"));
+    }
+    let name = t.name.to_string();
+    let kind = QueueCommandKind::Repair(ops);
+    let n = match shared.queue_sender(direction, &name) {
+        Some(sender) => ask_owner(&sender, kind, direction, &name)?,
+        None => direct(&shared.store, direction, &name, kind).map_err(|e| e.to_string())?,
+    };
+    shared.wake(direction, &name).notify_one();
+    Ok(n)
+}
+
 fn ask_owner(
     sender: &mpsc::Sender<QueueCommand>,
     kind: QueueCommandKind,
@@ -140,6 +171,9 @@ pub fn direct(
                 },
             )
             .map(|()| 0),
+        QueueCommandKind::Repair(ops) => store
+            .enqueue_repair(direction, name, &ops)
+            .map(|()| ops.len()),
     }
 }
 
@@ -220,7 +254,7 @@ impl super::apply_loop::Applier {
                     &self.shared.store,
                     self.direction,
                     &self.table.name,
-                    command.kind,
+                    command.kind.clone(),
                 ) {
                     let _ = command.reply.send(Err(e.to_string()));
                     return Err(e);
@@ -247,12 +281,21 @@ impl super::apply_loop::Applier {
             } else {
                 let done = match command.kind {
                     QueueCommandKind::Reinit => self.reset_for_reload().map(|n| n.unwrap_or(0)),
-                    kind => direct(&self.shared.store, self.direction, &self.table.name, kind),
+                    ref kind => direct(
+                        &self.shared.store,
+                        self.direction,
+                        &self.table.name,
+                        kind.clone(),
+                    ),
                 };
                 match done {
                     Ok(n) => {
+                        let what = match &command.kind {
+                            QueueCommandKind::Repair(_) => "Repair".to_string(),
+                            other => format!("{other:?}"),
+                        };
                         tracing::warn!(direction = %self.direction, table = %self.table.name,
-                            command = ?command.kind, operations = n, "operator command applied between batches");
+                            command = %what, operations = n, "operator command applied between batches");
                         Ok(n)
                     }
                     // A store failure is the applier's end: say so to the

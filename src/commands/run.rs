@@ -101,6 +101,18 @@ pub async fn run(config: Config) -> Result<(), Error> {
                 }
                 // A reload resets the queue: its owner does it between
                 // batches, after settling a write in doubt.
+                // Corrective operations of `verify --repair` go to the
+                // queue's owner, which appends them between its batches.
+                control::Request::Repair {
+                    table,
+                    direction,
+                    ops,
+                } => match agent::queue_owner::repair_blocking(&shared, direction, &table, ops) {
+                    Ok(n) => control::Reply::Ok(
+                        serde_json::json!({ "queued": n, "agent_running": true }),
+                    ),
+                    Err(e) => control::Reply::Error(e),
+                },
                 control::Request::Reinit { table, direction } => {
                     match report::reinit_with(&shared.config, &table, direction, |d, name| {
                         agent::queue_owner::reinit_blocking(&shared, d, name).map(Some)

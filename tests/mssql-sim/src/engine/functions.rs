@@ -241,6 +241,22 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             Err(e) => Err(encode_error(e)),
         }
     })?;
+    // sim_convert(value, from_code, to_code, try, style): CONVERT with a
+    // style (see `convert::convert_styled`).
+    conn.create_scalar_function("sim_convert", 5, det, |ctx| {
+        let from = ty_arg(ctx, 1)?;
+        let Some(to) = ty_arg(ctx, 2)? else {
+            return Ok(DbValue::Null);
+        };
+        let try_ = ctx.get::<i64>(3).unwrap_or(0) != 0;
+        let style = ctx.get::<i64>(4).unwrap_or(0);
+        let v = arg_value(ctx, 0, from.as_ref())?;
+        match convert::convert_styled(&v, from.as_ref(), &to, style) {
+            Ok(v) => Ok(to_storage(&v, &to)),
+            Err(_) if try_ => Ok(DbValue::Null),
+            Err(e) => Err(encode_error(e)),
+        }
+    })?;
     // sim_arith(op, a, a_type, b, b_type, result_type)
     conn.create_scalar_function("sim_arith", 6, det, |ctx| {
         let op: String = ctx.get(0)?;

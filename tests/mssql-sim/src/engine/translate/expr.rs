@@ -405,6 +405,46 @@ impl Ctx<'_> {
                 star,
                 over,
             } => self.function(name, args, *distinct, *star, over.as_deref()),
+            // A CONVERT whose style is an integer constant converts with
+            // that style (`convert::convert_styled`).
+            Expr::Convert {
+                data_type,
+                expr,
+                try_,
+                style: Some(style),
+            } if matches!(
+                style.as_ref(),
+                Expr::Literal(crate::sql::ast::Literal::Integer(_))
+            ) =>
+            {
+                let to = crate::engine::types::parse_type(data_type)?;
+                let t = self.expr(expr)?;
+                let style = match style.as_ref() {
+                    Expr::Literal(crate::sql::ast::Literal::Integer(n)) => {
+                        n.parse::<i64>().unwrap_or(0)
+                    }
+                    _ => 0,
+                };
+                let coll = if to.is_string() { t.coll } else { None };
+                Ok(match &t.ty {
+                    None => TExpr {
+                        coll: None,
+                        sql: t.sql,
+                        ty: Some(to),
+                    },
+                    Some(from) => TExpr {
+                        coll,
+                        sql: format!(
+                            "sim_convert({}, '{}', '{}', {}, {style})",
+                            t.sql,
+                            type_code(from),
+                            type_code(&to),
+                            *try_ as i32
+                        ),
+                        ty: Some(to),
+                    },
+                })
+            }
             Expr::Cast {
                 expr,
                 data_type,
