@@ -100,13 +100,16 @@ pub fn reinit_blocking(
 /// `ctsync verify --repair` in a running agent: `ops` appended to the
 /// queue of (`direction`, `name`) by its owner (blocking, like
 /// [`parked_blocking`]); a queue without a running owner is appended to
-/// directly (capture only appends too). Returns how many were queued.
+/// directly (capture only appends too). Returns how many were queued, or
+/// `None` when the owner, busy retrying a write (the target unreachable),
+/// did not answer in time: the operations wait in its inbox and are
+/// queued when it gets to them.
 pub fn repair_blocking(
     shared: &super::Shared,
     direction: Direction,
     name: &str,
     ops: Vec<crate::model::Operation>,
-) -> Result<usize, String> {
+) -> Result<Option<usize>, String> {
     let Some(t) = shared.config.table(name) else {
         return Err(format!(
             "table {name} is not in the running agent's configuration"
@@ -118,8 +121,8 @@ pub fn repair_blocking(
     let name = t.name.to_string();
     let kind = QueueCommandKind::Repair(ops);
     let n = match shared.queue_sender(direction, &name) {
-        Some(sender) => ask_owner(&sender, kind, direction, &name)?,
-        None => direct(&shared.store, direction, &name, kind).map_err(|e| e.to_string())?,
+        Some(sender) => ask_owner_or_late(&sender, kind, direction, &name)?,
+        None => Some(direct(&shared.store, direction, &name, kind).map_err(|e| e.to_string())?),
     };
     shared.wake(direction, &name).notify_one();
     Ok(n)
@@ -131,6 +134,20 @@ fn ask_owner(
     direction: Direction,
     name: &str,
 ) -> Result<usize, String> {
+    ask_owner_or_late(sender, kind, direction, name)?.ok_or_else(|| format!(
+        "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — see `ctsync inspect`"
+    ))
+}
+
+/// [`ask_owner`], with `Ok(None)` when the owner did not answer within
+/// [`ANSWER_WAIT_MS_MAX`] (busy retrying a write): the command waits in
+/// its inbox and is applied when the owner gets to it.
+fn ask_owner_or_late(
+    sender: &mpsc::Sender<QueueCommand>,
+    kind: QueueCommandKind,
+    direction: Direction,
+    name: &str,
+) -> Result<Option<usize>, String> {
     let (reply, answer) = oneshot::channel();
     let gone =
         || format!("the applier of {name} ({direction}) is not running; nothing was changed");
@@ -142,11 +159,9 @@ fn ask_owner(
         Duration::from_millis(ANSWER_WAIT_MS_MAX),
         answer,
     )) {
-        Ok(Ok(r)) => r,
+        Ok(Ok(r)) => r.map(Some),
         Ok(Err(_)) => Err(gone()),
-        Err(_) => Err(format!(
-            "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — see `ctsync inspect`"
-        )),
+        Err(_) => Ok(None),
     }
 }
 

@@ -107,12 +107,20 @@ pub async fn run(config: Config) -> Result<(), Error> {
                     table,
                     direction,
                     ops,
-                } => match agent::queue_owner::repair_blocking(&shared, direction, &table, ops) {
-                    Ok(n) => control::Reply::Ok(
-                        serde_json::json!({ "queued": n, "agent_running": true }),
-                    ),
-                    Err(e) => control::Reply::Error(e),
-                },
+                } => {
+                    let n = ops.0.len();
+                    match agent::queue_owner::repair_blocking(&shared, direction, &table, ops.0) {
+                        Ok(Some(q)) => control::Reply::Ok(
+                            serde_json::json!({ "queued": q, "agent_running": true }),
+                        ),
+                        // Waiting in the owner's inbox (it is retrying a
+                        // write): queued when it gets to them.
+                        Ok(None) => control::Reply::Ok(
+                            serde_json::json!({ "queued": 0, "pending": n, "agent_running": true }),
+                        ),
+                        Err(e) => control::Reply::Error(e),
+                    }
+                }
                 control::Request::Reinit { table, direction } => {
                     match report::reinit_with(&shared.config, &table, direction, |d, name| {
                         agent::queue_owner::reinit_blocking(&shared, d, name).map(Some)

@@ -254,6 +254,7 @@ fn outcome_json(o: &Outcome) -> Value {
     let repair = o.repair.as_ref().map(|r| {
         json!({
             "queued": r.queued,
+            "pending": r.pending,
             "applied_by": if r.agent_running { "the running agent" } else { "the next `ctsync run` or `sync --once`" },
             "not_repaired": r.skipped.iter().map(|(i, why)| json!({
                 "key_a": f.list.get(*i).map(|x| key_json(&x.key_a)),

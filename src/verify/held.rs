@@ -32,6 +32,26 @@ const MAP_KEYS_PER_REQUEST: usize = 500;
 /// [`control::REQUEST_BYTES_MAX`]).
 const REQUEST_JSON_MAX: usize = (control::REQUEST_BYTES_MAX as usize) * 3 / 4;
 
+/// What a repair handed over.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sent {
+    /// Appended to the queue.
+    pub queued: usize,
+    /// Waiting in the inbox of a queue owner that is busy retrying a write
+    /// (the target unreachable): appended when it gets to them.
+    pub pending: usize,
+    /// Too large for a control request: not sent.
+    pub too_large: usize,
+}
+
+impl Sent {
+    fn add(&mut self, o: Sent) {
+        self.queued += o.queued;
+        self.pending += o.pending;
+        self.too_large += o.too_large;
+    }
+}
+
 /// Where the state comes from.
 pub enum State {
     /// A running agent, reached over its control socket in `state_dir`.
@@ -119,18 +139,16 @@ impl State {
                 ),
             });
         }
-        let set = |side: &str| -> std::collections::HashSet<String> {
-            v[side]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| serde_json::from_value::<Key>(k.clone()).ok())
-                .map(|k| key_id(&k))
-                .collect()
+        let set = |side: &str| -> Result<std::collections::HashSet<String>, VerifyError> {
+            let keys: Vec<Key> =
+                serde_json::from_value::<control::Packed<Vec<Key>>>(v[side].clone())
+                    .map_err(|e| VerifyError::Agent(format!("the queued keys' answer: {e}")))?
+                    .0;
+            Ok(keys.iter().map(|k| key_id(k)).collect())
         };
         Ok(Held {
-            a: set("a"),
-            b: set("b"),
+            a: set("a")?,
+            b: set("b")?,
         })
     }
 
@@ -158,13 +176,14 @@ impl State {
                         .ask(Request::MapKeys {
                             table: table.to_string(),
                             direction,
-                            keys: group.to_vec(),
+                            keys: control::Packed(group.to_vec()),
                         })
                         .await?;
-                    let mapped: Vec<Option<Key>> = serde_json::from_value(v["mapped"].clone())
-                        .map_err(|e| {
-                            VerifyError::Agent(format!("the agent's id map answer: {e}"))
-                        })?;
+                    let mapped: Vec<Option<Key>> = serde_json::from_value::<
+                        control::Packed<Vec<Option<Key>>>,
+                    >(v["mapped"].clone())
+                    .map(|p| p.0)
+                    .map_err(|e| VerifyError::Agent(format!("the agent's id map answer: {e}")))?;
                     if mapped.len() != group.len() {
                         return Err(VerifyError::Agent(
                             "the agent's id map answer has the wrong length".into(),
@@ -179,14 +198,13 @@ impl State {
 
     /// Queues `ops` for (`direction`, `table`): through the queue's owner
     /// in a running agent, into the store otherwise (applied by the next
-    /// run). Returns how many were queued and the ops too large to send to
-    /// a running agent (not queued).
+    /// run).
     pub async fn repair(
         &self,
         table: &str,
         direction: Direction,
         ops: Vec<Operation>,
-    ) -> Result<(usize, usize), VerifyError> {
+    ) -> Result<Sent, VerifyError> {
         match self {
             State::Local(store) => {
                 let (s, t, n) = (store.clone(), table.to_string(), ops.len());
@@ -194,11 +212,13 @@ impl State {
                     .await
                     .map_err(|e| VerifyError::Agent(format!("writing the state store: {e}")))?
                     .map_err(VerifyError::Store)?;
-                Ok((n, 0))
+                Ok(Sent {
+                    queued: n,
+                    ..Sent::default()
+                })
             }
             State::Agent(_) => {
-                let mut queued = 0;
-                let mut too_large = 0;
+                let mut sent = Sent::default();
                 let mut batch: Vec<Operation> = Vec::new();
                 let mut bytes = 0usize;
                 for op in ops {
@@ -206,20 +226,20 @@ impl State {
                         .map(|v| v.len())
                         .unwrap_or(usize::MAX);
                     if size > REQUEST_JSON_MAX - 1024 {
-                        too_large += 1;
+                        sent.too_large += 1;
                         continue;
                     }
                     if bytes + size > REQUEST_JSON_MAX - 1024 && !batch.is_empty() {
-                        queued += self.send_repair(table, direction, &mut batch).await?;
+                        sent.add(self.send_repair(table, direction, &mut batch).await?);
                         bytes = 0;
                     }
                     bytes += size;
                     batch.push(op);
                 }
                 if !batch.is_empty() {
-                    queued += self.send_repair(table, direction, &mut batch).await?;
+                    sent.add(self.send_repair(table, direction, &mut batch).await?);
                 }
-                Ok((queued, too_large))
+                Ok(sent)
             }
         }
     }
@@ -229,15 +249,19 @@ impl State {
         table: &str,
         direction: Direction,
         batch: &mut Vec<Operation>,
-    ) -> Result<usize, VerifyError> {
+    ) -> Result<Sent, VerifyError> {
         let v = self
             .ask(Request::Repair {
                 table: table.to_string(),
                 direction,
-                ops: std::mem::take(batch),
+                ops: control::Packed(std::mem::take(batch)),
             })
             .await?;
-        Ok(v["queued"].as_u64().unwrap_or(0) as usize)
+        Ok(Sent {
+            queued: v["queued"].as_u64().unwrap_or(0) as usize,
+            pending: v["pending"].as_u64().unwrap_or(0) as usize,
+            too_large: 0,
+        })
     }
 }
 
@@ -261,7 +285,7 @@ pub fn queued_keys(store: &Store, config: &Config, table: &str) -> Result<Value,
             Side::A => &mut a,
             Side::B => &mut b,
         };
-        out.extend(ops.into_iter().map(|(_, op)| json!(op.key)));
+        out.extend(ops.into_iter().map(|(_, op)| op.key));
     }
     let parked = store
         .parked(Some(&name), HELD_KEYS_MAX + 1)
@@ -269,11 +293,11 @@ pub fn queued_keys(store: &Store, config: &Config, table: &str) -> Result<Value,
     truncated |= parked.len() > HELD_KEYS_MAX;
     for p in parked {
         match p.direction.source() {
-            Side::A => a.push(json!(p.op.key)),
-            Side::B => b.push(json!(p.op.key)),
+            Side::A => a.push(p.op.key),
+            Side::B => b.push(p.op.key),
         }
     }
-    Ok(json!({ "a": a, "b": b, "truncated": truncated }))
+    Ok(json!({ "a": control::Packed(a), "b": control::Packed(b), "truncated": truncated }))
 }
 
 /// `keys` translated as the applier translates them (`StoreMaps`: the id

@@ -30,6 +30,9 @@ pub struct Outcome {
 #[derive(Debug, Default)]
 pub struct RepairOutcome {
     pub queued: usize,
+    /// Handed to a queue owner busy retrying a write; queued when it gets
+    /// to them.
+    pub pending: usize,
     pub skipped: Vec<(usize, String)>,
     pub agent_running: bool,
 }
@@ -107,14 +110,15 @@ pub async fn verify(
                 continue;
             }
             let n = ops.len();
-            let (queued, too_large) = state.repair(&plan.name, d, ops).await?;
-            tracing::warn!(table = %plan.name, direction = %d, operations = queued,
-                "corrective operations queued by ctsync verify --repair");
-            out.queued += queued;
-            if too_large > 0 {
+            let sent = state.repair(&plan.name, d, ops).await?;
+            tracing::warn!(table = %plan.name, direction = %d, operations = sent.queued,
+                pending = sent.pending, "corrective operations queued by ctsync verify --repair");
+            out.queued += sent.queued;
+            out.pending += sent.pending;
+            if sent.too_large > 0 {
                 out.skipped.push((
                     usize::MAX,
-                    format!("{too_large} of {n} {d} operation(s) are too large to send to the running agent; stop it and repair again"),
+                    format!("{} of {n} {d} operation(s) are too large to send to the running agent; stop it and repair again", sent.too_large),
                 ));
             }
         }
@@ -146,10 +150,28 @@ async fn settle(
     findings: &mut Findings,
 ) -> Result<(), VerifyError> {
     let list = std::mem::take(&mut findings.list);
-    let keys_a: Vec<&Key> = list.iter().filter_map(|f| f.key_a.as_ref()).collect();
-    let keys_b: Vec<&Key> = list.iter().filter_map(|f| f.key_b.as_ref()).collect();
+    let flying = std::mem::take(&mut findings.in_flight);
+    let keys_a: Vec<&Key> = list
+        .iter()
+        .chain(&flying)
+        .filter_map(|f| f.key_a.as_ref())
+        .collect();
+    let keys_b: Vec<&Key> = list
+        .iter()
+        .chain(&flying)
+        .filter_map(|f| f.key_b.as_ref())
+        .collect();
     let on_a = images(a, plan, &keys_a).await?;
     let on_b = images(b, plan, &keys_b).await?;
+    // In flight already: shown with their images as they are now.
+    findings.in_flight = flying
+        .into_iter()
+        .map(|mut f| {
+            f.image_a = f.key_a.as_ref().and_then(|k| on_a.get(&key_id(k)).cloned());
+            f.image_b = f.key_b.as_ref().and_then(|k| on_b.get(&key_id(k)).cloned());
+            f
+        })
+        .collect();
     let mut list: Vec<Finding> = list
         .into_iter()
         .map(|mut f| {
