@@ -390,3 +390,65 @@ async fn a_server_that_is_down_exits_2() {
     let (code, _, text) = verify(&setup, &["--table", "dbo.Nope"], &[]);
     assert_eq!(code, Some(2), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_way_table_is_repaired_as_its_conflict_policy_decides() {
+    real_server_note();
+    let a = Sim::start("VerifyBothA");
+    let b = Sim::start("VerifyBothB");
+    let notes = "CREATE TABLE dbo.Notes (id INT NOT NULL PRIMARY KEY, body NVARCHAR(40) NOT NULL);";
+    a.exec(notes).await;
+    b.exec(notes).await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Notes\n    key: [id]\n    direction: both\n    conflict: b_wins\n",
+    );
+    let view = "SELECT id, body FROM dbo.Notes ORDER BY id";
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.Notes VALUES (1, N'one'), (2, N'two'), (3, N'three'), (4, N'four');")
+        .await;
+    let ok = eventually(Duration::from_secs(30), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(ok, "the sync did not converge:\n{}", agent.log_text());
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+    // Drift on a that the sync never saw: b's rows win under b_wins.
+    a.exec(&format!(
+        "{UNSEEN} WITH CHANGE_TRACKING_CONTEXT (@c) UPDATE dbo.Notes SET body = N'drift' WHERE id = 2;"
+    ))
+    .await;
+    a.exec(&format!(
+        "{UNSEEN} WITH CHANGE_TRACKING_CONTEXT (@c) DELETE FROM dbo.Notes WHERE id = 3;"
+    ))
+    .await;
+    let (code, v, text) = verify(&setup, &["--json", "--repair"], &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let t = table(&v, "dbo.Notes");
+    assert_eq!(keys(t, "differ", "key_a"), vec![Value::from(2)], "{t}");
+    assert_eq!(
+        keys(t, "missing_on_a", "key_b"),
+        vec![Value::from(3)],
+        "{t}"
+    );
+    assert_eq!(t["repair"]["queued"], 2, "{t}");
+    let agent = setup.start_agent();
+    let ok = eventually(Duration::from_secs(30), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(ok, "the repair did not converge:\n{}", agent.log_text());
+    // b's rows ended on both sides.
+    assert_eq!(
+        a.rows("SELECT body FROM dbo.Notes WHERE id IN (2, 3) ORDER BY id")
+            .await,
+        vec![vec!["two".to_string()], vec!["three".to_string()]]
+    );
+    let (code, _, text) = verify(&setup, &[], &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -5,12 +5,18 @@
 //!
 //! ## The row hash
 //!
-//! `HASHBYTES('SHA2_256', CONCAT(p1, p2, ..., N''))` where each synced column
-//! `c` gives `pi = CONCAT(DATALENGTH(t), N':', t)` and `t` is the column's
-//! text in a normal form (see [`normal_text`]). The length prefix makes the
-//! concatenation injective: NULL gives `:` (DATALENGTH(NULL) is NULL, and
-//! CONCAT turns NULL into the empty string), the empty string `0:`, and a
-//! value's text can never run into the next column's
+//! `HASHBYTES('SHA2_256', CONCAT(p1, N'|', p2, N'|', ..., N''))` over the
+//! synced columns, each column's part `pi` built from its text in a normal
+//! form `t` (see [`normal_text`]):
+//! - character columns (and xml, sql_variant): `CONCAT(DATALENGTH(t), N':', t)`,
+//!   length-prefixed, so NULL (`:`: DATALENGTH(NULL) is NULL and CONCAT
+//!   turns NULL into the empty string) differs from the empty string (`0:`)
+//!   and the text can hold `|` without running into the next column;
+//! - every other column: `ISNULL(t, N'~')`: numbers, dates, hex and GUIDs
+//!   never contain `|` or read `~`.
+//!
+//! Read left to right knowing the columns' types, the concatenation has one
+//! parse, so different rows give different inputs
 //! (docs/t-sql/functions/concat-transact-sql.md,
 //! docs/t-sql/functions/datalength-transact-sql.md). SHA-256 over it is a
 //! collision-resistant digest of the row
@@ -73,16 +79,40 @@ pub fn normal_text(prefix: &str, c: &ColumnShape) -> Result<String, IdentError> 
     })
 }
 
+/// Whether a column's normal text can be empty or hold any character (it
+/// is then length-prefixed in the row hash).
+fn free_text(c: &ColumnShape) -> bool {
+    matches!(
+        c.data_type.to_ascii_lowercase().as_str(),
+        "char"
+            | "varchar"
+            | "nchar"
+            | "nvarchar"
+            | "text"
+            | "ntext"
+            | "xml"
+            | "sql_variant"
+            | "sysname"
+    )
+}
+
 /// The row hash over the columns of `shape` not in `skip` (positions), as
 /// a `varbinary(32)` expression.
 pub fn row_hash(shape: &TableShape, skip: &[usize]) -> Result<String, IdentError> {
-    let mut parts = Vec::with_capacity(shape.columns.len() + 1);
+    let mut parts = Vec::with_capacity(shape.columns.len() * 2 + 1);
     for (i, c) in shape.columns.iter().enumerate() {
         if skip.contains(&i) {
             continue;
         }
+        if !parts.is_empty() {
+            parts.push("N'|'".to_string());
+        }
         let t = normal_text("", c)?;
-        parts.push(format!("CONCAT(DATALENGTH({t}), N':', {t})"));
+        parts.push(if free_text(c) {
+            format!("CONCAT(DATALENGTH({t}), N':', {t})")
+        } else {
+            format!("ISNULL({t}, N'~')")
+        });
     }
     Ok(format!("HASHBYTES('SHA2_256', {})", concat(parts)))
 }
@@ -329,7 +359,16 @@ mod tests {
             ],
         );
         let h = row_hash(&s, &[]).expect("sql");
-        assert!(h.starts_with("HASHBYTES('SHA2_256', CONCAT(CONCAT(DATALENGTH(CAST([id] AS nvarchar(max))), N':', CAST([id] AS nvarchar(max)))"), "{h}");
+        assert!(
+            h.starts_with("HASHBYTES('SHA2_256', CONCAT(ISNULL(CAST([id] AS nvarchar(max)), N'~'), N'|', ISNULL(CONVERT(nvarchar(max), [f], 3), N'~')"),
+            "{h}"
+        );
+        let n = shape(&["id"], &[("id", "int"), ("n", "nvarchar")]);
+        let hn = row_hash(&n, &[]).expect("sql");
+        assert!(
+            hn.contains("N'|', CONCAT(DATALENGTH(CAST([n] AS nvarchar(max))), N':', CAST([n] AS nvarchar(max)))"),
+            "{hn}"
+        );
         assert!(h.contains("CONVERT(nvarchar(max), [f], 3)"), "{h}");
         assert!(
             h.contains("CONVERT(nvarchar(max), CAST([b] AS varbinary(max)), 1)"),

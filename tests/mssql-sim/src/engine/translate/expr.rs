@@ -461,6 +461,13 @@ impl Ctx<'_> {
                 // A character input keeps its collation
                 // (docs/t-sql/functions/cast-and-convert-transact-sql.md).
                 let coll = if to.is_string() { t.coll } else { None };
+                if let Some(sql) = t.ty.as_ref().and_then(|f| super::fast_cast(&t.sql, f, &to)) {
+                    return Ok(TExpr {
+                        coll: None,
+                        sql,
+                        ty: Some(to),
+                    });
+                }
                 Ok(match &t.ty {
                     Some(from) if from == &to => t,
                     None => TExpr {
