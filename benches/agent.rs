@@ -27,6 +27,8 @@
 //!    transaction and all in one, each synced a->b with the defaults; the
 //!    agent's peak resident memory (VmHWM) and the time from commit to the
 //!    last row on b.
+//! 8. Verify (`verify`): `ctsync verify` of two equal tables of
+//!    `CTSYNC_BENCH_VERIFY_ROWS` (1,000,000) rows, in rows per second.
 
 use mssql_sim::{SimConfig, SimServer};
 use std::process::{Child, Command, Stdio};
@@ -744,6 +746,9 @@ async fn initial_load() -> (f64, f64) {
 #[path = "agent/scale.rs"]
 mod scale;
 use scale::{big_update, big_values, idle_cost};
+#[path = "agent/verify.rs"]
+mod verify;
+use verify::verify_equal;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -791,6 +796,10 @@ async fn main() {
             let (secs, peak) = big_values(per_txn).await;
             println!("30 rows x 10 MB nvarchar(max) a->b, {per_txn} row(s) per source transaction, defaults: on b after {secs:.1} s; agent peak RSS {:.1} MB", peak as f64 / 1024.0);
         }
+    }
+    if run("verify") {
+        let (rate, secs) = verify_equal().await;
+        println!("ctsync verify, two equal tables of {} rows x 6 columns: {rate:.0} rows/s ({secs:.1} s)", env_n("CTSYNC_BENCH_VERIFY_ROWS", 1_000_000));
     }
     if run("load") {
         let (load, rows) = initial_load().await;

@@ -8,14 +8,15 @@
 #   3. the agent: apply throughput against raw tiberius writes, end-to-end lag
 #      at 1,000 changes/s, memory with 1,000,000 operations queued, initial
 #      load of 1,000,000 rows against one INSERT per row, peak memory through a
-#      1,000,000-row single UPDATE and a 300 MB transaction of 10 MB values
-#                                                              (benches/agent.rs)
+#      1,000,000-row single UPDATE and a 300 MB transaction of 10 MB values,
+#      `ctsync verify` of two equal 1,000,000-row tables   (benches/agent.rs)
 #
 # Usage: scripts/bench.sh [sim] [store] [agent]   (default: all three)
 # Sizes can be lowered for a quick look, e.g. CTSYNC_BENCH_APPLY_ROWS=20000
 # CTSYNC_BENCH_QUEUED=100000 CTSYNC_BENCH_LOAD_ROWS=100000 CTSYNC_BENCH_LAG_SECS=5;
-# CTSYNC_BENCH_ONLY=apply,lag,memory,twoway,idle,bigtx,load picks parts of the agent benchmark
-# (twoway: conflict detection on a conflict-free stream, a burst of conflicts).
+# CTSYNC_BENCH_ONLY=apply,lag,memory,twoway,idle,bigtx,load,verify picks parts of the agent benchmark
+# (twoway: conflict detection on a conflict-free stream, a burst of conflicts;
+# verify: `ctsync verify` of two equal 1,000,000-row tables, CTSYNC_BENCH_VERIFY_ROWS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -85,6 +85,27 @@ pub enum Command {
     /// non-zero naming each table that failed. For cron-style runs
     /// (`ctsync run` refuses a CSV target).
     Export(ExportArgs),
+    /// Compare both sides of every configured table (or `--table`) by
+    /// hashes the servers compute, and list the keys missing on either side
+    /// and the rows that differ; keys queued and not applied yet are shown
+    /// as in flight. Exit 0: equal, 1: differences, 2: could not verify.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this table (`schema.name`).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Machine-readable output, with both row images of each difference.
+    #[arg(long)]
+    pub json: bool,
+    /// Queue corrective operations through the normal queues (a_to_b
+    /// tables from a's rows, b_to_a from b's, both-way tables as their
+    /// conflict policy decides); the running agent applies them, or the
+    /// next run.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,6 +374,20 @@ mod tests {
         assert_eq!(parse_duration_ms("90"), Ok(90_000));
         assert!(parse_duration_ms("3w").is_err());
         assert!(parse_duration_ms("x").is_err());
+    }
+
+    #[test]
+    fn verify_options() {
+        let c = parse(&["verify", "--table", "dbo.T", "--json", "--repair"]).unwrap();
+        let Command::Verify(v) = c.command else {
+            panic!("not verify")
+        };
+        assert_eq!(v.table.as_deref(), Some("dbo.T"));
+        assert!(v.json && v.repair);
+        let Command::Verify(v) = parse(&["verify"]).unwrap().command else {
+            panic!("not verify")
+        };
+        assert!(v.table.is_none() && !v.json && !v.repair);
     }
 
     #[test]

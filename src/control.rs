@@ -9,7 +9,9 @@
 //! line ([`Reply`]) and closes. Requests are bounded ([`REQUEST_BYTES_MAX`]) and
 //! each connection has a deadline, so a stuck client cannot hold the agent.
 //!
-//! No password or row data beyond what `inspect` shows ever crosses it.
+//! No password crosses it. Row data crosses it only for `verify --repair`
+//! (the row images of the corrective operations, as `inspect --queue`
+//! shows queued ones).
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -70,6 +72,62 @@ pub enum Request {
         table: String,
         direction: Option<crate::model::Direction>,
     },
+    /// `ctsync verify`: the keys of `table` with queued or parked
+    /// operations, per side's key space.
+    QueuedKeys {
+        table: String,
+    },
+    /// `ctsync verify`: keys of `table` on `direction`'s source as the
+    /// applier translates them to its target.
+    MapKeys {
+        table: String,
+        direction: crate::model::Direction,
+        keys: Packed<Vec<Vec<crate::model::SqlValue>>>,
+    },
+    /// `ctsync verify --repair`: corrective operations appended to the
+    /// queue of (`direction`, `table`) by its owner.
+    Repair {
+        table: String,
+        direction: crate::model::Direction,
+        ops: Packed<Vec<crate::model::Operation>>,
+    },
+}
+
+/// Typed values carried as bincode in hex: keys and row images hold
+/// decimals as i128, which JSON numbers (serde_json) do not carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed<T>(pub T);
+
+impl<T: Serialize> Serialize for Packed<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = bincode::serde::encode_to_vec(&self.0, bincode::config::standard())
+            .map_err(serde::ser::Error::custom)?;
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Packed<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        if hex.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("not hex"))
+            })
+            .collect::<Result<Vec<u8>, D::Error>>()?;
+        let (v, _) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+            .map_err(serde::de::Error::custom)?;
+        Ok(Packed(v))
+    }
 }
 
 /// The agent's answer: a JSON document, or an error message for the operator.
@@ -304,6 +362,31 @@ mod tests {
         let _ = tx.send(true);
         server.await.expect("join").expect("serve");
         assert!(!socket_path(dir.path()).exists(), "socket removed on exit");
+    }
+
+    #[test]
+    fn packed_values_carry_decimals_through_json() {
+        use crate::model::SqlValue;
+        let keys = vec![vec![
+            SqlValue::Decimal {
+                value: i128::MAX,
+                precision: 38,
+                scale: 0,
+            },
+            SqlValue::String("k".into()),
+        ]];
+        let r = Request::MapKeys {
+            table: "dbo.T".into(),
+            direction: crate::model::Direction::AToB,
+            keys: Packed(keys.clone()),
+        };
+        let text = serde_json::to_string(&r).expect("encode");
+        let Request::MapKeys { keys: back, .. } = serde_json::from_str(&text).expect("decode")
+        else {
+            panic!("not MapKeys")
+        };
+        assert_eq!(back.0, keys);
+        assert!(serde_json::from_str::<Packed<Vec<u8>>>("\"0g\"").is_err());
     }
 
     #[tokio::test]

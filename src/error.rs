@@ -243,6 +243,12 @@ pub enum Error {
     /// A command ran and found problems (e.g. `check`); already explained.
     #[error("{0}")]
     Failed(String),
+    /// `verify` found differences (exit 1); already listed.
+    #[error("{0}")]
+    Differences(String),
+    /// `verify` could not compare (exit 2).
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
 }
 
 impl Error {
@@ -256,10 +262,11 @@ impl Error {
         }
     }
 
-    /// 2 for a configuration problem (nothing was started), 1 otherwise.
+    /// 2 for a configuration problem (nothing was started) and for a
+    /// verify that could not run, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) => 2,
+            Error::Config(_) | Error::Verify(_) => 2,
             _ => 1,
         }
     }

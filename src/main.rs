@@ -21,6 +21,7 @@ mod mssql;
 mod schema;
 mod store;
 mod tls;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -65,7 +65,7 @@ pub struct Applier {
 /// The id maps as the store keeps them, plus the rule for rows that existed
 /// on both sides before the sync began (`initial: none` identity tables):
 /// a key at or below both sides' start keys maps to itself.
-pub(super) struct StoreMaps<'a> {
+pub struct StoreMaps<'a> {
     pub store: &'a Store,
     pub config: &'a crate::config::Config,
 }

@@ -29,12 +29,15 @@ pub const ANSWER_WAIT_MS_MAX: u64 = 8_000;
 /// that the command must wait.
 pub const RESOLVE_WAIT_MS_MAX: u64 = 5_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum QueueCommandKind {
     RetryParked(ParkedSelect),
     DropParked(ParkedSelect),
     /// `ctsync reinit`: the queue is reset and the table loaded again.
     Reinit,
+    /// `ctsync verify --repair`: corrective operations appended after what
+    /// is queued.
+    Repair(Vec<crate::model::Operation>),
 }
 
 /// A command and where its answer goes: how many operations it moved, or
@@ -94,12 +97,57 @@ pub fn reinit_blocking(
     Ok(n)
 }
 
+/// `ctsync verify --repair` in a running agent: `ops` appended to the
+/// queue of (`direction`, `name`) by its owner (blocking, like
+/// [`parked_blocking`]); a queue without a running owner is appended to
+/// directly (capture only appends too). Returns how many were queued, or
+/// `None` when the owner, busy retrying a write (the target unreachable),
+/// did not answer in time: the operations wait in its inbox and are
+/// queued when it gets to them.
+pub fn repair_blocking(
+    shared: &super::Shared,
+    direction: Direction,
+    name: &str,
+    ops: Vec<crate::model::Operation>,
+) -> Result<Option<usize>, String> {
+    let Some(t) = shared.config.table(name) else {
+        return Err(format!(
+            "table {name} is not in the running agent's configuration"
+        ));
+    };
+    if !t.direction.includes(direction) {
+        return Err(format!("table {name} is not synced {direction}"));
+    }
+    let name = t.name.to_string();
+    let kind = QueueCommandKind::Repair(ops);
+    let n = match shared.queue_sender(direction, &name) {
+        Some(sender) => ask_owner_or_late(&sender, kind, direction, &name)?,
+        None => Some(direct(&shared.store, direction, &name, kind).map_err(|e| e.to_string())?),
+    };
+    shared.wake(direction, &name).notify_one();
+    Ok(n)
+}
+
 fn ask_owner(
     sender: &mpsc::Sender<QueueCommand>,
     kind: QueueCommandKind,
     direction: Direction,
     name: &str,
 ) -> Result<usize, String> {
+    ask_owner_or_late(sender, kind, direction, name)?.ok_or_else(|| format!(
+        "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — see `ctsync inspect`"
+    ))
+}
+
+/// [`ask_owner`], with `Ok(None)` when the owner did not answer within
+/// [`ANSWER_WAIT_MS_MAX`] (busy retrying a write): the command waits in
+/// its inbox and is applied when the owner gets to it.
+fn ask_owner_or_late(
+    sender: &mpsc::Sender<QueueCommand>,
+    kind: QueueCommandKind,
+    direction: Direction,
+    name: &str,
+) -> Result<Option<usize>, String> {
     let (reply, answer) = oneshot::channel();
     let gone =
         || format!("the applier of {name} ({direction}) is not running; nothing was changed");
@@ -111,11 +159,9 @@ fn ask_owner(
         Duration::from_millis(ANSWER_WAIT_MS_MAX),
         answer,
     )) {
-        Ok(Ok(r)) => r,
+        Ok(Ok(r)) => r.map(Some),
         Ok(Err(_)) => Err(gone()),
-        Err(_) => Err(format!(
-            "the applier of {name} ({direction}) did not take the command within {ANSWER_WAIT_MS_MAX} ms; it is applied when the applier gets to it — see `ctsync inspect`"
-        )),
+        Err(_) => Ok(None),
     }
 }
 
@@ -140,6 +186,9 @@ pub fn direct(
                 },
             )
             .map(|()| 0),
+        QueueCommandKind::Repair(ops) => store
+            .enqueue_repair(direction, name, &ops)
+            .map(|()| ops.len()),
     }
 }
 
@@ -220,7 +269,7 @@ impl super::apply_loop::Applier {
                     &self.shared.store,
                     self.direction,
                     &self.table.name,
-                    command.kind,
+                    command.kind.clone(),
                 ) {
                     let _ = command.reply.send(Err(e.to_string()));
                     return Err(e);
@@ -247,12 +296,21 @@ impl super::apply_loop::Applier {
             } else {
                 let done = match command.kind {
                     QueueCommandKind::Reinit => self.reset_for_reload().map(|n| n.unwrap_or(0)),
-                    kind => direct(&self.shared.store, self.direction, &self.table.name, kind),
+                    ref kind => direct(
+                        &self.shared.store,
+                        self.direction,
+                        &self.table.name,
+                        kind.clone(),
+                    ),
                 };
                 match done {
                     Ok(n) => {
+                        let what = match &command.kind {
+                            QueueCommandKind::Repair(_) => "Repair".to_string(),
+                            other => format!("{other:?}"),
+                        };
                         tracing::warn!(direction = %self.direction, table = %self.table.name,
-                            command = ?command.kind, operations = n, "operator command applied between batches");
+                            command = %what, operations = n, "operator command applied between batches");
                         Ok(n)
                     }
                     // A store failure is the applier's end: say so to the

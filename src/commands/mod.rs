@@ -1,7 +1,7 @@
 //! The commands of the binary, each a thin layer over the domain modules:
 //! `run` ([`run`]), `inspect` and `parked` ([`inspect`], answered by
 //! [`report`] in the agent or from the store), `check` ([`check`]),
-//! `discover` ([`discover`]).
+//! `discover` ([`discover`]), `verify` ([`verify`]).
 
 pub mod check;
 pub mod conflicts;
@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod report;
 pub mod run;
 pub mod sync_once;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -53,6 +54,7 @@ pub fn execute(cli: &Cli, config: Config) -> Result<(), Error> {
             }
             Command::Sync(args) => sync_once::run(config, args).await,
             Command::Export(args) => export::run(config, &args.table).await,
+            Command::Verify(args) => verify::verify(&config, args).await,
             Command::Discover(args) => {
                 discover::discover(&config, args, &cli.config, &cli.overrides()).await
             }

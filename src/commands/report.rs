@@ -67,6 +67,24 @@ pub fn answer(store: &Store, status: Option<&Status>, config: &Config, request: 
                 json!({ "resolved": c })
             })
             .map_err(|e| e.to_string()),
+        Request::QueuedKeys { table } => crate::verify::held::queued_keys(store, config, &table),
+        Request::MapKeys {
+            table,
+            direction,
+            keys,
+        } => crate::verify::held::map_keys(store, config, &table, direction, &keys.0)
+            .map(|m| json!({ "mapped": crate::control::Packed(m) }))
+            .map_err(|e| e.to_string()),
+        // The queue has no running owner here (the agent is stopped, or
+        // the table is not configured any more in it).
+        Request::Repair {
+            table,
+            direction,
+            ops,
+        } => store
+            .enqueue_repair(direction, &table, &ops.0)
+            .map(|()| json!({ "queued": ops.0.len() }))
+            .map_err(|e| e.to_string()),
         Request::ConflictsPurge { older_than_ms } => store
             .purge_conflicts(crate::agent::status::now_ms().saturating_sub(older_than_ms))
             .map(|n| json!({ "purged": n }))

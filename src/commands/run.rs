@@ -94,6 +94,26 @@ pub async fn run(config: Config) -> Result<(), Error> {
                 }
                 // A reload resets the queue: its owner does it between
                 // batches, after settling a write in doubt.
+                // Corrective operations of `verify --repair` go to the
+                // queue's owner, which appends them between its batches.
+                control::Request::Repair {
+                    table,
+                    direction,
+                    ops,
+                } => {
+                    let n = ops.0.len();
+                    match agent::queue_owner::repair_blocking(&shared, direction, &table, ops.0) {
+                        Ok(Some(q)) => control::Reply::Ok(
+                            serde_json::json!({ "queued": q, "agent_running": true }),
+                        ),
+                        // Waiting in the owner's inbox (it is retrying a
+                        // write): queued when it gets to them.
+                        Ok(None) => control::Reply::Ok(
+                            serde_json::json!({ "queued": 0, "pending": n, "agent_running": true }),
+                        ),
+                        Err(e) => control::Reply::Error(e),
+                    }
+                }
                 control::Request::Reinit { table, direction } => {
                     match report::reinit_with(&shared.config, &table, direction, |d, name| {
                         agent::queue_owner::reinit_blocking(&shared, d, name).map(Some)

@@ -10,6 +10,7 @@ pub mod load_sql;
 pub mod schema_sql;
 pub mod statements;
 pub mod value;
+pub mod verify_sql;
 
 use tiberius::Client;
 use tokio::net::TcpStream;

@@ -149,7 +149,35 @@ impl Store {
         side: Side,
         version: i64,
     ) -> Result<(), StoreError> {
-        self.enqueue_inner(direction, table, ops, side, None, version, None)
+        self.enqueue_inner(direction, table, ops, side, None, version, None, false)
+    }
+
+    /// Appends corrective operations of `ctsync verify --repair` to the
+    /// queue of (`direction`, `table`), after what is queued, leaving the
+    /// watermark and a staged read as they are: they are applied in order,
+    /// with ctsync's context (so the write is not captured back), and a
+    /// key with parked operations gets them parked behind those, exactly as
+    /// captured ones. One transaction, then durable. In a running agent
+    /// only the queue's owner calls this (`agent::queue_owner`).
+    pub fn enqueue_repair(
+        &self,
+        direction: Direction,
+        table: &str,
+        ops: &[Operation],
+    ) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.enqueue_inner(
+            direction,
+            table,
+            ops,
+            direction.source(),
+            None,
+            0,
+            None,
+            true,
+        )
     }
 
     /// [`Store::enqueue_batch`] for changes read from the watermark `from`
@@ -174,13 +202,25 @@ impl Store {
         version: i64,
         piece: Option<&super::Piece>,
     ) -> Result<bool, StoreError> {
-        match self.enqueue_inner(direction, table, ops, side, Some(from), version, piece) {
+        match self.enqueue_inner(
+            direction,
+            table,
+            ops,
+            side,
+            Some(from),
+            version,
+            piece,
+            false,
+        ) {
             Ok(()) => Ok(true),
             Err(StoreError::WatermarkMoved { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    /// `repair`: append only (see [`Store::enqueue_repair`]); `expect`,
+    /// `version` and `piece` are then not used.
+    #[allow(clippy::too_many_arguments)]
     fn enqueue_inner(
         &self,
         direction: Direction,
@@ -190,6 +230,7 @@ impl Store {
         expect: Option<Option<i64>>,
         version: i64,
         piece: Option<&super::Piece>,
+        repair: bool,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(direction.source(), side);
         let prefix = queue_prefix(direction, table)?;
@@ -265,7 +306,7 @@ impl Store {
         let mut obsolete_markers = Vec::new();
         // A piece does not move the watermark: the markers stay until the
         // transaction's last piece is in.
-        for (rp, through) in markers.iter().filter(|_| piece.is_none()) {
+        for (rp, through) in markers.iter().filter(|_| piece.is_none() && !repair) {
             if *through <= version
                 && !self.has_pending(rp)?
                 && !pending_entries.iter().any(|e| e.key.starts_with(rp))
@@ -313,7 +354,7 @@ impl Store {
             }
             if let Some(WatermarkRec::V1 {
                 version: current, ..
-            }) = stored
+            }) = stored.filter(|_| !repair)
             {
                 if version < current {
                     return Err(abort(StoreError::WatermarkBackwards {
@@ -365,6 +406,10 @@ impl Store {
             state.next_seq = first_seq + kept.len() as u64;
             state.depth += n_queued;
             state.parked += to_park.len() as u64;
+            if repair {
+                save_state(tx, &prefix, &state)?;
+                return Ok(());
+            }
             state.last_capture_ms = Some(now);
             save_state(tx, &prefix, &state)?;
             let staged = tx.meta.get::<super::staged::StagedRec>(&staged_key)?;

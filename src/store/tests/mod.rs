@@ -593,3 +593,23 @@ fn concurrent_capture_and_apply_keep_order_and_counters() {
         (0, 200, Some(99))
     );
 }
+
+#[test]
+fn repair_ops_append_after_the_queue_and_leave_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.enqueue_batch(D, T, &[op(OpKind::Insert, 1, 5)], Side::A, 5)
+        .unwrap();
+    s.enqueue_repair(D, T, &[op(OpKind::Update, 2, 9), op(OpKind::Delete, 3, 9)])
+        .unwrap();
+    let q = s.list_queue(D, T, 0, 10).unwrap();
+    assert_eq!(ids(&q), vec![1, 2, 3]);
+    assert_eq!(seqs(&q), vec![1, 2, 3]);
+    assert_eq!(s.watermark(Side::A, T).unwrap(), Some(5));
+    // Capture goes on from its watermark after a repair.
+    assert!(s
+        .enqueue_captured(D, T, &[op(OpKind::Update, 4, 6)], Side::A, Some(5), 6, None)
+        .unwrap());
+    assert_eq!(ids(&s.list_queue(D, T, 0, 10).unwrap()), vec![1, 2, 3, 4]);
+    assert_eq!(s.watermark(Side::A, T).unwrap(), Some(6));
+}

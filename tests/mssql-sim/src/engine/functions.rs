@@ -241,6 +241,22 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             Err(e) => Err(encode_error(e)),
         }
     })?;
+    // sim_convert(value, from_code, to_code, try, style): CONVERT with a
+    // style (see `convert::convert_styled`).
+    conn.create_scalar_function("sim_convert", 5, det, |ctx| {
+        let from = ty_arg(ctx, 1)?;
+        let Some(to) = ty_arg(ctx, 2)? else {
+            return Ok(DbValue::Null);
+        };
+        let try_ = ctx.get::<i64>(3).unwrap_or(0) != 0;
+        let style = ctx.get::<i64>(4).unwrap_or(0);
+        let v = arg_value(ctx, 0, from.as_ref())?;
+        match convert::convert_styled(&v, from.as_ref(), &to, style) {
+            Ok(v) => Ok(to_storage(&v, &to)),
+            Err(_) if try_ => Ok(DbValue::Null),
+            Err(e) => Err(encode_error(e)),
+        }
+    })?;
     // sim_arith(op, a, a_type, b, b_type, result_type)
     conn.create_scalar_function("sim_arith", 6, det, |ctx| {
         let op: String = ctx.get(0)?;
@@ -363,6 +379,56 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         Ok(i32::from_le_bytes([d[0], d[1], d[2], d[3]]) as i64)
     })?;
     // HASHBYTES(algorithm, value-as-bytes) — docs/t-sql/functions/hashbytes-transact-sql.md
+    // sim_hashbytes_utf16(algorithm, text): HASHBYTES of an nvarchar value,
+    // whose bytes are UTF-16LE.
+    conn.create_scalar_function("sim_hashbytes_utf16", 2, det, |ctx| {
+        let alg: String = ctx.get(0)?;
+        let data: Vec<u8> = match ctx.get_raw(1) {
+            ValueRef::Null => return Ok(DbValue::Null),
+            ValueRef::Text(t) => String::from_utf8_lossy(t)
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect(),
+            ValueRef::Blob(b) => b.to_vec(),
+            ValueRef::Integer(i) => i
+                .to_string()
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect(),
+            ValueRef::Real(f) => f.to_le_bytes().to_vec(),
+        };
+        Ok(match hash(&alg, &data) {
+            Some(h) => DbValue::Blob(h),
+            None => DbValue::Null,
+        })
+    })?;
+    // sim_bin_int(binary, width): CAST(binary AS tinyint/smallint/int/bigint)
+    // as `convert::convert` does it (the rightmost `width` bytes).
+    conn.create_scalar_function("sim_bin_int", 2, det, |ctx| {
+        let width: i64 = ctx.get(1)?;
+        let to = match width {
+            1 => SqlType::TinyInt,
+            2 => SqlType::SmallInt,
+            4 => SqlType::Int,
+            _ => SqlType::BigInt,
+        };
+        let v = match ctx.get_raw(0) {
+            ValueRef::Null => return Ok(DbValue::Null),
+            ValueRef::Blob(b) => Value::Binary(b.to_vec()),
+            ValueRef::Text(t) => Value::Binary(t.to_vec()),
+            ValueRef::Integer(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Float(f),
+        };
+        match convert::convert(
+            &v,
+            Some(&SqlType::VarBinary(crate::value::Len::Max)),
+            &to,
+            Target::Expr,
+        ) {
+            Ok(v) => Ok(to_storage(&v, &to)),
+            Err(e) => Err(encode_error(e)),
+        }
+    })?;
     conn.create_scalar_function("sim_hashbytes", 2, det, |ctx| {
         let alg: String = ctx.get(0)?;
         let data: Vec<u8> = match ctx.get_raw(1) {
@@ -372,14 +438,10 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             ValueRef::Integer(i) => i.to_le_bytes().to_vec(),
             ValueRef::Real(f) => f.to_le_bytes().to_vec(),
         };
-        let out = match alg.to_ascii_uppercase().as_str() {
-            "MD5" => md5::Md5::digest(&data).to_vec(),
-            "SHA1" | "SHA" => sha1::Sha1::digest(&data).to_vec(),
-            "SHA2_256" => sha2::Sha256::digest(&data).to_vec(),
-            "SHA2_512" => sha2::Sha512::digest(&data).to_vec(),
-            _ => return Ok(DbValue::Null),
-        };
-        Ok(DbValue::Blob(out))
+        Ok(match hash(&alg, &data) {
+            Some(h) => DbValue::Blob(h),
+            None => DbValue::Null,
+        })
     })?;
     // sim_default_text(default_value, type_code, default_func): the default
     // as INFORMATION_SCHEMA.COLUMNS.COLUMN_DEFAULT shows it, e.g. ((0)),
@@ -596,4 +658,16 @@ mod tests {
         let msg = encode_error(e.clone()).to_string();
         assert_eq!(decode_error(&format!("prefix {msg}")), Some(e));
     }
+}
+
+/// HASHBYTES' algorithms (docs/t-sql/functions/hashbytes-transact-sql.md);
+/// `None` for a name it does not know (HASHBYTES returns NULL then).
+fn hash(alg: &str, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match alg.to_ascii_uppercase().as_str() {
+        "MD5" => md5::Md5::digest(data).to_vec(),
+        "SHA1" | "SHA" => sha1::Sha1::digest(data).to_vec(),
+        "SHA2_256" => sha2::Sha256::digest(data).to_vec(),
+        "SHA2_512" => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
 }

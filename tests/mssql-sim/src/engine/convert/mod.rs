@@ -7,7 +7,10 @@
 use crate::error::SqlError;
 use crate::value::{Len, SqlType, Value};
 mod lob;
+mod styles;
 mod temporal;
+
+pub use styles::convert_styled;
 
 use temporal::{convert_temporal, fmt_date, fmt_ticks};
 pub use temporal::{date_of, days_of, now_local, now_utc};
@@ -347,12 +350,27 @@ pub fn convert(
                     Ok(i) => i,
                     Err(_) => return Err(conversion_failed(s, from, to)),
                 },
+                // The rightmost bytes of the type's width, big-endian; a
+                // shorter value is padded on the left with zeros, so
+                // CAST(0xFFFFFFFF AS int) is -1 and CAST(0xFFFFFFFF AS
+                // bigint) 4294967295 (docs/t-sql/data-types/binary-and-varbinary-transact-sql.md,
+                // "Converting binary and varbinary data").
                 Value::Binary(b) => {
-                    let mut i: i64 = 0;
-                    for x in b.iter().rev().take(8).rev() {
-                        i = (i << 8) | *x as i64;
+                    let width = match to {
+                        SqlType::TinyInt => 1,
+                        SqlType::SmallInt => 2,
+                        SqlType::Int => 4,
+                        _ => 8,
+                    };
+                    let mut u: u64 = 0;
+                    for x in b.iter().rev().take(width).rev() {
+                        u = (u << 8) | *x as u64;
                     }
-                    i
+                    match (to, b.len() >= width) {
+                        (SqlType::SmallInt, true) => u as u16 as i16 as i64,
+                        (SqlType::Int, true) => u as u32 as i32 as i64,
+                        _ => u as i64,
+                    }
                 }
                 _ => return Err(not_allowed(from, to)),
             };

@@ -66,3 +66,24 @@ fn datetime_text_parses() {
     let text = to_text(&v, Some(&SqlType::DateTime2(7))).unwrap();
     assert_eq!(text, "2024-02-29 13:45:10.1234567");
 }
+
+#[test]
+fn binary_to_integers_takes_the_rightmost_bytes() {
+    let b = |v: &[u8]| Value::Binary(v.to_vec());
+    let from = Some(&SqlType::VarBinary(Len::Max));
+    let to = |t: SqlType, v: &[u8]| convert(&b(v), from, &t, Target::Expr);
+    assert_eq!(
+        to(SqlType::Int, &[0xFF, 0xFF, 0xFF, 0xFF]),
+        Ok(Value::Int(-1))
+    );
+    assert_eq!(
+        to(SqlType::BigInt, &[0xFF, 0xFF, 0xFF, 0xFF]),
+        Ok(Value::Int(4_294_967_295))
+    );
+    assert_eq!(
+        to(SqlType::Int, &[0x01, 0x00, 0x00, 0x00, 0x0A]),
+        Ok(Value::Int(10))
+    );
+    assert_eq!(to(SqlType::Int, &[0xFF]), Ok(Value::Int(255)));
+    assert_eq!(to(SqlType::SmallInt, &[0x80, 0x00]), Ok(Value::Int(-32768)));
+}

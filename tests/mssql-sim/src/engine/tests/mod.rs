@@ -7,6 +7,7 @@ mod perf;
 mod triggers;
 mod txn;
 mod types_extra;
+mod verify;
 
 use super::*;
 

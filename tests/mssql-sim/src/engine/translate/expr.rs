@@ -405,6 +405,46 @@ impl Ctx<'_> {
                 star,
                 over,
             } => self.function(name, args, *distinct, *star, over.as_deref()),
+            // A CONVERT whose style is an integer constant converts with
+            // that style (`convert::convert_styled`).
+            Expr::Convert {
+                data_type,
+                expr,
+                try_,
+                style: Some(style),
+            } if matches!(
+                style.as_ref(),
+                Expr::Literal(crate::sql::ast::Literal::Integer(_))
+            ) =>
+            {
+                let to = crate::engine::types::parse_type(data_type)?;
+                let t = self.expr(expr)?;
+                let style = match style.as_ref() {
+                    Expr::Literal(crate::sql::ast::Literal::Integer(n)) => {
+                        n.parse::<i64>().unwrap_or(0)
+                    }
+                    _ => 0,
+                };
+                let coll = if to.is_string() { t.coll } else { None };
+                Ok(match &t.ty {
+                    None => TExpr {
+                        coll: None,
+                        sql: t.sql,
+                        ty: Some(to),
+                    },
+                    Some(from) => TExpr {
+                        coll,
+                        sql: format!(
+                            "sim_convert({}, '{}', '{}', {}, {style})",
+                            t.sql,
+                            type_code(from),
+                            type_code(&to),
+                            *try_ as i32
+                        ),
+                        ty: Some(to),
+                    },
+                })
+            }
             Expr::Cast {
                 expr,
                 data_type,
@@ -421,6 +461,13 @@ impl Ctx<'_> {
                 // A character input keeps its collation
                 // (docs/t-sql/functions/cast-and-convert-transact-sql.md).
                 let coll = if to.is_string() { t.coll } else { None };
+                if let Some(sql) = t.ty.as_ref().and_then(|f| super::fast_cast(&t.sql, f, &to)) {
+                    return Ok(TExpr {
+                        coll: None,
+                        sql,
+                        ty: Some(to),
+                    });
+                }
                 Ok(match &t.ty {
                     Some(from) if from == &to => t,
                     None => TExpr {

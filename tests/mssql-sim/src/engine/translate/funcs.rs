@@ -399,6 +399,15 @@ impl Ctx<'_> {
                 need(2)?;
                 let alg = self.expr(&args[0])?;
                 let v = self.expr(&args[1])?;
+                // nvarchar hashes as its UTF-16LE bytes, encoded inside
+                // the hash function (one call a row instead of two).
+                if matches!(v.ty, Some(SqlType::NVarChar(_) | SqlType::NChar(_))) {
+                    return Ok(TExpr {
+                        coll: None,
+                        sql: format!("sim_hashbytes_utf16({}, {})", alg.sql, v.sql),
+                        ty: Some(SqlType::VarBinary(Len::N(64))),
+                    });
+                }
                 let v = match v.ty {
                     Some(
                         t @ (SqlType::NVarChar(_)

@@ -304,9 +304,39 @@ pub fn common_type(a: &SqlType, b: &SqlType) -> SqlType {
     }
 }
 
+/// SQLite SQL for conversions that need no `sim_cast` round trip through
+/// the type codes (the same value as `convert::convert` gives): an integer
+/// or bit as unbounded text (its decimal digits), binary to an integer
+/// type (`sim_bin_int`: the rightmost bytes, as `convert` reads them).
+pub fn fast_cast(sql: &str, from: &SqlType, to: &SqlType) -> Option<String> {
+    use SqlType::*;
+    match (from, to) {
+        (f, NVarChar(Len::Max) | VarChar(Len::Max)) if f.is_integer() || *f == Bit => {
+            Some(format!("CAST({sql} AS TEXT)"))
+        }
+        (VarBinary(_) | Binary(_), TinyInt | SmallInt | Int | BigInt) => {
+            let width = match to {
+                TinyInt => 1,
+                SmallInt => 2,
+                Int => 4,
+                _ => 8,
+            };
+            Some(format!("sim_bin_int({sql}, {width})"))
+        }
+        _ => None,
+    }
+}
+
 /// Converts an expression to `to` (no-op when the storage already matches and
 /// no check is needed).
 pub fn cast_to(e: TExpr, to: &SqlType) -> TExpr {
+    if let Some(sql) = e.ty.as_ref().and_then(|f| fast_cast(&e.sql, f, to)) {
+        return TExpr {
+            coll: None,
+            sql,
+            ty: Some(*to),
+        };
+    }
     match &e.ty {
         None => TExpr {
             coll: None,
