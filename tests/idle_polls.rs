@@ -15,15 +15,14 @@ fn lines(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_poll_is_one_request_whatever_the_table_count() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("a.statements");
-    let Some(a) = Sim::start_logged("IdleA", &log) else {
+/// Two stand-ins (a's statements logged to `log`) with TABLES tables
+/// a->b; `None` against a real server (no statement log).
+async fn tables_a_to_b(name: &str, log: &std::path::Path) -> Option<(Sim, Sim, Setup)> {
+    let Some(a) = Sim::start_logged(&format!("{name}A"), log) else {
         println!("note: idle_polls counts statements in the stand-in's log; skipped against a real server");
-        return;
+        return None;
     };
-    let b = Sim::start("IdleB");
+    let b = Sim::start(&format!("{name}B"));
     let mut tables = String::new();
     for i in 0..TABLES {
         let ddl = format!("CREATE TABLE dbo.T{i} (id INT NOT NULL PRIMARY KEY, v INT NULL)");
@@ -34,6 +33,16 @@ async fn an_idle_poll_is_one_request_whatever_the_table_count() {
         ));
     }
     let setup = Setup::new(&a, &b, "", &tables);
+    Some((a, b, setup))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_poll_is_one_request_whatever_the_table_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("a.statements");
+    let Some((a, b, setup)) = tables_a_to_b("Idle", &log).await else {
+        return;
+    };
     let agent = setup.start_agent();
     a.exec("INSERT INTO dbo.T3 VALUES (1, 1)").await;
     let ok = eventually(Duration::from_secs(20), || async {
@@ -92,21 +101,9 @@ async fn a_poll_after_changes_reads_only_the_changed_tables() {
     const CHANGING: usize = 3;
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("a.statements");
-    let Some(a) = Sim::start_logged("MovedA", &log) else {
-        println!("note: idle_polls counts statements in the stand-in's log; skipped against a real server");
+    let Some((a, b, setup)) = tables_a_to_b("Moved", &log).await else {
         return;
     };
-    let b = Sim::start("MovedB");
-    let mut tables = String::new();
-    for i in 0..TABLES {
-        let ddl = format!("CREATE TABLE dbo.T{i} (id INT NOT NULL PRIMARY KEY, v INT NULL)");
-        a.exec(&ddl).await;
-        b.exec(&ddl).await;
-        tables.push_str(&format!(
-            "  - table: dbo.T{i}\n    key: [id]\n    direction: a_to_b\n"
-        ));
-    }
-    let setup = Setup::new(&a, &b, "", &tables);
     let agent = setup.start_agent();
     a.exec("INSERT INTO dbo.T20 VALUES (1, 1)").await;
     let ok = eventually(Duration::from_secs(20), || async {

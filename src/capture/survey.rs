@@ -49,25 +49,20 @@ pub async fn run(
     let wanted: Vec<usize> = (0..tables.len()).filter(|&i| batched(&tables[i])).collect();
     let mut rest = wanted.as_slice();
     while !rest.is_empty() {
+        // At least one table per request, so this always moves on.
         let request = Request::build(tables, rest);
-        let taken = request.consumed.max(1);
-        if request.indexes.is_empty() {
-            rest = &rest[taken.min(rest.len())..];
-            continue;
-        }
         let checks = request.send(conn).await?;
         for (i, c) in request.indexes.iter().zip(checks) {
             out[*i] = Some(c);
         }
-        rest = &rest[taken..];
+        rest = &rest[request.indexes.len()..];
     }
     Ok(out)
 }
 
 /// One request's tables and parameters.
 struct Request<'a> {
-    /// How many of `wanted` this request took up.
-    consumed: usize,
+    /// The first of `wanted`, in order.
     indexes: Vec<usize>,
     names: Vec<String>,
     ints: Vec<i64>,
@@ -78,7 +73,6 @@ impl<'a> Request<'a> {
     /// As many of `wanted` (at least one) as fit one request.
     fn build(tables: &[TableRequest<'a>], wanted: &[usize]) -> Request<'a> {
         let mut r = Request {
-            consumed: 0,
             indexes: Vec::new(),
             names: Vec::new(),
             ints: Vec::new(),
@@ -98,7 +92,6 @@ impl<'a> Request<'a> {
             {
                 break;
             }
-            r.consumed += 1;
             r.indexes.push(i);
             r.names.push(req.shape.name.quoted());
             let name = r.names.len(); // renumbered below, after the integers
