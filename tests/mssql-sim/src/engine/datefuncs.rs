@@ -4,7 +4,7 @@
 
 use super::convert::{self, Target};
 use super::functions::encode_error;
-use super::types::{from_storage, to_storage, type_from_code, TICKS_PER_DAY};
+use super::types::{from_storage, to_storage, TICKS_PER_DAY};
 use crate::error::SqlError;
 use crate::value::{SqlType, Value};
 use chrono::{Datelike, Months, NaiveDate};
@@ -164,10 +164,7 @@ fn datepart_of(part: &str, days: i32, ticks: i64) -> Result<i64, SqlError> {
 }
 
 fn arg_ty(ctx: &Context<'_>, i: usize) -> Option<SqlType> {
-    match ctx.get_raw(i) {
-        ValueRef::Text(t) => type_from_code(std::str::from_utf8(t).unwrap_or("")),
-        _ => None,
-    }
+    super::functions::ty_arg(ctx, i).ok().flatten()
 }
 
 fn arg_val(ctx: &Context<'_>, i: usize, ty: Option<&SqlType>) -> rusqlite::Result<Value> {

@@ -43,9 +43,31 @@ pub fn decode_error(msg: &str) -> Option<SqlError> {
     Some(SqlError::new(number, class, state, message))
 }
 
-fn ty_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<SqlType>> {
+/// Type codes seen by this thread's functions, parsed once: the translated
+/// SQL passes them as constants, so a query over a million rows would
+/// otherwise parse the same few codes millions of times. Bounded: cleared
+/// when it reaches [`TYPE_CODES_MAX`] entries.
+const TYPE_CODES_MAX: usize = 1024;
+
+thread_local! {
+    static TYPE_CODES: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<SqlType>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+pub(super) fn ty_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<SqlType>> {
     match ctx.get_raw(i) {
-        ValueRef::Text(t) => Ok(types::type_from_code(std::str::from_utf8(t).unwrap_or(""))),
+        ValueRef::Text(t) => Ok(TYPE_CODES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(ty) = cache.get(t) {
+                return *ty;
+            }
+            let ty = types::type_from_code(std::str::from_utf8(t).unwrap_or(""));
+            if cache.len() >= TYPE_CODES_MAX {
+                cache.clear();
+            }
+            cache.insert(t.to_vec(), ty);
+            ty
+        })),
         _ => Ok(None),
     }
 }
@@ -382,22 +404,15 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     // sim_hashbytes_utf16(algorithm, text): HASHBYTES of an nvarchar value,
     // whose bytes are UTF-16LE.
     conn.create_scalar_function("sim_hashbytes_utf16", 2, det, |ctx| {
-        let alg: String = ctx.get(0)?;
+        let alg = algorithm(ctx)?;
         let data: Vec<u8> = match ctx.get_raw(1) {
             ValueRef::Null => return Ok(DbValue::Null),
-            ValueRef::Text(t) => String::from_utf8_lossy(t)
-                .encode_utf16()
-                .flat_map(|u| u.to_le_bytes())
-                .collect(),
+            ValueRef::Text(t) => utf16le(&String::from_utf8_lossy(t)),
             ValueRef::Blob(b) => b.to_vec(),
-            ValueRef::Integer(i) => i
-                .to_string()
-                .encode_utf16()
-                .flat_map(|u| u.to_le_bytes())
-                .collect(),
+            ValueRef::Integer(i) => utf16le(&i.to_string()),
             ValueRef::Real(f) => f.to_le_bytes().to_vec(),
         };
-        Ok(match hash(&alg, &data) {
+        Ok(match hash(alg, &data) {
             Some(h) => DbValue::Blob(h),
             None => DbValue::Null,
         })
@@ -414,7 +429,8 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         };
         let v = match ctx.get_raw(0) {
             ValueRef::Null => return Ok(DbValue::Null),
-            ValueRef::Blob(b) => Value::Binary(b.to_vec()),
+            // The common case (a hash slice) without copying the bytes.
+            ValueRef::Blob(b) => return Ok(DbValue::Integer(convert::binary_to_int(b, &to))),
             ValueRef::Text(t) => Value::Binary(t.to_vec()),
             ValueRef::Integer(i) => Value::Int(i),
             ValueRef::Real(f) => Value::Float(f),
@@ -430,7 +446,7 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         }
     })?;
     conn.create_scalar_function("sim_hashbytes", 2, det, |ctx| {
-        let alg: String = ctx.get(0)?;
+        let alg = algorithm(ctx)?;
         let data: Vec<u8> = match ctx.get_raw(1) {
             ValueRef::Null => return Ok(DbValue::Null),
             ValueRef::Blob(b) => b.to_vec(),
@@ -438,7 +454,7 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             ValueRef::Integer(i) => i.to_le_bytes().to_vec(),
             ValueRef::Real(f) => f.to_le_bytes().to_vec(),
         };
-        Ok(match hash(&alg, &data) {
+        Ok(match hash(alg, &data) {
             Some(h) => DbValue::Blob(h),
             None => DbValue::Null,
         })
@@ -663,11 +679,33 @@ mod tests {
 /// HASHBYTES' algorithms (docs/t-sql/functions/hashbytes-transact-sql.md);
 /// `None` for a name it does not know (HASHBYTES returns NULL then).
 fn hash(alg: &str, data: &[u8]) -> Option<Vec<u8>> {
-    Some(match alg.to_ascii_uppercase().as_str() {
-        "MD5" => md5::Md5::digest(data).to_vec(),
-        "SHA1" | "SHA" => sha1::Sha1::digest(data).to_vec(),
-        "SHA2_256" => sha2::Sha256::digest(data).to_vec(),
-        "SHA2_512" => sha2::Sha512::digest(data).to_vec(),
-        _ => return None,
+    let is = |name: &str| alg.eq_ignore_ascii_case(name);
+    Some(if is("MD5") {
+        md5::Md5::digest(data).to_vec()
+    } else if is("SHA1") || is("SHA") {
+        sha1::Sha1::digest(data).to_vec()
+    } else if is("SHA2_256") {
+        sha2::Sha256::digest(data).to_vec()
+    } else if is("SHA2_512") {
+        sha2::Sha512::digest(data).to_vec()
+    } else {
+        return None;
     })
+}
+
+/// HASHBYTES' algorithm argument (text; anything else names no algorithm).
+fn algorithm<'a>(ctx: &'a Context<'_>) -> rusqlite::Result<&'a str> {
+    Ok(match ctx.get_raw(0) {
+        ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or(""),
+        _ => "",
+    })
+}
+
+/// The bytes of an nvarchar value: UTF-16LE.
+fn utf16le(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 2);
+    for u in s.encode_utf16() {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    out
 }

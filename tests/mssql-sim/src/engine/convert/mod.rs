@@ -350,28 +350,7 @@ pub fn convert(
                     Ok(i) => i,
                     Err(_) => return Err(conversion_failed(s, from, to)),
                 },
-                // The rightmost bytes of the type's width, big-endian; a
-                // shorter value is padded on the left with zeros, so
-                // CAST(0xFFFFFFFF AS int) is -1 and CAST(0xFFFFFFFF AS
-                // bigint) 4294967295 (docs/t-sql/data-types/binary-and-varbinary-transact-sql.md,
-                // "Converting binary and varbinary data").
-                Value::Binary(b) => {
-                    let width = match to {
-                        SqlType::TinyInt => 1,
-                        SqlType::SmallInt => 2,
-                        SqlType::Int => 4,
-                        _ => 8,
-                    };
-                    let mut u: u64 = 0;
-                    for x in b.iter().rev().take(width).rev() {
-                        u = (u << 8) | *x as u64;
-                    }
-                    match (to, b.len() >= width) {
-                        (SqlType::SmallInt, true) => u as u16 as i16 as i64,
-                        (SqlType::Int, true) => u as u32 as i32 as i64,
-                        _ => u as i64,
-                    }
-                }
+                Value::Binary(b) => binary_to_int(b, to),
                 _ => return Err(not_allowed(from, to)),
             };
             let (lo, hi) = int_range(to);
@@ -576,3 +555,27 @@ pub fn convert(
 
 #[cfg(test)]
 mod tests;
+
+/// CAST of binary data to an integer type `to` (tinyint, smallint, int;
+/// anything else is bigint): the rightmost bytes of the type's width,
+/// big-endian; a shorter value is padded on the left with zeros, so
+/// CAST(0xFFFFFFFF AS int) is -1 and CAST(0xFFFFFFFF AS bigint) 4294967295
+/// (docs/t-sql/data-types/binary-and-varbinary-transact-sql.md, "Converting
+/// binary and varbinary data"). Always within the type's range.
+pub fn binary_to_int(b: &[u8], to: &SqlType) -> i64 {
+    let width = match to {
+        SqlType::TinyInt => 1,
+        SqlType::SmallInt => 2,
+        SqlType::Int => 4,
+        _ => 8,
+    };
+    let mut u: u64 = 0;
+    for x in b.iter().rev().take(width).rev() {
+        u = (u << 8) | *x as u64;
+    }
+    match (to, b.len() >= width) {
+        (SqlType::SmallInt, true) => u as u16 as i16 as i64,
+        (SqlType::Int, true) => u as u32 as i32 as i64,
+        _ => u as i64,
+    }
+}

@@ -105,3 +105,43 @@ fn range_hashes_sum_hash_slices_and_boundaries_use_offset() {
     )
     .is_empty());
 }
+
+#[test]
+fn widening_casts_keep_the_value_padding_and_collation() {
+    let e = engine();
+    let mut s = e.session("sa").unwrap();
+    ok(
+        &mut s,
+        "CREATE TABLE C (id INT PRIMARY KEY, c NCHAR(5) NULL, v VARCHAR(10) COLLATE Latin1_General_CS_AS NULL, n SMALLINT NULL)",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO C VALUES (1, N'ab', 'Abc', -3), (2, NULL, NULL, NULL)",
+    );
+    // nchar keeps its padding through CAST to nvarchar(max)
+    // (docs/t-sql/data-types/nchar-and-nvarchar-transact-sql.md).
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT CAST(c AS nvarchar(max)), DATALENGTH(CAST(c AS nvarchar(max))), CAST(n AS bigint), CAST(v AS nvarchar(max)) FROM C ORDER BY id"
+        ),
+        vec![
+            vec![st("ab   "), i(10), i(-3), st("Abc")],
+            vec![Value::Null, Value::Null, Value::Null, Value::Null]
+        ]
+    );
+    // CAST keeps a character input's collation: the column's, case-sensitive.
+    assert!(rows(
+        &mut s,
+        "SELECT id FROM C WHERE CAST(v AS nvarchar(max)) = N'abc'"
+    )
+    .is_empty());
+    // Binary slices to integers: the rightmost bytes, big-endian.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT CAST(SUBSTRING(0x01FFFFFFFF, 2, 4) AS int), CAST(SUBSTRING(0x01FFFFFFFF, 2, 4) AS bigint), CAST(0x0102 AS tinyint)"
+        ),
+        vec![vec![i(-1), i(4_294_967_295), Value::Int(2)]]
+    );
+}

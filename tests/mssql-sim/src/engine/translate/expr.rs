@@ -470,6 +470,16 @@ impl Ctx<'_> {
                 }
                 Ok(match &t.ty {
                     Some(from) if from == &to => t,
+                    // Same storage and a widening conversion (nvarchar(40)
+                    // to nvarchar(max), int to bigint): the stored value
+                    // is already the result, as in `cast_to`.
+                    Some(from) if super::same_storage(from, &to) && super::widening(from, &to) => {
+                        TExpr {
+                            coll,
+                            sql: t.sql,
+                            ty: Some(to),
+                        }
+                    }
                     None => TExpr {
                         coll: None,
                         sql: t.sql,

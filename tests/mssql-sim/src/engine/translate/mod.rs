@@ -369,7 +369,7 @@ pub fn cast_to(e: TExpr, to: &SqlType) -> TExpr {
 }
 
 /// A conversion that cannot fail or change the value.
-fn widening(from: &SqlType, to: &SqlType) -> bool {
+pub(super) fn widening(from: &SqlType, to: &SqlType) -> bool {
     use SqlType::*;
     match (from, to) {
         (a, b) if a.is_integer() && b.is_integer() => precedence(a) <= precedence(b),
