@@ -22,6 +22,32 @@ pub struct TlsSettings {
     ca_file: Option<PathBuf>,
 }
 
+/// A failed connection: tiberius' error and its explanation for the
+/// operator ([`describe`]: the certificate problem and the config keys that
+/// fix it, or the server's own message).
+#[derive(Debug)]
+pub struct Refused {
+    pub message: String,
+    pub error: tiberius::error::Error,
+    /// The encryption settings and the server do not fit (a certificate,
+    /// `encrypt`): trying again without a change cannot help.
+    pub configuration: bool,
+}
+
+/// Connects to server `side` as configured; a failure comes explained.
+pub async fn connect(config: &Config, side: Side) -> Result<crate::mssql::Connection, Refused> {
+    crate::mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
+        .await
+        .map_err(|error| {
+            let explained = explain(&TlsSettings::of(config, side), &error);
+            Refused {
+                configuration: explained.is_some(),
+                message: explained.map_or_else(|| error.to_string(), |f| f.to_string()),
+                error,
+            }
+        })
+}
+
 impl TlsSettings {
     pub fn of(config: &Config, side: Side) -> TlsSettings {
         let s: &ServerConfig = config.server(side);

@@ -156,6 +156,22 @@ async fn a_certificate_from_another_ca_is_refused_naming_the_problem() {
     assert!(text.contains("trust_server_certificate: true"), "{text}");
     // b, validated against the right CA, is fine.
     assert!(text.contains("server b") && text.contains(": ok"), "{text}");
+    // `sync --once` (a batch job: cron, an edge site's link window) stops
+    // at once with the same explanation instead of retrying a certificate
+    // that will not change.
+    let (ok, text) = run(&setup, &["sync", "--once"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains(&want), "missing `{want}` in:\n{text}");
+    assert!(text.contains("is not the CA that signed it"), "{text}");
+    // So does `verify`, with its exit status for "could not run".
+    let out = setup.run_to_end(&["verify"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(&want), "missing `{want}` in:\n{text}");
+    assert!(
+        !text.contains("Config::trust_cert_ca"),
+        "tiberius' API advice leaked:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,12 +40,10 @@ pub enum OnceError {
     Setup(#[from] setup::SetupError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot read the current version of server {side}: {source}")]
-    Version {
-        side: &'static str,
-        #[source]
-        source: tiberius::error::Error,
-    },
+    /// `message`: the cause as [`crate::tls::describe`] explains it (a
+    /// certificate, the encryption setting) or the server's error.
+    #[error("cannot read the current version of server {side}: {message}")]
+    Version { side: &'static str, message: String },
     #[error("the other tables are done, but {} cannot sync as the servers' schemas stand: {}; fix the schema and run again (finished work is kept)", held.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", "), held.iter().map(|(t, r)| format!("{t}: {r}")).collect::<Vec<_>>().join("; "))]
     Held { held: Vec<(String, String)> },
     #[error("table {table} ({direction}) made no progress for {secs} s: {reason}; fix the cause and run again (finished work is kept)")]
@@ -100,28 +98,23 @@ pub async fn run_once(
     // The versions to drain up to.
     let mut targets = [0i64; 2];
     for side in [Side::A, Side::B] {
-        let mut conn = crate::mssql::connect(
-            shared.config.tiberius_config(side),
-            shared.config.connect_timeout(side),
-        )
-        .await
-        .map_err(|source| OnceError::Version {
+        let mut conn = crate::tls::connect(&shared.config, side)
+            .await
+            .map_err(|r| OnceError::Version {
+                side: side.as_str(),
+                message: r.message,
+            })?;
+        let failed = |source: tiberius::error::Error| OnceError::Version {
             side: side.as_str(),
-            source,
-        })?;
+            message: source.to_string(),
+        };
         targets[side as usize] = conn
             .simple_query(crate::mssql::statements::CURRENT_VERSION)
             .await
-            .map_err(|source| OnceError::Version {
-                side: side.as_str(),
-                source,
-            })?
+            .map_err(failed)?
             .into_row()
             .await
-            .map_err(|source| OnceError::Version {
-                side: side.as_str(),
-                source,
-            })?
+            .map_err(failed)?
             .and_then(|r| r.get::<i64, _>(0))
             .unwrap_or(0);
     }

@@ -44,14 +44,13 @@ pub async fn run(mut config: Config, only: &[String]) -> Result<(), Error> {
     for t in &mut config.tables {
         t.direction = direction;
     }
-    let sql = |context: &str| {
-        let context = format!("server {}: {context}", side.as_str());
-        move |source| Error::Sql { context, source }
-    };
-    let mut conn =
-        crate::mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
-            .await
-            .map_err(sql("connecting"))?;
+    let mut conn = crate::tls::connect(&config, side).await.map_err(|r| {
+        Error::Failed(format!(
+            "server {}: cannot connect: {}",
+            side.as_str(),
+            r.message
+        ))
+    })?;
     let Checked {
         shapes, problems, ..
     } = check_server(&mut conn, &config, side, config.sync.enable_change_tracking)

@@ -38,11 +38,13 @@ pub async fn verify(config: &Config, args: &VerifyArgs) -> Result<(), Error> {
 
 async fn connect(config: &Config, side: Side) -> Result<Reader, VerifyError> {
     let label = config.server_label(side);
-    let conn = crate::mssql::connect(config.tiberius_config(side), config.connect_timeout(side))
+    let conn = crate::tls::connect(config, side)
         .await
-        .map_err(|source| VerifyError::Connect {
+        .map_err(|r| VerifyError::Connect {
             label: label.clone(),
-            source,
+            message: r.message,
+            configuration: r.configuration,
+            error: r.error,
         })?;
     Ok(Reader {
         side,

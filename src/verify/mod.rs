@@ -66,11 +66,15 @@ pub type Key = Vec<SqlValue>;
 /// What stops a verify (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot connect to {label}: {source}; check that the server runs and accepts connections there, and the login and password (`ctsync check` tests the same)")]
+    /// `message`: the cause as [`crate::tls::describe`] explains it.
+    #[error("cannot connect to {label}: {message}{}", if *.configuration { "" } else { "; check that the server runs and accepts connections there, and the login and password (`ctsync check` tests the same)" })]
     Connect {
         label: String,
-        #[source]
-        source: tiberius::error::Error,
+        message: String,
+        /// Trying again without a change to the configuration cannot help.
+        configuration: bool,
+        /// Not shown: `message` already explains it.
+        error: tiberius::error::Error,
     },
     #[error("table {table}: reading {label} failed: {source}")]
     Sql {
@@ -92,7 +96,11 @@ impl VerifyError {
     /// link that is down), or something must be fixed first.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            VerifyError::Connect { source, .. } | VerifyError::Sql { source, .. } => {
+            VerifyError::Connect {
+                configuration: true,
+                ..
+            } => ErrorKind::Permanent,
+            VerifyError::Connect { error: source, .. } | VerifyError::Sql { source, .. } => {
                 match crate::error::classify(source) {
                     ErrorKind::Transient => ErrorKind::Transient,
                     _ => ErrorKind::Permanent,
