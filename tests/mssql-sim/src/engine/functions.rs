@@ -392,6 +392,24 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
             ValueRef::Null => None,
         })
     })?;
+    // DATALENGTH of a Unicode value: its UTF-16 bytes, 4 for a supplementary
+    // character (docs/t-sql/functions/datalength-transact-sql.md;
+    // docs/relational-databases/collations/collation-and-unicode-support.md,
+    // "Supplementary characters"). Stored as UTF-8: 4-byte sequences are
+    // the supplementary characters, every other character is 2 bytes.
+    conn.create_scalar_function("sim_utf16_bytes", 1, det, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(t) => {
+                let chars = t.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+                let supplementary = t.iter().filter(|&&b| b >= 0xF0).count();
+                Some(2 * (chars + supplementary) as i64)
+            }
+            ValueRef::Blob(b) => Some(b.len() as i64),
+            ValueRef::Integer(i) => Some(2 * i.to_string().len() as i64),
+            ValueRef::Real(f) => Some(2 * f.to_string().len() as i64),
+            ValueRef::Null => None,
+        })
+    })?;
     // CHECKSUM / BINARY_CHECKSUM: a deterministic 32-bit hash of the values
     // (SQL Server's algorithm is not documented; both sides of a comparison
     // run here, so only determinism matters).

@@ -130,6 +130,11 @@ fn widening_casts_keep_the_value_padding_and_collation() {
             vec![Value::Null, Value::Null, Value::Null, Value::Null]
         ]
     );
+    // A supplementary character is 4 bytes of UTF-16, é 2.
+    assert_eq!(
+        rows(&mut s, "SELECT DATALENGTH(N'a\u{1F600}é'), DATALENGTH(N''), DATALENGTH(CAST(NULL AS nvarchar(5)))"),
+        vec![vec![i(8), i(0), Value::Null]]
+    );
     // CAST keeps a character input's collation: the column's, case-sensitive.
     assert!(rows(
         &mut s,

@@ -258,7 +258,7 @@ impl Ctx<'_> {
                 } else {
                     match a.ty {
                         Some(SqlType::NVarChar(_) | SqlType::NChar(_) | SqlType::NText) => {
-                            format!("(length({}) * 2)", a.sql)
+                            format!("sim_utf16_bytes({})", a.sql)
                         }
                         _ => format!("length(CAST({} AS BLOB))", a.sql),
                     }
