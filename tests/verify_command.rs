@@ -452,3 +452,103 @@ async fn a_two_way_table_is_repaired_as_its_conflict_policy_decides() {
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// Order lines keyed by (order_id, line_no), order_id a reference to
+/// identity-mapped orders (what `discover` writes for such a schema): a's
+/// line (5, 1) is b's (1005, 1), so keys are translated before they are
+/// compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_keyed_by_a_reference_is_compared_through_the_id_map() {
+    real_server_note();
+    let a = Sim::start("VerifyRefKeyA");
+    let b = Sim::start("VerifyRefKeyB");
+    let orders =
+        "CREATE TABLE dbo.Orders (id INT IDENTITY(1,1) PRIMARY KEY, placed NVARCHAR(20) NOT NULL);";
+    let lines = "CREATE TABLE dbo.OrderLines (order_id INT NOT NULL, line_no INT NOT NULL, sku NVARCHAR(20) NOT NULL, \
+                 PRIMARY KEY (order_id, line_no));";
+    for s in [&a, &b] {
+        s.exec(orders).await;
+        s.exec(lines).await;
+    }
+    // b's order ids start at 1000: a's order 3 is b's 1003.
+    b.exec("SET IDENTITY_INSERT dbo.Orders ON; INSERT INTO dbo.Orders (id, placed) VALUES (1000, N'x'); SET IDENTITY_INSERT dbo.Orders OFF; DELETE FROM dbo.Orders;")
+        .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Orders\n    key: [id]\n    identity: true\n    direction: a_to_b\n  \
+         - table: dbo.OrderLines\n    key: [order_id, line_no]\n    direction: a_to_b\n    references: { order_id: dbo.Orders }\n",
+    );
+    let agent = setup.start_agent();
+    let values: Vec<String> = (1..=20).map(|i| format!("(N'o{i}')")).collect();
+    a.exec(&format!(
+        "INSERT INTO dbo.Orders (placed) VALUES {};",
+        values.join(", ")
+    ))
+    .await;
+    let mut l = Vec::new();
+    for o in 1..=20 {
+        for n in 1..=3 {
+            l.push(format!("({o}, {n}, N'sku-{o}-{n}')"));
+        }
+    }
+    a.exec(&format!(
+        "INSERT INTO dbo.OrderLines (order_id, line_no, sku) VALUES {};",
+        l.join(", ")
+    ))
+    .await;
+    // Lines compared by their order's `placed` (the ids differ by side).
+    let view = "SELECT o.placed, l.line_no, l.sku FROM dbo.OrderLines AS l JOIN dbo.Orders AS o ON o.id = l.order_id ORDER BY o.placed, l.line_no";
+    let ok = eventually(Duration::from_secs(60), || async {
+        let (x, y) = (a.rows(view).await, b.rows(view).await);
+        x.len() == 60 && x == y
+    })
+    .await;
+    assert!(ok, "the sync did not converge:\n{}", agent.log_text());
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+    assert!(b
+        .rows("SELECT order_id FROM dbo.OrderLines WHERE order_id < 1000")
+        .await
+        .is_empty());
+
+    // Equal: the same lines under each side's order ids.
+    let (code, v, text) = verify(&setup, &["--json"], &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let t = table(&v, "dbo.OrderLines");
+    assert_eq!(t["method"], "rows", "{t}");
+    assert_eq!(
+        (t["rows_a"].clone(), t["rows_b"].clone()),
+        (60.into(), 60.into()),
+        "{t}"
+    );
+
+    // Drift on b: a line changed, one deleted, one added.
+    b.exec(
+        "UPDATE dbo.OrderLines SET sku = N'changed' WHERE order_id = 1003 AND line_no = 2; \
+            DELETE FROM dbo.OrderLines WHERE order_id = 1007 AND line_no = 1; \
+            INSERT INTO dbo.OrderLines (order_id, line_no, sku) VALUES (1009, 4, N'only on b');",
+    )
+    .await;
+    let (code, v, text) = verify(&setup, &["--json", "--repair"], &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let t = table(&v, "dbo.OrderLines");
+    let pair = |x: i64, y: i64| Value::from(vec![x, y]);
+    assert_eq!(keys(t, "differ", "key_a"), vec![pair(3, 2)], "{t}");
+    assert_eq!(keys(t, "differ", "key_b"), vec![pair(1003, 2)], "{t}");
+    assert_eq!(keys(t, "missing_on_b", "key_a"), vec![pair(7, 1)], "{t}");
+    assert_eq!(keys(t, "missing_on_a", "key_b"), vec![pair(1009, 4)], "{t}");
+    assert_eq!(keys(t, "missing_on_a", "key_a"), vec![pair(9, 4)], "{t}");
+    assert_eq!(t["repair"]["queued"], 3, "{t}");
+    let agent = setup.start_agent();
+    let ok = eventually(Duration::from_secs(60), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(ok, "the repair did not converge:\n{}", agent.log_text());
+    let (code, _, text) = verify(&setup, &[], &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

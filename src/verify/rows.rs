@@ -52,8 +52,11 @@ fn split(plan: &Plan, width: usize, mut row: Vec<SqlValue>) -> Row {
     }
 }
 
-/// Translates keys of `direction`'s source: through the id map for a
-/// mapped table, as they are otherwise.
+/// Translates keys of `direction`'s source as the applier does: through
+/// the id map for a mapped table; otherwise each key column that is a
+/// `references` column through the referenced table's map (an order line
+/// keyed by (order_id, line_no) where orders are identity-mapped), the
+/// other columns as they are. None: a value without a mapping.
 async fn translate_keys(
     state: &State,
     config: &Config,
@@ -61,10 +64,53 @@ async fn translate_keys(
     direction: Direction,
     keys: Vec<Key>,
 ) -> Result<Vec<Option<Key>>, VerifyError> {
-    if !plan.mapped {
-        return Ok(keys.into_iter().map(Some).collect());
+    if plan.mapped {
+        return state.map_keys(config, &plan.name, direction, keys).await;
     }
-    state.map_keys(config, &plan.name, direction, keys).await
+    // (index in the key, referenced table); positions are the same on both
+    // sides (the synced columns in configured order).
+    let key_refs: Vec<(usize, &str)> = plan.shapes[0]
+        .key_positions()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, pos)| {
+            plan.references
+                .iter()
+                .find(|(p, _)| *p == pos)
+                .map(|(_, t)| (i, t.as_str()))
+        })
+        .collect();
+    let mut out: Vec<Option<Key>> = keys.into_iter().map(Some).collect();
+    for (i, referenced) in key_refs {
+        let mut at = Vec::new();
+        let mut values = Vec::new();
+        for (j, key) in out.iter().enumerate() {
+            match key.as_ref().and_then(|k| k.get(i)) {
+                None | Some(SqlValue::Null) => {}
+                Some(v) => {
+                    at.push(j);
+                    values.push(vec![v.clone()]);
+                }
+            }
+        }
+        if values.is_empty() {
+            continue;
+        }
+        let mapped = state
+            .map_keys(config, referenced, direction, values)
+            .await?;
+        for (j, m) in at.into_iter().zip(mapped) {
+            match m.and_then(|mut k| (k.len() == 1).then(|| k.remove(0))) {
+                Some(v) => {
+                    if let Some(k) = out[j].as_mut() {
+                        k[i] = v;
+                    }
+                }
+                None => out[j] = None,
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// a's reference values of `rows` in b's key space (None: not mapped), per
