@@ -481,7 +481,8 @@ async fn a_table_keyed_by_a_reference_is_compared_through_the_id_map() {
          - table: dbo.OrderLines\n    key: [order_id, line_no]\n    direction: a_to_b\n    references: { order_id: dbo.Orders }\n",
     );
     let agent = setup.start_agent();
-    let values: Vec<String> = (1..=20).map(|i| format!("(N'o{i}')")).collect();
+    // Order 21 has no lines.
+    let values: Vec<String> = (1..=21).map(|i| format!("(N'o{i}')")).collect();
     a.exec(&format!(
         "INSERT INTO dbo.Orders (placed) VALUES {};",
         values.join(", ")
@@ -500,11 +501,12 @@ async fn a_table_keyed_by_a_reference_is_compared_through_the_id_map() {
     .await;
     // Lines compared by their order's `placed` (the ids differ by side).
     let view = "SELECT o.placed, l.line_no, l.sku FROM dbo.OrderLines AS l JOIN dbo.Orders AS o ON o.id = l.order_id ORDER BY o.placed, l.line_no";
-    let ok = eventually(Duration::from_secs(60), || async {
+    let orders_view = "SELECT placed FROM dbo.Orders ORDER BY placed";
+    let same = || async {
         let (x, y) = (a.rows(view).await, b.rows(view).await);
-        x.len() == 60 && x == y
-    })
-    .await;
+        x.len() == 60 && x == y && a.rows(orders_view).await == b.rows(orders_view).await
+    };
+    let ok = eventually(Duration::from_secs(60), same).await;
     assert!(ok, "the sync did not converge:\n{}", agent.log_text());
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0));
@@ -524,11 +526,13 @@ async fn a_table_keyed_by_a_reference_is_compared_through_the_id_map() {
         "{t}"
     );
 
-    // Drift on b: a line changed, one deleted, one added.
+    // Drift on b: a line changed, one deleted, one added; order 21 deleted
+    // by hand (its mapping stays and points at nothing).
     b.exec(
         "UPDATE dbo.OrderLines SET sku = N'changed' WHERE order_id = 1003 AND line_no = 2; \
             DELETE FROM dbo.OrderLines WHERE order_id = 1007 AND line_no = 1; \
-            INSERT INTO dbo.OrderLines (order_id, line_no, sku) VALUES (1009, 4, N'only on b');",
+            INSERT INTO dbo.OrderLines (order_id, line_no, sku) VALUES (1009, 4, N'only on b'); \
+            DELETE FROM dbo.Orders WHERE id = 1021;",
     )
     .await;
     let (code, v, text) = verify(&setup, &["--json", "--repair"], &[]);
@@ -541,12 +545,33 @@ async fn a_table_keyed_by_a_reference_is_compared_through_the_id_map() {
     assert_eq!(keys(t, "missing_on_a", "key_b"), vec![pair(1009, 4)], "{t}");
     assert_eq!(keys(t, "missing_on_a", "key_a"), vec![pair(9, 4)], "{t}");
     assert_eq!(t["repair"]["queued"], 3, "{t}");
+    let o = table(&v, "dbo.Orders");
+    assert_eq!(
+        keys(o, "missing_on_b", "key_a"),
+        vec![Value::from(21)],
+        "{o}"
+    );
+    assert_eq!(
+        keys(o, "missing_on_b", "key_b"),
+        vec![Value::from(1021)],
+        "{o}"
+    );
+    // The stale mapping is dropped and the order inserted again.
+    assert_eq!(o["repair"]["queued"], 2, "{o}");
+    assert!(
+        o["repair"]["not_repaired"]
+            .as_array()
+            .is_none_or(|s| s.is_empty()),
+        "{o}"
+    );
     let agent = setup.start_agent();
-    let ok = eventually(Duration::from_secs(60), || async {
-        a.rows(view).await == b.rows(view).await
-    })
-    .await;
+    let ok = eventually(Duration::from_secs(60), same).await;
     assert!(ok, "the repair did not converge:\n{}", agent.log_text());
+    let again = b
+        .rows("SELECT id FROM dbo.Orders WHERE placed = N'o21'")
+        .await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0][0], "1021", "a new id on b");
     let (code, _, text) = verify(&setup, &[], &[]);
     assert_eq!(code, Some(0), "{text}");
     let (code, log) = agent.terminate();

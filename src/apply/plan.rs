@@ -90,9 +90,11 @@ pub enum Hold {
         /// The referenced key (in the source's key space).
         value: SqlValue,
     },
-    /// Operation `seq` needs the mapping an earlier insert of this batch will
-    /// create: it goes in the next batch.
-    SameBatchInsert { seq: u64 },
+    /// Operation `seq` needs the mapping an earlier step of this batch will
+    /// create (an insert) or drop (a delete; the key's next insert is a new
+    /// row with a new id): it goes in the next batch, when the map is
+    /// written.
+    SameBatchMapping { seq: u64 },
 }
 
 /// Plans `ops` (queue order) for `table` in `direction`. Stops at the first
@@ -105,13 +107,13 @@ pub fn plan<M: IdMaps>(
     maps: &M,
 ) -> Result<(Vec<Step>, Option<Hold>), M::Error> {
     let mut steps = Vec::with_capacity(ops.len());
-    // Source keys inserted earlier in this batch (their mapping does not exist yet).
-    let mut pending_inserts: Vec<&[SqlValue]> = Vec::new();
+    // Source keys whose mapping an earlier step of this batch creates or
+    // drops (the map read here does not show it yet).
+    let mut pending: Vec<&[SqlValue]> = Vec::new();
     for (seq, op) in ops {
         let seq = *seq;
-        if table.mode == KeyMode::Mapped && pending_inserts.iter().any(|k| *k == op.key.as_slice())
-        {
-            return Ok((steps, Some(Hold::SameBatchInsert { seq })));
+        if table.mode == KeyMode::Mapped && pending.iter().any(|k| *k == op.key.as_slice()) {
+            return Ok((steps, Some(Hold::SameBatchMapping { seq })));
         }
         let row = match &op.row {
             Some(row) => match translate_references(row, table, direction, maps)? {
@@ -160,10 +162,13 @@ pub fn plan<M: IdMaps>(
             (KeyMode::Mapped, kind, row) => {
                 let mapped = maps.translate(&table.name, direction, &op.key)?;
                 match (kind, row, mapped) {
-                    (OpKind::Delete, _, Some(key)) | (_, None, Some(key)) => Action::Delete {
-                        key,
-                        source_key: Some(op.key.clone()),
-                    },
+                    (OpKind::Delete, _, Some(key)) | (_, None, Some(key)) => {
+                        pending.push(&op.key);
+                        Action::Delete {
+                            key,
+                            source_key: Some(op.key.clone()),
+                        }
+                    }
                     (OpKind::Delete, _, None) | (_, None, None) => Action::Nothing,
                     // An insert or update of a key we already mapped (an
                     // insert re-captured after a restart, or an update):
@@ -172,7 +177,7 @@ pub fn plan<M: IdMaps>(
                     // An update of a key never seen: the row is new to the
                     // target (its insert was folded into this update).
                     (_, Some(row), None) => {
-                        pending_inserts.push(&op.key);
+                        pending.push(&op.key);
                         Action::InsertMapped {
                             source_key: op.key.clone(),
                             row,
@@ -346,7 +351,32 @@ mod tests {
         let ops = vec![(1, op(OpKind::Insert, 1, 7)), (2, op(OpKind::Update, 1, 7))];
         let (steps, hold) = plan(&ops, &orders(), Direction::AToB, &Maps(m)).unwrap();
         assert_eq!(steps.len(), 1);
-        assert_eq!(hold, Some(Hold::SameBatchInsert { seq: 2 }));
+        assert_eq!(hold, Some(Hold::SameBatchMapping { seq: 2 }));
+    }
+
+    /// A delete then an insert of the same source key (an identity value
+    /// used again, or `verify --repair` re-inserting a row the target lost):
+    /// the insert must not update the mapped row the delete removes.
+    #[test]
+    fn a_key_deleted_in_the_batch_waits_for_the_next_batch() {
+        let m = vec![
+            (
+                ("dbo.Users".to_string(), vec![SqlValue::I32(7)]),
+                vec![SqlValue::I32(70)],
+            ),
+            (
+                ("dbo.Orders".to_string(), vec![SqlValue::I32(1)]),
+                vec![SqlValue::I32(100)],
+            ),
+        ];
+        let ops = vec![(1, op(OpKind::Delete, 1, 7)), (2, op(OpKind::Insert, 1, 7))];
+        let (steps, hold) = plan(&ops, &orders(), Direction::AToB, &Maps(m)).unwrap();
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert!(
+            matches!(steps[0].action, Action::Delete { .. }),
+            "{steps:?}"
+        );
+        assert_eq!(hold, Some(Hold::SameBatchMapping { seq: 2 }));
     }
 
     #[test]

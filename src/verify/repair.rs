@@ -12,10 +12,15 @@
 //!   its fallback); `park` repairs nothing and names the keys for the
 //!   operator.
 //!
+//! A row of an identity-mapped table whose mapping points at a row the
+//! target no longer has (deleted there by hand, a restore) is deleted (the
+//! stale mapping goes) and inserted again (a new id there, mapped); rows of
+//! other tables that still hold the old id on the target are left as they
+//! are (the next verify lists them).
+//!
 //! Not repaired (named in the report): a row of an identity-mapped table
 //! that only the losing side has and that maps to no row of the winner (no
-//! key to delete it by), and a row whose mapping points at a row the
-//! target no longer has (the id map is wrong; `ctsync reinit` rebuilds it).
+//! key to delete it by).
 
 use super::{Finding, Plan};
 use crate::config::DirectionConfig;
@@ -80,15 +85,22 @@ pub fn plan(plan: &Plan, findings: &[Finding], versions: [i64; 2]) -> Repairs {
             Side::A => &f.key_b,
             Side::B => &f.key_a,
         };
+        let queue = match Direction::from_source(winner) {
+            Direction::AToB => &mut out.a_to_b,
+            Direction::BToA => &mut out.b_to_a,
+        };
         if plan.mapped && image.is_some() && other.is_none() && target_key.is_some() {
-            out.skipped.push((
-                i,
-                format!(
-                    "the id map pairs it with a row {loser} does not have any more: `ctsync reinit --table {}` rebuilds the map",
-                    plan.name
-                ),
-            ));
-            continue;
+            // The id map pairs the row with one the loser lost (deleted by
+            // hand, a restore): a delete drops the stale mapping (deleting
+            // nothing there), then the insert gives the row a new id there
+            // and maps it; the applier writes them in separate batches.
+            queue.push(Operation {
+                kind: OpKind::Delete,
+                key: key.clone(),
+                row: None,
+                version,
+                changed: None,
+            });
         }
         let op = Operation {
             kind: match (image, other) {
@@ -101,10 +113,7 @@ pub fn plan(plan: &Plan, findings: &[Finding], versions: [i64; 2]) -> Repairs {
             version,
             changed: None,
         };
-        match Direction::from_source(winner) {
-            Direction::AToB => out.a_to_b.push(op),
-            Direction::BToA => out.b_to_a.push(op),
-        }
+        queue.push(op);
     }
     out
 }
