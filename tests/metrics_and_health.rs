@@ -465,3 +465,61 @@ async fn a_server_away_at_start_and_a_held_table_are_named_until_they_are_fixed(
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// Rows an initial load copies are counted apart from captured changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_an_initial_load_are_counted() {
+    real_server_note();
+    let a = Sim::start("MetricsLoadA");
+    let b = Sim::start("MetricsLoadB");
+    a.exec(SCHEMA).await;
+    b.exec(SCHEMA).await;
+    let values: Vec<String> = (1..=250).map(|i| format!("({i}, N'row {i}')")).collect();
+    a.exec(&format!(
+        "INSERT INTO dbo.Items (id, name) VALUES {};",
+        values.join(", ")
+    ))
+    .await;
+    let setup = Setup::new(
+        &a,
+        &b,
+        "",
+        "  - table: dbo.Items\n    key: [id]\n    direction: a_to_b\n    initial: full\n",
+    );
+    let port = with_metrics(&setup);
+    let agent = setup.start_agent();
+    let ok = eventually(LIMIT, || async {
+        let s = scrape(port).await;
+        value(&s, "ctsync_loaded_rows_total", &ITEMS) == Some(250.0)
+            && value(
+                &s,
+                "ctsync_phase",
+                &[
+                    ("table", "dbo.Items"),
+                    ("direction", "a_to_b"),
+                    ("phase", "streaming"),
+                ],
+            ) == Some(1.0)
+    })
+    .await;
+    let s = scrape(port).await;
+    assert!(
+        ok,
+        "load not counted: {:?}\n{}",
+        s.samples,
+        agent.log_text()
+    );
+    assert_eq!(b.count("dbo.Items").await, 250);
+    // A change after the load is captured, not loaded.
+    insert(&a, 300..301).await;
+    let ok = eventually(LIMIT, || async {
+        items(&scrape(port).await, "ctsync_applied_total") == 1.0
+    })
+    .await;
+    let s = scrape(port).await;
+    assert!(ok, "{:?}\n{}", s.samples, agent.log_text());
+    assert_eq!(items(&s, "ctsync_loaded_rows_total"), 250.0);
+    assert_eq!(items(&s, "ctsync_captured_total"), 1.0);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -242,6 +242,11 @@ impl Shared {
         }
     }
 
+    /// Rows an initial load (or re-initialisation) copied and made durable.
+    pub fn loaded(&self, direction: Direction, table: &str, n: usize) {
+        self.status.loaded(direction, table, n);
+    }
+
     pub fn applied(&self, direction: Direction, table: &str, n: usize) {
         self.status.applied(direction, table, n);
     }

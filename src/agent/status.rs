@@ -19,6 +19,8 @@ pub fn now_ms() -> u64 {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TableStatus {
     pub captured_total: u64,
+    /// Rows copied by initial loads and re-initialisations, since the start.
+    pub loaded_total: u64,
     pub applied_total: u64,
     pub last_capture_ms: Option<u64>,
     pub last_apply_ms: Option<u64>,
@@ -48,6 +50,10 @@ impl Status {
             s.captured_total += n as u64;
             s.last_capture_ms = Some(now_ms());
         })
+    }
+
+    pub fn loaded(&self, d: Direction, t: &str, n: usize) {
+        self.with(d, t, |s| s.loaded_total += n as u64)
     }
 
     pub fn applied(&self, d: Direction, t: &str, n: usize) {

@@ -97,6 +97,7 @@ impl Loader {
                 .store_thread
                 .run(move |s| s.save_load_progress(d, &table, &saved))
                 .await?;
+            self.shared.loaded(d, &name, count as usize);
             shown.update(progress.rows_done, progress.rows_total);
             rows = next.map_err(LoadError::Source)?;
         }

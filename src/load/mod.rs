@@ -463,6 +463,7 @@ impl Loader {
                     .store_thread
                     .run(move |s| s.save_load_chunk(d, &table, &mapped, &phase))
                     .await?;
+                self.shared.loaded(d, &name, rows.len());
             }
             shown.update(progress.rows_done, progress.rows_total);
             if done {

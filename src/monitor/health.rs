@@ -106,6 +106,7 @@ mod tests {
             lag_versions: Some(4),
             lag_seconds: 1.5,
             captured: 10,
+            loaded: 0,
             applied: 7,
             conflicts: 0,
             stopped: None,

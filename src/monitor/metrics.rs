@@ -109,6 +109,13 @@ impl Collector for Scrape {
         )?;
         family(
             &mut e,
+            "ctsync_loaded_rows",
+            "Rows copied by initial loads and re-initialisations, since the agent started",
+            counter,
+            s.queues.iter().map(|v| (q(v), ConstCounter::new(v.loaded))),
+        )?;
+        family(
+            &mut e,
             "ctsync_applied",
             "Changes applied to the target, since the agent started",
             counter,
@@ -191,6 +198,7 @@ mod tests {
                 lag_versions: None,
                 lag_seconds: 2.5,
                 captured: 10,
+                loaded: 40,
                 applied: 7,
                 conflicts: 2,
                 stopped: None,
@@ -234,6 +242,7 @@ mod tests {
             "unknown lag is absent"
         );
         assert_eq!(get("ctsync_captured_total", &q), vec![10.0]);
+        assert_eq!(get("ctsync_loaded_rows_total", &q), vec![40.0]);
         assert_eq!(get("ctsync_conflicts_total", &q), vec![2.0]);
         assert_eq!(
             get("ctsync_errors_total", &[("kind", "permanent")]),

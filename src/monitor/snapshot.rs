@@ -39,6 +39,7 @@ pub struct QueueView {
     /// Age of the oldest queued change; 0 when the queue is empty.
     pub lag_seconds: f64,
     pub captured: u64,
+    pub loaded: u64,
     pub applied: u64,
     pub conflicts: u64,
     /// The live reasons the table does not sync, if any.
@@ -116,6 +117,7 @@ pub fn take(shared: &Shared) -> Result<Snapshot, StoreError> {
                 lag_versions,
                 lag_seconds,
                 captured: l.captured_total,
+                loaded: l.loaded_total,
                 applied: l.applied_total,
                 conflicts: monitor.conflicts_of(d, &name),
                 stopped: l.stopped,
