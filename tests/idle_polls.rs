@@ -191,3 +191,37 @@ async fn a_poll_after_changes_reads_only_the_changed_tables() {
     let (code, log_text) = agent.terminate();
     assert_eq!(code, Some(0), "{log_text}");
 }
+
+/// Start-up reads every table's catalog entry (columns, primary key,
+/// change tracking) many tables per request: `ctsync check` of TABLES
+/// tables sends a a handful of requests, not three per table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_of_many_tables_is_read_in_a_few_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("a.statements");
+    let Some((_a, _b, setup)) = tables_a_to_b("Catalog", &log).await else {
+        return;
+    };
+    let before = lines(&log);
+    let out = setup.run_to_end(&["check"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Change tracking is not on yet: check names it for every table, which
+    // shows every table's entry was read.
+    for i in 0..TABLES {
+        assert!(
+            text.contains(&format!("change tracking is off for table dbo.T{i};")),
+            "dbo.T{i}:\n{text}"
+        );
+    }
+    let sent = lines(&log) - before;
+    println!("idle_polls: check of {TABLES} tables sent {sent} requests to a");
+    assert!(
+        sent <= 8,
+        "{sent} requests for {TABLES} tables:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}

@@ -7,6 +7,7 @@ pub mod apply_loop;
 mod apply_outcome;
 mod apply_two_way;
 pub mod capture_loop;
+pub mod catalog;
 mod idle_poll;
 pub mod memory;
 pub mod once;

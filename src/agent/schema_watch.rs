@@ -24,7 +24,6 @@
 //! failed check (a link down) is tried again at the next interval; it
 //! never stops the agent.
 
-use super::setup::table_shape;
 use super::{LiveShape, Shared};
 use crate::backoff::Backoff;
 use crate::config::TableConfig;
@@ -235,7 +234,7 @@ impl SchemaWatch {
         for side in [Side::A, Side::B] {
             let link = &mut self.links[side as usize];
             let conn = link.get(shutdown).await.ok_or("shutting down")?;
-            match table_shape(conn, side, t).await {
+            match super::catalog::table_shape(conn, side, t).await {
                 Ok(r) => read.push(r),
                 Err(e) => {
                     link.broken(&e);

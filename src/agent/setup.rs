@@ -10,13 +10,14 @@
 
 use super::apply_loop::Applier;
 use super::capture_loop::Capturer;
+use super::catalog;
 use super::Shared;
 use crate::apply::plan::{ApplyTable, KeyMode};
 use crate::backoff::Backoff;
 use crate::config::{Config, TableConfig};
 use crate::link::Link;
 use crate::model::{Direction, Side};
-use crate::mssql::statements::{self, ColumnShape, TableShape};
+use crate::mssql::statements::{self, TableShape};
 use crate::mssql::Connection;
 use crate::schema::{self, CatalogColumn};
 use std::sync::Arc;
@@ -336,36 +337,27 @@ pub async fn check_server(
     }
     let mut shapes = Vec::with_capacity(config.tables.len());
     let mut catalogs = Vec::with_capacity(config.tables.len());
-    for t in &config.tables {
-        let involved = t
-            .directions()
+    let involved = |t: &TableConfig| {
+        t.directions()
             .iter()
-            .any(|d| d.source() == side || d.target() == side);
-        if !involved {
+            .any(|d| d.source() == side || d.target() == side)
+    };
+    // Every involved table's catalog entry, many tables per request.
+    let wanted: Vec<&TableConfig> = config.tables.iter().filter(|t| involved(t)).collect();
+    let mut entries = catalog::read(conn, side, &wanted).await?.into_iter();
+    for t in &config.tables {
+        if !involved(t) {
             shapes.push(None);
             catalogs.push(None);
             continue;
         }
-        match table_shape(conn, side, t).await? {
+        let entry = entries.next().unwrap_or_default();
+        let (tracked, tracks_columns) = (entry.tracked, entry.tracks_columns);
+        match catalog::shape(t, entry) {
             Ok((shape, catalog)) => {
                 catalogs.push(Some(catalog));
-                let tracked: i32 = conn
-                    .query(statements::TABLE_TRACKED, &[&shape.name.quoted().as_str()])
-                    .await
-                    .map_err(sql_err(
-                        side,
-                        format!("checking change tracking on {}", t.name),
-                    ))?
-                    .into_row()
-                    .await
-                    .map_err(sql_err(
-                        side,
-                        format!("checking change tracking on {}", t.name),
-                    ))?
-                    .and_then(|r| r.get::<i32, _>(0))
-                    .unwrap_or(0);
                 let columns_on = t.merges_columns();
-                if tracked == 0 && t.tracked_on(side) {
+                if !tracked && t.tracked_on(side) {
                     let stmt = statements::enable_table_tracking(&shape.name, columns_on);
                     if enable {
                         exec_idempotent(conn, side, &stmt, 4996).await?;
@@ -380,33 +372,13 @@ pub async fn check_server(
                         }
                     }
                 }
-                if tracked > 0 && columns_on {
-                    let on: bool = conn
-                        .query(
-                            statements::TABLE_TRACKS_COLUMNS,
-                            &[&shape.name.quoted().as_str()],
-                        )
-                        .await
-                        .map_err(sql_err(
-                            side,
-                            format!("checking column tracking on {}", t.name),
-                        ))?
-                        .into_row()
-                        .await
-                        .map_err(sql_err(
-                            side,
-                            format!("checking column tracking on {}", t.name),
-                        ))?
-                        .and_then(|r| r.get::<bool, _>(0))
-                        .unwrap_or(false);
-                    if !on {
-                        problems.push(format!(
-                            "table {}: conflict policy merge_columns needs the columns each update changed, but change tracking on it does not track columns; run: {}; {}",
-                            t.name,
-                            statements::disable_table_tracking(&shape.name),
-                            statements::enable_table_tracking(&shape.name, true)
-                        ));
-                    }
+                if tracked && columns_on && !tracks_columns {
+                    problems.push(format!(
+                        "table {}: conflict policy merge_columns needs the columns each update changed, but change tracking on it does not track columns; run: {}; {}",
+                        t.name,
+                        statements::disable_table_tracking(&shape.name),
+                        statements::enable_table_tracking(&shape.name, true)
+                    ));
                 }
                 if let crate::config::ConflictPolicy::NewerWins(column) = &t.conflict {
                     if t.two_way() {
@@ -577,146 +549,4 @@ async fn exec(conn: &mut Connection, side: Side, sql: &str) -> Result<(), SetupE
         .await
         .map_err(sql_err(side, sql.to_string()))?;
     Ok(())
-}
-
-/// Reads a table's columns and key from the server's catalog and checks them
-/// against the configuration.
-pub(super) async fn table_shape(
-    conn: &mut Connection,
-    side: Side,
-    t: &TableConfig,
-) -> Result<Result<(TableShape, Vec<CatalogColumn>), Problems>, SetupError> {
-    let name = &t.name;
-    let quoted = name.quoted();
-    let ctx = format!("reading the columns of {name}");
-    let rows = conn
-        .query(
-            statements::TABLE_COLUMNS,
-            &[&quoted.as_str(), &name.schema.as_str(), &name.name.as_str()],
-        )
-        .await
-        .map_err(sql_err(side, ctx.clone()))?
-        .into_first_result()
-        .await
-        .map_err(sql_err(side, ctx))?;
-    let mut catalog = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let col: Option<&str> = r.get(0);
-        let ty: Option<&str> = r.get(1);
-        let int = |i: usize| r.try_get::<i32, _>(i).ok().flatten();
-        if let (Some(col), Some(ty)) = (col, ty) {
-            catalog.push(CatalogColumn {
-                name: col.to_string(),
-                data_type: ty.to_string(),
-                identity: int(2) == Some(1),
-                max_length: int(3),
-                precision: int(4),
-                scale: int(5),
-                time_precision: int(6),
-                // Unknown nullability is taken as nullable (the check then
-                // errs on the side of refusing a NOT NULL target).
-                nullable: int(7) != Some(0),
-                has_default: int(8) == Some(1),
-                computed: int(9) == Some(1),
-                collation: r.try_get::<&str, _>(10).ok().flatten().map(str::to_string),
-            });
-        }
-    }
-    let columns: Vec<ColumnShape> = catalog
-        .iter()
-        .map(|c| ColumnShape {
-            name: c.name.clone(),
-            data_type: c.data_type.clone(),
-            identity: c.identity,
-        })
-        .collect();
-    if columns.is_empty() {
-        return Ok(Err(vec![format!(
-            "table {name} does not exist (or the login cannot see it); create it or remove it from `tables`"
-        )]));
-    }
-    let mut problems = Vec::new();
-    let selected: Vec<ColumnShape> = match &t.columns {
-        None => columns.clone(),
-        Some(list) => list
-            .iter()
-            .filter_map(|c| {
-                let found = columns
-                    .iter()
-                    .find(|x| x.name.eq_ignore_ascii_case(c))
-                    .cloned();
-                if found.is_none() {
-                    problems.push(format!(
-                        "table {name} has no column {c} (listed in `columns`); it has: {}",
-                        columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                found
-            })
-            .collect(),
-    };
-    let ctx = format!("reading the primary key of {name}");
-    let pk_rows = conn
-        .query(
-            statements::PRIMARY_KEY,
-            &[&name.schema.as_str(), &name.name.as_str()],
-        )
-        .await
-        .map_err(sql_err(side, ctx.clone()))?
-        .into_first_result()
-        .await
-        .map_err(sql_err(side, ctx))?;
-    let pk: Vec<String> = pk_rows
-        .iter()
-        .filter_map(|r| r.get::<&str, _>(0).map(str::to_string))
-        .collect();
-    let same_key = pk.len() == t.key.len()
-        && pk
-            .iter()
-            .zip(&t.key)
-            .all(|(a, b)| a.eq_ignore_ascii_case(b));
-    if pk.is_empty() {
-        problems.push(format!(
-            "table {name} has no primary key; change tracking needs one (error 4997): add a primary key on ({})",
-            t.key.join(", ")
-        ));
-    } else if !same_key {
-        problems.push(format!(
-            "table {name}: configured key ({}) differs from its primary key ({})",
-            t.key.join(", "),
-            pk.join(", ")
-        ));
-    }
-    for k in &t.key {
-        if !selected.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
-            problems.push(format!(
-                "table {name}: key column {k} must be among the synced columns"
-            ));
-        }
-    }
-    if t.identity {
-        let key_is_identity = selected
-            .iter()
-            .any(|c| c.identity && t.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)));
-        if !key_is_identity {
-            problems.push(format!(
-                "table {name}: `identity: true` but its key column is not an IDENTITY column on this server"
-            ));
-        }
-    }
-    if !problems.is_empty() {
-        return Ok(Err(problems));
-    }
-    Ok(Ok((
-        TableShape {
-            name: name.clone(),
-            key: t.key.clone(),
-            columns: selected,
-        },
-        catalog,
-    )))
 }

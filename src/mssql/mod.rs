@@ -3,6 +3,7 @@
 //! apply speak typed operations ([`crate::model`]) and call into here.
 
 pub mod capture_sql;
+pub mod catalog_sql;
 pub mod check_sql;
 pub mod discover_sql;
 pub mod ident;
