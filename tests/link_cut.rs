@@ -134,3 +134,70 @@ async fn target_link_cut_during_stream_converges() {
 async fn source_link_cut_during_stream_converges() {
     cut_and_converge(false).await;
 }
+
+/// Both links go silent (kept open, nothing answers: a link that drops
+/// packets without a reset) while changes wait to be captured and applied.
+/// Every wait for a server is bounded by `command_timeout_ms`, so the loops
+/// give the silent connections up, reconnect and go on: nothing hangs, and
+/// every row arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_is_given_up_and_the_sync_goes_on() {
+    real_server_note();
+    let a = Sim::start("SilentA");
+    let b = Sim::start("SilentB");
+    let (Some(addr_a), Some(addr_b)) = (a.server().map(|s| s.addr()), b.server().map(|s| s.addr()))
+    else {
+        return;
+    };
+    let items = "CREATE TABLE dbo.Items (id INT NOT NULL PRIMARY KEY, name NVARCHAR(40) NOT NULL);";
+    a.exec(items).await;
+    b.exec(items).await;
+    let (link_a, link_b) = (LinkProxy::start(addr_a), LinkProxy::start(addr_b));
+    let setup = Setup::new_via(
+        &a,
+        &b,
+        Some(link_a.port()),
+        Some(link_b.port()),
+        "  retry: { initial_backoff_ms: 50, max_backoff_ms: 300, max_attempts: 10 }\n",
+        "  - table: dbo.Items\n    key: [id]\n    direction: a_to_b\n",
+    );
+    let text = std::fs::read_to_string(&setup.config).expect("read config");
+    std::fs::write(
+        &setup.config,
+        text.replace(
+            "encrypt: not_supported",
+            "encrypt: not_supported, command_timeout_ms: 1000",
+        ),
+    )
+    .expect("write config");
+    let agent = setup.start_agent();
+    let insert = |from: i32, to: i32| {
+        let values: Vec<String> = (from..to).map(|i| format!("({i}, N'row {i}')")).collect();
+        format!(
+            "INSERT INTO dbo.Items (id, name) VALUES {};",
+            values.join(", ")
+        )
+    };
+    a.exec(&insert(1, 11)).await;
+    let ok = eventually(Duration::from_secs(30), || async {
+        b.count("dbo.Items").await == 10
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    link_a.freeze();
+    link_b.freeze();
+    a.exec(&insert(11, 21)).await;
+    let view = "SELECT id, name FROM dbo.Items ORDER BY id";
+    let ok = eventually(Duration::from_secs(30), || async {
+        a.rows(view).await == b.rows(view).await
+    })
+    .await;
+    assert!(
+        ok,
+        "the sync hung on the silent links:\n{}",
+        agent.log_text()
+    );
+    assert_eq!(b.count("dbo.Items").await, 20);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -635,12 +635,16 @@ pub fn path_str(p: &Path) -> String {
 /// server: the agent connects through it, the test's own clients go to the
 /// server directly. `set_down(true)` cuts every connection through it and
 /// refuses new ones (the link is down, the server keeps working for its
-/// local users); `set_down(false)` brings the link back. Runs on a thread
-/// of its own.
+/// local users); `set_down(false)` brings the link back. `freeze()` makes
+/// the connections open now silent (kept open, nothing forwarded either
+/// way, as a link that drops packets without a reset); new ones go
+/// through. Runs on a thread of its own.
 pub struct LinkProxy {
     port: u16,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// 1 + the generation whose connections are frozen (0: none).
+    frozen: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: Option<std::sync::mpsc::Sender<()>>,
 }
 
@@ -650,6 +654,8 @@ impl LinkProxy {
         use std::sync::Arc;
         let down = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
+        let frozen = Arc::new(AtomicU64::new(0));
+        let f = frozen.clone();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let (d, g) = (down.clone(), generation.clone());
@@ -677,7 +683,7 @@ impl LinkProxy {
                         drop(inbound);
                         continue;
                     }
-                    let (d2, g2) = (d.clone(), g.clone());
+                    let (d2, g2, f2) = (d.clone(), g.clone(), f.clone());
                     let mine = g2.load(Ordering::SeqCst);
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(target).await else {
@@ -685,18 +691,28 @@ impl LinkProxy {
                         };
                         let _ = outbound.set_nodelay(true);
                         let _ = inbound.set_nodelay(true);
-                        let pipe = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                        tokio::pin!(pipe);
-                        loop {
-                            tokio::select! {
-                                _ = &mut pipe => break,
-                                _ = tokio::time::sleep(Duration::from_millis(20)) => {
-                                    if d2.load(Ordering::SeqCst) || g2.load(Ordering::SeqCst) != mine {
-                                        break;
+                        let silent = {
+                            let pipe = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                            tokio::pin!(pipe);
+                            loop {
+                                tokio::select! {
+                                    _ = &mut pipe => break false,
+                                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                                        if f2.load(Ordering::SeqCst) == mine + 1 {
+                                            break true;
+                                        }
+                                        if d2.load(Ordering::SeqCst) || g2.load(Ordering::SeqCst) != mine {
+                                            break false;
+                                        }
                                     }
                                 }
                             }
+                        };
+                        // Frozen: both sockets stay open, nothing moves.
+                        while silent && !d2.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
+                        drop((inbound, outbound));
                     });
                 }
             });
@@ -708,6 +724,7 @@ impl LinkProxy {
             port,
             down,
             generation,
+            frozen,
             stop: Some(stop_tx),
         }
     }
@@ -718,6 +735,14 @@ impl LinkProxy {
 
     pub fn set_down(&self, down: bool) {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the connections open now silent; new ones go through.
+    pub fn freeze(&self) {
+        use std::sync::atomic::Ordering;
+        let g = self.generation.load(Ordering::SeqCst);
+        self.frozen.store(g + 1, Ordering::SeqCst);
+        self.generation.store(g + 1, Ordering::SeqCst);
     }
 
     /// Cuts the connections open now; new ones go through.
