@@ -225,3 +225,52 @@ async fn the_catalog_of_many_tables_is_read_in_a_few_requests() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
+
+/// Change tracking turned off for one table while everything is idle: the
+/// current version does not move (changes to an untracked table take no
+/// version), but the idle poll also compares the tables' tracking state,
+/// so the agent notices at its next poll and names the table instead of
+/// skipping polls while the table's changes go untracked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_turned_off_while_idle_is_noticed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("a.statements");
+    let Some((a, b, setup)) = tables_a_to_b("IdleOff", &log).await else {
+        return;
+    };
+    let agent = setup.start_agent();
+    a.exec("INSERT INTO dbo.T5 VALUES (1, 1)").await;
+    let ok = eventually(Duration::from_secs(20), || async {
+        b.count("dbo.T5").await == 1
+    })
+    .await;
+    assert!(ok, "{}", agent.log_text());
+    // Idle for a few polls, then tracking goes off and a row changes
+    // untracked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let version = a.rows("SELECT CHANGE_TRACKING_CURRENT_VERSION()").await;
+    a.exec("ALTER TABLE dbo.T5 DISABLE CHANGE_TRACKING; INSERT INTO dbo.T5 VALUES (2, 2);")
+        .await;
+    assert_eq!(
+        a.rows("SELECT CHANGE_TRACKING_CURRENT_VERSION()").await,
+        version,
+        "the version stays where it was"
+    );
+    let named = eventually(Duration::from_secs(20), || async {
+        let out = setup.run_to_end(&["inspect", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["tables"].as_array().into_iter().flatten().any(|t| {
+            t["table"] == "dbo.T5"
+                && (t["erroring"].is_string() || t["held"].is_string() || t["stopped"].is_string())
+        })
+    })
+    .await;
+    assert!(named, "dbo.T5 not shown as failing:\n{}", agent.log_text());
+    let text = agent.log_text();
+    assert!(
+        text.contains("dbo.T5") && text.contains("change tracking"),
+        "the log names the table and the cause:\n{text}"
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0));
+}

@@ -182,8 +182,9 @@ impl Capturer {
                 let Some(conn) = self.link.get(shutdown).await else {
                     return Err(PollError::Shutdown);
                 };
-                let (current, identity) = super::idle_poll::read_version_and_identity(conn).await?;
-                if current == Some(q.current) && identity == q.identity {
+                let (current, identity, tracking) =
+                    super::idle_poll::read_version_and_identity(conn).await?;
+                if current == Some(q.current) && identity == q.identity && tracking == q.tracking {
                     self.quiet = Some(q);
                     return Ok(false);
                 }
@@ -194,7 +195,7 @@ impl Capturer {
         let bytes_max = self.shared.config.sync.capture_bytes_max;
         // A table whose capture fails is left out and the poll read again
         // without it (in a new snapshot), so the others go on.
-        let (identity, current, found) = loop {
+        let (identity, tracking, current, found) = loop {
             if active.is_empty() {
                 return Ok(false);
             }
@@ -231,7 +232,7 @@ impl Capturer {
                 return Err(PollError::Shutdown);
             };
             match capture::poll(conn, &request, &prefix, bytes_max).await {
-                Ok(p) => break (p.identity, p.current, p.found),
+                Ok(p) => break (p.identity, p.tracking, p.current, p.found),
                 Err(CaptureError::Table { index, source }) if index < active.len() => {
                     let (name, _, _) = active.remove(index);
                     erroring.failed(&self.shared, self.side, direction, name, &source);
@@ -471,6 +472,7 @@ impl Capturer {
             self.quiet = Some(super::idle_poll::Quiet {
                 current,
                 identity,
+                tracking,
                 tables,
             });
         }

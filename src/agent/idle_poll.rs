@@ -1,8 +1,12 @@
 //! The idle poll: a server whose change-tracking version has not moved
-//! since the last full poll, reading the same database, has no change in
-//! any table and no watermark that can have fallen behind, so its poll is
-//! one request (`CHANGE_TRACKING_CURRENT_VERSION()` and the database's
-//! identity, two statements) instead of three statements per table.
+//! since the last full poll, reading the same database with its tables
+//! tracked as they were, has no change in any table and no watermark that
+//! can have fallen behind, so its poll is one request
+//! (`CHANGE_TRACKING_CURRENT_VERSION()`, the database's identity and the
+//! tables' tracking state: three statements) instead of three statements
+//! per table. The tracking state (`load_sql::TRACKING_STATE`) is there
+//! because turning tracking off for a table moves no version, and neither
+//! do the changes made to it meanwhile.
 //!
 //! Only a poll that read every table up to the current version, with
 //! nothing left over (no backlog, no piece of a large transaction, no
@@ -18,6 +22,8 @@ use crate::mssql::Connection;
 pub struct Quiet {
     pub current: i64,
     pub identity: String,
+    /// The tables' change-tracking state (`load_sql::TRACKING_STATE`).
+    pub tracking: String,
     /// (table, watermark) of every table polled; each watermark is
     /// `current`.
     pub tables: Vec<(String, i64)>,
@@ -38,10 +44,11 @@ impl Quiet {
     }
 }
 
-/// The server's current version and database identity, in one request.
+/// The server's current version, database identity and tables' tracking
+/// state, in one request.
 pub async fn read_version_and_identity(
     conn: &mut Connection,
-) -> Result<(Option<i64>, String), CaptureError> {
+) -> Result<(Option<i64>, String, String), CaptureError> {
     let sql = |source| CaptureError::Sql {
         table: "CHANGE_TRACKING_CURRENT_VERSION()".into(),
         source,
@@ -62,7 +69,12 @@ pub async fn read_version_and_identity(
         .and_then(|s| s.first())
         .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
         .unwrap_or_default();
-    Ok((current, identity))
+    let tracking = sets
+        .get(2)
+        .and_then(|s| s.first())
+        .and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
+        .unwrap_or_default();
+    Ok((current, identity, tracking))
 }
 
 #[cfg(test)]
@@ -74,6 +86,7 @@ mod tests {
         let q = Quiet {
             current: 9,
             identity: "db#5#g".into(),
+            tracking: "2#3#3#0".into(),
             tables: vec![("dbo.A".into(), 9), ("dbo.B".into(), 9)],
         };
         assert!(q.same_tables([("dbo.B", Some(9)), ("dbo.A", Some(9))].into_iter()));

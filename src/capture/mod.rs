@@ -150,6 +150,9 @@ pub struct TableResult {
 #[derive(Debug)]
 pub struct Polled {
     pub identity: String,
+    /// The tables' change-tracking state (`load_sql::TRACKING_STATE`),
+    /// read with the identity.
+    pub tracking: String,
     pub current: i64,
     pub found: Vec<TableResult>,
 }
@@ -168,23 +171,25 @@ pub async fn poll(
     own_prefix: &[u8],
     bytes_max: usize,
 ) -> Result<Polled, CaptureError> {
-    let (identity, current) = open(conn).await?;
-    let result = poll_in_snapshot(conn, tables, current, own_prefix, bytes_max, true).await;
-    let (identity, current, result) = match result {
+    let opened = open(conn).await?;
+    let result = poll_in_snapshot(conn, tables, opened.current, own_prefix, bytes_max, true).await;
+    let (opened, result) = match result {
         Ok(None) => {
             end(conn, true).await?;
             tracing::debug!("a batched change-tracking check failed: polling table by table");
-            let (identity, current) = open(conn).await?;
-            let again = poll_in_snapshot(conn, tables, current, own_prefix, bytes_max, false).await;
-            (identity, current, again)
+            let opened = open(conn).await?;
+            let again =
+                poll_in_snapshot(conn, tables, opened.current, own_prefix, bytes_max, false).await;
+            (opened, again)
         }
-        other => (identity, current, other),
+        other => (opened, other),
     };
     end(conn, result.is_ok()).await?;
     match result? {
         Some(found) => Ok(Polled {
-            identity,
-            current,
+            identity: opened.identity,
+            tracking: opened.tracking,
+            current: opened.current,
             found,
         }),
         // Table by table never asks to fall back.
@@ -195,8 +200,15 @@ pub async fn poll(
     }
 }
 
-/// Opens the poll's snapshot: (database identity, current version).
-async fn open(conn: &mut Connection) -> Result<(String, i64), CaptureError> {
+/// What opening a poll read.
+struct Opened {
+    identity: String,
+    tracking: String,
+    current: i64,
+}
+
+/// Opens the poll's snapshot.
+async fn open(conn: &mut Connection) -> Result<Opened, CaptureError> {
     const WHAT: &str = "CHANGE_TRACKING_CURRENT_VERSION()";
     let sets = conn
         .simple_query(crate::mssql::capture_sql::open_poll())
@@ -210,12 +222,21 @@ async fn open(conn: &mut Connection) -> Result<(String, i64), CaptureError> {
         .and_then(|s| s.first())
         .and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
         .unwrap_or_default();
-    let current = sets
+    let tracking = sets
         .get(1)
+        .and_then(|s| s.first())
+        .and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
+        .unwrap_or_default();
+    let current = sets
+        .get(2)
         .and_then(|s| s.first())
         .and_then(|r| r.try_get::<i64, _>(0).ok().flatten())
         .ok_or(CaptureError::NotTracked)?;
-    Ok((identity, current))
+    Ok(Opened {
+        identity,
+        tracking,
+        current,
+    })
 }
 
 /// Ends the snapshot. The snapshot transaction only reads: COMMIT or

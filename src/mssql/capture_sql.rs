@@ -2,7 +2,7 @@
 //! poll's snapshot, and the batched per-table checks that decide which
 //! tables are read at all.
 
-use super::load_sql::DATABASE_IDENTITY;
+use super::load_sql::{DATABASE_IDENTITY, TRACKING_STATE};
 use super::statements::{TableShape, BEGIN_SNAPSHOT, CURRENT_VERSION};
 
 /// Opens a poll, in one request: the database's identity (read before the
@@ -12,9 +12,10 @@ use super::statements::{TableShape, BEGIN_SNAPSHOT, CURRENT_VERSION};
 /// "Snapshot isolation and metadata"), then the SNAPSHOT transaction and
 /// the current version read inside it, which starts the snapshot (a
 /// snapshot transaction's snapshot is taken at its first data read).
-/// Two result sets: the identity, the current version.
+/// Three result sets: the identity, the tables' tracking state
+/// ([`TRACKING_STATE`], a catalog read too), the current version.
 pub fn open_poll() -> String {
-    format!("{DATABASE_IDENTITY}; {BEGIN_SNAPSHOT}; {CURRENT_VERSION}")
+    format!("{DATABASE_IDENTITY}; {TRACKING_STATE}; {BEGIN_SNAPSHOT}; {CURRENT_VERSION}")
 }
 
 /// One table's place in [`capture_checks`]: the parameter numbers of its

@@ -73,11 +73,24 @@ pub const DATABASE_IDENTITY: &str = "SELECT CONCAT(name, N'#', database_id, N'#'
      (SELECT recovery_fork_guid FROM sys.database_recovery_status WHERE database_id = DB_ID())) \
      FROM sys.databases WHERE name = DB_NAME()";
 
+/// The state of change tracking on the database's tables as one text:
+/// how many tables are tracked, and the sums of their begin and min valid
+/// versions and of their column-tracking flags
+/// (docs/relational-databases/system-catalog-views/change-tracking-catalog-views-sys-change-tracking-tables.md).
+/// Tracking turned off or on for a table, a TRUNCATE or a cleanup changes
+/// it, and none of them needs to move the current version (changes made
+/// while a table is not tracked take no version), so an idle poll compares
+/// it too. One aggregate over a catalog view of one row per tracked
+/// table: no statement per table.
+pub const TRACKING_STATE: &str = "SELECT CONCAT(COUNT_BIG(*), N'#', SUM(begin_version), N'#', \
+     SUM(min_valid_version), N'#', SUM(CAST(is_track_columns_updated_on AS int))) \
+     FROM sys.change_tracking_tables";
+
 /// The idle poll's one request: the current version, then
-/// [`DATABASE_IDENTITY`].
+/// [`DATABASE_IDENTITY`], then [`TRACKING_STATE`].
 pub fn version_and_identity() -> String {
     format!(
-        "{}; {DATABASE_IDENTITY}",
+        "{}; {DATABASE_IDENTITY}; {TRACKING_STATE}",
         super::statements::CURRENT_VERSION
     )
 }
