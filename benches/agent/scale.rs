@@ -20,7 +20,7 @@ pub struct PollCost {
 
 /// The agent's requests in a window of server a's statement log: the
 /// writer's own (`INSERT INTO`) left out. Returns (polls, requests,
-/// statements). A poll starts with the idle check (version and identity)
+/// statements). A poll starts with the idle check (version, identity, tracking)
 /// or, when there is nothing to compare with, with the request that opens
 /// its snapshot.
 fn poll_counts(lines: &[String]) -> (usize, usize, usize) {
