@@ -422,52 +422,55 @@ impl Loader {
         );
         if bulk {
             self.bulk_copy(&mut progress, &mut shown, shutdown).await?;
-        }
-        while !bulk {
-            if *shutdown.borrow() {
-                return Err(LoadError::Shutdown);
-            }
-            let want = match limit {
-                Some(n) => (n.saturating_sub(progress.rows_done) as usize).min(sized_rows),
-                None => sized_rows,
-            };
-            if want == 0 {
-                break;
-            }
-            let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
-            let rows = read_chunk(
-                conn,
-                &self.source_shape,
-                progress.last_key.as_deref(),
-                want,
-                descending,
-            )
-            .await
-            .map_err(LoadError::Source)?;
-            let done = rows.len() < want;
-            sized_rows = next_chunk_rows(
-                chunk_bytes(&rows),
-                rows.len(),
-                chunk_rows,
-                self.shared.config.sync.batch_bytes_max,
-            );
-            if let Some(last) = rows.last() {
-                let mapped = self
-                    .write_chunk(&rows, &mut progress, &mut floor, shutdown)
-                    .await?;
-                progress.pending = None;
-                progress.rows_done += rows.len() as u64;
-                progress.last_key = Some(key_of(&self.source_shape, last));
-                let (table, phase) = (name.clone(), Phase::InitialLoad(progress.clone()));
-                self.shared
-                    .store_thread
-                    .run(move |s| s.save_load_chunk(d, &table, &mapped, &phase))
-                    .await?;
-                self.shared.loaded(d, &name, rows.len());
-            }
-            shown.update(progress.rows_done, progress.rows_total);
-            if done {
-                break;
+        } else {
+            // Statement chunks until the source has no more rows (or the
+            // `latest` limit is reached).
+            loop {
+                if *shutdown.borrow() {
+                    return Err(LoadError::Shutdown);
+                }
+                let want = match limit {
+                    Some(n) => (n.saturating_sub(progress.rows_done) as usize).min(sized_rows),
+                    None => sized_rows,
+                };
+                if want == 0 {
+                    break;
+                }
+                let conn = self.source.get(shutdown).await.ok_or(LoadError::Shutdown)?;
+                let rows = read_chunk(
+                    conn,
+                    &self.source_shape,
+                    progress.last_key.as_deref(),
+                    want,
+                    descending,
+                )
+                .await
+                .map_err(LoadError::Source)?;
+                let done = rows.len() < want;
+                sized_rows = next_chunk_rows(
+                    chunk_bytes(&rows),
+                    rows.len(),
+                    chunk_rows,
+                    self.shared.config.sync.batch_bytes_max,
+                );
+                if let Some(last) = rows.last() {
+                    let mapped = self
+                        .write_chunk(&rows, &mut progress, &mut floor, shutdown)
+                        .await?;
+                    progress.pending = None;
+                    progress.rows_done += rows.len() as u64;
+                    progress.last_key = Some(key_of(&self.source_shape, last));
+                    let (table, phase) = (name.clone(), Phase::InitialLoad(progress.clone()));
+                    self.shared
+                        .store_thread
+                        .run(move |s| s.save_load_chunk(d, &table, &mapped, &phase))
+                        .await?;
+                    self.shared.loaded(d, &name, rows.len());
+                }
+                shown.update(progress.rows_done, progress.rows_total);
+                if done {
+                    break;
+                }
             }
         }
         shown.finish();
