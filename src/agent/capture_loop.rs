@@ -10,6 +10,8 @@
 //! stays where its last enqueued changes end. A store failure ends the loop
 //! with an error: the agent then stops (see `super::run`).
 
+use super::capture_erroring::Erroring;
+use super::database_identity::identity_change;
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::capture::{self, CaptureError, TableCapture, TableRequest};
@@ -142,7 +144,7 @@ impl Capturer {
                 continue;
             }
             // An erroring table waits for its next try.
-            if erroring.tables.get(name).is_some_and(|t| t.retry_at > now) {
+            if erroring.waiting(name, now) {
                 continue;
             }
             let wm = store.watermark(self.side, name)?;
@@ -596,78 +598,6 @@ pub enum CaptureLoopError {
     Fault(&'static str),
 }
 
-/// The tables of this server whose capture fails, each with its reason
-/// and its own backoff.
-#[derive(Default)]
-pub struct Erroring {
-    tables: HashMap<String, ErroringTable>,
-}
-
-struct ErroringTable {
-    reason: String,
-    since: Instant,
-    backoff: Backoff,
-    retry_at: Instant,
-}
-
-impl Erroring {
-    /// `name`'s capture failed with `e`: erroring (logged when it starts),
-    /// tried again after its backoff.
-    fn failed(
-        &mut self,
-        shared: &Shared,
-        side: Side,
-        direction: Direction,
-        name: &str,
-        e: &CaptureError,
-    ) {
-        let reason = e.to_string();
-        shared
-            .monitor
-            .error(direction, name, crate::monitor::ErrorClass::Capture);
-        if let Some(tiberius::error::Error::Server(t)) = e.sql_error() {
-            if super::schema_error(Some(t.code())) {
-                shared.schema_check.notify_one();
-            }
-        }
-        let retry = &shared.config.sync.retry;
-        let t = self.tables.entry(name.to_string()).or_insert_with(|| {
-            tracing::warn!(server = side.as_str(), direction = %direction, table = name, error = %reason,
-                "capture of this table fails; the server's other tables go on, this one is retried with backoff");
-            ErroringTable {
-                reason: String::new(),
-                since: Instant::now(),
-                backoff: Backoff::new(retry.initial_backoff_ms, retry.max_backoff_ms),
-                retry_at: Instant::now(),
-            }
-        });
-        if t.reason != reason {
-            if !t.reason.is_empty() {
-                tracing::debug!(server = side.as_str(), table = name, error = %reason,
-                    "capture of this table still fails, now for another reason");
-            }
-            t.reason = reason;
-            shared.status.set_erroring(direction, name, Some(&t.reason));
-        }
-        t.retry_at = Instant::now() + t.backoff.next_delay();
-    }
-
-    /// `name` was captured: if it was erroring, it is not any more.
-    fn cleared(&mut self, shared: &Shared, side: Side, direction: Direction, name: &str) {
-        if let Some(t) = self.tables.remove(name) {
-            tracing::info!(server = side.as_str(), direction = %direction, table = name,
-                attempts = t.backoff.attempts(), erroring_s = t.since.elapsed().as_secs(),
-                "capture of this table works again");
-            shared.status.set_erroring(direction, name, None);
-        }
-    }
-
-    /// When the first erroring table is due for its next try.
-    fn next_due(&self) -> Option<Instant> {
-        self.tables.values().map(|t| t.retry_at).min()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 enum PollError {
     #[error(transparent)]
@@ -678,61 +608,6 @@ enum PollError {
     Shutdown,
     #[error("fault injected at {0}")]
     Fault(&'static str),
-}
-
-/// How the database a server's connection reaches differs from the one
-/// seen before (`name#database_id#recovery_fork_guid`, see
-/// `load_sql::DATABASE_IDENTITY`), if it does. A part missing on either side
-/// (a store written before forks were recorded, a fork the login may not
-/// read) is not compared.
-fn identity_change(server: &str, seen: &str, now: &str) -> Option<String> {
-    if seen.is_empty() || now.is_empty() {
-        return None;
-    }
-    fn split(s: &str) -> Vec<&str> {
-        let mut p = s.rsplitn(3, '#').collect::<Vec<_>>();
-        p.reverse();
-        p
-    }
-    let (old, new) = (split(seen), split(now));
-    let database = |p: &[&str]| p.iter().take(2).copied().collect::<Vec<_>>().join("#");
-    let (old_db, new_db) = (database(&old), database(&new));
-    if old_db != new_db {
-        return Some(format!(
-            "server {server} now reaches database {new_db}, not {old_db}: a failover or a different database"
-        ));
-    }
-    match (old.get(2), new.get(2)) {
-        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() && !a.eq_ignore_ascii_case(b) => {
-            Some(format!(
-                "the recovery fork of server {server}'s database {new_db} changed from {a} to {b}: the database was restored from a backup"
-            ))
-        }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod identity_tests {
-    use super::identity_change;
-
-    #[test]
-    fn a_new_recovery_fork_is_a_restore_and_an_old_record_is_no_change() {
-        let g1 = "1B4C0F1E-0000-4000-8000-000000000001";
-        let g2 = "1B4C0F1E-0000-4000-8000-000000000002";
-        let with = |g: &str| format!("Sales#5#{g}");
-        assert_eq!(identity_change("a", &with(g1), &with(g1)), None);
-        assert!(identity_change("a", &with(g1), &with(g2))
-            .is_some_and(|r| r.contains("restored") && r.contains(g2)));
-        // A store from before forks were recorded: the same database.
-        assert_eq!(identity_change("a", "Sales#5", &with(g1)), None);
-        // No permission on the view: the fork is empty, not compared.
-        assert_eq!(identity_change("a", &with(g1), "Sales#5#"), None);
-        assert!(
-            identity_change("a", &with(g1), &with(g1).replace("#5#", "#6#"))
-                .is_some_and(|r| r.contains("failover"))
-        );
-    }
 }
 
 /// Test hook: with `CTSYNC_TEST_FAULT=capture_hold_before_enqueue`, changes

@@ -6,8 +6,10 @@
 pub mod apply_loop;
 mod apply_outcome;
 mod apply_two_way;
+mod capture_erroring;
 pub mod capture_loop;
 pub mod catalog;
+mod database_identity;
 mod idle_poll;
 pub mod memory;
 pub mod once;
