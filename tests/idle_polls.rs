@@ -156,9 +156,14 @@ async fn a_poll_after_changes_reads_only_the_changed_tables() {
         .filter(|l| sql(l) == "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@P1))")
         .filter(|l| !(0..CHANGING).any(|i| l.contains(&format!("[dbo].[T{i}]"))))
         .collect();
+    // Batched checks: one request that checks at least every unchanged
+    // table (a changed table may be left to the per-table path in the
+    // poll where its first read goes on in pieces).
     let batched_checks = window
         .iter()
-        .filter(|l| sql(l).matches("CHANGE_TRACKING_MIN_VALID_VERSION").count() == TABLES)
+        .filter(|l| {
+            sql(l).matches("CHANGE_TRACKING_MIN_VALID_VERSION").count() >= TABLES - CHANGING
+        })
         .count();
     // The writer's own requests are in the log too.
     let agent_requests = window.len().saturating_sub(written as usize);
