@@ -213,7 +213,8 @@ fn certificate_reason(msg: &str) -> String {
 
 fn certificate_fix(s: &TlsSettings, msg: &str) -> String {
     let side = s.side;
-    let skip = format!("or trust_server_certificate: true to skip validation (not for production)");
+    let skip =
+        "or trust_server_certificate: true to skip validation (not for production)".to_string();
     if msg.contains("NotValidForName") || msg.contains("not valid for name") {
         return format!(
             "connect with servers.{side}.host set to a name the certificate lists, or give the server a certificate that names {}, {skip}",
